@@ -1,9 +1,11 @@
 package fetch
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -57,6 +59,18 @@ type Page struct {
 	Quotas        int64 // quotas
 	HTTPRequests  int   // requests this page took, retries included
 	RetriesNeeded int   // retries this page took
+
+	// BadItems lists the items of jobs that could not be decoded (not an
+	// object, no job_id, a field of the wrong type). They are left out of
+	// Jobs; the caller decides whether they make the page unusable.
+	BadItems []BadItem
+}
+
+// BadItem is one item of the jobs array that could not be decoded.
+type BadItem struct {
+	Index  int             // position in the jobs array
+	Raw    json.RawMessage // the item exactly as received
+	Reason string          // what was wrong, e.g. "job_id: want an integer, got string"
 }
 
 // APIError is a failure answered by the API or its gateway.
@@ -66,10 +80,24 @@ type APIError struct {
 	Message    string // error_message or error_msg
 	RequestID  string // request_id or the X-Request-Id header
 	RetryAfter time.Duration
+	Attempts   int // HTTP requests the call made, retries included (0 if unknown)
+
+	service string // "iam" for IAM answers; empty for ModelArts
+	notJSON bool   // the body was not JSON; Message describes it
 }
 
 func (e *APIError) Error() string {
-	msg := fmt.Sprintf("modelarts api: http %d", e.HTTPStatus)
+	msg := cmp.Or(e.service, "modelarts api")
+	// Say first what kind of failure it is, in the words a user searches for.
+	for _, kind := range []error{ErrAuth, ErrForbidden, ErrThrottled} {
+		if errors.Is(e, kind) {
+			msg += ": " + kind.Error()
+			break
+		}
+	}
+	if e.HTTPStatus != 0 {
+		msg += fmt.Sprintf(": http %d", e.HTTPStatus)
+	}
 	if e.Code != "" {
 		msg += " " + e.Code
 	}
@@ -93,20 +121,61 @@ var (
 	ErrDecode    = errors.New("malformed answer")
 )
 
-// Unwrap maps the HTTP status to a sentinel error.
-func (e *APIError) Unwrap() error {
+// Unwrap maps the error_code and the HTTP status to sentinel errors, so that
+// errors.Is matches either: a ModelArts.0202 answer is ErrAuth whatever its
+// status, a 429 is ErrThrottled whatever its code. An answer whose body was
+// not JSON also matches ErrDecode.
+func (e *APIError) Unwrap() []error {
+	var errs []error
+	if err := codeSentinel[e.Code]; err != nil {
+		errs = append(errs, err)
+	}
+	if err := statusSentinel(e.HTTPStatus); err != nil && !slices.Contains(errs, err) {
+		errs = append(errs, err)
+	}
+	if e.notJSON {
+		errs = append(errs, ErrDecode)
+	}
+	return errs
+}
+
+// codeSentinel maps the documented error codes to sentinel errors.
+var codeSentinel = map[string]error{
+	"ModelArts.0201": ErrAuth, // token missing, expired, invalid, not project-scoped
+	"ModelArts.0202": ErrAuth,
+	"ModelArts.0203": ErrAuth,
+	"ModelArts.0207": ErrAuth,
+	"ModelArts.0212": ErrAuth,
+	"ModelArts.4127": ErrAuth,
+	"ModelArts.0108": ErrForbidden, // not allowed, bad AK/SK, project mismatch
+	"ModelArts.0206": ErrForbidden,
+	"ModelArts.0210": ErrForbidden,
+	"ModelArts.2799": ErrThrottled,
+	"ModelArts.4206": ErrThrottled,
+	"ModelArts.4395": ErrThrottled,
+	"ModelArts.6101": ErrThrottled,
+	"APIG.0308":      ErrThrottled,
+	"APIGW.0308":     ErrThrottled,
+	"ModelArts.0101": ErrBadInput,
+	"ModelArts.0102": ErrBadInput,
+	"ModelArts.0104": ErrBadInput,
+	"ModelArts.0010": ErrServer,
+}
+
+func statusSentinel(status int) error {
 	switch {
-	case e.HTTPStatus == 401:
+	case status == 401:
 		return ErrAuth
-	case e.HTTPStatus == 403:
+	case status == 403:
 		return ErrForbidden
-	case e.HTTPStatus == 429:
+	case status == 429:
 		return ErrThrottled
-	case e.HTTPStatus == 404:
+	case status == 404:
 		return ErrNotFound
-	case e.HTTPStatus >= 500:
+	case status == 408 || status >= 500: // 408: the gateway gave up waiting, transient
+
 		return ErrServer
-	case e.HTTPStatus >= 400:
+	case status >= 400:
 		return ErrBadInput
 	}
 	return nil

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"flag"
+	"time"
+
+	"github.com/vizjob/indexer/internal/config"
+)
+
+// configFlags are the flags that override the environment. Secrets have no
+// flags on purpose: a command line is visible to every user of the machine
+// (ps, /proc); use the variables or their *_FILE forms.
+type configFlags struct {
+	fs       *flag.FlagSet
+	database *string
+	logLevel *string
+	logFmt   *string
+	source   *sourceFlags
+}
+
+type sourceFlags struct {
+	endpoint, region, projectID, name, iam *string
+	perPage, maxPerPage                   *int
+	maxWalks, maxDeleteMin, maxAttempts   *int
+	maxDeleteShare                        *float64
+	timeout, seenRefresh                  *time.Duration
+}
+
+func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
+	f := &configFlags{
+		fs:       fs,
+		database: fs.String("database-url", "", "PostgreSQL URL (env "+config.EnvDatabaseURL+", else "+config.EnvDatabaseURLAlt+", else libpq PG* defaults)"),
+		logLevel: fs.String("log-level", "", "debug, info, warn or error (env "+config.EnvLogLevel+"; default info)"),
+		logFmt:   fs.String("log-format", "", "auto, text or json (env "+config.EnvLogFormat+"; default auto: text on a terminal)"),
+	}
+	if withSource {
+		f.source = &sourceFlags{
+			endpoint:       fs.String("endpoint", "", "ModelArts base URL (env "+config.EnvEndpoint+")"),
+			region:         fs.String("region", "", "region, e.g. cn-north-4 (env "+config.EnvRegion+")"),
+			projectID:      fs.String("project-id", "", "project id (env "+config.EnvProjectID+")"),
+			name:           fs.String("source", "", "source name in the database (env "+config.EnvSource+"; default the project id)"),
+			iam:            fs.String("iam-endpoint", "", "IAM base URL (env "+config.EnvIAMEndpoint+")"),
+			perPage:        fs.Int("per-page", 0, "page size of a walk (env "+config.EnvPerPage+"; default 100)"),
+			maxPerPage:     fs.Int("max-per-page", 0, "largest per_page the endpoint accepts (env "+config.EnvMaxPerPage+"; default 100)"),
+			maxWalks:       fs.Int("max-walks", 0, "walks per run before it ends partial (env "+config.EnvMaxWalks+"; default 3)"),
+			maxDeleteShare: fs.Float64("max-delete-share", 0, "refuse runs that would mark more than this share of live jobs deleted (env "+config.EnvMaxDeleteShare+"; default 0.5)"),
+			maxDeleteMin:   fs.Int("max-delete-min", 0, "... and more than this many jobs (env "+config.EnvMaxDeleteMin+"; default 10)"),
+			maxAttempts:    fs.Int("max-attempts", 0, "HTTP attempts per request, retries included (env "+config.EnvMaxAttempts+"; default 5)"),
+			timeout:        fs.Duration("request-timeout", 0, "timeout of one HTTP attempt (env "+config.EnvRequestTimeout+"; default 30s)"),
+			seenRefresh:    fs.Duration("seen-refresh", 0, "refresh last_seen_at of unchanged jobs at most this often (env "+config.EnvSeenRefresh+"; default 24h)"),
+		}
+	}
+	return f
+}
+
+// load reads the environment, applies the flags that were set, and validates.
+func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
+	c, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	f.fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "database-url":
+			c.DatabaseURL = *f.database
+		case "log-level":
+			c.LogLevel = *f.logLevel
+		case "log-format":
+			c.LogFormat = *f.logFmt
+		}
+		if f.source == nil {
+			return
+		}
+		s, sf := &c.Sources[0], f.source
+		switch fl.Name {
+		case "endpoint":
+			s.Endpoint = *sf.endpoint
+		case "region":
+			s.Region = *sf.region
+		case "project-id":
+			s.ProjectID = *sf.projectID
+		case "source":
+			s.Name = *sf.name
+		case "iam-endpoint":
+			s.IAMEndpoint = *sf.iam
+		case "per-page":
+			s.PerPage = *sf.perPage
+		case "max-per-page":
+			s.MaxPerPage = *sf.maxPerPage
+		case "max-walks":
+			c.MaxWalks = *sf.maxWalks
+		case "max-delete-share":
+			c.MaxDeleteShare = *sf.maxDeleteShare
+		case "max-delete-min":
+			c.MaxDeleteMin = *sf.maxDeleteMin
+		case "max-attempts":
+			c.MaxAttempts = *sf.maxAttempts
+		case "request-timeout":
+			c.RequestTimeout = *sf.timeout
+		case "seen-refresh":
+			c.SeenRefresh = *sf.seenRefresh
+		}
+	})
+	if f.source == nil {
+		// Commands without a source (migrate) only need the database settings.
+		c.Sources = nil
+		return c, validateBase(c)
+	}
+	return c, c.Validate()
+}
+
+func validateBase(c *config.Config) error {
+	tmp := *c
+	tmp.Sources = []config.Source{{ProjectID: "-", Endpoint: "http://-", AK: "-", SK: "-"}}
+	return tmp.Validate()
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/vizjob/indexer/internal/simulator"
+)
+
+func runSimulate(ctx context.Context, e env, args []string) int {
+	fs := newFlagSet(e, "simulate", "simulate [flags]\n\n"+
+		"Serves a faithful fake of the ModelArts list API and of IAM's token API, with generated jobs.\n"+
+		"Its credentials are not secrets: they are flags with documented defaults.")
+	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on")
+	jobs := fs.Int("jobs", 1000, "number of jobs to generate")
+	seed := fs.Int64("seed", 1, "seed of the generated jobs (same seed, same jobs)")
+	project := fs.String("project-id", simulator.DefaultProjectID, "project id the simulator serves")
+	ak := fs.String("ak", simulator.DefaultAK, "access key accepted for AK/SK signing")
+	sk := fs.String("sk", simulator.DefaultSK, "secret key accepted for AK/SK signing")
+	user := fs.String("username", simulator.DefaultUsername, "IAM user accepted by POST /v3/auth/tokens")
+	password := fs.String("password", simulator.DefaultPassword, "IAM password accepted by POST /v3/auth/tokens")
+	domain := fs.String("domain", simulator.DefaultDomainName, "IAM account (domain) name")
+	maxPerPage := fs.Int("max-per-page", 100, "largest per_page accepted (the SDK reference says 100, newer REST pages 1000)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFmt := fs.String("log-format", "auto", "auto, text or json")
+	if stop, code := parseFlags(e, fs, args); stop {
+		return code
+	}
+	if *jobs < 0 || *maxPerPage < 1 {
+		fmt.Fprintln(e.stderr, "indexer simulate: --jobs must be >= 0 and --max-per-page >= 1")
+		return exitUsage
+	}
+	log := newLogger(e.stderr, *logLevel, *logFmt)
+	sim := simulator.New(simulator.Options{
+		Jobs: *jobs, Seed: *seed, ProjectID: *project, AK: *ak, SK: *sk,
+		Username: *user, Password: *password, DomainName: *domain, MaxPerPage: *maxPerPage, Logger: log,
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("cannot listen", "addr", *addr, "error", err)
+		return exitFailed
+	}
+	base := "http://" + ln.Addr().String()
+	log.Info("simulator serving", "addr", ln.Addr().String(), "jobs", *jobs, "seed", *seed)
+	fmt.Fprintf(e.stdout, "ModelArts simulator on %s with %d jobs. Point the indexer at it with:\n"+
+		"  export MODELARTS_ENDPOINT=%s HUAWEICLOUD_SDK_PROJECT_ID=%s\n"+
+		"  export HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s\n"+
+		"or, for IAM token authentication instead of AK/SK:\n"+
+		"  export HUAWEICLOUD_IAM_ENDPOINT=%s HUAWEICLOUD_USERNAME=%s HUAWEICLOUD_PASSWORD=%s HUAWEICLOUD_DOMAIN_NAME=%s\n",
+		base, *jobs, base, *project, *ak, *sk, base, *user, *password, *domain)
+
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		log.Error("simulator stopped", "error", err)
+		return exitFailed
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("simulator shutdown", "error", err)
+	}
+	return exitOK
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/syncer"
+)
+
+func runSync(ctx context.Context, e env, args []string) int {
+	fs := newFlagSet(e, "sync", "sync [flags]\n\nOne sync of every configured source, then exit.\n"+
+		"Exit codes: 0 every source succeeded; 1 a source failed; 2 usage or configuration error;\n"+
+		"3 no source failed but at least one was partial (some jobs may be missing; nothing was wrongly deleted).")
+	cf := addConfigFlags(fs, true)
+	allowMass := fs.Bool("allow-mass-delete", false, "for this run only, mark jobs deleted even beyond --max-delete-share")
+	if stop, code := parseFlags(e, fs, args); stop {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "indexer sync: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	cfg, err := cf.load(e.getenv)
+	if err != nil {
+		return configError(e, err)
+	}
+	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+
+	st, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		log.Error("cannot open the database", "error", err)
+		return exitFailed
+	}
+	defer st.Close()
+
+	code := exitOK
+	for _, src := range cfg.Sources {
+		err := syncSource(ctx, cfg, src, st, *allowMass, log)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrSourceBusy):
+			log.Warn("source is being synced by another process; skipped", "source", src.Name)
+		case errors.Is(err, syncer.ErrPartial):
+			if code == exitOK {
+				code = exitPartial
+			}
+		default:
+			code = exitFailed
+		}
+	}
+	return code
+}
+
+// syncSource runs one sync of one source; the syncer logs its outcome.
+func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *store.Store, allowMass bool, log *slog.Logger) error {
+	client, err := newClient(cfg, src, log)
+	if err != nil {
+		log.Error("cannot build the ModelArts client", "source", src.Name, "error", err)
+		return err
+	}
+	_, err = syncer.Sync(ctx, client, st, syncer.Options{
+		Source:          src.Name,
+		PerPage:         src.PerPage,
+		MaxWalks:        cfg.MaxWalks,
+		MaxDeleteShare:  cfg.MaxDeleteShare,
+		MaxDeleteMin:    cfg.MaxDeleteMin,
+		AllowMassDelete: allowMass,
+		SeenRefresh:     cfg.SeenRefresh,
+		Logger:          log,
+	})
+	return err
+}
+
+func newClient(cfg *config.Config, src config.Source, log *slog.Logger) (*fetch.Client, error) {
+	return fetch.New(fetch.Config{
+		Endpoint:       src.Endpoint,
+		ProjectID:      src.ProjectID,
+		AK:             src.AK,
+		SK:             src.SK,
+		SecurityToken:  src.SecurityToken,
+		Username:       src.Username,
+		Password:       src.Password,
+		DomainName:     src.DomainName,
+		IAMEndpoint:    src.IAMEndpoint,
+		MaxPerPage:     src.MaxPerPage,
+		MaxAttempts:    cfg.MaxAttempts,
+		RequestTimeout: cfg.RequestTimeout,
+		Logger:         log.With("source", src.Name),
+	})
+}

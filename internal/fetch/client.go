@@ -1,0 +1,354 @@
+package fetch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/time/rate"
+)
+
+// Authentication modes reported by Client.AuthMode.
+const (
+	AuthAKSK  = "aksk"
+	AuthToken = "token"
+)
+
+const userAgent = "vizjob-indexer"
+
+// Config configures a Client. Zero values take the defaults given per field.
+// AK/SK authentication wins when both AK/SK and username/password are set.
+type Config struct {
+	Endpoint  string // ModelArts base URL, e.g. https://modelarts.cn-north-4.myhuaweicloud.com
+	ProjectID string
+
+	AK, SK        string // access key / secret key: signed requests
+	SecurityToken string // with temporary AK/SK only
+
+	Username, Password, DomainName string // IAM user: token authentication
+	IAMEndpoint                    string // IAM base URL, e.g. https://iam.cn-north-4.myhuaweicloud.com
+
+	HTTPClient     *http.Client  // nil: a new client
+	MaxPerPage     int           // largest per_page accepted, default 100 (at most 1000)
+	MaxSearchLen   int           // longest search_content in runes, default 100
+	MaxAttempts    int           // requests per call, retries included, default 5
+	BaseBackoff    time.Duration // first retry waits up to this, default 500ms
+	MaxBackoff     time.Duration // cap of one wait, default 30s; a longer Retry-After ends the call
+	RequestTimeout time.Duration // per attempt, default 30s
+	MaxBodyBytes   int64         // largest answer read, default 32 MiB
+	RateLimit      float64       // requests per second to ModelArts, 0 = unlimited
+	Logger         *slog.Logger  // nil: discard
+
+	Now   func() time.Time                                 // test hook, default time.Now
+	Sleep func(ctx context.Context, d time.Duration) error // test hook, default a timer that honours ctx
+}
+
+// String prints the configuration without its secrets.
+func (cfg Config) String() string {
+	return fmt.Sprintf("fetch.Config{Endpoint:%q ProjectID:%q AK:%q SK:%s SecurityToken:%s Username:%q Password:%s DomainName:%q IAMEndpoint:%q}",
+		cfg.Endpoint, cfg.ProjectID, cfg.AK, redacted(cfg.SK), redacted(cfg.SecurityToken),
+		cfg.Username, redacted(cfg.Password), cfg.DomainName, cfg.IAMEndpoint)
+}
+
+// GoString prints the configuration without its secrets.
+func (cfg Config) GoString() string { return cfg.String() }
+
+// LogValue logs the configuration without its secrets.
+func (cfg Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("endpoint", cfg.Endpoint),
+		slog.String("project_id", cfg.ProjectID),
+		slog.String("ak", cfg.AK),
+		slog.String("username", cfg.Username),
+		slog.String("domain_name", cfg.DomainName),
+		slog.String("iam_endpoint", cfg.IAMEndpoint),
+	)
+}
+
+func redacted(secret string) string {
+	if secret == "" {
+		return `""`
+	}
+	return "[redacted]"
+}
+
+func (cfg Config) withDefaults() Config {
+	cfg.Endpoint = strings.TrimRight(strings.TrimSpace(cfg.Endpoint), "/")
+	cfg.IAMEndpoint = strings.TrimSuffix(strings.TrimRight(strings.TrimSpace(cfg.IAMEndpoint), "/"), "/v3")
+	cfg.ProjectID = strings.TrimSpace(cfg.ProjectID)
+	cfg.Username = strings.TrimSpace(cfg.Username)
+	cfg.DomainName = strings.TrimSpace(cfg.DomainName)
+	cfg.MaxPerPage = cmp.Or(cfg.MaxPerPage, 100)
+	cfg.MaxSearchLen = cmp.Or(cfg.MaxSearchLen, 100)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
+	cfg.BaseBackoff = cmp.Or(cfg.BaseBackoff, 500*time.Millisecond)
+	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 30*time.Second)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 30*time.Second)
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 32<<20)
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	return cfg
+}
+
+// validate checks a configuration that went through withDefaults.
+func (cfg Config) validate() error {
+	if cfg.Endpoint == "" {
+		return errors.New("fetch: endpoint is empty")
+	}
+	if err := checkBaseURL("endpoint", cfg.Endpoint); err != nil {
+		return err
+	}
+	if cfg.ProjectID == "" {
+		return errors.New("fetch: project id is empty")
+	}
+	if err := cfg.validateLimits(); err != nil {
+		return err
+	}
+	mode, err := cfg.authMode()
+	if err != nil {
+		return err
+	}
+	if mode == AuthToken {
+		if cfg.IAMEndpoint == "" {
+			return errors.New("fetch: IAM endpoint is empty (needed for username/password authentication)")
+		}
+		return checkBaseURL("IAM endpoint", cfg.IAMEndpoint)
+	}
+	return nil
+}
+
+func (cfg Config) validateLimits() error {
+	switch {
+	case cfg.MaxPerPage < 1 || cfg.MaxPerPage > 1000:
+		return fmt.Errorf("fetch: max per page %d is out of range 1..1000", cfg.MaxPerPage)
+	case cfg.MaxSearchLen < 1:
+		return fmt.Errorf("fetch: max search length %d is not positive", cfg.MaxSearchLen)
+	case cfg.MaxAttempts < 1:
+		return fmt.Errorf("fetch: max attempts %d is not positive", cfg.MaxAttempts)
+	case cfg.BaseBackoff < 0 || cfg.MaxBackoff < 0:
+		return errors.New("fetch: backoff durations must not be negative")
+	case cfg.BaseBackoff > cfg.MaxBackoff:
+		return fmt.Errorf("fetch: base backoff %s exceeds max backoff %s", cfg.BaseBackoff, cfg.MaxBackoff)
+	case cfg.RequestTimeout < 0:
+		return fmt.Errorf("fetch: request timeout %s is negative", cfg.RequestTimeout)
+	case cfg.MaxBodyBytes < 1:
+		return fmt.Errorf("fetch: max body bytes %d is not positive", cfg.MaxBodyBytes)
+	case cfg.RateLimit < 0 || math.IsNaN(cfg.RateLimit):
+		return fmt.Errorf("fetch: rate limit %v is not a non-negative number of requests per second", cfg.RateLimit)
+	}
+	return nil
+}
+
+// authMode picks AK/SK when both keys are set, else the IAM token, and names
+// what is missing when neither is complete.
+func (cfg Config) authMode() (string, error) {
+	switch {
+	case cfg.AK != "" && cfg.SK != "":
+		return AuthAKSK, nil
+	case cfg.AK != "":
+		return "", errors.New("fetch: AK is set but SK is empty")
+	case cfg.SK != "":
+		return "", errors.New("fetch: SK is set but AK is empty")
+	}
+	var missing []string
+	for _, f := range []struct{ name, value string }{
+		{"username", cfg.Username}, {"password", cfg.Password}, {"domain name", cfg.DomainName},
+	} {
+		if f.value == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return AuthToken, nil
+	case 3:
+		return "", errors.New("fetch: no credentials: set AK and SK, or username, password and domain name")
+	}
+	return "", fmt.Errorf("fetch: token authentication needs username, password and domain name: %s missing",
+		strings.Join(missing, " and "))
+}
+
+func checkBaseURL(name, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return fmt.Errorf("fetch: %s %q is not an http(s) base URL", name, raw)
+	}
+	return nil
+}
+
+// Client calls the ModelArts visualization-job API. It is safe for
+// concurrent use.
+type Client struct {
+	cfg     Config
+	mode    string
+	signer  Signer
+	limiter *rate.Limiter // nil: unlimited
+	log     *slog.Logger
+	tokens  *tokenCache // nil under AK/SK
+}
+
+var _ Lister = (*Client)(nil)
+
+// New validates cfg and returns a client.
+func New(cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	mode, _ := cfg.authMode()
+	c := &Client{cfg: cfg, mode: mode, log: cfg.Logger}
+	if mode == AuthAKSK {
+		c.signer = Signer{AK: cfg.AK, SK: cfg.SK}
+	} else {
+		c.tokens = newTokenCache()
+	}
+	if cfg.RateLimit > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), 1)
+	}
+	return c, nil
+}
+
+// AuthMode returns "aksk" or "token".
+func (c *Client) AuthMode() string { return c.mode }
+
+// String describes the client without its secrets.
+func (c *Client) String() string {
+	return fmt.Sprintf("fetch.Client{endpoint:%s project:%s auth:%s}", c.cfg.Endpoint, c.cfg.ProjectID, c.mode)
+}
+
+// GoString describes the client without its secrets.
+func (c *Client) GoString() string { return c.String() }
+
+// ListPage fetches and decodes one page of the list call. It validates q
+// before sending (errors wrap ErrBadInput) and retries transient failures.
+// An answer with is_success false is an *APIError. On an error after a
+// request was sent, the returned Page is not nil and holds only
+// HTTPRequests and RetriesNeeded.
+func (c *Client) ListPage(ctx context.Context, q Query) (*Page, error) {
+	if err := c.checkQuery(q); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	ans, requests, err := c.get(ctx, c.jobsPath(), c.listParams(q))
+	counts := &Page{HTTPRequests: requests, RetriesNeeded: max(requests-1, 0)}
+	if err != nil {
+		return counts, fmt.Errorf("list jobs: %w", err)
+	}
+	p, err := DecodePage(ans.body)
+	if err != nil {
+		return counts, fmt.Errorf("list jobs: %w", ans.explain(err, requests))
+	}
+	p.HTTPRequests, p.RetriesNeeded = counts.HTTPRequests, counts.RetriesNeeded
+	return p, nil
+}
+
+// GetJob fetches one job with the detail call. A missing job is an *APIError
+// matching ErrNotFound.
+func (c *Client) GetJob(ctx context.Context, jobID int64) (*Job, error) {
+	if jobID < 0 {
+		return nil, fmt.Errorf("get job %d: %w", jobID, inputError("job id is negative"))
+	}
+	ans, requests, err := c.get(ctx, c.jobsPath()+"/"+strconv.FormatInt(jobID, 10), nil)
+	if err != nil {
+		return nil, fmt.Errorf("get job %d: %w", jobID, err)
+	}
+	job, err := decodeDetail(ans.body)
+	if err != nil {
+		return nil, fmt.Errorf("get job %d: %w", jobID, ans.explain(err, requests))
+	}
+	return job, nil
+}
+
+// sortKeys are the keys the list call documents.
+var sortKeys = []string{SortJobName, SortJobDesc, SortStatus, SortDuration, SortCreateTime, SortLogDir, SortJobID}
+
+// inputError is a query rejected before sending; it matches ErrBadInput.
+type inputError string
+
+func (e inputError) Error() string { return string(e) }
+func (e inputError) Unwrap() error { return ErrBadInput }
+
+func badInput(format string, args ...any) error { return inputError(fmt.Sprintf(format, args...)) }
+
+func (c *Client) checkQuery(q Query) error {
+	n := utf8.RuneCountInString(q.SearchContent)
+	switch {
+	case q.Page < 1:
+		return badInput("page %d is out of range: want 1 or more", q.Page)
+	case q.PerPage < 1 || q.PerPage > c.cfg.MaxPerPage:
+		return badInput("per_page %d is out of range 1..%d", q.PerPage, c.cfg.MaxPerPage)
+	case q.Order != "" && q.Order != "asc" && q.Order != "desc":
+		return badInput("order %q is not one of asc, desc", q.Order)
+	case q.SortBy != "" && !slices.Contains(sortKeys, q.SortBy):
+		return badInput("sort key %q is not one of %s", q.SortBy, strings.Join(sortKeys, ", "))
+	case q.Status != nil && *q.Status < 0:
+		return badInput("status %d is negative", *q.Status)
+	case !utf8.ValidString(q.SearchContent):
+		return badInput("search_content is not valid UTF-8")
+	case n > c.cfg.MaxSearchLen:
+		return badInput("search_content has %d characters; at most %d allowed", n, c.cfg.MaxSearchLen)
+	}
+	return nil
+}
+
+func (c *Client) jobsPath() string {
+	return "/v1/" + url.PathEscape(c.cfg.ProjectID) + "/visualization-jobs"
+}
+
+// listParams spells the sort key sortBy under AK/SK and sort_by under a
+// token, as the SDK reference says.
+func (c *Client) listParams(q Query) url.Values {
+	v := url.Values{}
+	v.Set("page", strconv.Itoa(q.Page))
+	v.Set("per_page", strconv.Itoa(q.PerPage))
+	if q.Status != nil {
+		v.Set("status", strconv.Itoa(*q.Status))
+	}
+	if q.SortBy != "" {
+		if c.mode == AuthAKSK {
+			v.Set("sortBy", q.SortBy)
+		} else {
+			v.Set("sort_by", q.SortBy)
+		}
+	}
+	if q.Order != "" {
+		v.Set("order", q.Order)
+	}
+	if q.SearchContent != "" {
+		v.Set("search_content", q.SearchContent)
+	}
+	if q.WorkspaceID != "" {
+		v.Set("workspace_id", q.WorkspaceID)
+	}
+	return v
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

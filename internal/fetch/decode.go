@@ -1,0 +1,312 @@
+package fetch
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// DecodePage decodes one answer of the list call. It accepts an absent
+// is_success, unknown fields, and either spelling of the error message; an
+// answer that reports a failure (is_success false, or an error_code without
+// is_success) is an *APIError. Each job keeps its exact bytes in Raw; an item
+// that cannot be decoded is listed in BadItems instead of failing the page.
+// A body that is not a JSON object is an error wrapping ErrDecode.
+func DecodePage(body []byte) (*Page, error) {
+	f, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := failure(f); err != nil {
+		return nil, err
+	}
+	p := &Page{}
+	d := fieldDecoder{f: f}
+	p.TotalCount = d.integer("job_total_count", 64)
+	p.CountLimit = d.integer("job_count_limit", 64)
+	p.Quotas = d.integer("quotas", 64)
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecode, d.err)
+	}
+	items, err := jobItems(f["jobs"])
+	if err != nil {
+		return nil, err
+	}
+	for i, raw := range items {
+		job, err := decodeJob(raw)
+		if err != nil {
+			p.BadItems = append(p.BadItems, BadItem{Index: i, Raw: raw, Reason: err.Error()})
+			continue
+		}
+		p.Jobs = append(p.Jobs, job)
+	}
+	return p, nil
+}
+
+// decodeDetail decodes the answer of the detail call: the job object itself,
+// possibly with is_success. Raw is the whole answer.
+func decodeDetail(body []byte) (*Job, error) {
+	f, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := failure(f); err != nil {
+		return nil, err
+	}
+	job, err := jobFromFields(f, bytes.Clone(bytes.TrimSpace(body)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: job: %v", ErrDecode, err)
+	}
+	return &job, nil
+}
+
+func jobItems(raw json.RawMessage) ([]json.RawMessage, error) {
+	switch kind := kindOf(raw); kind {
+	case "":
+		return nil, fmt.Errorf("%w: answer has no jobs array", ErrDecode)
+	case "null":
+		return nil, nil
+	case "array":
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
+		}
+		return items, nil
+	default:
+		return nil, fmt.Errorf("%w: jobs: want an array, got %s", ErrDecode, kind)
+	}
+}
+
+// decodeJob decodes one item of the jobs array strictly: job_id is a
+// required integer; status, create_time and duration are integers (null or
+// absent: 0); the string fields are strings (null or absent: "").
+func decodeJob(raw json.RawMessage) (Job, error) {
+	if kind := kindOf(raw); kind != "object" {
+		return Job{}, fmt.Errorf("want a JSON object, got %s", kind)
+	}
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return Job{}, err
+	}
+	return jobFromFields(f, raw)
+}
+
+func jobFromFields(f map[string]json.RawMessage, raw json.RawMessage) (Job, error) {
+	if k := kindOf(f["job_id"]); k == "" || k == "null" {
+		return Job{}, errors.New("job_id is missing")
+	}
+	d := fieldDecoder{f: f}
+	j := Job{
+		ID:         d.integer("job_id", 64),
+		Name:       d.string("job_name"),
+		Desc:       d.string("job_desc"),
+		Status:     int(d.integer("status", 32)),
+		CreateTime: d.integer("create_time", 64),
+		Duration:   d.integer("duration", 64),
+		ServiceURL: d.string("service_url"),
+		TrainURL:   d.string("train_url"),
+		ResourceID: d.string("resource_id"),
+		Raw:        raw,
+	}
+	return j, d.err
+}
+
+// fieldDecoder decodes typed fields of an object and keeps the first error.
+type fieldDecoder struct {
+	f   map[string]json.RawMessage
+	err error
+}
+
+func (d *fieldDecoder) integer(key string, bits int) int64 {
+	if d.err != nil {
+		return 0
+	}
+	n, err := integer(d.f[key], bits)
+	if err != nil {
+		d.err = fmt.Errorf("%s: %w", key, err)
+	}
+	return n
+}
+
+func (d *fieldDecoder) string(key string) string {
+	if d.err != nil {
+		return ""
+	}
+	s, err := str(d.f[key])
+	if err != nil {
+		d.err = fmt.Errorf("%s: %w", key, err)
+	}
+	return s
+}
+
+// integer decodes a JSON integer that fits bits; null and absent give 0.
+func integer(raw json.RawMessage, bits int) (int64, error) {
+	switch kind := kindOf(raw); kind {
+	case "", "null":
+		return 0, nil
+	case "number":
+	default:
+		return 0, fmt.Errorf("want an integer, got %s", kind)
+	}
+	s := string(raw)
+	if strings.ContainsAny(s, ".eE") {
+		return 0, fmt.Errorf("want an integer, got %s", clip(s))
+	}
+	n, err := strconv.ParseInt(s, 10, bits)
+	if err != nil {
+		return 0, fmt.Errorf("%s does not fit in %d bits", clip(s), bits)
+	}
+	return n, nil
+}
+
+// str decodes a JSON string; null and absent give "".
+func str(raw json.RawMessage) (string, error) {
+	switch kind := kindOf(raw); kind {
+	case "", "null":
+		return "", nil
+	case "string":
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	default:
+		return "", fmt.Errorf("want a string, got %s", kind)
+	}
+}
+
+// looseString reads a string or a number as text (error codes come as
+// either); anything else gives "".
+func looseString(raw json.RawMessage) string {
+	switch kindOf(raw) {
+	case "string":
+		s, _ := str(raw)
+		return s
+	case "number":
+		return string(raw)
+	}
+	return ""
+}
+
+// kindOf names the JSON type of a valid raw value; "" when absent.
+func kindOf(raw []byte) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// decodeObject parses an answer that must be a JSON object.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, fmt.Errorf("%w: empty answer", ErrDecode)
+	}
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(body, &f); err != nil {
+		if !json.Valid(body) {
+			return nil, fmt.Errorf("%w: not JSON (%v): %q", ErrDecode, err, snippet(body))
+		}
+		return nil, fmt.Errorf("%w: want a JSON object, got %s: %q", ErrDecode, kindOf(body), snippet(body))
+	}
+	if f == nil {
+		return nil, fmt.Errorf("%w: want a JSON object, got null", ErrDecode)
+	}
+	return f, nil
+}
+
+// failure returns the *APIError an answer reports: is_success false, or no
+// is_success and an error code or message (gateway and IAM errors). It
+// returns an ErrDecode error when is_success is not a boolean.
+func failure(f map[string]json.RawMessage) error {
+	switch kind := kindOf(f["is_success"]); kind {
+	case "boolean":
+		if string(bytes.TrimSpace(f["is_success"])) == "true" {
+			return nil
+		}
+		return errorFields(f)
+	case "", "null":
+		if e := errorFields(f); e.Code != "" || e.Message != "" {
+			return e
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: is_success: want a boolean, got %s", ErrDecode, kind)
+	}
+}
+
+// errorFields reads error_code, error_message or error_msg, request_id, and
+// IAM's {"error": {"code", "title", "message"}}.
+func errorFields(f map[string]json.RawMessage) *APIError {
+	e := &APIError{Code: looseString(f["error_code"]), RequestID: looseString(f["request_id"])}
+	e.Message = cmp.Or(looseString(f["error_message"]), looseString(f["error_msg"]))
+	if kindOf(f["error"]) == "object" {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(f["error"], &inner) == nil {
+			e.Code = cmp.Or(e.Code, looseString(inner["code"]))
+			e.Message = cmp.Or(e.Message, looseString(inner["message"]), looseString(inner["title"]))
+		}
+	}
+	return e
+}
+
+// decodeAPIError turns a non-2xx answer into an *APIError, whatever its body.
+func decodeAPIError(status int, h http.Header, body []byte, now time.Time) *APIError {
+	e := &APIError{}
+	if f, err := decodeObject(body); err == nil {
+		e = errorFields(f)
+		if e.Code == "" && e.Message == "" {
+			e.Message = fmt.Sprintf("unrecognised error answer: %q", snippet(body))
+		}
+	} else if len(bytes.TrimSpace(body)) > 0 {
+		e.notJSON = true
+		e.Message = fmt.Sprintf("answer is not a JSON object (%s): %q", describeType(h, body), snippet(body))
+	}
+	e.HTTPStatus = status
+	e.RequestID = cmp.Or(e.RequestID, h.Get("X-Request-Id"))
+	e.RetryAfter = parseRetryAfter(h.Get("Retry-After"), now)
+	return e
+}
+
+// snippet shows the first bytes of an answer on one line: control
+// characters and runs of spaces become one space, invalid UTF-8 is dropped.
+func snippet(body []byte) string {
+	const n = 120
+	s := string(body[:min(len(body), n)])
+	s = strings.ToValidUTF8(s, "")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if len(body) > n {
+		s += "..."
+	}
+	return s
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

@@ -1,0 +1,259 @@
+package fetch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// answer is a 2xx answer read in full.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// explain completes an error found while decoding a 2xx answer: an *APIError
+// (is_success false) gets the status, request id and attempts; anything else
+// is told what came back.
+func (a *answer) explain(err error, requests int) error {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		ae.HTTPStatus = a.status
+		ae.RequestID = cmp.Or(ae.RequestID, a.header.Get("X-Request-Id"))
+		ae.Attempts = requests
+		return ae
+	}
+	return fmt.Errorf("http %d, %s: %w", a.status, describeType(a.header, a.body), err)
+}
+
+func describeType(h http.Header, body []byte) string {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		ct = "no content type"
+	}
+	return fmt.Sprintf("%s, %d bytes", ct, len(body))
+}
+
+// transientError is a failure worth retrying: the network, a timeout of one
+// attempt, a body cut short.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// finalError stops the retry loop even if what it wraps looks transient
+// (an IAM failure already retried by its own loop).
+type finalError struct{ err error }
+
+func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Unwrap() error { return e.err }
+
+// get sends GET path?params to ModelArts until it answers 2xx, fails for
+// good, or MaxAttempts attempts were made. Under token authentication a 401
+// that says the token is bad renews the token and retries once. It returns
+// the number of HTTP requests sent.
+func (c *Client) get(ctx context.Context, path string, params url.Values) (*answer, int, error) {
+	var (
+		ans      *answer
+		requests int
+		renewed  bool
+	)
+	err := c.retry(ctx, path, func(ctx context.Context) error {
+		tok, cached, err := c.authToken(ctx)
+		if err != nil {
+			return &finalError{err}
+		}
+		ans, err = c.send(ctx, path, params, tok)
+		requests++
+		if err == nil || renewed || !c.shouldRenew(err, cached) {
+			return err
+		}
+		renewed = true
+		c.tokens.drop(tok)
+		c.log.Info("token rejected, renewing it", "error", err)
+		if tok, _, err = c.authToken(ctx); err != nil {
+			return &finalError{err}
+		}
+		ans, err = c.send(ctx, path, params, tok)
+		requests++
+		return err
+	})
+	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.service == "" {
+			ae.Attempts = requests
+		}
+		return nil, requests, err
+	}
+	return ans, requests, nil
+}
+
+// send makes one GET request to ModelArts.
+func (c *Client) send(ctx context.Context, path string, params url.Values, token string) (*answer, error) {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	req, err := c.newRequest(ctx, path, params, token)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(req, "")
+}
+
+// newRequest builds a GET with the headers ModelArts wants, signed under
+// AK/SK (host, content-type, x-project-id, x-sdk-date and x-security-token
+// are signed; the User-Agent is added after signing so proxies may rewrite it).
+func (c *Client) newRequest(ctx context.Context, path string, params url.Values, token string) (*http.Request, error) {
+	u, err := url.Parse(c.cfg.Endpoint + path)
+	if err != nil {
+		return nil, fmt.Errorf("build url: %w", err)
+	}
+	u.RawQuery = CanonicalQuery(params)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Project-Id", c.cfg.ProjectID)
+	if c.mode == AuthAKSK {
+		now := c.cfg.Now()
+		req.Host = u.Host
+		req.Header.Set("Host", u.Host)
+		req.Header.Set(HeaderSdkDate, now.UTC().Format(SdkDateFormat))
+		if c.cfg.SecurityToken != "" {
+			req.Header.Set("X-Security-Token", c.cfg.SecurityToken)
+		}
+		c.signer.Sign(req, nil, now)
+	} else {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	req.Header.Set("User-Agent", userAgent)
+	return req, nil
+}
+
+// do sends req and reads the whole answer. A non-2xx answer becomes an
+// *APIError of service (empty for ModelArts).
+func (c *Client) do(req *http.Request, service string) (*answer, error) {
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, &transientError{err}
+	}
+	defer resp.Body.Close()
+	body, err := readBody(resp.Body, c.cfg.MaxBodyBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: http %d: %w", req.Method, req.URL.Path, resp.StatusCode, err)
+	}
+	ans := &answer{status: resp.StatusCode, header: resp.Header, body: body}
+	if resp.StatusCode/100 != 2 {
+		e := decodeAPIError(ans.status, ans.header, ans.body, c.cfg.Now())
+		e.service = service
+		return nil, e
+	}
+	return ans, nil
+}
+
+// readBody reads at most limit bytes; a longer answer is an error (not
+// retried), a read cut short is transient.
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, &transientError{fmt.Errorf("read answer: %w", err)}
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%w: answer larger than %d bytes (MaxBodyBytes)", ErrDecode, limit)
+	}
+	return body, nil
+}
+
+// retry runs send until it succeeds, fails with an error not worth
+// retrying, or MaxAttempts attempts failed, waiting between attempts with
+// capped exponential backoff and full jitter, and at least Retry-After.
+func (c *Client) retry(ctx context.Context, what string, send func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		err := send(ctx)
+		if err == nil {
+			return nil
+		}
+		after, ok := c.retryable(ctx, err)
+		if !ok || attempt >= c.cfg.MaxAttempts {
+			return err
+		}
+		if after > c.cfg.MaxBackoff {
+			c.log.Warn("not retrying: Retry-After exceeds MaxBackoff",
+				"what", what, "retry_after", after, "max_backoff", c.cfg.MaxBackoff, "error", err)
+			return err
+		}
+		wait := max(c.backoff(attempt), after)
+		c.log.Warn("retrying", "what", what, "attempt", attempt, "wait", wait, "error", err)
+		if serr := c.cfg.Sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("%w (waiting to retry after: %w)", serr, err)
+		}
+	}
+}
+
+// retryable says whether err is worth another attempt, and the least wait
+// the server asked for.
+func (c *Client) retryable(ctx context.Context, err error) (time.Duration, bool) {
+	var fe *finalError
+	if ctx.Err() != nil || errors.As(err, &fe) {
+		return 0, false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch ae.HTTPStatus {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return ae.RetryAfter, true
+		}
+		return 0, false
+	}
+	var te *transientError
+	return 0, errors.As(err, &te)
+}
+
+// backoff draws the wait before retry number attempt (1-based) uniformly
+// from [0, min(MaxBackoff, BaseBackoff*2^(attempt-1))].
+func (c *Client) backoff(attempt int) time.Duration {
+	ceiling := c.cfg.MaxBackoff
+	if shift := attempt - 1; shift < 32 {
+		if d := c.cfg.BaseBackoff << shift; d < ceiling {
+			ceiling = d
+		}
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP-date; anything else, or a
+// time in the past, is zero.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, 1<<30)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,292 @@
+// Package simulator is a faithful fake of the ModelArts visualization-job list API and of IAM's token API, for tests, the demo and docker compose.
+//
+// A Simulator holds its jobs, issued tokens and request statistics in memory
+// behind one mutex. Handler serves:
+//
+//	POST /v3/auth/tokens                                  IAM password authentication
+//	GET  /v1/{project_id}/visualization-jobs              the list call
+//	GET  /v1/{project_id}/visualization-jobs/{job_id}     the detail call
+//
+// Both ModelArts calls accept AK/SK-signed requests (SDK-HMAC-SHA256, verified
+// as the API gateway does, with its five-failure lockout) and IAM tokens
+// (X-Auth-Token). Tests read and change the state through Jobs, CreateJob,
+// SetStatus, UpdateJob, DeleteJob, ExpireTokens and Stats.
+package simulator
+
+import (
+	"cmp"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vizjob/indexer/internal/fetch"
+)
+
+// Default credentials and limits, documented by the CLI.
+const (
+	DefaultProjectID  = "0123456789abcdef0123456789abcdef"
+	DefaultAK         = "SIMULATORACCESSKEY01"
+	DefaultSK         = "simulator-secret-key"
+	DefaultUsername   = "sim-user"
+	DefaultPassword   = "sim-password"
+	DefaultDomainName = "sim-domain"
+	// DefaultRegion is the project name IAM reports for the scoped project.
+	DefaultRegion     = "cn-north-4"
+	DefaultMaxPerPage = 100
+	DefaultTokenTTL   = 24 * time.Hour
+)
+
+// DefaultEpoch is the instant generated jobs are created before (over the
+// preceding year). It is fixed, not time.Now, so a seed always gives the same jobs.
+var DefaultEpoch = time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
+
+// Gateway behaviour the simulator reproduces.
+const (
+	maxClockSkew    = 15 * time.Minute
+	lockAfter       = 5 // failed AK/SK authentications in a row
+	lockFor         = 5 * time.Minute
+	maxSearchRunes  = 100
+	jobQuota        = 999 // job_count_limit is jobQuota minus the jobs that exist
+	maxRequestLog   = 10000
+	defaultPerPage  = 10
+	defaultPage     = 1
+	defaultSortKey  = fetch.SortJobName
+	createTimeDrift = 60_000 // CreateJob: at most this many ms after the latest job
+)
+
+// Options configures a Simulator. Zero fields take the Default* values.
+type Options struct {
+	Jobs int   // jobs generated at start (0: none)
+	Seed int64 // seed of the generator: the same seed always gives the same jobs
+
+	ProjectID string
+	AK        string
+	SK        string
+	// SecurityToken, when set, must be sent (and signed) as X-Security-Token
+	// by AK/SK requests, as with temporary credentials.
+	SecurityToken string
+	Username      string
+	Password      string
+	DomainName    string
+
+	MaxPerPage int           // largest accepted per_page
+	TokenTTL   time.Duration // lifetime of IAM tokens
+	Epoch      time.Time     // generated create_time values fall in the year before it
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	o.ProjectID = cmp.Or(o.ProjectID, DefaultProjectID)
+	o.AK = cmp.Or(o.AK, DefaultAK)
+	o.SK = cmp.Or(o.SK, DefaultSK)
+	o.Username = cmp.Or(o.Username, DefaultUsername)
+	o.Password = cmp.Or(o.Password, DefaultPassword)
+	o.DomainName = cmp.Or(o.DomainName, DefaultDomainName)
+	if o.MaxPerPage <= 0 {
+		o.MaxPerPage = DefaultMaxPerPage
+	}
+	if o.TokenTTL <= 0 {
+		o.TokenTTL = DefaultTokenTTL
+	}
+	if o.Epoch.IsZero() {
+		o.Epoch = DefaultEpoch
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Simulator is the fake service. Every method is safe for concurrent use.
+type Simulator struct {
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	jobs      []*JobState // sorted by ID
+	byID      map[int64]*JobState
+	maxID     int64 // largest id ever issued, deleted jobs included
+	maxCreate int64 // latest create_time ever issued
+	rng       *rand.Rand
+	sorted    map[string][]*JobState // cached orders, cleared by every change
+	tokens    map[string]*token
+	akFails   int       // failed AK/SK authentications in a row for opts.AK
+	akLocked  time.Time // opts.AK is refused until then
+	stats     Stats
+}
+
+type token struct {
+	expiresAt time.Time
+	expired   bool // set by ExpireTokens
+}
+
+// Auth modes recorded in RequestLog.Auth.
+const (
+	AuthNone     = "none"     // neither an AK/SK signature nor a token
+	AuthAKSK     = "aksk"     // Authorization: SDK-HMAC-SHA256 ...
+	AuthToken    = "token"    // X-Auth-Token
+	AuthPassword = "password" // POST /v3/auth/tokens
+)
+
+// RequestLog records one request the simulator answered.
+type RequestLog struct {
+	Method   string
+	Path     string
+	RawQuery string
+	Status   int    // HTTP status answered
+	Auth     string // one of the Auth* constants, from the request's headers
+}
+
+// Query parses RawQuery.
+func (r RequestLog) Query() url.Values {
+	q, _ := url.ParseQuery(r.RawQuery)
+	return q
+}
+
+// Stats counts what the simulator has answered since New or ResetStats.
+type Stats struct {
+	ListRequests   int // GET .../visualization-jobs, whatever the answer
+	DetailRequests int // GET .../visualization-jobs/{job_id}, whatever the answer
+	TokenRequests  int // POST /v3/auth/tokens, whatever the answer
+	AuthFailures   int // answers with HTTP 401, on any endpoint
+	// Requests lists every request in arrival order (the most recent
+	// 10000 only, so a long-running demo does not grow without bound).
+	Requests []RequestLog
+}
+
+// New builds a simulator holding opts.Jobs generated jobs.
+func New(opts Options) *Simulator {
+	opts = opts.withDefaults()
+	s := &Simulator{
+		opts:   opts,
+		log:    opts.Logger,
+		byID:   make(map[int64]*JobState),
+		rng:    rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed_7e4b_0a4d_0001)),
+		sorted: make(map[string][]*JobState),
+		tokens: make(map[string]*token),
+	}
+	for _, j := range generate(s.rng, opts.Jobs, opts.Epoch, opts.ProjectID) {
+		s.add(j)
+	}
+	return s
+}
+
+// add stores j, which must have the largest id so far. Callers hold s.mu
+// (or own s exclusively).
+func (s *Simulator) add(j *JobState) {
+	s.jobs = append(s.jobs, j)
+	s.byID[j.ID] = j
+	s.maxID = max(s.maxID, j.ID)
+	s.maxCreate = max(s.maxCreate, j.CreateTime)
+	clear(s.sorted)
+}
+
+// Jobs returns every current job sorted by job_id; Raw is exactly the object
+// the list call serves for it.
+func (s *Simulator) Jobs() []fetch.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]fetch.Job, len(s.jobs))
+	for i, j := range s.jobs {
+		out[i] = j.job()
+	}
+	return out
+}
+
+// Job returns one current job.
+func (s *Simulator) Job(id int64) (fetch.Job, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.byID[id]
+	if !ok {
+		return fetch.Job{}, false
+	}
+	return j.job(), true
+}
+
+// CreateJob adds a job, as a user submitting one would: its id is larger than
+// any id ever issued and its create_time a little after the latest one. It
+// starts in status 1 (JOBSTAT_INIT) with no duration.
+func (s *Simulator) CreateJob() fetch.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.maxID + 1 + s.rng.Int64N(5)
+	j := buildJob(s.rng, id, s.maxCreate+1+s.rng.Int64N(createTimeDrift), 1, 0, s.opts.ProjectID)
+	s.add(j)
+	return j.job()
+}
+
+// DeleteJob removes a job; it reports whether the job existed.
+func (s *Simulator) DeleteJob(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[id]; !ok {
+		return false
+	}
+	delete(s.byID, id)
+	s.jobs = slices.DeleteFunc(s.jobs, func(j *JobState) bool { return j.ID == id })
+	clear(s.sorted)
+	return true
+}
+
+// SetStatus changes a job's status, adds addDuration to its duration and sets
+// or clears its service_url as the status requires (set while the
+// TensorBoard is being served: running, killing, scaling). It reports whether
+// the job exists.
+func (s *Simulator) SetStatus(id int64, status int, addDuration time.Duration) bool {
+	return s.UpdateJob(id, func(j *JobState) {
+		j.Status = status
+		j.Duration += addDuration.Milliseconds()
+		j.ServiceURL = serviceURL(s.opts.ProjectID, j.ID, status)
+	})
+}
+
+// UpdateJob lets fn edit a job in place; it reports whether the job exists.
+// fn runs under the simulator's lock, so it must not call the simulator. A
+// change of ID is undone: ids are the key.
+func (s *Simulator) UpdateJob(id int64, fn func(*JobState)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.byID[id]
+	if !ok {
+		return false
+	}
+	fn(j)
+	j.ID = id
+	s.maxCreate = max(s.maxCreate, j.CreateTime)
+	clear(s.sorted)
+	return true
+}
+
+// ExpireTokens makes every token issued so far answer 401 ModelArts.0202.
+// Tokens issued afterwards are valid.
+func (s *Simulator) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tokens {
+		t.expired = true
+	}
+}
+
+// Stats returns a copy of the counters and the request log.
+func (s *Simulator) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Requests = slices.Clone(s.stats.Requests)
+	return st
+}
+
+// ResetStats zeroes the counters and empties the request log.
+func (s *Simulator) ResetStats() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats = Stats{}
+}

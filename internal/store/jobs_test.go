@@ -1,0 +1,285 @@
+package store
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestUpsertThenIdenticalResyncWritesNothing(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	const n = 250
+	jobs := make([]Job, n)
+	for i := range jobs {
+		jobs[i] = job(int64(1000+i), "job", i%23, int64(i)*1000)
+	}
+
+	r := beginRun(t, s, "p", RunOptions{})
+	if res := upsert(t, r, t0, jobs...); res != (PageResult{Inserted: n}) {
+		t.Fatalf("first upsert: %+v, want %d inserted", res, n)
+	}
+	if seen, err := r.SeenCount(t.Context()); err != nil || seen != n {
+		t.Fatalf("SeenCount = %d, %v; want %d", seen, err, n)
+	}
+	finish(t, r, RunStats{State: StateSucceeded})
+	if got := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_job_history WHERE valid_to IS NULL`); got != n {
+		t.Fatalf("%d open versions, want %d", got, n)
+	}
+
+	r2 := beginRun(t, s, "p", RunOptions{})
+	before := tupleWrites(t, s, r2.conn)
+	if before < 2*n {
+		t.Fatalf("statistics count %d tuple writes, want at least the %d rows inserted: counters not flushed", before, 2*n)
+	}
+	rowsBefore := rowVersions(t, s)
+
+	res := upsert(t, r2, t0.Add(5*time.Minute), jobs...)
+	if res != (PageResult{Unchanged: n}) {
+		t.Errorf("identical resync: %+v, want %d unchanged", res, n)
+	}
+	after := tupleWrites(t, s, r2.conn)
+	if after != before {
+		t.Errorf("identical resync wrote %d tuples in the job and history tables, want 0", after-before)
+	}
+	if rowsAfter := rowVersions(t, s); !slices.Equal(rowsBefore, rowsAfter) {
+		t.Errorf("identical resync rewrote or locked rows")
+	}
+	if seen, err := r2.SeenCount(t.Context()); err != nil || seen != n {
+		t.Errorf("SeenCount after resync = %d, %v; want %d", seen, err, n)
+	}
+	j := stored(t, s, "p", 1000)
+	if !j.LastSeenAt.Equal(t0) || !j.LastChangedAt.Equal(t0) || !j.FirstSeenAt.Equal(t0) {
+		t.Errorf("unchanged job's times moved: %+v", j)
+	}
+
+	// Past SeenRefresh, an unchanged job gets its last_seen_at refreshed and nothing else.
+	later := t0.Add(DefaultSeenRefresh + time.Minute)
+	res = upsert(t, r2, later, jobs[:1]...)
+	if res != (PageResult{Unchanged: 1}) {
+		t.Errorf("refresh: %+v, want 1 unchanged", res)
+	}
+	j = stored(t, s, "p", 1000)
+	if !j.LastSeenAt.Equal(later) || !j.LastChangedAt.Equal(t0) {
+		t.Errorf("after refresh: last_seen_at %v last_changed_at %v, want %v and %v", j.LastSeenAt, j.LastChangedAt, later, t0)
+	}
+	if vs := history(t, s, "p", 1000); len(vs) != 1 {
+		t.Errorf("refresh opened a version: %+v", vs)
+	}
+}
+
+func TestStatusChangeClosesOneVersionOpensOne(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	t1, t2 := t0, t0.Add(5*time.Minute)
+
+	r := beginRun(t, s, "p", RunOptions{})
+	upsert(t, r, t1, job(1, "a", 7, 0), job(2, "b", 8, 100))
+	finish(t, r, RunStats{State: StateSucceeded})
+
+	r2 := beginRun(t, s, "p", RunOptions{})
+	res := upsert(t, r2, t2, job(1, "a", 8, 1000), job(2, "b", 8, 100))
+	if res != (PageResult{Updated: 1, Unchanged: 1}) {
+		t.Errorf("status change: %+v, want 1 updated 1 unchanged", res)
+	}
+	vs := history(t, s, "p", 1)
+	if len(vs) != 2 {
+		t.Fatalf("job 1 has %d versions, want 2: %+v", len(vs), vs)
+	}
+	old, cur := vs[0], vs[1]
+	if old.Status != 7 || old.ValidTo == nil || !old.ValidTo.Equal(t2) || !old.ValidFrom.Equal(t1) {
+		t.Errorf("old version %+v: want status 7 valid [%v, %v)", old, t1, t2)
+	}
+	if cur.Status != 8 || !cur.ValidFrom.Equal(*old.ValidTo) || cur.ValidTo != nil || cur.DurationMS != 1000 {
+		t.Errorf("new version %+v: want status 8 from %v, open, duration 1000", cur, t2)
+	}
+	if cur.SyncRunID == nil || *cur.SyncRunID != r2.ID() || old.SyncRunID == nil || *old.SyncRunID != r.ID() {
+		t.Errorf("versions not tied to the runs that opened them: %+v %+v", old, cur)
+	}
+	j := stored(t, s, "p", 1)
+	if j.Status != 8 || !j.FirstSeenAt.Equal(t1) || !j.LastChangedAt.Equal(t2) || !j.LastSeenAt.Equal(t2) {
+		t.Errorf("job row after change: %+v", j)
+	}
+	if vs := history(t, s, "p", 2); len(vs) != 1 {
+		t.Errorf("unchanged job 2 has %d versions", len(vs))
+	}
+}
+
+func TestDurationOnlyChangeOpensNoVersion(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	r := beginRun(t, s, "p", RunOptions{})
+	upsert(t, r, t0, job(1, "a", 8, 1000))
+	t2 := t0.Add(time.Minute)
+	if res := upsert(t, r, t2, job(1, "a", 8, 61000)); res != (PageResult{Updated: 1}) {
+		t.Errorf("duration change: %+v, want 1 updated", res)
+	}
+	j := stored(t, s, "p", 1)
+	if j.DurationMS != 61000 || !j.LastChangedAt.Equal(t2) {
+		t.Errorf("job row after duration change: %+v", j)
+	}
+	vs := history(t, s, "p", 1)
+	if len(vs) != 1 || vs[0].ValidTo != nil || vs[0].DurationMS != 1000 {
+		t.Errorf("history after duration change: %+v, want the one open version with duration as first seen", vs)
+	}
+}
+
+func TestDeletionAndReappearance(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	ctx := t.Context()
+	t1, t2, t3 := t0, t0.Add(time.Hour), t0.Add(2*time.Hour)
+
+	r := beginRun(t, s, "p", RunOptions{})
+	upsert(t, r, t1, job(1, "a", 8, 0), job(2, "b", 8, 0), job(3, "c", 10, 0), job(4, "d", 10, 0))
+	finish(t, r, RunStats{State: StateSucceeded})
+	other := beginRun(t, s, "other", RunOptions{})
+	upsert(t, other, t1, job(3, "c elsewhere", 8, 0))
+	finish(t, other, RunStats{State: StateSucceeded})
+
+	r2 := beginRun(t, s, "p", RunOptions{})
+	upsert(t, r2, t2, job(1, "a", 8, 0), job(2, "b", 8, 0))
+	cands, total, err := r2.DeletionCandidates(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 2 || !reflect.DeepEqual(cands, []Candidate{{JobID: 3, Name: "c"}}) {
+		t.Errorf("DeletionCandidates(1) = %+v, %d; want job 3 of 2", cands, total)
+	}
+	if cands, total, err := r2.DeletionCandidates(ctx, 0); err != nil || total != 2 || len(cands) != 0 {
+		t.Errorf("DeletionCandidates(0) = %+v, %d, %v; want only the total", cands, total, err)
+	}
+	// Only live, unseen jobs of the source are marked, whatever ids are passed.
+	n, err := r2.MarkDeleted(ctx, t2, []int64{3, 1, 999})
+	if err != nil || n != 1 {
+		t.Fatalf("MarkDeleted = %d, %v; want 1", n, err)
+	}
+	if live, err := r2.LiveCount(ctx); err != nil || live != 3 {
+		t.Errorf("LiveCount = %d, %v; want 3", live, err)
+	}
+	finish(t, r2, RunStats{State: StateSucceeded, Deleted: n})
+
+	if j := stored(t, s, "p", 3); j.DeletedAt == nil || !j.DeletedAt.Equal(t2) || !j.LastChangedAt.Equal(t2) {
+		t.Errorf("deleted job: %+v", j)
+	}
+	if vs := history(t, s, "p", 3); len(vs) != 1 || vs[0].ValidTo == nil || !vs[0].ValidTo.Equal(t2) {
+		t.Errorf("history of the deleted job: %+v, want its version closed at %v", vs, t2)
+	}
+	for _, id := range []int64{1, 4} {
+		if j := stored(t, s, "p", id); j.DeletedAt != nil {
+			t.Errorf("job %d marked deleted", id)
+		}
+	}
+	if j := stored(t, s, "other", 3); j.DeletedAt != nil {
+		t.Errorf("job 3 of another source marked deleted")
+	}
+
+	// Job 3 comes back unchanged: deleted_at cleared, a new version opens.
+	r3 := beginRun(t, s, "p", RunOptions{})
+	if res := upsert(t, r3, t3, job(3, "c", 10, 0)); res != (PageResult{Updated: 1}) {
+		t.Errorf("reappearance: %+v, want 1 updated", res)
+	}
+	finish(t, r3, RunStats{State: StateSucceeded})
+	if j := stored(t, s, "p", 3); j.DeletedAt != nil || !j.LastChangedAt.Equal(t3) || !j.FirstSeenAt.Equal(t1) {
+		t.Errorf("job back from deletion: %+v", j)
+	}
+	vs := history(t, s, "p", 3)
+	if len(vs) != 2 || vs[1].ValidTo != nil || !vs[1].ValidFrom.Equal(t3) || !vs[0].ValidTo.Equal(t2) {
+		t.Errorf("history of the job back from deletion: %+v", vs)
+	}
+}
+
+func TestDuplicateIDsInOnePage(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	r := beginRun(t, s, "p", RunOptions{})
+	res := upsert(t, r, t0, job(1, "first", 7, 0), job(2, "b", 8, 0), job(1, "last", 8, 0))
+	if res != (PageResult{Inserted: 2}) {
+		t.Errorf("page with a duplicate: %+v, want 2 inserted", res)
+	}
+	if j := stored(t, s, "p", 1); j.Name != "last" || j.Status != 8 {
+		t.Errorf("duplicate resolved to %+v, want the last occurrence", j)
+	}
+	if vs := history(t, s, "p", 1); len(vs) != 1 || vs[0].Name != "last" {
+		t.Errorf("history of the duplicate: %+v", vs)
+	}
+	if seen, err := r.SeenCount(t.Context()); err != nil || seen != 2 {
+		t.Errorf("SeenCount = %d, %v; want 2", seen, err)
+	}
+	if res, err := r.UpsertPage(t.Context(), nil, t0); err != nil || res != (PageResult{}) {
+		t.Errorf("empty page: %+v, %v", res, err)
+	}
+}
+
+func TestRawPreserved(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	r := beginRun(t, s, "p", RunOptions{})
+
+	j := job(1, `名前 "quoted" \ back`, 8, 0)
+	j.Raw = []byte(`{"job_id": 1, "job_name": "名前 \"quoted\" \\ back", "emoji": "🚀", "escaped": "\u00e9\ud83d\ude80",
+		"big": 12345678901234567890123, "float": 1.5e-7, "nested": {"schedule": {"type": "stop", "time_unit": "HOURS", "duration": 1},
+		"list": [1, "two", null, true, {"deep": []}]}, "remaining_duration": null}`)
+	nul := job(2, "nul\x00name", 8, 0)
+	nul.Raw = []byte(`{"job_id": 2, "job_name": "nul\u0000name", "bad": "` + "\xff" + `", "keep": "\u00e9"}`)
+	upsert(t, r, t0, j, nul)
+
+	var got []byte
+	if err := s.pool.QueryRow(t.Context(), `SELECT raw::text FROM modelarts.visualization_jobs WHERE job_id = 1`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(t, got, j.Raw) {
+		t.Errorf("raw changed:\n got %s\nwant %s", got, j.Raw)
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_jobs
+		WHERE job_id = 1 AND job_name = $1 AND raw->'nested'->'schedule'->>'time_unit' = 'HOURS'
+		  AND raw->>'big' = '12345678901234567890123' AND raw->>'escaped' = 'é🚀'`, j.Name); n != 1 {
+		t.Errorf("raw or name not queryable as sent")
+	}
+	// NUL and invalid UTF-8, which PostgreSQL cannot store, are cleaned instead of failing the page.
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_jobs
+		WHERE job_id = 2 AND job_name = 'nulname' AND raw->>'job_name' = 'nulname' AND raw->>'bad' = '�' AND raw->>'keep' = 'é'`); n != 1 {
+		t.Errorf("job with NUL and invalid UTF-8 not stored cleaned")
+	}
+
+	// An identical resync of these rows is recognised as unchanged (jsonb compares by value).
+	if res := upsert(t, r, t0.Add(time.Minute), j, nul); res != (PageResult{Unchanged: 2}) {
+		t.Errorf("resync of raw: %+v, want 2 unchanged", res)
+	}
+
+	bad := job(3, "bad", 8, 0)
+	bad.Raw = []byte(`{"job_id": 3,`)
+	if _, err := r.UpsertPage(t.Context(), []Job{bad}, t0); err == nil {
+		t.Errorf("page with invalid raw JSON accepted")
+	}
+}
+
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var va, vb any
+	for _, p := range []struct {
+		raw []byte
+		v   *any
+	}{{a, &va}, {b, &vb}} {
+		if err := json.Unmarshal(p.raw, p.v); err != nil {
+			t.Fatalf("%s: %v", p.raw, err)
+		}
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
+func TestUnknownStatusAndEmptyFields(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	r := beginRun(t, s, "p", RunOptions{})
+	j := Job{JobID: 9, Status: 99, Raw: []byte(`{"job_id":9,"status":99}`)}
+	if res := upsert(t, r, t0, j); res.Inserted != 1 {
+		t.Fatalf("job with an undocumented status: %+v", res)
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_jobs
+		WHERE job_id = 9 AND status = 99 AND create_time IS NULL AND resource_id IS NULL AND job_name = ''`); n != 1 {
+		t.Errorf("zero create time and empty resource id not stored as null")
+	}
+}

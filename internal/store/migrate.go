@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/vizjob/indexer/migrations"
+)
+
+// Migrations are versioned in goose's default table, public.goose_db_version. goose creates it before
+// the first migration creates the modelarts schema, so it cannot live there.
+
+// newMigrationProvider builds the goose provider over the pool. The session locker (an advisory lock
+// on one connection) makes concurrent `migrate up` from several replicas take turns.
+func newMigrationProvider(db *sql.DB, log *slog.Logger) (*goose.Provider, error) {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, fmt.Errorf("migration locker: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSlog(log.With("component", "migrations")),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return p, nil
+}
+
+// MigrationResult is one migration applied or rolled back.
+type MigrationResult struct {
+	Version   int64
+	Name      string // file name, e.g. 00001_modelarts_schema.sql
+	Direction string // "up" or "down"
+	Duration  time.Duration
+	Empty     bool // the migration had no statement in that direction
+}
+
+func (r MigrationResult) String() string {
+	state := "OK"
+	if r.Empty {
+		state = "EMPTY"
+	}
+	return fmt.Sprintf("%-5s %-4s %s (%s)", state, r.Direction, r.Name, r.Duration.Round(time.Microsecond))
+}
+
+// MigrationStatus is one known migration and whether it is applied.
+type MigrationStatus struct {
+	Version   int64
+	Name      string
+	Applied   bool
+	AppliedAt time.Time // zero when pending
+}
+
+func (m MigrationStatus) String() string {
+	if !m.Applied {
+		return fmt.Sprintf("%-8s %-30s %s", "pending", "", m.Name)
+	}
+	return fmt.Sprintf("%-8s %-30s %s", "applied", m.AppliedAt.UTC().Format(time.RFC3339), m.Name)
+}
+
+// MigrateUp applies every pending migration, in order, each in its own transaction, and returns what
+// it applied (nothing when the schema is current). If one fails, the ones before it stay applied and
+// are returned with the error.
+func (s *Store) MigrateUp(ctx context.Context) ([]MigrationResult, error) {
+	res, err := s.migrations.Up(ctx)
+	if err != nil {
+		var partial *goose.PartialError
+		if errors.As(err, &partial) {
+			return results(partial.Applied), fmt.Errorf("migrate up: %s: %w",
+				migrationName(partial.Failed.Source), interpretError(partial.Err))
+		}
+		return nil, fmt.Errorf("migrate up: %w", interpretError(err))
+	}
+	return results(res), nil
+}
+
+// MigrateDown rolls back the most recently applied migration. It returns an error wrapping
+// ErrNothingToRollBack when none is applied.
+func (s *Store) MigrateDown(ctx context.Context) (MigrationResult, error) {
+	res, err := s.migrations.Down(ctx)
+	if err != nil {
+		if errors.Is(err, goose.ErrNoNextVersion) {
+			return MigrationResult{}, fmt.Errorf("migrate down: %w", ErrNothingToRollBack)
+		}
+		var partial *goose.PartialError
+		if errors.As(err, &partial) {
+			err = fmt.Errorf("%s: %w", migrationName(partial.Failed.Source), partial.Err)
+		}
+		return MigrationResult{}, fmt.Errorf("migrate down: %w", interpretError(err))
+	}
+	return results([]*goose.MigrationResult{res})[0], nil
+}
+
+// MigrateStatus lists every migration the binary knows, in version order, with when it was applied.
+func (s *Store) MigrateStatus(ctx context.Context) ([]MigrationStatus, error) {
+	st, err := s.migrations.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", interpretError(err))
+	}
+	out := make([]MigrationStatus, 0, len(st))
+	for _, m := range st {
+		out = append(out, MigrationStatus{
+			Version:   m.Source.Version,
+			Name:      migrationName(m.Source),
+			Applied:   m.State == goose.StateApplied,
+			AppliedAt: m.AppliedAt,
+		})
+	}
+	return out, nil
+}
+
+// MigrationsPending reports whether a migration of the binary is not applied yet (for a readiness
+// check: a replica should not sync into a schema older than its code).
+func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
+	pending, err := s.migrations.HasPending(ctx)
+	if err != nil {
+		return false, fmt.Errorf("migration status: %w", interpretError(err))
+	}
+	return pending, nil
+}
+
+func results(in []*goose.MigrationResult) []MigrationResult {
+	out := make([]MigrationResult, 0, len(in))
+	for _, r := range in {
+		out = append(out, MigrationResult{
+			Version:   r.Source.Version,
+			Name:      migrationName(r.Source),
+			Direction: r.Direction,
+			Duration:  r.Duration,
+			Empty:     r.Empty,
+		})
+	}
+	return out
+}
+
+func migrationName(src *goose.Source) string {
+	if src == nil {
+		return ""
+	}
+	if src.Path == "" {
+		return fmt.Sprintf("version %d", src.Version)
+	}
+	return path.Base(strings.ReplaceAll(src.Path, "\\", "/"))
+}

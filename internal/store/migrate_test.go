@@ -1,0 +1,170 @@
+package store
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestMigrateRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+
+	pending, err := s.MigrationsPending(ctx)
+	if err != nil || !pending {
+		t.Fatalf("MigrationsPending on an empty database = %v, %v; want true", pending, err)
+	}
+	up, err := s.MigrateUp(ctx)
+	if err != nil {
+		t.Fatalf("MigrateUp: %v", err)
+	}
+	if len(up) != 3 {
+		t.Fatalf("MigrateUp applied %d migrations, want 3: %v", len(up), up)
+	}
+	for i, r := range up {
+		if r.Version != int64(i+1) || r.Direction != "up" || !strings.HasSuffix(r.Name, ".sql") {
+			t.Errorf("result %d = %+v", i, r)
+		}
+	}
+	if pending, err := s.MigrationsPending(ctx); err != nil || pending {
+		t.Fatalf("MigrationsPending after up = %v, %v; want false", pending, err)
+	}
+	if again, err := s.MigrateUp(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("second MigrateUp = %v, %v; want nothing to do", again, err)
+	}
+
+	status, err := s.MigrateStatus(ctx)
+	if err != nil {
+		t.Fatalf("MigrateStatus: %v", err)
+	}
+	if len(status) != 3 {
+		t.Fatalf("MigrateStatus: %d migrations, want 3", len(status))
+	}
+	for _, m := range status {
+		if !m.Applied || m.AppliedAt.IsZero() || !strings.Contains(m.String(), m.Name) {
+			t.Errorf("status %+v (%s): want applied with a time", m, m)
+		}
+	}
+
+	for want := int64(3); want >= 1; want-- {
+		r, err := s.MigrateDown(ctx)
+		if err != nil {
+			t.Fatalf("MigrateDown: %v", err)
+		}
+		if r.Version != want || r.Direction != "down" {
+			t.Fatalf("MigrateDown rolled back %+v, want version %d", r, want)
+		}
+	}
+	if _, err := s.MigrateDown(ctx); !errors.Is(err, ErrNothingToRollBack) {
+		t.Fatalf("MigrateDown with nothing applied: %v, want ErrNothingToRollBack", err)
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM pg_namespace WHERE nspname = 'modelarts'`); n != 0 {
+		t.Fatalf("schema modelarts still exists after rolling everything back")
+	}
+	status, err = s.MigrateStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(status, func(m MigrationStatus) bool { return m.Applied }) {
+		t.Fatalf("status after down: %v", status)
+	}
+
+	if up, err := s.MigrateUp(ctx); err != nil || len(up) != 3 {
+		t.Fatalf("MigrateUp after down = %v, %v", up, err)
+	}
+}
+
+// The schema names are a public contract (SPEC.md): check them, and that BI tools get a comment on
+// every table and column.
+func TestSchemaContract(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	want := map[string][]string{
+		"visualization_jobs": {"source", "job_id", "job_name", "job_desc", "status", "create_time", "duration_ms",
+			"service_url", "train_url", "resource_id", "raw", "first_seen_at", "last_seen_at", "last_changed_at", "deleted_at"},
+		"visualization_job_history": {"source", "job_id", "status", "job_name", "job_desc", "service_url", "train_url",
+			"duration_ms", "valid_from", "valid_to", "sync_run_id"},
+		"sync_runs": {"id", "source", "started_at", "finished_at", "state", "jobs_seen", "jobs_inserted",
+			"jobs_updated", "jobs_deleted", "api_total_count", "error"},
+		"job_statuses": {"code", "name", "meaning", "is_final"},
+	}
+	for table, cols := range want {
+		for _, c := range cols {
+			n := queryInt(t, s, `SELECT count(*) FROM information_schema.columns
+				WHERE table_schema = 'modelarts' AND table_name = $1 AND column_name = $2`, table, c)
+			if n != 1 {
+				t.Errorf("column modelarts.%s.%s missing", table, c)
+			}
+		}
+	}
+
+	rows, err := s.pool.Query(t.Context(), `
+		SELECT c.relname
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'modelarts' AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') IS NULL
+		UNION ALL
+		SELECT c.relname || '.' || a.attname
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE n.nspname = 'modelarts' AND c.relkind = 'r' AND col_description(c.oid, a.attnum) IS NULL
+		ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("no COMMENT on modelarts.%s", name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestJobStatusesSeeded(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	rows, err := s.pool.Query(t.Context(), `SELECT code, name, meaning, is_final FROM modelarts.job_statuses ORDER BY code`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	final := map[int]bool{3: true, 5: true, 6: true, 10: true, 11: true, 12: true, 13: true, 14: true,
+		16: true, 17: true, 21: true, 22: true}
+	names := map[int]string{0: "JOBSTAT_UNKNOWN", 8: "JOBSTAT_RUNNING", 10: "JOBSTAT_COMPLETED",
+		20: "JOBSTAT_CHECK_RUNNING_COMPLETED", 22: "MOUNT_FAILED"}
+	next := 0
+	for rows.Next() {
+		var (
+			code          int
+			name, meaning string
+			isFinal       bool
+		)
+		if err := rows.Scan(&code, &name, &meaning, &isFinal); err != nil {
+			t.Fatal(err)
+		}
+		if code != next {
+			t.Fatalf("codes not 0..22 in order: got %d, want %d", code, next)
+		}
+		next++
+		if isFinal != final[code] {
+			t.Errorf("status %d %s: is_final = %v", code, name, isFinal)
+		}
+		if want, ok := names[code]; ok && name != want {
+			t.Errorf("status %d: name %q, want %q", code, name, want)
+		}
+		if meaning == "" || (code != 22 && !strings.HasPrefix(name, "JOBSTAT_")) {
+			t.Errorf("status %d: name %q, meaning %q", code, name, meaning)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if next != 23 {
+		t.Fatalf("%d statuses, want 23", next)
+	}
+}

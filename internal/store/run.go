@@ -1,0 +1,289 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Run states, as stored in modelarts.sync_runs.state.
+const (
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StatePartial   = "partial"
+	StateFailed    = "failed"
+)
+
+// sourceLockClass is the first key of every per-source advisory lock, pg_try_advisory_lock(class,
+// hashtext(source)): the two-key form lives in a key space apart from goose's one-key lock. 0x56495A4A
+// is "VIZJ". Two sources whose names hash alike share a lock: they then never run at the same time,
+// which is safe, merely slower.
+const sourceLockClass int32 = 0x56495A4A
+
+// DefaultSeenRefresh is how often last_seen_at of an unchanged job is refreshed when RunOptions says
+// nothing.
+const DefaultSeenRefresh = 24 * time.Hour
+
+// finishTimeout bounds Finish when the context it is given is already done: how a run ended is still
+// recorded after a cancellation.
+const finishTimeout = 10 * time.Second
+
+// abandonedError is the error recorded on a ledger row left 'running' by a process that stopped.
+const abandonedError = "abandoned: the process running it stopped before recording an outcome"
+
+// RunOptions tune a run. The zero value is ready to use.
+type RunOptions struct {
+	// SeenRefresh: last_seen_at of a job whose content did not change is refreshed at most once per
+	// SeenRefresh (default DefaultSeenRefresh; negative: at every sighting). Between refreshes, a
+	// resync that finds nothing changed writes no row at all in visualization_jobs or
+	// visualization_job_history (no dead tuples, no WAL), at the price of last_seen_at lagging by up to
+	// SeenRefresh for unchanged jobs.
+	SeenRefresh time.Duration
+}
+
+// RunStats is what Finish records in the run's ledger row.
+type RunStats struct {
+	State         string // StateSucceeded, StatePartial or StateFailed
+	Walks         int    // walks over all pages (more than 1 when a walk was retried)
+	Pages         int    // pages read, over all walks
+	Requests      int    // HTTP requests, retries included
+	Retries       int    // HTTP requests that retried a failed one
+	JobsSeen      int64  // distinct jobs seen
+	Inserted      int64  // jobs seen for the first time
+	Updated       int64  // known jobs whose content changed
+	Deleted       int64  // jobs marked deleted
+	BadItems      int64  // items that could not be decoded
+	APITotalCount int64  // job_total_count of the last page; recorded as null when Pages is 0
+	Error         string // why the run failed or was partial; empty when it succeeded
+}
+
+// Run is one sync of one source: it holds the source's lock and one connection of the pool from
+// BeginRun to Finish. A Run is not safe for concurrent use; its methods run one at a time.
+type Run struct {
+	store       *Store
+	conn        *pgxpool.Conn // nil once finished
+	id          int64
+	source      string
+	seenRefresh time.Duration
+	walk        int // current walk, see NextWalk
+	log         *slog.Logger
+}
+
+const (
+	lockSourceSQL = `SELECT pg_try_advisory_lock($1::integer, hashtext($2::text))`
+
+	unlockSourceSQL = `SELECT pg_advisory_unlock($1::integer, hashtext($2::text))`
+
+	lockHolderSQL = `
+		SELECT id, coalesce(hostname, '?'), coalesce(pid, 0), started_at
+		FROM modelarts.sync_runs
+		WHERE source = $1 AND state = 'running'
+		ORDER BY id DESC
+		LIMIT 1`
+
+	closeAbandonedSQL = `
+		UPDATE modelarts.sync_runs
+		SET state = 'failed', finished_at = now(), error = $2
+		WHERE source = $1 AND state = 'running'
+		RETURNING id`
+
+	insertRunSQL = `
+		INSERT INTO modelarts.sync_runs (source, state, hostname, pid)
+		VALUES ($1, 'running', $2, $3)
+		RETURNING id`
+
+	dropRunTablesSQL = `DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen`
+)
+
+//go:embed sql/create_run_tables.sql
+var createRunTablesSQL string
+
+// BeginRun starts a run of source: it takes a connection of the pool for the whole run, takes the
+// source's session advisory lock on it (an error wrapping ErrSourceBusy if another run, in any
+// process, holds it), closes as failed any ledger row of the source still 'running' (left by a
+// process that stopped), records the new run and creates the run's temporary tables.
+//
+// The lock and the connection are held until Finish, which must be called.
+func (s *Store) BeginRun(ctx context.Context, source string, opts RunOptions) (*Run, error) {
+	if source == "" {
+		return nil, errors.New("begin run: empty source name")
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin run of %q: %w", source, interpretError(err))
+	}
+	r, err := s.beginRun(ctx, conn, source, opts)
+	if err != nil {
+		if !errors.Is(err, ErrSourceBusy) {
+			// Ending the session releases the lock and the temporary tables, whatever state they are in.
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+		return nil, fmt.Errorf("begin run of %q: %w", source, err)
+	}
+	return r, nil
+}
+
+func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string, opts RunOptions) (*Run, error) {
+	var locked bool
+	if err := conn.QueryRow(ctx, lockSourceSQL, sourceLockClass, source).Scan(&locked); err != nil {
+		return nil, interpretError(err)
+	}
+	if !locked {
+		return nil, s.busyError(ctx, conn, source)
+	}
+
+	rows, err := conn.Query(ctx, closeAbandonedSQL, source, abandonedError)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	abandoned, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	for _, id := range abandoned {
+		s.log.Warn("closed a run left running by a process that stopped",
+			"source", source, "abandoned_run_id", id)
+	}
+
+	hostname, _ := os.Hostname()
+	var id int64
+	if err := conn.QueryRow(ctx, insertRunSQL, source, hostname, os.Getpid()).Scan(&id); err != nil {
+		return nil, interpretError(err)
+	}
+	if _, err := conn.Exec(ctx, createRunTablesSQL); err != nil {
+		return nil, interpretError(err)
+	}
+	return &Run{
+		store:       s,
+		conn:        conn,
+		id:          id,
+		source:      source,
+		seenRefresh: cmp.Or(opts.SeenRefresh, DefaultSeenRefresh),
+		walk:        1,
+		log:         s.log.With("source", source, "run_id", id),
+	}, nil
+}
+
+// busyError says who holds the source's lock, as far as the ledger knows.
+func (s *Store) busyError(ctx context.Context, conn *pgxpool.Conn, source string) error {
+	var (
+		id        int64
+		host      string
+		pid       int
+		startedAt time.Time
+	)
+	err := conn.QueryRow(ctx, lockHolderSQL, source).Scan(&id, &host, &pid, &startedAt)
+	if err != nil {
+		return ErrSourceBusy
+	}
+	return fmt.Errorf("%w (run %d on host %s, pid %d, started %s)",
+		ErrSourceBusy, id, host, pid, startedAt.UTC().Format(time.RFC3339))
+}
+
+// ID is the run's id in modelarts.sync_runs.
+func (r *Run) ID() int64 { return r.id }
+
+// Source is the name of the source the run syncs.
+func (r *Run) Source() string { return r.source }
+
+// Finish records how the run ended in its ledger row (finished_at, state, counts, error), then
+// releases the source's lock and the connection. It must be called exactly once per run, also after
+// errors; later calls return ErrRunFinished.
+//
+// If ctx is already done, Finish still records the outcome, within a short timeout of its own. If
+// the run's connection broke, Finish closes it (the server then drops the lock with the session),
+// records the outcome through another connection of the pool if it can, and returns the error.
+// A State that is not final is recorded as failed.
+func (r *Run) Finish(ctx context.Context, st RunStats) error {
+	if r.conn == nil {
+		return ErrRunFinished
+	}
+	conn := r.conn
+	r.conn = nil
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		defer cancel()
+	}
+
+	var stateErr error
+	switch st.State {
+	case StateSucceeded, StatePartial, StateFailed:
+	default:
+		stateErr = fmt.Errorf("finish run %d: state %q is not a final state, recorded as failed", r.id, st.State)
+		st.Error = cmp.Or(st.Error, stateErr.Error())
+		st.State = StateFailed
+	}
+	args := r.finishArgs(st)
+
+	_, err := conn.Exec(ctx, finishRunSQL, args...)
+	if err == nil {
+		err = r.release(ctx, conn)
+		conn.Release()
+		if err != nil {
+			return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)))
+		}
+		return stateErr
+	}
+
+	// The connection failed: end the session, which drops the lock, and try to record the outcome
+	// through a fresh connection so the ledger does not wait for the next run to call it abandoned.
+	_ = conn.Conn().Close(context.WithoutCancel(ctx))
+	conn.Release()
+	err = fmt.Errorf("finish run %d: %w", r.id, interpretError(err))
+	if _, err2 := r.store.pool.Exec(ctx, finishRunSQL, args...); err2 != nil {
+		err = errors.Join(err, fmt.Errorf("record outcome of run %d: %w", r.id, interpretError(err2)))
+	}
+	return errors.Join(stateErr, err)
+}
+
+// release drops the run's temporary tables and unlocks the source, so that the connection goes back
+// to the pool clean. If anything fails, it closes the connection instead: the session's end releases
+// both.
+func (r *Run) release(ctx context.Context, conn *pgxpool.Conn) error {
+	_, err := conn.Exec(ctx, dropRunTablesSQL)
+	if err == nil {
+		var unlocked bool
+		err = conn.QueryRow(ctx, unlockSourceSQL, sourceLockClass, r.source).Scan(&unlocked)
+		if err == nil && !unlocked {
+			err = errors.New("source lock was not held at finish")
+		}
+	}
+	if err != nil {
+		_ = conn.Conn().Close(context.WithoutCancel(ctx))
+	}
+	return err
+}
+
+func (r *Run) finishArgs(st RunStats) []any {
+	var apiTotal *int64
+	if st.Pages > 0 {
+		apiTotal = &st.APITotalCount
+	}
+	var errText *string
+	if st.Error != "" {
+		errText = &st.Error
+	}
+	return []any{r.id, st.State, st.Walks, st.Pages, st.Requests, st.Retries,
+		st.JobsSeen, st.Inserted, st.Updated, st.Deleted, st.BadItems, apiTotal, errText}
+}
+
+//go:embed sql/finish_run.sql
+var finishRunSQL string
+
+// active returns the run's connection, or ErrRunFinished.
+func (r *Run) active() (*pgxpool.Conn, error) {
+	if r.conn == nil {
+		return nil, ErrRunFinished
+	}
+	return r.conn, nil
+}

@@ -1,0 +1,24 @@
+-- Session-local tables of one run, on the run's own connection. Dropped first: the connection comes
+-- from the pool and may have served an earlier run that could not clean up.
+DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen;
+
+-- One page of jobs, COPYed in and emptied when the page's transaction ends.
+CREATE TEMP TABLE vizjob_staging (
+    job_id      bigint PRIMARY KEY,
+    job_name    text NOT NULL,
+    job_desc    text NOT NULL,
+    status      integer NOT NULL,
+    create_time timestamptz,
+    duration_ms bigint,
+    service_url text NOT NULL,
+    train_url   text NOT NULL,
+    resource_id text,
+    raw         jsonb NOT NULL
+) ON COMMIT DELETE ROWS;
+
+-- Every job id the run has upserted, with the last walk that did: the live jobs the current walk
+-- has not seen are the deletion candidates.
+CREATE TEMP TABLE vizjob_seen (
+    job_id bigint PRIMARY KEY,
+    walk   integer NOT NULL
+);

@@ -1,0 +1,16 @@
+-- Records how a run ended. $1 run id; then state, counts and error text.
+UPDATE modelarts.sync_runs
+SET finished_at     = now(),
+    state           = $2::text,
+    walks           = $3::integer,
+    pages           = $4::integer,
+    requests        = $5::integer,
+    retries         = $6::integer,
+    jobs_seen       = $7::bigint,
+    jobs_inserted   = $8::bigint,
+    jobs_updated    = $9::bigint,
+    jobs_deleted    = $10::bigint,
+    bad_items       = $11::bigint,
+    api_total_count = $12::bigint,
+    error           = $13::text
+WHERE id = $1::bigint

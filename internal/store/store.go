@@ -1,0 +1,195 @@
+// Package store is everything that speaks SQL: the pool, migrations, upserts with history, the run
+// ledger and per-source locks.
+//
+// It is the only package that imports pgx. Errors leave it through interpretError, so that callers
+// branch on the sentinels below (errors.Is) and never on driver types, and no error text carries the
+// database password.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+)
+
+// Errors callers branch on. Every error of this package that has one of these causes wraps it.
+var (
+	// ErrUnavailable: the database could not be reached or dropped the connection (network, server
+	// shutting down or starting up, too many connections). Retrying later may succeed.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrConflict: the transaction lost a race (serialization failure or deadlock) and may be retried.
+	ErrConflict = errors.New("database transaction conflict")
+	// ErrSourceBusy: another run of the same source holds its lock, in this process or another.
+	ErrSourceBusy = errors.New("source is being synced by another run")
+	// ErrRunFinished: a method of a Run was called after Finish.
+	ErrRunFinished = errors.New("run already finished")
+	// ErrNothingToRollBack: MigrateDown found no applied migration.
+	ErrNothingToRollBack = errors.New("no applied migration to roll back")
+)
+
+// DefaultConnectTimeout bounds each connection attempt when the URL sets no connect_timeout.
+const DefaultConnectTimeout = 5 * time.Second
+
+// Store is the process's connection pool to the indexer's database. It is safe for concurrent use.
+type Store struct {
+	pool       *pgxpool.Pool
+	log        *slog.Logger
+	migrations *goose.Provider
+	sqlDB      *sql.DB // the database/sql view of pool that goose runs on
+	where      string  // "host:port database "x" as user "y"", for error messages
+}
+
+// Open builds the pool from databaseURL (a postgres:// URL or a libpq keyword/value string; empty means the
+// libpq defaults and PG* environment variables), with a connect timeout of DefaultConnectTimeout
+// unless the URL sets connect_timeout, and pings the server. Errors name the host and database that
+// failed, never the password.
+func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: invalid database URL: %s", parseErrorText(err, databaseURL))
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "vizjob-indexer"
+	}
+	password := cfg.ConnConfig.Password
+	where := describe(cfg.ConnConfig.Config)
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect to %s: %w", where, redact(interpretError(err), password))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", where, redact(interpretError(err), password))
+	}
+
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	provider, err := newMigrationProvider(sqlDB, log)
+	if err != nil {
+		_ = sqlDB.Close()
+		pool.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	log.Debug("database connected", "database", where)
+	return &Store{pool: pool, log: log, migrations: provider, sqlDB: sqlDB, where: where}, nil
+}
+
+// Close closes the pool. Runs still open are cut off: their advisory locks are released by the
+// server when their connections close, and the next run of their source closes their ledger rows.
+func (s *Store) Close() {
+	_ = s.sqlDB.Close()
+	s.pool.Close()
+}
+
+// Ping checks that the database answers, for a liveness or readiness probe.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("store: ping %s: %w", s.where, interpretError(err))
+	}
+	return nil
+}
+
+// describe names a connection target for messages: host:port, database and user, never the password.
+func describe(c pgconn.Config) string {
+	host := c.Host
+	if strings.HasPrefix(host, "/") {
+		host = "socket " + host
+	}
+	return fmt.Sprintf("%s database %q as user %q", net.JoinHostPort(host, strconv.Itoa(int(c.Port))), c.Database, c.User)
+}
+
+// interpretError translates driver errors into this package's sentinels, once, at the package's edge.
+// Context errors stay as they are (errors.Is(err, context.Canceled) keeps working); errors it does not
+// recognise pass through unchanged.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch code := pgErr.Code; {
+		case code == "40001", code == "40P01": // serialization_failure, deadlock_detected
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case strings.HasPrefix(code, "08"), // connection_exception
+			code == "57P01", code == "57P02", code == "57P03", // admin/crash shutdown, cannot_connect_now
+			code == "53300": // too_many_connections
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// redactedError carries err for errors.Is/As but prints a text with the password masked.
+type redactedError struct {
+	text string
+	err  error
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact masks every occurrence of password (raw and URL-escaped) in err's text.
+func redact(err error, password string) error {
+	if err == nil || password == "" {
+		return err
+	}
+	text := err.Error()
+	masked := text
+	userinfo := strings.TrimPrefix(url.UserPassword("", password).String(), ":")
+	for _, p := range []string{password, userinfo, url.QueryEscape(password), url.PathEscape(password)} {
+		masked = strings.ReplaceAll(masked, p, "xxxxx")
+	}
+	if masked == text {
+		return err
+	}
+	return &redactedError{text: masked, err: err}
+}
+
+// userinfoPassword matches the password part of user:password@ in a URL-looking text.
+var userinfoPassword = regexp.MustCompile(`([/@\w.%+-]):[^@/\s]*@`)
+
+// parseErrorText says why a connection string did not parse, masking the password three ways, since
+// the driver's own masking is best effort for a string that does not parse.
+func parseErrorText(err error, connString string) string {
+	text := err.Error()
+	if connString != "" {
+		text = strings.ReplaceAll(text, connString, "<url>")
+	}
+	if u, uerr := url.Parse(connString); uerr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			text = strings.ReplaceAll(text, p, "xxxxx")
+		}
+	}
+	// Whatever is left of a URL-looking password (user:secret@host) is masked too.
+	return userinfoPassword.ReplaceAllString(text, "${1}:xxxxx@")
+}

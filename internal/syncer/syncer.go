@@ -1,0 +1,267 @@
+// Package syncer runs one sync of one source: it opens a run in the ledger,
+// walks every page of the list API (re-walking when a walk cannot be proven
+// complete), upserts each page as it arrives, confirms and marks deletions only
+// after a verified-complete walk, and closes the run with its counts and state.
+package syncer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/store"
+)
+
+// Source is what a sync needs from the ModelArts API.
+type Source interface {
+	ListPage(ctx context.Context, q fetch.Query) (*fetch.Page, error)
+	GetJob(ctx context.Context, jobID int64) (*fetch.Job, error)
+}
+
+var _ Source = (*fetch.Client)(nil)
+
+// Options configures one sync.
+type Options struct {
+	Source          string        // name of the source in the database
+	PerPage         int           // page size of a walk (default 100)
+	MaxWalks        int           // walks before the run ends partial (default 3)
+	MaxDeleteShare  float64       // refuse to delete more than this share of live jobs ...
+	MaxDeleteMin    int           // ... when that is also more than this many jobs
+	AllowMassDelete bool          // lift the guard for this run
+	SeenRefresh     time.Duration // see store.RunOptions
+	Now             func() time.Time
+	Logger          *slog.Logger
+}
+
+// Result is the outcome of one run, as recorded in sync_runs.
+type Result struct {
+	RunID int64
+	store.RunStats
+	Verified bool // a walk was proven complete
+}
+
+// ErrMassDelete is returned when a run refuses to mark too many jobs deleted.
+var ErrMassDelete = errors.New("mass deletion refused")
+
+// ErrPartial is returned when no walk could be verified complete or some items
+// or deletion candidates could not be handled: the run kept what it saw.
+var ErrPartial = errors.New("sync partial")
+
+// Sync runs one sync of one source. It returns store.ErrSourceBusy when another
+// run of the same source holds the lock (nothing is recorded then). Otherwise
+// the run is recorded whatever happens, and the error (if any) is the one
+// recorded in sync_runs.error.
+func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res Result, err error) {
+	opts.PerPage = cmp.Or(opts.PerPage, 100)
+	opts.MaxWalks = cmp.Or(opts.MaxWalks, 3)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	run, err := st.BeginRun(ctx, opts.Source, store.RunOptions{SeenRefresh: opts.SeenRefresh})
+	if err != nil {
+		if !errors.Is(err, store.ErrSourceBusy) {
+			log.Error("cannot start a run", "source", opts.Source, "error", err)
+		}
+		return res, fmt.Errorf("begin run: %w", err)
+	}
+	res.RunID = run.ID()
+	log = log.With("source", opts.Source, "run_id", run.ID())
+	s := &syncRun{src: src, run: run, opts: opts, log: log}
+	log.Info("sync started")
+	started := time.Now()
+
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+		s.stats.State = stateFor(err)
+		if err != nil {
+			s.stats.Error = err.Error()
+		}
+		// Record the outcome even when ctx was cancelled (shutdown, deadline).
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if ferr := run.Finish(fctx, s.stats); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
+		}
+		res.RunStats, res.Verified = s.stats, s.verified
+		attrs := []any{"state", s.stats.State, "duration", time.Since(started).Round(time.Millisecond),
+			"pages", s.stats.Pages, "requests", s.stats.Requests, "retries", s.stats.Retries,
+			"jobs_seen", s.stats.JobsSeen, "jobs_inserted", s.stats.Inserted, "jobs_updated", s.stats.Updated,
+			"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount}
+		if err != nil {
+			log.Error("sync ended", append(attrs, "error", err)...)
+		} else {
+			log.Info("sync ended", attrs...)
+		}
+	}()
+	return res, s.sync(ctx)
+}
+
+func stateFor(err error) string {
+	switch {
+	case err == nil:
+		return store.StateSucceeded
+	case errors.Is(err, ErrPartial):
+		return store.StatePartial
+	default:
+		return store.StateFailed
+	}
+}
+
+type syncRun struct {
+	src      Source
+	run      *store.Run
+	opts     Options
+	log      *slog.Logger
+	stats    store.RunStats
+	verified bool
+}
+
+func (s *syncRun) sync(ctx context.Context) error {
+	var why string
+	for walk := 1; walk <= s.opts.MaxWalks; walk++ {
+		if walk > 1 {
+			s.run.NextWalk()
+		}
+		ok, reason, err := s.walk(ctx, walk)
+		if err != nil {
+			return err
+		}
+		if ok {
+			s.verified = true
+			return s.deletions(ctx)
+		}
+		why = reason
+		s.log.Warn("walk not verified complete, walking again", "walk", walk, "reason", reason)
+	}
+	return fmt.Errorf("%w: no walk of %d could be verified complete (last: %s); upserted what was seen, marked no deletion",
+		ErrPartial, s.opts.MaxWalks, why)
+}
+
+// walk walks every page once and says whether the walk is proven complete.
+func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason string, err error) {
+	s.stats.Walks = walk
+	bad := 0
+	wr, err := fetch.Walk(ctx, s.src, fetch.WalkOptions{PerPage: s.opts.PerPage}, func(ctx context.Context, p *fetch.Page) error {
+		for _, b := range p.BadItems {
+			s.log.Warn("malformed item skipped", "walk", walk, "index", b.Index, "reason", b.Reason, "raw", truncate(string(b.Raw), 512))
+		}
+		bad += len(p.BadItems)
+		pr, err := s.run.UpsertPage(ctx, toRows(p.Jobs), s.opts.Now())
+		if err != nil {
+			return err
+		}
+		s.stats.Inserted += int64(pr.Inserted)
+		s.stats.Updated += int64(pr.Updated)
+		return nil
+	})
+	s.stats.Pages += wr.Pages
+	s.stats.Requests += wr.Requests
+	s.stats.Retries += wr.Retries
+	s.stats.BadItems += int64(bad)
+	s.stats.APITotalCount = wr.LastTotal
+	if errors.Is(err, fetch.ErrAuth) {
+		err = fmt.Errorf("%w (not retried: repeated failures lock an AK/SK key or IAM user; check the source's credentials and project id)", err)
+	}
+	if seen, serr := s.run.SeenCount(ctx); serr == nil {
+		s.stats.JobsSeen = seen
+	} else if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return false, "", err
+	}
+	switch {
+	case bad > 0:
+		return false, fmt.Sprintf("%d malformed items skipped", bad), nil
+	case !wr.TotalsStable:
+		return false, fmt.Sprintf("job_total_count moved during the walk (%d then %d)", wr.FirstTotal, wr.LastTotal), nil
+	case s.stats.JobsSeen != wr.LastTotal:
+		return false, fmt.Sprintf("saw %d distinct jobs, the API counts %d", s.stats.JobsSeen, wr.LastTotal), nil
+	}
+	return true, "", nil
+}
+
+// deletions confirms every job absent from the verified walk with the detail
+// call, upserts the ones that still exist (they were skipped, not deleted) and
+// marks the rest deleted, unless that would delete too large a share.
+func (s *syncRun) deletions(ctx context.Context) error {
+	const maxCandidates = 100_000
+	cands, total, err := s.run.DeletionCandidates(ctx, maxCandidates)
+	if err != nil {
+		return err
+	}
+	if total == 0 {
+		return nil
+	}
+	live, err := s.run.LiveCount(ctx)
+	if err != nil {
+		return err
+	}
+	if !s.opts.AllowMassDelete && total > int64(s.opts.MaxDeleteMin) && float64(total) > s.opts.MaxDeleteShare*float64(live) {
+		return fmt.Errorf("%w: %d of %d live jobs (%.0f%%) are missing from the API, more than the %.0f%% allowed; "+
+			"nothing was marked deleted. If they really are gone, run once with --allow-mass-delete",
+			ErrMassDelete, total, live, 100*float64(total)/float64(live), 100*s.opts.MaxDeleteShare)
+	}
+	var gone []int64
+	unconfirmed := 0
+	for _, c := range cands {
+		j, err := s.src.GetJob(ctx, c.JobID)
+		switch {
+		case errors.Is(err, fetch.ErrNotFound):
+			gone = append(gone, c.JobID)
+		case err != nil:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			unconfirmed++
+			s.log.Warn("cannot confirm deletion; keeping the job", "job_id", c.JobID, "error", err)
+		default:
+			// Skipped by the walk, not deleted: keep it current.
+			pr, err := s.run.UpsertPage(ctx, toRows([]fetch.Job{*j}), s.opts.Now())
+			if err != nil {
+				return err
+			}
+			s.stats.Inserted += int64(pr.Inserted)
+			s.stats.Updated += int64(pr.Updated)
+		}
+	}
+	n, err := s.run.MarkDeleted(ctx, s.opts.Now(), gone)
+	if err != nil {
+		return err
+	}
+	s.stats.Deleted += n
+	if unconfirmed > 0 || int64(len(cands)) < total {
+		return fmt.Errorf("%w: %d of %d deletion candidates could not be confirmed and were kept", ErrPartial,
+			total-int64(len(gone)), total)
+	}
+	return nil
+}
+
+func toRows(jobs []fetch.Job) []store.Job {
+	rows := make([]store.Job, len(jobs))
+	for i, j := range jobs {
+		rows[i] = store.Job{
+			JobID: j.ID, Name: j.Name, Desc: j.Desc, Status: j.Status, CreateTime: j.CreatedAt(),
+			DurationMS: j.Duration, ServiceURL: j.ServiceURL, TrainURL: j.TrainURL, ResourceID: j.ResourceID, Raw: j.Raw,
+		}
+	}
+	return rows
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
