@@ -20,10 +20,10 @@ type configFlags struct {
 
 type sourceFlags struct {
 	endpoint, region, projectID, name, iam *string
-	perPage, maxPerPage                   *int
-	maxWalks, maxDeleteMin, maxAttempts   *int
-	maxDeleteShare                        *float64
-	timeout, seenRefresh                  *time.Duration
+	perPage, maxPerPage                    *int
+	maxWalks, maxDeleteMin, maxAttempts    *int
+	maxDeleteShare                         *float64
+	timeout, seenRefresh                   *time.Duration
 }
 
 func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {

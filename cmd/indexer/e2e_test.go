@@ -167,10 +167,10 @@ func jsonEqual(t *testing.T, a, b string) bool {
 }
 
 type runRow struct {
-	State                                       string
-	Seen, Inserted, Updated, Deleted, APITotal  int64
-	Error                                       string
-	Finished                                    bool
+	State                                      string
+	Seen, Inserted, Updated, Deleted, APITotal int64
+	Error                                      string
+	Finished                                   bool
 }
 
 func lastRun(t *testing.T, c *pgx.Conn) runRow {
