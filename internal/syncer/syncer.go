@@ -83,6 +83,12 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
 		}
+		if err != nil && ctx.Err() != nil {
+			// Say why the run was cut short (e.g. "interrupted by shutdown"), not just "context canceled".
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+				err = fmt.Errorf("%w: %w", cause, err)
+			}
+		}
 		s.stats.State = stateFor(err)
 		if err != nil {
 			s.stats.Error = err.Error()
