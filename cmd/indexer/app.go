@@ -38,8 +38,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"sync", "one sync of every configured source, then exit", runSync},
+		{"run", "the daemon: migrate, then sync every source on its cron schedule; serve health and metrics", runRun},
 		{"migrate", "apply, inspect or roll back the database schema: up | status | down", runMigrate},
 		{"simulate", "serve the built-in ModelArts simulator (list API + IAM token API)", runSimulate},
+		{"demo", "simulator + migrate + daemon in one process against the configured database", runDemo},
 		{"version", "print the version", runVersion},
 	}
 }

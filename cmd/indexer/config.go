@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vizjob/indexer/internal/config"
@@ -16,6 +18,7 @@ type configFlags struct {
 	logLevel *string
 	logFmt   *string
 	source   *sourceFlags
+	daemon   *daemonFlags // indexer run: see run.go
 }
 
 type sourceFlags struct {
@@ -24,6 +27,8 @@ type sourceFlags struct {
 	maxWalks, maxDeleteMin, maxAttempts    *int
 	maxDeleteShare                         *float64
 	timeout, seenRefresh                   *time.Duration
+	rateLimit                              *float64       // faults issue: client-side rate limit
+	runTimeout                             *time.Duration // faults issue: deadline of one run
 }
 
 func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
@@ -48,6 +53,8 @@ func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
 			maxAttempts:    fs.Int("max-attempts", 0, "HTTP attempts per request, retries included (env "+config.EnvMaxAttempts+"; default 5)"),
 			timeout:        fs.Duration("request-timeout", 0, "timeout of one HTTP attempt (env "+config.EnvRequestTimeout+"; default 30s)"),
 			seenRefresh:    fs.Duration("seen-refresh", 0, "refresh last_seen_at of unchanged jobs at most this often (env "+config.EnvSeenRefresh+"; default 24h)"),
+			rateLimit:      fs.Float64("rate-limit", 0, "requests per second to ModelArts, per source, retries included; 0: no limit (env "+config.EnvRateLimit+"; default 5)"),
+			runTimeout:     fs.Duration("run-timeout", 0, "deadline of one run of one source; 0: none (env "+config.EnvRunTimeout+"; default 30m)"),
 		}
 	}
 	return f
@@ -59,7 +66,11 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	var perSource []string // flags of the environment's one source, meaningless with a configuration file
 	f.fs.Visit(func(fl *flag.Flag) {
+		if f.daemon != nil {
+			f.daemon.apply(fl.Name, c)
+		}
 		switch fl.Name {
 		case "database-url":
 			c.DatabaseURL = *f.database
@@ -70,6 +81,13 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 		}
 		if f.source == nil {
 			return
+		}
+		switch fl.Name {
+		case "endpoint", "region", "project-id", "source", "iam-endpoint", "per-page", "max-per-page":
+			if c.ConfigFile != "" {
+				perSource = append(perSource, "--"+fl.Name)
+				return
+			}
 		}
 		s, sf := &c.Sources[0], f.source
 		switch fl.Name {
@@ -99,8 +117,16 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 			c.RequestTimeout = *sf.timeout
 		case "seen-refresh":
 			c.SeenRefresh = *sf.seenRefresh
+		case "rate-limit":
+			c.RateLimit = *sf.rateLimit
+		case "run-timeout":
+			c.RunTimeout = *sf.runTimeout
 		}
 	})
+	if len(perSource) > 0 {
+		return nil, fmt.Errorf("%s configure the source of the environment; with %s=%s, set them per source in the file",
+			strings.Join(perSource, ", "), config.EnvConfigFile, c.ConfigFile)
+	}
 	if f.source == nil {
 		// Commands without a source (migrate) only need the database settings.
 		c.Sources = nil

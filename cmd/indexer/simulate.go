@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -25,19 +26,38 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 	password := fs.String("password", simulator.DefaultPassword, "IAM password accepted by POST /v3/auth/tokens")
 	domain := fs.String("domain", simulator.DefaultDomainName, "IAM account (domain) name")
 	maxPerPage := fs.Int("max-per-page", 100, "largest per_page accepted (the SDK reference says 100, newer REST pages 1000)")
+	churn := fs.Float64("churn", 0, "mean number of random mutations (create, delete, status change) after each list request,\n"+
+		"e.g. 0.7: the integer part always, the fraction with that probability; deterministic by --seed.\n"+
+		"POST /_sim/churn?rate=R changes it while serving, GET /_sim/state lists the current job ids")
+	faultSpec := fs.String("faults", "", "gateway faults to inject, deterministically: comma-separated key=value, e.g.\n"+
+		"throttle-every=3,retry-after=2s,retry-after-date,server-error-every=5,truncate-every=7,slow-every=11,slow-delay=40s,\n"+
+		"reset-every=13,wrong-content-type-every=17,html-page-every=19,expire-tokens-after=23,\n"+
+		"bad-items=wrong_type+id_type+missing_id+negative_duration+huge_desc+not_object,bad-item-every=50,\n"+
+		"duplicate-across-pages,lie-total-by=7 (see internal/simulator/faults.go).\n"+
+		"POST /_sim/faults?spec=SPEC changes them while serving (an empty spec switches them off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "auto", "auto, text or json")
 	if stop, code := parseFlags(e, fs, args); stop {
 		return code
 	}
+	faults, err := simulator.ParseFaults(*faultSpec)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "indexer simulate: --faults: %v\n", err)
+		return exitUsage
+	}
 	if *jobs < 0 || *maxPerPage < 1 {
 		fmt.Fprintln(e.stderr, "indexer simulate: --jobs must be >= 0 and --max-per-page >= 1")
+		return exitUsage
+	}
+	if !(*churn >= 0) || math.IsInf(*churn, 1) {
+		fmt.Fprintln(e.stderr, "indexer simulate: --churn must be a number >= 0")
 		return exitUsage
 	}
 	log := newLogger(e.stderr, *logLevel, *logFmt)
 	sim := simulator.New(simulator.Options{
 		Jobs: *jobs, Seed: *seed, ProjectID: *project, AK: *ak, SK: *sk,
 		Username: *user, Password: *password, DomainName: *domain, MaxPerPage: *maxPerPage, Logger: log,
+		Churn: *churn, Faults: faults,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -45,7 +65,7 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		return exitFailed
 	}
 	base := "http://" + ln.Addr().String()
-	log.Info("simulator serving", "addr", ln.Addr().String(), "jobs", *jobs, "seed", *seed)
+	log.Info("simulator serving", "addr", ln.Addr().String(), "jobs", *jobs, "seed", *seed, "churn", *churn)
 	fmt.Fprintf(e.stdout, "ModelArts simulator on %s with %d jobs. Point the indexer at it with:\n"+
 		"  export MODELARTS_ENDPOINT=%s HUAWEICLOUD_SDK_PROJECT_ID=%s\n"+
 		"  export HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s\n"+

@@ -71,6 +71,7 @@ func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *
 		MaxDeleteMin:    cfg.MaxDeleteMin,
 		AllowMassDelete: allowMass,
 		SeenRefresh:     cfg.SeenRefresh,
+		Timeout:         cfg.RunTimeout,
 		Logger:          log,
 	})
 	return err
@@ -90,6 +91,7 @@ func newClient(cfg *config.Config, src config.Source, log *slog.Logger) (*fetch.
 		MaxPerPage:     src.MaxPerPage,
 		MaxAttempts:    cfg.MaxAttempts,
 		RequestTimeout: cfg.RequestTimeout,
+		RateLimit:      cfg.RateLimit,
 		Logger:         log.With("source", src.Name),
 	})
 }

@@ -1,17 +1,23 @@
 // Package config loads and validates the indexer's configuration: one source
-// from the environment (the variables of SPEC.md), secrets optionally read from
-// files (*_FILE). Nothing outside this package reads the environment.
+// from the environment (the variables of SPEC.md), or several from the YAML file
+// INDEXER_CONFIG names; secrets optionally read from files (*_FILE); the daemon's
+// settings (HTTP address, concurrency, shutdown grace, time zone). Nothing
+// outside this package reads the environment.
 package config
 
 import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Environment variable names: the public contract of SPEC.md.
@@ -41,6 +47,15 @@ const (
 	EnvLogLevel         = "INDEXER_LOG_LEVEL"
 	EnvLogFormat        = "INDEXER_LOG_FORMAT"
 	EnvSeenRefresh      = "INDEXER_SEEN_REFRESH"
+	EnvHTTPAddr         = "INDEXER_HTTP_ADDR"
+	EnvConcurrency      = "INDEXER_CONCURRENCY"
+	EnvShutdownGrace    = "INDEXER_SHUTDOWN_GRACE"
+	EnvRunAtStart       = "INDEXER_RUN_AT_START"
+	EnvTimezone         = "INDEXER_TIMEZONE"
+	EnvRateLimit        = "INDEXER_RATE_LIMIT"  // requests per second to ModelArts, per source (0: unlimited)
+	EnvRunTimeout       = "INDEXER_RUN_TIMEOUT" // deadline of one run of one source (0: none)
+	DefaultRateLimit    = 5.0
+	DefaultRunTimeout   = 30 * time.Minute
 	fileSuffix          = "_FILE"
 	DefaultSchedule     = "*/5 * * * *"
 	DefaultPerPage      = 100
@@ -50,6 +65,11 @@ const (
 	DefaultAttempts     = 5
 	DefaultTimeout      = 30 * time.Second
 	DefaultSeenRefresh  = 24 * time.Hour
+	DefaultHTTPAddr     = ":8080"
+	DefaultConcurrency  = 4
+	DefaultGrace        = 30 * time.Second
+	DefaultTimezone     = "UTC"
+	MaxConcurrency      = 64
 	defaultEndpointTmpl = "https://modelarts.%s.%s"
 	defaultIAMTmpl      = "https://iam.%s.%s"
 )
@@ -69,6 +89,9 @@ type Source struct {
 	Schedule      string // cron expression for `indexer run`
 	PerPage       int    // page size of a walk
 	MaxPerPage    int    // largest per_page the endpoint accepts
+
+	fields *fieldNames // what messages call the settings; nil: the environment's variables
+	line   int         // line of the source in the configuration file (0: from the environment)
 }
 
 // AuthMode is "aksk" when AK/SK is set, else "token".
@@ -99,6 +122,19 @@ type Config struct {
 	SeenRefresh    time.Duration // last_seen_at of unchanged rows is refreshed at most this often
 	LogLevel       string        // debug, info, warn, error
 	LogFormat      string        // auto, text, json
+	RateLimit      float64       // requests per second to ModelArts, per source; 0: unlimited
+	RunTimeout     time.Duration // deadline of one run of one source; 0: none
+
+	// ConfigFile is the YAML file the sources came from (INDEXER_CONFIG); empty: the environment.
+	ConfigFile string
+
+	// The daemon (indexer run, indexer demo).
+	HTTPAddr      string         // listen address of /healthz, /readyz, /metrics
+	Concurrency   int            // sources synced at the same time, at most
+	ShutdownGrace time.Duration  // how long a run in flight may finish after a shutdown signal
+	RunAtStart    bool           // sync every source once at start, then on schedule
+	Timezone      string         // IANA name the cron schedules are read in
+	Location      *time.Location // Timezone, loaded by Validate
 }
 
 // Load reads the configuration from getenv (os.Getenv in production). It does
@@ -143,6 +179,24 @@ func Load(getenv func(string) string) (*Config, error) {
 		share = f
 	}
 
+	rateLimit := DefaultRateLimit
+	if v := getenv(EnvRateLimit); v != "" {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not a number of requests per second", EnvRateLimit, v))
+		}
+		rateLimit = f
+	}
+
+	runAtStart := false
+	if v := strings.TrimSpace(getenv(EnvRunAtStart)); v != "" {
+		b, err := parseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: use true or false", EnvRunAtStart, v))
+		}
+		runAtStart = b
+	}
+
 	c := &Config{
 		DatabaseURL:    cmp.Or(secret(EnvDatabaseURL), secret(EnvDatabaseURLAlt)),
 		MaxWalks:       intVar(EnvMaxWalks, DefaultMaxWalks),
@@ -153,9 +207,19 @@ func Load(getenv func(string) string) (*Config, error) {
 		SeenRefresh:    durVar(EnvSeenRefresh, DefaultSeenRefresh),
 		LogLevel:       cmp.Or(getenv(EnvLogLevel), "info"),
 		LogFormat:      cmp.Or(getenv(EnvLogFormat), "auto"),
+		RateLimit:      rateLimit,
+		RunTimeout:     durVar(EnvRunTimeout, DefaultRunTimeout),
+		ConfigFile:     getenv(EnvConfigFile),
+		HTTPAddr:       cmp.Or(strings.TrimSpace(getenv(EnvHTTPAddr)), DefaultHTTPAddr),
+		Concurrency:    intVar(EnvConcurrency, DefaultConcurrency),
+		ShutdownGrace:  durVar(EnvShutdownGrace, DefaultGrace),
+		RunAtStart:     runAtStart,
+		Timezone:       cmp.Or(strings.TrimSpace(getenv(EnvTimezone)), DefaultTimezone),
 	}
-	if f := getenv(EnvConfigFile); f != "" {
-		errs = append(errs, fmt.Errorf("%s=%s: a file listing several sources is not supported yet; configure one source with the environment variables", EnvConfigFile, f))
+	if c.ConfigFile != "" {
+		sources, err := loadFile(c.ConfigFile, getenv)
+		c.Sources = sources
+		return c, errors.Join(append(errs, err)...)
 	}
 	s := Source{
 		Name:          getenv(EnvSource),
@@ -175,6 +239,17 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.Sources = []Source{s}
 	return c, errors.Join(errs...)
+}
+
+// parseBool accepts what strconv.ParseBool does, and yes/no, on/off.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "yes", "on":
+		return true, nil
+	case "no", "off":
+		return false, nil
+	}
+	return strconv.ParseBool(v)
 }
 
 // readSecret returns the variable's value, or the content of the file named by
@@ -230,8 +305,39 @@ func (c *Config) Validate() error {
 	if c.MaxAttempts < 1 || c.MaxAttempts > 20 {
 		errs = append(errs, fmt.Errorf("%s must be between 1 and 20, got %d", EnvMaxAttempts, c.MaxAttempts))
 	}
+	names := map[string]int{}
+	for _, s := range c.Sources {
+		if s.Name == "" {
+			continue
+		}
+		if prev, dup := names[s.Name]; dup {
+			errs = append(errs, fmt.Errorf("source %s: defined twice (lines %d and %d of %s): source names must be unique",
+				s.Name, prev, s.line, c.ConfigFile))
+		}
+		names[s.Name] = s.line
+	}
 	if c.SeenRefresh < 0 {
 		errs = append(errs, fmt.Errorf("%s must not be negative, got %s", EnvSeenRefresh, c.SeenRefresh))
+	}
+	if !(c.RateLimit >= 0) || math.IsInf(c.RateLimit, 1) {
+		errs = append(errs, fmt.Errorf("%s must be a number of requests per second, 0 for no limit, got %g", EnvRateLimit, c.RateLimit))
+	}
+	if c.RunTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%s must not be negative (0: no deadline), got %s", EnvRunTimeout, c.RunTimeout))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("%s=%q is not host:port (examples: :8080, 127.0.0.1:8080)", EnvHTTPAddr, c.HTTPAddr))
+	}
+	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and %d, got %d", EnvConcurrency, MaxConcurrency, c.Concurrency))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, fmt.Errorf("%s must not be negative, got %s", EnvShutdownGrace, c.ShutdownGrace))
+	}
+	if loc, err := time.LoadLocation(c.Timezone); err != nil {
+		errs = append(errs, fmt.Errorf("%s=%q is not a time zone (examples: UTC, Asia/Shanghai): %v", EnvTimezone, c.Timezone, err))
+	} else {
+		c.Location = loc
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -246,60 +352,105 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// fieldNames are what messages call a source's settings: the variables of the
+// environment's source, or the keys of a source in the configuration file.
+type fieldNames struct {
+	projectID, endpoint, region, ak, sk, skHint, username, password, passwordHint string
+	domainName, iamEndpoint, schedule, perPage, maxPerPage                        string
+	file                                                                          bool
+}
+
+var envFields = fieldNames{
+	projectID: EnvProjectID, endpoint: EnvEndpoint, region: EnvRegion, ak: EnvAK, sk: EnvSK,
+	skHint: "or " + EnvSK + fileSuffix, username: EnvUsername, password: EnvPassword,
+	passwordHint: "or " + EnvPassword + fileSuffix, domainName: EnvDomainName, iamEndpoint: EnvIAMEndpoint,
+	schedule: EnvSchedule, perPage: EnvPerPage, maxPerPage: EnvMaxPerPage,
+}
+
+var fileFields = fieldNames{
+	projectID: "project_id", endpoint: "endpoint", region: "region", ak: "ak", sk: "sk",
+	skHint: "sk: {env: VARIABLE} or {file: PATH}", username: "username", password: "password",
+	passwordHint: "password: {env: VARIABLE} or {file: PATH}", domainName: "domain_name",
+	iamEndpoint: "iam_endpoint", schedule: "schedule", perPage: "per_page", maxPerPage: "max_per_page", file: true,
+}
+
+// value names a setting with its value: NAME="v" for a variable, name "v" for a key of the file.
+func (n *fieldNames) value(field, v string) string {
+	if n.file {
+		return fmt.Sprintf("%s %q", field, v)
+	}
+	return fmt.Sprintf("%s=%q", field, v)
+}
+
 func (s *Source) validate() error {
+	n := s.fields
+	if n == nil {
+		n = &envFields
+	}
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if s.ProjectID == "" {
-		bad("%s is not set: the ModelArts project id (console: My Credentials > API Credentials)", EnvProjectID)
+		bad("%s is not set: the ModelArts project id (console: My Credentials > API Credentials)", n.projectID)
 	}
 	if s.Endpoint == "" && s.Region != "" {
 		s.Endpoint = fmt.Sprintf(defaultEndpointTmpl, s.Region, domainFor(s.Region))
 	}
 	if s.Endpoint == "" {
-		bad("no ModelArts endpoint: set %s (e.g. https://modelarts.cn-north-4.myhuaweicloud.com) or %s (e.g. cn-north-4)", EnvEndpoint, EnvRegion)
+		bad("no ModelArts endpoint: set %s (e.g. https://modelarts.cn-north-4.myhuaweicloud.com) or %s (e.g. cn-north-4)", n.endpoint, n.region)
 	} else if u, err := url.Parse(s.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("%s=%q is not an http(s) URL", EnvEndpoint, s.Endpoint)
+		bad("%s is not an http(s) URL", n.value(n.endpoint, s.Endpoint))
 	}
 	switch {
 	case s.AK != "" || s.SK != "":
 		if s.AK == "" {
-			bad("%s is set but %s is not: set both", EnvSK, EnvAK)
+			bad("%s is set but %s is not: set both", n.sk, n.ak)
 		}
 		if s.SK == "" {
-			bad("%s is set but %s is not: set both (or %s)", EnvAK, EnvSK, EnvSK+fileSuffix)
+			bad("%s is set but %s is not: set both (%s)", n.ak, n.sk, n.skHint)
 		}
 	case s.Username != "" || s.Password != "" || s.DomainName != "":
 		if s.Username == "" {
-			bad("%s is not set (token authentication needs user, password and account)", EnvUsername)
+			bad("%s is not set (token authentication needs user, password and account)", n.username)
 		}
 		if s.Password == "" {
-			bad("%s is not set (or %s)", EnvPassword, EnvPassword+fileSuffix)
+			bad("%s is not set (%s)", n.password, n.passwordHint)
 		}
 		if s.DomainName == "" {
-			bad("%s is not set: the account (domain) name the IAM user belongs to", EnvDomainName)
+			bad("%s is not set: the account (domain) name the IAM user belongs to", n.domainName)
 		}
 		if s.IAMEndpoint == "" && s.Region != "" {
 			s.IAMEndpoint = fmt.Sprintf(defaultIAMTmpl, s.Region, domainFor(s.Region))
 		}
 		if s.IAMEndpoint == "" {
-			bad("no IAM endpoint for token authentication: set %s or %s", EnvIAMEndpoint, EnvRegion)
+			bad("no IAM endpoint for token authentication: set %s or %s", n.iamEndpoint, n.region)
 		}
 	default:
-		bad("no credentials: set %s and %s, or %s, %s and %s", EnvAK, EnvSK, EnvUsername, EnvPassword, EnvDomainName)
+		bad("no credentials: set %s and %s, or %s, %s and %s", n.ak, n.sk, n.username, n.password, n.domainName)
 	}
 	s.Name = cmp.Or(s.Name, s.ProjectID)
 	s.Schedule = cmp.Or(s.Schedule, DefaultSchedule)
+	// The parser of the daemon's scheduler (cron.New's default): five fields, or a descriptor such as
+	// @hourly or @every 1m30s, optionally prefixed by CRON_TZ=Zone.
+	if _, err := cron.ParseStandard(s.Schedule); err != nil {
+		bad("%s: %v (examples: \"*/5 * * * *\", \"@every 10m\", \"@hourly\")", n.value(n.schedule, s.Schedule), err)
+	}
 	s.MaxPerPage = cmp.Or(s.MaxPerPage, DefaultPerPage)
 	s.PerPage = cmp.Or(s.PerPage, min(DefaultPerPage, s.MaxPerPage))
 	if s.MaxPerPage < 1 || s.MaxPerPage > 1000 {
-		bad("%s must be between 1 and 1000, got %d", EnvMaxPerPage, s.MaxPerPage)
+		bad("%s must be between 1 and 1000, got %d", n.maxPerPage, s.MaxPerPage)
 	}
 	if s.PerPage < 1 || s.PerPage > s.MaxPerPage {
-		bad("%s must be between 1 and %d (%s), got %d", EnvPerPage, s.MaxPerPage, EnvMaxPerPage, s.PerPage)
+		bad("%s must be between 1 and %d (%s), got %d", n.perPage, s.MaxPerPage, n.maxPerPage, s.PerPage)
 	}
 	if len(errs) == 0 {
 		return nil
 	}
 	name := cmp.Or(s.Name, "(unnamed)")
-	return fmt.Errorf("source %s: %w", name, errors.Join(errs...))
+	if s.line > 0 && s.Name == "" {
+		name = fmt.Sprintf("(unnamed, line %d)", s.line)
+	}
+	for i, err := range errs {
+		errs[i] = fmt.Errorf("source %s: %w", name, err)
+	}
+	return errors.Join(errs...)
 }

@@ -43,11 +43,16 @@ type Config struct {
 	MaxSearchLen   int           // longest search_content in runes, default 100
 	MaxAttempts    int           // requests per call, retries included, default 5
 	BaseBackoff    time.Duration // first retry waits up to this, default 500ms
-	MaxBackoff     time.Duration // cap of one wait, default 30s; a longer Retry-After ends the call
+	MaxBackoff     time.Duration // cap of one backoff wait, default 30s
+	MaxRetryAfter  time.Duration // longest Retry-After honoured, default 2m; a longer one ends the call
 	RequestTimeout time.Duration // per attempt, default 30s
 	MaxBodyBytes   int64         // largest answer read, default 32 MiB
-	RateLimit      float64       // requests per second to ModelArts, 0 = unlimited
+	RateLimit      float64       // requests per second to ModelArts (retries included), 0 = unlimited
 	Logger         *slog.Logger  // nil: discard
+
+	// OnResponse, if set, is called once per HTTP attempt (ModelArts and IAM, retries included) with the
+	// status answered, or 0 when no answer came (network error, timeout): a hook for metrics.
+	OnResponse func(status int)
 
 	Now   func() time.Time                                 // test hook, default time.Now
 	Sleep func(ctx context.Context, d time.Duration) error // test hook, default a timer that honours ctx
@@ -93,6 +98,7 @@ func (cfg Config) withDefaults() Config {
 	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
 	cfg.BaseBackoff = cmp.Or(cfg.BaseBackoff, 500*time.Millisecond)
 	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 30*time.Second)
+	cfg.MaxRetryAfter = cmp.Or(cfg.MaxRetryAfter, 2*time.Minute)
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 30*time.Second)
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 32<<20)
 	if cfg.HTTPClient == nil {
@@ -145,7 +151,7 @@ func (cfg Config) validateLimits() error {
 		return fmt.Errorf("fetch: max search length %d is not positive", cfg.MaxSearchLen)
 	case cfg.MaxAttempts < 1:
 		return fmt.Errorf("fetch: max attempts %d is not positive", cfg.MaxAttempts)
-	case cfg.BaseBackoff < 0 || cfg.MaxBackoff < 0:
+	case cfg.BaseBackoff < 0 || cfg.MaxBackoff < 0 || cfg.MaxRetryAfter < 0:
 		return errors.New("fetch: backoff durations must not be negative")
 	case cfg.BaseBackoff > cfg.MaxBackoff:
 		return fmt.Errorf("fetch: base backoff %s exceeds max backoff %s", cfg.BaseBackoff, cfg.MaxBackoff)
@@ -240,22 +246,23 @@ func (c *Client) String() string {
 func (c *Client) GoString() string { return c.String() }
 
 // ListPage fetches and decodes one page of the list call. It validates q
-// before sending (errors wrap ErrBadInput) and retries transient failures.
-// An answer with is_success false is an *APIError. On an error after a
-// request was sent, the returned Page is not nil and holds only
-// HTTPRequests and RetriesNeeded.
+// before sending (errors wrap ErrBadInput) and retries transient failures,
+// including a 2xx answer whose body is not JSON at all (cut short, or a
+// gateway's HTML page). An answer with is_success false is an *APIError. On
+// an error after a request was sent, the returned Page is not nil and holds
+// only HTTPRequests and RetriesNeeded.
 func (c *Client) ListPage(ctx context.Context, q Query) (*Page, error) {
 	if err := c.checkQuery(q); err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	ans, requests, err := c.get(ctx, c.jobsPath(), c.listParams(q))
+	var p *Page
+	requests, err := c.get(ctx, c.jobsPath(), c.listParams(q), func(body []byte) (err error) {
+		p, err = DecodePage(body)
+		return err
+	})
 	counts := &Page{HTTPRequests: requests, RetriesNeeded: max(requests-1, 0)}
 	if err != nil {
 		return counts, fmt.Errorf("list jobs: %w", err)
-	}
-	p, err := DecodePage(ans.body)
-	if err != nil {
-		return counts, fmt.Errorf("list jobs: %w", ans.explain(err, requests))
 	}
 	p.HTTPRequests, p.RetriesNeeded = counts.HTTPRequests, counts.RetriesNeeded
 	return p, nil
@@ -267,13 +274,13 @@ func (c *Client) GetJob(ctx context.Context, jobID int64) (*Job, error) {
 	if jobID < 0 {
 		return nil, fmt.Errorf("get job %d: %w", jobID, inputError("job id is negative"))
 	}
-	ans, requests, err := c.get(ctx, c.jobsPath()+"/"+strconv.FormatInt(jobID, 10), nil)
+	var job *Job
+	_, err := c.get(ctx, c.jobsPath()+"/"+strconv.FormatInt(jobID, 10), nil, func(body []byte) (err error) {
+		job, err = decodeDetail(body)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("get job %d: %w", jobID, err)
-	}
-	job, err := decodeDetail(ans.body)
-	if err != nil {
-		return nil, fmt.Errorf("get job %d: %w", jobID, ans.explain(err, requests))
 	}
 	return job, nil
 }

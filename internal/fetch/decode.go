@@ -42,7 +42,8 @@ func DecodePage(body []byte) (*Page, error) {
 	for i, raw := range items {
 		job, err := decodeJob(raw)
 		if err != nil {
-			p.BadItems = append(p.BadItems, BadItem{Index: i, Raw: raw, Reason: err.Error()})
+			id, created := itemKey(raw)
+			p.BadItems = append(p.BadItems, BadItem{Index: i, Raw: raw, Reason: err.Error(), JobID: id, CreateTime: created})
 			continue
 		}
 		p.Jobs = append(p.Jobs, job)
@@ -86,7 +87,9 @@ func jobItems(raw json.RawMessage) ([]json.RawMessage, error) {
 
 // decodeJob decodes one item of the jobs array strictly: job_id is a
 // required integer; status, create_time and duration are integers (null or
-// absent: 0); the string fields are strings (null or absent: "").
+// absent: 0); the string fields are strings (null or absent: ""); job_id,
+// create_time and duration are not negative. Nothing is guessed: a field of
+// the wrong type or out of range makes the whole item bad.
 func decodeJob(raw json.RawMessage) (Job, error) {
 	if kind := kindOf(raw); kind != "object" {
 		return Job{}, fmt.Errorf("want a JSON object, got %s", kind)
@@ -115,7 +118,43 @@ func jobFromFields(f map[string]json.RawMessage, raw json.RawMessage) (Job, erro
 		ResourceID: d.string("resource_id"),
 		Raw:        raw,
 	}
-	return j, d.err
+	if d.err != nil {
+		return Job{}, d.err
+	}
+	for _, f := range []struct {
+		name  string
+		value int64
+	}{{"job_id", j.ID}, {"create_time", j.CreateTime}, {"duration", j.Duration}} {
+		if f.value < 0 {
+			return Job{}, fmt.Errorf("%s: %d is negative", f.name, f.value)
+		}
+	}
+	return j, nil
+}
+
+// itemKey returns the job_id and create_time of an item that could not be
+// decoded, each when the item is an object and the field a non-negative JSON
+// integer; else nil (a field of another type is not converted: that would be
+// a guess).
+func itemKey(raw json.RawMessage) (jobID, createTime *int64) {
+	if kindOf(raw) != "object" {
+		return nil, nil
+	}
+	var f map[string]json.RawMessage
+	if json.Unmarshal(raw, &f) != nil {
+		return nil, nil
+	}
+	field := func(key string) *int64 {
+		if kindOf(f[key]) != "number" {
+			return nil
+		}
+		n, err := integer(f[key], 64)
+		if err != nil || n < 0 {
+			return nil
+		}
+		return &n
+	}
+	return field("job_id"), field("create_time")
 }
 
 // fieldDecoder decodes typed fields of an object and keeps the first error.

@@ -154,7 +154,10 @@ func TestDecodePageBadItems(t *testing.T) {
 		{`{"job_id":12,"job_name":5}`, "job_name: want a string, got number"},
 		{`{"job_id":13,"train_url":{}}`, "train_url: want a string, got object"},
 		{`{"job_id":14,"job_desc":null,"duration":null,"status":null,"create_time":null}`, ""},
-		{`{"job_id":-15}`, ""},
+		{`{"job_id":-15}`, "job_id: -15 is negative"},
+		{`{"job_id":16,"duration":-1}`, "duration: -1 is negative"},
+		{`{"job_id":17,"create_time":-1565149736000}`, "create_time: -1565149736000 is negative"},
+		{`{"job_id":0,"duration":0,"create_time":0}`, ""},
 	}
 	raws := make([]string, len(items))
 	for i, it := range items {
@@ -181,6 +184,50 @@ func TestDecodePageBadItems(t *testing.T) {
 	}
 	if len(p.Jobs) != good || len(p.BadItems) != bad {
 		t.Errorf("got %d jobs and %d bad items, want %d and %d", len(p.Jobs), len(p.BadItems), good, bad)
+	}
+}
+
+// TestBadItemJobID checks that a bad item keeps its job_id only when it is
+// a non-negative JSON integer: nothing else is converted.
+func TestBadItemJobID(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want int64 // -1: no id
+	}{
+		{`{"job_id":8,"status":"7"}`, 8},
+		{`{"job_id":9,"duration":-3}`, 9},
+		{`{"job_id":10,"job_desc":{"nested":true}}`, 10},
+		{`{"job_id":"11","status":1}`, -1},
+		{`{"job_id":12.0}`, -1},
+		{`{"job_id":-13}`, -1},
+		{`{"job_id":null,"status":1}`, -1},
+		{`{"status":1}`, -1},
+		{`[{"job_id":14}]`, -1},
+		{`null`, -1},
+	}
+	for _, tt := range tests {
+		p, err := DecodePage([]byte(`{"jobs":[` + tt.raw + `]}`))
+		if err != nil || len(p.BadItems) != 1 {
+			t.Fatalf("%s: page %+v, %v; want one bad item", tt.raw, p, err)
+		}
+		got := p.BadItems[0].JobID
+		switch {
+		case tt.want < 0 && got != nil:
+			t.Errorf("%s: job id %d, want none", tt.raw, *got)
+		case tt.want >= 0 && (got == nil || *got != tt.want):
+			t.Errorf("%s: job id %v, want %d", tt.raw, got, tt.want)
+		}
+	}
+
+	p, err := DecodePage([]byte(`{"jobs":[{"job_id":8,"status":"7","create_time":1565149736000},{"job_id":9,"status":"7","create_time":"1"},{"job_id":10,"create_time":-1}]}`))
+	if err != nil || len(p.BadItems) != 3 {
+		t.Fatalf("page %+v, %v", p, err)
+	}
+	if c := p.BadItems[0].CreateTime; c == nil || *c != 1565149736000 {
+		t.Errorf("create_time %v, want 1565149736000", c)
+	}
+	if c1, c2 := p.BadItems[1].CreateTime, p.BadItems[2].CreateTime; c1 != nil || c2 != nil {
+		t.Errorf("create_time of a string or a negative number kept: %v %v", c1, c2)
 	}
 }
 

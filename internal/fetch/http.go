@@ -3,6 +3,7 @@ package fetch
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,23 +58,38 @@ type finalError struct{ err error }
 func (e *finalError) Error() string { return e.err.Error() }
 func (e *finalError) Unwrap() error { return e.err }
 
-// get sends GET path?params to ModelArts until it answers 2xx, fails for
-// good, or MaxAttempts attempts were made. Under token authentication a 401
-// that says the token is bad renews the token and retries once. It returns
-// the number of HTTP requests sent.
-func (c *Client) get(ctx context.Context, path string, params url.Values) (*answer, int, error) {
+// get sends GET path?params to ModelArts until it answers 2xx with a body
+// that decode accepts, fails for good, or MaxAttempts attempts were made. A
+// 2xx body that is not JSON at all (cut short, or a gateway's HTML page) is
+// retried like a network failure; a JSON body decode rejects is not. Under
+// token authentication a 401 that says the token is bad renews the token and
+// retries once. It returns the number of HTTP requests sent.
+func (c *Client) get(ctx context.Context, path string, params url.Values, decode func(body []byte) error) (int, error) {
 	var (
-		ans      *answer
 		requests int
 		renewed  bool
 	)
+	attempt := func(ctx context.Context, tok string) error {
+		ans, err := c.send(ctx, path, params, tok)
+		requests++
+		if err != nil {
+			return err
+		}
+		if err := decode(ans.body); err != nil {
+			err = ans.explain(err, requests)
+			if !json.Valid(ans.body) {
+				return &transientError{err}
+			}
+			return err
+		}
+		return nil
+	}
 	err := c.retry(ctx, path, func(ctx context.Context) error {
 		tok, cached, err := c.authToken(ctx)
 		if err != nil {
 			return &finalError{err}
 		}
-		ans, err = c.send(ctx, path, params, tok)
-		requests++
+		err = attempt(ctx, tok)
 		if err == nil || renewed || !c.shouldRenew(err, cached) {
 			return err
 		}
@@ -83,18 +99,16 @@ func (c *Client) get(ctx context.Context, path string, params url.Values) (*answ
 		if tok, _, err = c.authToken(ctx); err != nil {
 			return &finalError{err}
 		}
-		ans, err = c.send(ctx, path, params, tok)
-		requests++
-		return err
+		return attempt(ctx, tok)
 	})
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.service == "" {
 			ae.Attempts = requests
 		}
-		return nil, requests, err
+		return requests, err
 	}
-	return ans, requests, nil
+	return requests, nil
 }
 
 // send makes one GET request to ModelArts.
@@ -148,6 +162,13 @@ func (c *Client) newRequest(ctx context.Context, path string, params url.Values,
 // *APIError of service (empty for ModelArts).
 func (c *Client) do(req *http.Request, service string) (*answer, error) {
 	resp, err := c.cfg.HTTPClient.Do(req)
+	if c.cfg.OnResponse != nil {
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+		}
+		c.cfg.OnResponse(status)
+	}
 	if err != nil {
 		return nil, &transientError{err}
 	}
@@ -180,7 +201,10 @@ func readBody(r io.Reader, limit int64) ([]byte, error) {
 
 // retry runs send until it succeeds, fails with an error not worth
 // retrying, or MaxAttempts attempts failed, waiting between attempts with
-// capped exponential backoff and full jitter, and at least Retry-After.
+// capped exponential backoff and full jitter, and at least Retry-After. It
+// gives up at once when the server asks to wait longer than MaxRetryAfter,
+// or when the wait would outlast ctx's deadline (the run's): the error then
+// says so.
 func (c *Client) retry(ctx context.Context, what string, send func(context.Context) error) error {
 	for attempt := 1; ; attempt++ {
 		err := send(ctx)
@@ -188,16 +212,30 @@ func (c *Client) retry(ctx context.Context, what string, send func(context.Conte
 			return nil
 		}
 		after, ok := c.retryable(ctx, err)
-		if !ok || attempt >= c.cfg.MaxAttempts {
+		if !ok {
 			return err
 		}
-		if after > c.cfg.MaxBackoff {
-			c.log.Warn("not retrying: Retry-After exceeds MaxBackoff",
-				"what", what, "retry_after", after, "max_backoff", c.cfg.MaxBackoff, "error", err)
-			return err
+		if attempt >= c.cfg.MaxAttempts {
+			if attempt == 1 {
+				return err
+			}
+			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		}
+		if after > c.cfg.MaxRetryAfter {
+			c.log.Warn("not retrying: the server asks to wait longer than allowed",
+				"what", what, "retry_after", after, "max_retry_after", c.cfg.MaxRetryAfter, "error", err)
+			return fmt.Errorf("not retried: the server asked to wait %s (Retry-After), more than the %s allowed: %w",
+				after, c.cfg.MaxRetryAfter, err)
 		}
 		wait := max(c.backoff(attempt), after)
-		c.log.Warn("retrying", "what", what, "attempt", attempt, "wait", wait, "error", err)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			left := max(time.Until(deadline), 0).Round(time.Millisecond)
+			c.log.Warn("not retrying: the wait would outlast the run's deadline",
+				"what", what, "wait", wait, "deadline_in", left, "error", err)
+			return fmt.Errorf("not retried: waiting %s before the next attempt would outlast the run's deadline (%s left): %w",
+				wait.Round(time.Millisecond), left, err)
+		}
+		c.log.Warn("retrying", "what", what, "attempt", attempt, "wait", wait, "retry_after", after, "error", err)
 		if serr := c.cfg.Sleep(ctx, wait); serr != nil {
 			return fmt.Errorf("%w (waiting to retry after: %w)", serr, err)
 		}

@@ -65,7 +65,22 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 }
 
-func TestRetryAfterBeyondMaxBackoffEndsCall(t *testing.T) {
+// TestLongRetryAfterHonoured: a Retry-After longer than MaxBackoff, within
+// MaxRetryAfter, is waited in full.
+func TestLongRetryAfterHonoured(t *testing.T) {
+	api := &fakeJobs{n: 2}
+	h := newHarness(t, AuthAKSK, api, nil) // MaxBackoff 30s, MaxRetryAfter 2m
+	api.before = failFirst(1, 429, map[string]string{"Retry-After": "95"}, `{"error_code":"APIG.0308","error_msg":"slow down"}`)
+	p, err := h.client.ListPage(context.Background(), page1)
+	if err != nil || p.HTTPRequests != 2 {
+		t.Fatalf("ListPage = %+v, %v; want success after 2 requests", p, err)
+	}
+	if w := h.sleeps.all(); len(w) != 1 || w[0] != 95*time.Second {
+		t.Errorf("waits = %v, want exactly [1m35s]", w)
+	}
+}
+
+func TestRetryAfterBeyondMaxRetryAfterEndsCall(t *testing.T) {
 	api := &fakeJobs{}
 	h := newHarness(t, AuthAKSK, api, nil)
 	api.before = failFirst(10, 429, map[string]string{"Retry-After": "3600"}, `{"error_code":"ModelArts.2799","error_msg":"quota"}`)
@@ -74,8 +89,31 @@ func TestRetryAfterBeyondMaxBackoffEndsCall(t *testing.T) {
 	if !errors.As(err, &ae) || ae.RetryAfter != time.Hour || !errors.Is(err, ErrThrottled) {
 		t.Fatalf("error = %v, want a throttled *APIError with RetryAfter 1h", err)
 	}
+	if !strings.Contains(err.Error(), "asked to wait 1h0m0s (Retry-After), more than the 2m0s allowed") {
+		t.Errorf("error %q does not say why it was not retried", err)
+	}
 	if n := api.count.Load(); n != 1 {
 		t.Errorf("%d requests, want 1", n)
+	}
+	if w := h.sleeps.all(); len(w) != 0 {
+		t.Errorf("waited %v, want no wait", w)
+	}
+}
+
+// TestRetryAfterBeyondDeadlineEndsCall: a wait that would outlast the run's
+// deadline is not started; the error says so at once.
+func TestRetryAfterBeyondDeadlineEndsCall(t *testing.T) {
+	api := &fakeJobs{}
+	h := newHarness(t, AuthAKSK, api, nil)
+	api.before = failFirst(10, 429, map[string]string{"Retry-After": "60"}, `{"error_code":"APIG.0308","error_msg":"slow down"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := h.client.ListPage(ctx, page1)
+	if !errors.Is(err, ErrThrottled) || !strings.Contains(err.Error(), "would outlast the run's deadline") {
+		t.Fatalf("error = %v, want throttled and the deadline named", err)
+	}
+	if n, w := api.count.Load(), h.sleeps.all(); n != 1 || len(w) != 0 {
+		t.Errorf("%d requests and waits %v; want 1 request and no wait", n, w)
 	}
 }
 
@@ -173,22 +211,28 @@ func TestHTMLBadGateway(t *testing.T) {
 	}
 }
 
+// TestMalformedSuccessAnswers: a 2xx answer that is not JSON at all (a
+// gateway's HTML page, a body cut short) is retried up to MaxAttempts; a JSON
+// answer of the wrong shape is the API's real answer and is not.
 func TestMalformedSuccessAnswers(t *testing.T) {
 	tests := []struct {
-		name  string
-		ctype string
-		body  string
-		want  []string
+		name     string
+		ctype    string
+		body     string
+		requests int
+		want     []string
 	}{
-		{"HTML on 200", "text/html; charset=utf-8", "<!DOCTYPE html><html><body>Login required</body></html>",
-			[]string{"http 200", "text/html; charset=utf-8", "not JSON", "<!DOCTYPE html><html><body>Login required"}},
-		{"truncated JSON", "application/json", `{"is_success":true,"job_total_count":2,"jobs":[{"job_id":1},{"job_`,
-			[]string{"http 200", "application/json", "unexpected end of JSON input", `{\"is_success\":true`}},
+		{"HTML on 200", "text/html; charset=utf-8", "<!DOCTYPE html><html><body>Login required</body></html>", 3,
+			[]string{"gave up after 3 attempts", "http 200", "text/html; charset=utf-8", "not JSON", "<!DOCTYPE html><html><body>Login required"}},
+		{"truncated JSON", "application/json", `{"is_success":true,"job_total_count":2,"jobs":[{"job_id":1},{"job_`, 3,
+			[]string{"gave up after 3 attempts", "http 200", "application/json", "unexpected end of JSON input", `{\"is_success\":true`}},
+		{"JSON of the wrong shape", "application/json", `{"is_success":true,"jobs":5}`, 1,
+			[]string{"http 200", "jobs: want an array, got number"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api := &fakeJobs{}
-			h := newHarness(t, AuthAKSK, api, nil)
+			h := newHarness(t, AuthAKSK, api, func(c *Config) { c.MaxAttempts = 3 })
 			api.before = func(w http.ResponseWriter, _ *http.Request, _ int) bool {
 				w.Header().Set("Content-Type", tt.ctype)
 				w.Write([]byte(tt.body))
@@ -203,8 +247,40 @@ func TestMalformedSuccessAnswers(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
 			}
-			if p == nil || p.HTTPRequests != 1 || api.count.Load() != 1 {
-				t.Errorf("page counts %+v, server saw %d; want 1 request", p, api.count.Load())
+			if p == nil || p.HTTPRequests != tt.requests || int(api.count.Load()) != tt.requests {
+				t.Errorf("page counts %+v, server saw %d; want %d requests", p, api.count.Load(), tt.requests)
+			}
+		})
+	}
+}
+
+// TestCutBodyRetried: a body shorter than its Content-Length, or a page of
+// HTML with status 200, is retried, and the next good answer is used.
+func TestCutBodyRetried(t *testing.T) {
+	for _, mode := range []string{"short of Content-Length", "html 200"} {
+		t.Run(mode, func(t *testing.T) {
+			api := &fakeJobs{n: 3}
+			h := newHarness(t, AuthAKSK, api, nil)
+			api.before = func(w http.ResponseWriter, _ *http.Request, n int) bool {
+				if n > 1 {
+					return false
+				}
+				if mode == "html 200" {
+					w.Header().Set("Content-Type", "text/html")
+					w.Write([]byte("<html><body>maintenance</body></html>"))
+					return true
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Content-Length", "500")
+				w.Write([]byte(`{"is_success":true,"jobs":[{"job_id":1`))
+				return true
+			}
+			p, err := h.client.ListPage(context.Background(), page1)
+			if err != nil {
+				t.Fatalf("ListPage: %v", err)
+			}
+			if p.HTTPRequests != 2 || p.RetriesNeeded != 1 || len(p.Jobs) != 3 {
+				t.Errorf("page: %d requests, %d retries, %d jobs; want 2, 1, 3", p.HTTPRequests, p.RetriesNeeded, len(p.Jobs))
 			}
 		})
 	}

@@ -71,6 +71,10 @@ type BadItem struct {
 	Index  int             // position in the jobs array
 	Raw    json.RawMessage // the item exactly as received
 	Reason string          // what was wrong, e.g. "job_id: want an integer, got string"
+	JobID  *int64          // the item's job_id if it is a non-negative JSON integer, else nil
+	// CreateTime is the item's create_time if it is a non-negative JSON
+	// integer, else nil: with JobID, it places the item in a create_time walk.
+	CreateTime *int64
 }
 
 // APIError is a failure answered by the API or its gateway.

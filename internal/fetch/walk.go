@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Lister fetches one page of the list call; *Client implements it.
@@ -21,6 +22,16 @@ type WalkOptions struct {
 	SearchContent string
 	WorkspaceID   string
 	MaxPages      int // hard cap on pages requested, default 100000
+
+	// Verify makes the walk checkable afterwards (see WalkResult.Unseen).
+	// Before page 1 it asks for the newest jobs (one request, same sort key,
+	// order desc, PerPage items) to learn the Baseline: how many jobs exist
+	// and which is last in the walk's order. During the walk it counts the
+	// distinct jobs that sort after that last one: jobs created during the
+	// walk. It needs the create_time ascending order (the default) and no
+	// Status or SearchContent filter: a status change would then move a job
+	// into the middle of the listing.
+	Verify bool
 }
 
 // How a walk ended (WalkResult.EndedBy).
@@ -33,13 +44,17 @@ const (
 
 // WalkResult reports what a walk did, also when it failed part way.
 type WalkResult struct {
-	Pages, Requests, Retries int
+	Pages, Requests, Retries int // Requests and Retries include the probe of a Verify walk
 	FirstTotal, LastTotal    int64
 	TotalsStable             bool   // every page reported the same job_total_count
 	Delivered                int    // jobs passed to fn after collapsing duplicates
 	Duplicates               int    // jobs dropped as already seen on the same or the previous page
 	BadItems                 int    // items no page could decode (see Page.BadItems)
 	EndedBy                  string // one of the Ended* constants; "" after another error
+
+	// Verify walks only.
+	Baseline Baseline // the listing just before page 1
+	Created  int      // distinct jobs (and malformed items with a job_id) after Baseline.Last: created during the walk
 }
 
 // Walk requests pages 1, 2, ... and calls fn with each page before
@@ -54,7 +69,12 @@ func Walk(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx context.C
 	if err != nil {
 		return WalkResult{}, err
 	}
-	w := walker{res: WalkResult{TotalsStable: true}}
+	w := walker{res: WalkResult{TotalsStable: true}, verify: opts.Verify}
+	if opts.Verify {
+		if err := w.probe(ctx, l, opts); err != nil {
+			return w.res, err
+		}
+	}
 	for page := 1; ; page++ {
 		p, err := l.ListPage(ctx, opts.query(page))
 		if p != nil {
@@ -90,6 +110,9 @@ func (o WalkOptions) withDefaults() (WalkOptions, error) {
 	o.SortBy = cmp.Or(o.SortBy, SortCreateTime)
 	o.Order = cmp.Or(o.Order, "asc")
 	o.MaxPages = cmp.Or(o.MaxPages, 100000)
+	if o.Verify && (o.SortBy != SortCreateTime || o.Order != "asc" || o.Status != nil || o.SearchContent != "") {
+		return o, errors.New("walk: Verify needs the create_time ascending order and no status or search filter")
+	}
 	return o, nil
 }
 
@@ -115,10 +138,122 @@ func endedBy(page, items, perPage int, total int64) string {
 	return ""
 }
 
+// Key places a job in the order of a create_time walk: create_time, then
+// job_id (the tie-break the simulator uses and that keeps the order total).
+type Key struct{ CreateTime, ID int64 }
+
+// KeyOf returns the key of j.
+func KeyOf(j Job) Key { return Key{CreateTime: j.CreateTime, ID: j.ID} }
+
+// Compare returns -1, 0 or +1 as k sorts before, with or after o.
+func (k Key) Compare(o Key) int {
+	return cmp.Or(cmp.Compare(k.CreateTime, o.CreateTime), cmp.Compare(k.ID, o.ID))
+}
+
+// Baseline is the listing as the probe of a Verify walk saw it, in one answer.
+type Baseline struct {
+	Total int64 // job_total_count when the walk started
+	Last  Key   // the job last in the walk's order then; meaningless when Total is 0
+	// Ambiguous: the probe could not tell which job is last (its page was
+	// full of jobs of one create_time, or held items it could not decode, or
+	// none while counting some). Unseen then tells nothing.
+	Ambiguous bool
+}
+
+// after says whether a job with key k sorts after the last job of the
+// baseline, that is, was created after the probe.
+func (b Baseline) after(k Key) bool { return b.Total == 0 || k.Compare(b.Last) > 0 }
+
+// Unseen is the number of the Baseline.Total jobs that existed when a Verify
+// walk started and that it did not see, given seen, the number of distinct
+// jobs the caller received over the whole walk (the walker removes repeats
+// only within two pages: callers count distinct ids themselves, e.g. in a
+// database). seen must include the malformed items that have a job_id
+// (BadItem.JobID), as Created counts those created during the walk; a
+// malformed item without one is not seen, so a walk that met one is never
+// complete.
+//
+// Why this finds every skip: the listing is sorted by create_time then
+// job_id and a new job gets a create_time after every existing one, so a job
+// created during the walk lands after Baseline.Last and never moves a job
+// that existed before. Only a deletion moves jobs: every job after it shifts
+// one place left, and the job that crosses the boundary of the page being
+// read is skipped. Jobs sorting at or before Baseline.Last are exactly the
+// Baseline.Total jobs of the start, so seen - Created of them were seen and
+// Unseen = Total - (seen - Created). Zero means no job that existed when the
+// walk started was missed (a job deleted before the walk reached it also
+// counts as unseen: it cannot be told from a skip, so such a walk is not
+// trusted either). Comparing job_total_count before and after cannot do
+// this: one deletion and one creation leave it unchanged while a job was
+// skipped. A negative value means the order moved (a job appeared before
+// Baseline.Last): nothing can be concluded either.
+func (r WalkResult) Unseen(seen int64) int64 {
+	return r.Baseline.Total - (seen - int64(r.Created))
+}
+
+// badKey places a malformed item in the create_time order when it carries
+// a usable job_id and create_time.
+func badKey(it BadItem) (Key, bool) {
+	if it.JobID == nil || it.CreateTime == nil {
+		return Key{}, false
+	}
+	return Key{CreateTime: *it.CreateTime, ID: *it.JobID}, true
+}
+
 // walker holds the counters of a walk and the ids of the previous page.
 type walker struct {
-	res  WalkResult
-	prev map[int64]struct{}
+	res     WalkResult
+	prev    map[int64]struct{}
+	verify  bool
+	created map[int64]struct{} // jobs after Baseline.Last: bounded by the jobs created during the walk
+}
+
+// probe asks for the newest jobs to set the baseline of a Verify walk. Ties
+// in create_time are ordered by the API in a way no page documents, so the
+// last job is the greatest key of the whole probe page, which is certain
+// unless the page is full of jobs of one create_time.
+func (w *walker) probe(ctx context.Context, l Lister, opts WalkOptions) error {
+	q := opts.query(1)
+	q.Order = "desc"
+	p, err := l.ListPage(ctx, q)
+	if p != nil {
+		w.res.Requests += p.HTTPRequests
+		w.res.Retries += p.RetriesNeeded
+	}
+	if err != nil {
+		return fmt.Errorf("walk probe: %w", err)
+	}
+	if p == nil {
+		return errors.New("walk probe: lister returned no page and no error")
+	}
+	b := Baseline{Total: p.TotalCount}
+	keys := make([]Key, 0, len(p.Jobs)+len(p.BadItems))
+	for _, j := range p.Jobs {
+		keys = append(keys, KeyOf(j))
+	}
+	for _, it := range p.BadItems {
+		k, ok := badKey(it)
+		if !ok {
+			b.Ambiguous = true // it could be the newest job
+			continue
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if k.Compare(b.Last) > 0 {
+			b.Last = k
+		}
+	}
+	oneTime := len(keys) > 0 && !slices.ContainsFunc(keys, func(k Key) bool { return k.CreateTime != b.Last.CreateTime })
+	switch {
+	case b.Total > 0 && len(keys) == 0:
+		b.Ambiguous = true
+	case oneTime && len(keys) >= opts.PerPage && int64(len(keys)) < b.Total:
+		b.Ambiguous = true
+	}
+	w.res.Baseline = b
+	w.created = make(map[int64]struct{})
+	return nil
 }
 
 // count records page p and removes from it the jobs already seen on it or
@@ -144,8 +279,32 @@ func (w *walker) count(page int, p *Page) {
 			continue
 		}
 		kept = append(kept, j)
+		if w.verify && w.res.Baseline.after(KeyOf(j)) {
+			if _, ok := w.created[j.ID]; !ok {
+				w.created[j.ID] = struct{}{}
+				w.res.Created++
+			}
+		}
 	}
 	p.Jobs = kept
 	w.prev = seen
+	if w.verify {
+		// A malformed item with a job_id may count as seen for the caller
+		// (it is not a deletion candidate), so it must count as created when
+		// it was: when it cannot be placed it is assumed created, which can
+		// only make the walk look less complete, never more.
+		for _, it := range p.BadItems {
+			if it.JobID == nil {
+				continue
+			}
+			if k, ok := badKey(it); ok && !w.res.Baseline.after(k) {
+				continue
+			}
+			if _, ok := w.created[*it.JobID]; !ok {
+				w.created[*it.JobID] = struct{}{}
+				w.res.Created++
+			}
+		}
+	}
 	w.res.Delivered += len(kept)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -198,10 +199,13 @@ func TestWalkMillionJobsBoundedMemory(t *testing.T) {
 	}
 	const total, per = 1_000_000, 100
 	l := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
+		if q.Order == "desc" { // the probe of a verified walk
+			return &Page{TotalCount: total, Jobs: jobsOf(ids(total-per+1, per))}, nil
+		}
 		return &Page{TotalCount: total, Jobs: jobsOf(ids(int64(q.Page-1)*per+1, per))}, nil
 	}}
 	var peak uint64
-	res, err := Walk(context.Background(), l, WalkOptions{PerPage: per}, func(_ context.Context, p *Page) error {
+	res, err := Walk(context.Background(), l, WalkOptions{PerPage: per, Verify: true}, func(_ context.Context, p *Page) error {
 		if p.Jobs[0].ID%200_000 == 1 {
 			runtime.GC()
 			var m runtime.MemStats
@@ -210,7 +214,8 @@ func TestWalkMillionJobsBoundedMemory(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || res.Delivered != total || res.Pages != total/per || res.EndedBy != EndedTotalReached {
+	if err != nil || res.Delivered != total || res.Pages != total/per || res.EndedBy != EndedTotalReached ||
+		res.Unseen(total) != 0 || res.Created != 0 || res.Baseline.Last.ID != total {
 		t.Fatalf("Walk = %+v, %v", res, err)
 	}
 	if peak > 32<<20 {
@@ -239,6 +244,252 @@ func TestWalkOverHTTP(t *testing.T) {
 				if q[sortParam][0] != "job_id" || q["order"][0] != "desc" || q["status"][0] != "7" || q["per_page"][0] != "100" {
 					t.Errorf("request %d query = %v", i, q)
 				}
+			}
+		})
+	}
+}
+
+// liveList is a listing that changes between requests, as the real one does
+// while a client walks it: sorted by create_time then job_id, ties in
+// create_time served in id order in both directions (as the simulator does).
+type liveList struct {
+	jobs     []Job // sorted by KeyOf
+	requests int
+	after    func(l *liveList, request int) // runs after each answer is computed
+}
+
+func (l *liveList) ListPage(_ context.Context, q Query) (*Page, error) {
+	l.requests++
+	order := slices.Clone(l.jobs)
+	if q.Order == "desc" {
+		// create_time descending, ties still by id ascending
+		slices.SortStableFunc(order, func(a, b Job) int { return cmp.Or(cmp.Compare(b.CreateTime, a.CreateTime), cmp.Compare(a.ID, b.ID)) })
+	}
+	p := &Page{TotalCount: int64(len(order)), HTTPRequests: 1}
+	if from := (q.Page - 1) * q.PerPage; from < len(order) {
+		p.Jobs = append(p.Jobs, order[from:min(from+q.PerPage, len(order))]...)
+	}
+	if l.after != nil {
+		l.after(l, l.requests)
+	}
+	return p, nil
+}
+
+// create appends a job created now: after every other one.
+func (l *liveList) create(id int64) {
+	last := l.jobs[len(l.jobs)-1]
+	l.jobs = append(l.jobs, Job{ID: id, CreateTime: last.CreateTime + 1})
+}
+
+// insert adds a job wherever its key sorts.
+func (l *liveList) insert(j Job) {
+	l.jobs = append(l.jobs, j)
+	slices.SortStableFunc(l.jobs, func(a, b Job) int { return KeyOf(a).Compare(KeyOf(b)) })
+}
+
+func (l *liveList) deleteAt(i int) { l.jobs = append(l.jobs[:i:i], l.jobs[i+1:]...) }
+
+// newLiveList holds n jobs, ids 1..n; every third one shares the create_time
+// of the one before.
+func newLiveList(n int) *liveList {
+	l := &liveList{}
+	ct := int64(1_700_000_000_000)
+	for i := 1; i <= n; i++ {
+		if i%3 != 0 {
+			ct += 1000
+		}
+		l.jobs = append(l.jobs, Job{ID: int64(i), CreateTime: ct})
+	}
+	return l
+}
+
+// TestWalkVerifyFindsSkips walks a listing that changes between pages and
+// checks that Unseen is zero exactly when no job that existed at the start
+// was missed. The request numbers: 1 is the probe, 2 is page 1, and so on.
+func TestWalkVerifyFindsSkips(t *testing.T) {
+	tests := []struct {
+		name        string
+		after       func(l *liveList, request int)
+		unseen      int64
+		created     int
+		stableTotal bool // what the old check (totals stable, distinct == total) relied on
+	}{
+		{"no change", nil, 0, 0, true},
+		{"creations only", func(l *liveList, r int) {
+			if r <= 3 {
+				l.create(int64(1000 + r))
+			}
+		}, 0, 3, false},
+		// The case the old check missed: a job already read is deleted and one
+		// is created. The total stays 250 and 250 distinct jobs are seen, yet
+		// job 101 (first of page 2) shifted onto page 1 and was skipped.
+		{"deletion of a read job plus a creation", func(l *liveList, r int) {
+			if r == 2 {
+				l.deleteAt(4)
+				l.create(1000)
+			}
+		}, 1, 1, true},
+		{"deletion of a job not read yet", func(l *liveList, r int) {
+			if r == 2 {
+				l.deleteAt(200)
+			}
+		}, 1, 0, false},
+		{"deletion after the last page", func(l *liveList, r int) {
+			if r == 4 {
+				l.deleteAt(0)
+			}
+		}, 0, 0, true},
+		{"a job appears in the middle of the order", func(l *liveList, r int) {
+			if r == 2 {
+				l.insert(Job{ID: 5000, CreateTime: l.jobs[150].CreateTime})
+			}
+		}, -1, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLiveList(250)
+			l.after = tt.after
+			seen := map[int64]bool{}
+			res, err := Walk(context.Background(), l, WalkOptions{Verify: true}, func(_ context.Context, p *Page) error {
+				for _, j := range p.Jobs {
+					seen[j.ID] = true
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Unseen(int64(len(seen))); got != tt.unseen || res.Created != tt.created {
+				t.Errorf("Unseen = %d, Created = %d; want %d, %d (result %+v)", got, res.Created, tt.unseen, tt.created, res)
+			}
+			oldCheck := res.TotalsStable && int64(len(seen)) == res.LastTotal
+			if oldCheck != tt.stableTotal {
+				t.Errorf("old check says %v, want %v", oldCheck, tt.stableTotal)
+			}
+			if res.Baseline.Total != 250 || res.Baseline.Last != (Key{CreateTime: l0Last.CreateTime, ID: 250}) || res.Baseline.Ambiguous {
+				t.Errorf("baseline = %+v", res.Baseline)
+			}
+			if res.Requests != res.Pages+1 {
+				t.Errorf("%d requests for %d pages, want one more (the probe)", res.Requests, res.Pages)
+			}
+		})
+	}
+}
+
+// l0Last is the last job of newLiveList(250).
+var l0Last = newLiveList(250).jobs[249]
+
+func TestWalkVerifyProbe(t *testing.T) {
+	// The newest create_time is shared by jobs 8 and 9, served 8 first in
+	// both directions: the last job is the greatest key of the probe page,
+	// not its first item.
+	l := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
+		if q.Order == "desc" {
+			return &Page{TotalCount: 9, Jobs: []Job{{ID: 8, CreateTime: 50}, {ID: 9, CreateTime: 50}, {ID: 7, CreateTime: 40}}}, nil
+		}
+		jobs := []Job{{ID: 1, CreateTime: 1}, {ID: 2, CreateTime: 2}, {ID: 3, CreateTime: 3}, {ID: 4, CreateTime: 4},
+			{ID: 5, CreateTime: 5}, {ID: 6, CreateTime: 6}, {ID: 7, CreateTime: 40}, {ID: 8, CreateTime: 50},
+			{ID: 9, CreateTime: 50}, {ID: 10, CreateTime: 50}, {ID: 11, CreateTime: 51}}
+		from := (q.Page - 1) * q.PerPage
+		return &Page{TotalCount: 11, Jobs: jobs[min(from, len(jobs)):min(from+q.PerPage, len(jobs))]}, nil
+	}}
+	res, err := Walk(context.Background(), l, WalkOptions{PerPage: 5, Verify: true}, func(context.Context, *Page) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Baseline != (Baseline{Total: 9, Last: Key{CreateTime: 50, ID: 9}}) || res.Created != 2 || res.Unseen(11) != 0 {
+		t.Errorf("result = %+v", res)
+	}
+	want := []Query{
+		{Page: 1, PerPage: 5, SortBy: SortCreateTime, Order: "desc"},
+		{Page: 1, PerPage: 5, SortBy: SortCreateTime, Order: "asc"},
+		{Page: 2, PerPage: 5, SortBy: SortCreateTime, Order: "asc"},
+		{Page: 3, PerPage: 5, SortBy: SortCreateTime, Order: "asc"},
+	}
+	if !reflect.DeepEqual(l.queries, want) {
+		t.Errorf("queries = %+v\nwant %+v", l.queries, want)
+	}
+
+	for name, probe := range map[string]*Page{
+		"full page of one create_time": {TotalCount: 9, Jobs: []Job{{ID: 1, CreateTime: 7}, {ID: 2, CreateTime: 7}}},
+		"undecodable item":             {TotalCount: 9, Jobs: []Job{{ID: 1, CreateTime: 7}}, BadItems: []BadItem{{Index: 1}}},
+		"a total and no job":           {TotalCount: 9},
+	} {
+		l := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
+			if q.Order == "desc" {
+				return probe, nil
+			}
+			return &Page{}, nil
+		}}
+		res, err := Walk(context.Background(), l, WalkOptions{PerPage: 2, Verify: true}, func(context.Context, *Page) error { return nil })
+		if err != nil || !res.Baseline.Ambiguous {
+			t.Errorf("%s: baseline %+v, %v; want ambiguous", name, res.Baseline, err)
+		}
+	}
+	// Every job of a full probe page shares a create_time, but that is all of them: certain.
+	l = &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
+		return &Page{TotalCount: 2, Jobs: []Job{{ID: 1, CreateTime: 7}, {ID: 2, CreateTime: 7}}}, nil
+	}}
+	if res, _ := Walk(context.Background(), l, WalkOptions{PerPage: 2, Verify: true}, func(context.Context, *Page) error { return nil }); res.Baseline.Ambiguous || res.Baseline.Last.ID != 2 {
+		t.Errorf("baseline %+v", res.Baseline)
+	}
+}
+
+func TestWalkVerifyFailuresAndOptions(t *testing.T) {
+	st := 8
+	for _, o := range []WalkOptions{
+		{Verify: true, SortBy: SortJobName},
+		{Verify: true, Order: "desc"},
+		{Verify: true, Status: &st},
+		{Verify: true, SearchContent: "x"},
+	} {
+		if _, err := Walk(context.Background(), pagesOf(0), o, nil); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	boom := &APIError{HTTPStatus: 503}
+	l := &fakeLister{list: func(context.Context, Query) (*Page, error) { return &Page{HTTPRequests: 3, RetriesNeeded: 2}, boom }}
+	res, err := Walk(context.Background(), l, WalkOptions{Verify: true}, nil)
+	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "walk probe: ") || res.Requests != 3 || res.Retries != 2 || res.Pages != 0 {
+		t.Errorf("Walk = %+v, %v", res, err)
+	}
+}
+
+// Malformed items with a job_id and a create_time are placed like jobs; one
+// that cannot be placed counts as created (the walk can only look less
+// complete), and on the probe page it makes the baseline ambiguous.
+func TestWalkVerifyPlacesMalformedItems(t *testing.T) {
+	id := func(v int64) *int64 { return &v }
+	tests := []struct {
+		name      string
+		probeBad  []BadItem
+		walkBad   []BadItem
+		ambiguous bool
+		last      Key
+		created   int
+	}{
+		{"old malformed job", nil, []BadItem{{JobID: id(3), CreateTime: id(30)}}, false, Key{50, 5}, 0},
+		{"newest job malformed", []BadItem{{JobID: id(6), CreateTime: id(60)}}, []BadItem{{JobID: id(6), CreateTime: id(60)}}, false, Key{60, 6}, 0},
+		{"malformed job created during the walk", nil, []BadItem{{JobID: id(7), CreateTime: id(70)}}, false, Key{50, 5}, 1},
+		{"malformed job of unknown create_time", nil, []BadItem{{JobID: id(3)}}, false, Key{50, 5}, 1},
+		{"malformed job without an id", nil, []BadItem{{CreateTime: id(30)}}, false, Key{50, 5}, 0},
+		{"probe page holds an item it cannot place", []BadItem{{JobID: id(6)}}, nil, true, Key{50, 5}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			probe := &Page{TotalCount: 5, Jobs: []Job{{ID: 5, CreateTime: 50}, {ID: 4, CreateTime: 40}}, BadItems: tt.probeBad}
+			l := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
+				if q.Order == "desc" {
+					return probe, nil
+				}
+				return &Page{TotalCount: 5, Jobs: []Job{{ID: 1, CreateTime: 10}, {ID: 5, CreateTime: 50}}, BadItems: tt.walkBad}, nil
+			}}
+			res, err := Walk(context.Background(), l, WalkOptions{PerPage: 10, Verify: true}, func(context.Context, *Page) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Baseline.Ambiguous != tt.ambiguous || res.Baseline.Last != tt.last || res.Created != tt.created {
+				t.Errorf("baseline %+v, created %d; want ambiguous %v, last %v, created %d", res.Baseline, res.Created, tt.ambiguous, tt.last, tt.created)
 			}
 		})
 	}

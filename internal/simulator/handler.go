@@ -32,12 +32,14 @@ func (s *Simulator) Handler() http.Handler {
 	mux.HandleFunc("POST /v3/auth/tokens", s.issueToken)
 	mux.HandleFunc("GET /v1/{project_id}/visualization-jobs", s.listJobs)
 	mux.HandleFunc("GET /v1/{project_id}/visualization-jobs/{job_id}", s.getJob)
+	s.registerAdmin(mux) // POST /_sim/churn, GET /_sim/state: see churn.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apigError(w, http.StatusNotFound, "APIG.0101", "The API does not exist or has not been published in the environment")
 	})
+	api := s.withFaults(mux) // injected gateway faults: see faults.go
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		mux.ServeHTTP(rec, r)
+		api.ServeHTTP(rec, r)
 		entry := RequestLog{
 			Method:   r.Method,
 			Path:     r.URL.Path,
@@ -68,6 +70,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (faults.go resets it).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // authMode tells how a request authenticates, from its headers alone.
 func authMode(r *http.Request) string {
@@ -387,7 +392,11 @@ func (s *Simulator) listJobs(w http.ResponseWriter, r *http.Request) {
 			b = j.appendJSON(b)
 		}
 	}
+	onList := s.afterListLocked() // churn: mutate after the answer is computed, before it is sent
 	s.mu.Unlock()
+	if onList != nil {
+		onList(ListCall{Page: lq.page, PerPage: lq.perPage, SortKey: lq.sortKey, Desc: lq.desc, Total: len(matches)})
+	}
 	writeJSON(w, http.StatusOK, append(b, "]}"...))
 }
 

@@ -77,6 +77,14 @@ type Options struct {
 	Epoch      time.Time     // generated create_time values fall in the year before it
 	Now        func() time.Time
 	Logger     *slog.Logger
+
+	// Churn is the mean number of random mutations (create, delete, status
+	// change) applied after each list request; see churn.go and SetChurn.
+	Churn float64
+
+	// Faults are the gateway faults injected from the start; see faults.go
+	// and SetFaults. Invalid faults are logged and none is injected.
+	Faults Faults
 }
 
 func (o Options) withDefaults() Options {
@@ -120,6 +128,9 @@ type Simulator struct {
 	akFails   int       // failed AK/SK authentications in a row for opts.AK
 	akLocked  time.Time // opts.AK is refused until then
 	stats     Stats
+	churn     churnState // see churn.go
+
+	faultState faultState // see faults.go; its own mutex
 }
 
 type token struct {
@@ -140,7 +151,7 @@ type RequestLog struct {
 	Method   string
 	Path     string
 	RawQuery string
-	Status   int    // HTTP status answered
+	Status   int    // HTTP status answered; 0 when the connection was reset (faults.go)
 	Auth     string // one of the Auth* constants, from the request's headers
 }
 
@@ -171,9 +182,14 @@ func New(opts Options) *Simulator {
 		rng:    rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed_7e4b_0a4d_0001)),
 		sorted: make(map[string][]*JobState),
 		tokens: make(map[string]*token),
+		churn:  newChurn(opts),
 	}
 	for _, j := range generate(s.rng, opts.Jobs, opts.Epoch, opts.ProjectID) {
 		s.add(j)
+	}
+	if err := s.SetFaults(opts.Faults); err != nil {
+		s.log.Error("simulator: faults ignored", "error", err)
+		_ = s.SetFaults(Faults{})
 	}
 	return s
 }

@@ -2,9 +2,12 @@ package store
 
 import (
 	"errors"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vizjob/indexer/migrations"
 )
 
 func TestMigrateRoundTrip(t *testing.T) {
@@ -16,12 +19,17 @@ func TestMigrateRoundTrip(t *testing.T) {
 	if err != nil || !pending {
 		t.Fatalf("MigrationsPending on an empty database = %v, %v; want true", pending, err)
 	}
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("migration files: %v, %v", files, err)
+	}
+	n := len(files)
 	up, err := s.MigrateUp(ctx)
 	if err != nil {
 		t.Fatalf("MigrateUp: %v", err)
 	}
-	if len(up) != 3 {
-		t.Fatalf("MigrateUp applied %d migrations, want 3: %v", len(up), up)
+	if len(up) != n {
+		t.Fatalf("MigrateUp applied %d migrations, want %d: %v", len(up), n, up)
 	}
 	for i, r := range up {
 		if r.Version != int64(i+1) || r.Direction != "up" || !strings.HasSuffix(r.Name, ".sql") {
@@ -39,8 +47,8 @@ func TestMigrateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("MigrateStatus: %v", err)
 	}
-	if len(status) != 3 {
-		t.Fatalf("MigrateStatus: %d migrations, want 3", len(status))
+	if len(status) != n {
+		t.Fatalf("MigrateStatus: %d migrations, want %d", len(status), n)
 	}
 	for _, m := range status {
 		if !m.Applied || m.AppliedAt.IsZero() || !strings.Contains(m.String(), m.Name) {
@@ -48,7 +56,7 @@ func TestMigrateRoundTrip(t *testing.T) {
 		}
 	}
 
-	for want := int64(3); want >= 1; want-- {
+	for want := int64(n); want >= 1; want-- {
 		r, err := s.MigrateDown(ctx)
 		if err != nil {
 			t.Fatalf("MigrateDown: %v", err)
@@ -71,7 +79,7 @@ func TestMigrateRoundTrip(t *testing.T) {
 		t.Fatalf("status after down: %v", status)
 	}
 
-	if up, err := s.MigrateUp(ctx); err != nil || len(up) != 3 {
+	if up, err := s.MigrateUp(ctx); err != nil || len(up) != n {
 		t.Fatalf("MigrateUp after down = %v, %v", up, err)
 	}
 }

@@ -5,8 +5,10 @@
 package syncer
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,10 +31,11 @@ type Options struct {
 	Source          string        // name of the source in the database
 	PerPage         int           // page size of a walk (default 100)
 	MaxWalks        int           // walks before the run ends partial (default 3)
-	MaxDeleteShare  float64       // refuse to delete more than this share of live jobs ...
-	MaxDeleteMin    int           // ... when that is also more than this many jobs
+	MaxDeleteShare  float64       // refuse to delete more than this share of live jobs (0: any share) ...
+	MaxDeleteMin    int           // ... when that is also more than this many jobs (config defaults: 0.5 and 10)
 	AllowMassDelete bool          // lift the guard for this run
 	SeenRefresh     time.Duration // see store.RunOptions
+	Timeout         time.Duration // the run's deadline, 0: none (cause ErrRunTimeout; baditems.go)
 	Now             func() time.Time
 	Logger          *slog.Logger
 }
@@ -65,6 +68,8 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	ctx, cancel := withDeadline(ctx, opts.Timeout)
+	defer cancel()
 
 	run, err := st.BeginRun(ctx, opts.Source, store.RunOptions{SeenRefresh: opts.SeenRefresh})
 	if err != nil {
@@ -131,6 +136,7 @@ type syncRun struct {
 	log      *slog.Logger
 	stats    store.RunStats
 	verified bool
+	bad      badItems // malformed items per walk: baditems.go
 }
 
 func (s *syncRun) sync(ctx context.Context) error {
@@ -145,7 +151,7 @@ func (s *syncRun) sync(ctx context.Context) error {
 		}
 		if ok {
 			s.verified = true
-			return s.deletions(ctx)
+			return s.bad.outcome(walk, s.deletions(ctx))
 		}
 		why = reason
 		s.log.Warn("walk not verified complete, walking again", "walk", walk, "reason", reason)
@@ -155,13 +161,28 @@ func (s *syncRun) sync(ctx context.Context) error {
 }
 
 // walk walks every page once and says whether the walk is proven complete.
+//
+// The walk is sorted by create_time then job_id, so a job created during the
+// walk lands at the end and cannot move the jobs before it; only a deletion
+// does (the jobs after it shift one place left, and the one crossing the
+// boundary of the page being read is skipped). A probe just before page 1
+// tells how many jobs existed (T0) and which was last; the walk counts the
+// distinct jobs it saw after that one (created meanwhile). The walk is
+// complete iff every one of the T0 jobs was seen: distinct seen - created ==
+// T0 (fetch.WalkResult.Unseen). A deletion during the walk therefore makes it
+// unverified (skip or not: the two cannot be told apart), and so do
+// malformed items without a job_id; jobs created during the walk are not
+// required (the next run sees them). The distinct count comes from the run's seen table in the
+// database, so memory stays bounded whatever the number of jobs.
 func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason string, err error) {
 	s.stats.Walks = walk
-	bad := 0
-	wr, err := fetch.Walk(ctx, s.src, fetch.WalkOptions{PerPage: s.opts.PerPage}, func(ctx context.Context, p *fetch.Page) error {
-		for _, b := range p.BadItems {
-			s.log.Warn("malformed item skipped", "walk", walk, "index", b.Index, "reason", b.Reason, "raw", truncate(string(b.Raw), 512))
+	bad, anonymous := 0, 0
+	wr, err := fetch.Walk(ctx, s.src, fetch.WalkOptions{PerPage: s.opts.PerPage, Verify: true}, func(ctx context.Context, p *fetch.Page) error {
+		n, err := s.bad.keep(ctx, s, walk, p.BadItems) // bad-item policy: baditems.go
+		if err != nil {
+			return err
 		}
+		anonymous += n
 		bad += len(p.BadItems)
 		pr, err := s.run.UpsertPage(ctx, toRows(p.Jobs), s.opts.Now())
 		if err != nil {
@@ -187,15 +208,27 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 	if err != nil {
 		return false, "", err
 	}
-	switch {
-	case bad > 0:
-		return false, fmt.Sprintf("%d malformed items skipped", bad), nil
-	case !wr.TotalsStable:
-		return false, fmt.Sprintf("job_total_count moved during the walk (%d then %d)", wr.FirstTotal, wr.LastTotal), nil
-	case s.stats.JobsSeen != wr.LastTotal:
-		return false, fmt.Sprintf("saw %d distinct jobs, the API counts %d", s.stats.JobsSeen, wr.LastTotal), nil
+	reason = verdict(wr, s.stats.JobsSeen, anonymous)
+	s.log.Debug("walk ended", "walk", walk, "pages", wr.Pages, "jobs_at_start", wr.Baseline.Total,
+		"jobs_seen", s.stats.JobsSeen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", reason)
+	return reason == "", reason, nil
+}
+
+// verdict says why a walk that saw seen distinct jobs is not proven complete,
+// or "" when it is.
+func verdict(wr fetch.WalkResult, seen int64, anonymous int) string {
+	switch unseen := wr.Unseen(seen); {
+	case anonymous > 0:
+		return fmt.Sprintf("%d malformed items without a usable job_id (kept in modelarts.bad_items)", anonymous)
+	case wr.Baseline.Ambiguous:
+		return "the probe before the walk could not tell which job was the newest (a full page of jobs created in the same millisecond, or undecodable items)"
+	case unseen > 0:
+		return fmt.Sprintf("%d of the %d jobs listed when the walk started were not seen (deleted during the walk, or skipped because a deletion shifted later pages)",
+			unseen, wr.Baseline.Total)
+	case unseen < 0:
+		return fmt.Sprintf("saw %d more jobs than were listed when the walk started or created since: the listing order moved", -unseen)
 	}
-	return true, "", nil
+	return ""
 }
 
 // deletions confirms every job absent from the verified walk with the detail
@@ -234,6 +267,8 @@ func (s *syncRun) deletions(ctx context.Context) error {
 			s.log.Warn("cannot confirm deletion; keeping the job", "job_id", c.JobID, "error", err)
 		default:
 			// Skipped by the walk, not deleted: keep it current.
+			s.log.Warn("deletion candidate still exists; kept and updated", "job_id", c.JobID)
+			j.Raw = withoutEnvelope(j.Raw)
 			pr, err := s.run.UpsertPage(ctx, toRows([]fetch.Job{*j}), s.opts.Now())
 			if err != nil {
 				return err
@@ -263,6 +298,28 @@ func toRows(jobs []fetch.Job) []store.Job {
 		}
 	}
 	return rows
+}
+
+// withoutEnvelope removes the answer's is_success member from the raw JSON
+// of a detail answer, which is the job object plus that member: the stored
+// raw is then the item as the list call serves it, and the next walk finds
+// nothing to rewrite. Anything else is returned as it is.
+func withoutEnvelope(raw json.RawMessage) json.RawMessage {
+	var f map[string]json.RawMessage
+	if json.Unmarshal(raw, &f) != nil {
+		return raw
+	}
+	if _, ok := f["is_success"]; !ok {
+		return raw
+	}
+	delete(f, "is_success")
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(f) != nil {
+		return raw
+	}
+	return bytes.TrimSpace(b.Bytes())
 }
 
 func truncate(s string, n int) string {

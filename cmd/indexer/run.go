@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/daemon"
+	"github.com/vizjob/indexer/internal/store"
+)
+
+// daemonFlags are the daemon's settings that flags override (indexer run).
+type daemonFlags struct {
+	httpAddr    *string
+	grace       *time.Duration
+	runAtStart  *bool
+	concurrency *int
+	timezone    *string
+}
+
+func addDaemonFlags(f *configFlags) {
+	fs := f.fs
+	f.daemon = &daemonFlags{
+		httpAddr:    fs.String("http-addr", "", "listen address of /healthz, /readyz and /metrics (env "+config.EnvHTTPAddr+"; default "+config.DefaultHTTPAddr+")"),
+		grace:       fs.Duration("grace", 0, "on SIGINT or SIGTERM, how long runs in flight may finish before they are cancelled (env "+config.EnvShutdownGrace+"; default 30s)"),
+		runAtStart:  fs.Bool("run-at-start", false, "sync every source once at start, then on schedule (env "+config.EnvRunAtStart+")"),
+		concurrency: fs.Int("concurrency", 0, fmt.Sprintf("sources synced at the same time, at most (env %s; default %d)", config.EnvConcurrency, config.DefaultConcurrency)),
+		timezone:    fs.String("timezone", "", "time zone the cron schedules are read in (env "+config.EnvTimezone+"; default UTC)"),
+	}
+}
+
+func (df *daemonFlags) apply(name string, c *config.Config) {
+	switch name {
+	case "http-addr":
+		c.HTTPAddr = *df.httpAddr
+	case "grace":
+		c.ShutdownGrace = *df.grace
+	case "run-at-start":
+		c.RunAtStart = *df.runAtStart
+	case "concurrency":
+		c.Concurrency = *df.concurrency
+	case "timezone":
+		c.Timezone = *df.timezone
+	}
+}
+
+func runRun(ctx context.Context, e env, args []string) int {
+	fs := newFlagSet(e, "run", "run [flags]\n\n"+
+		"The daemon: applies pending migrations, then syncs every configured source on its cron schedule\n"+
+		"("+config.EnvSchedule+", or schedule: per source in the "+config.EnvConfigFile+" file) and serves /healthz,\n"+
+		"/readyz and /metrics. Replicas on one database share the sources: a source is never synced by two\n"+
+		"at once. SIGINT or SIGTERM: runs in flight may finish within --grace, then are cancelled and\n"+
+		"recorded as failed (\"interrupted by shutdown\"); exit 0. A second signal exits at once.")
+	cf := addConfigFlags(fs, true)
+	addDaemonFlags(cf)
+	noMigrate := fs.Bool("no-migrate", false, "do not apply pending migrations at start (/readyz answers 503 until they are applied)")
+	if stop, code := parseFlags(e, fs, args); stop {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "indexer run: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	cfg, err := cf.load(e.getenv)
+	if err != nil {
+		return configError(e, err)
+	}
+	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	return serve(ctx, cfg, log, daemon.Options{Logger: log, Migrate: !*noMigrate})
+}
+
+// serve opens the database, runs the daemon until ctx is done, then closes the pool, last.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts daemon.Options) int {
+	st, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		log.Error("cannot open the database", "error", err)
+		return exitFailed
+	}
+	defer st.Close()
+	d, err := daemon.New(cfg, st, opts)
+	if err != nil {
+		log.Error("cannot start the daemon", "error", err)
+		return exitFailed
+	}
+	if err := d.Run(ctx); err != nil {
+		log.Error("daemon failed", "error", err)
+		return exitFailed
+	}
+	return exitOK
+}

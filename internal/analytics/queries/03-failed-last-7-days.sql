@@ -1,0 +1,10 @@
+-- Which jobs failed in the last 7 days?
+-- Versions in a failure status (status_group 'failed': JOBSTAT_FAILED, JOBSTAT_SUBMIT_FAILED, ...) that a
+-- sync first saw in the last 7 days. A job already failed when the indexer first saw it counts only if
+-- it was created in those 7 days: otherwise when it failed is unknown.
+SELECT source, job_id, job_name, status_name, valid_from AS failed_seen_at, create_time
+FROM modelarts.job_status_history
+WHERE status_group = 'failed'
+  AND valid_from >= now() - interval '7 days'
+  AND (status_changed OR create_time >= now() - interval '7 days')
+ORDER BY valid_from DESC, source, job_id;

@@ -1,0 +1,10 @@
+-- How many jobs were created each day?
+-- The last 14 days, today included, days without jobs shown as 0. Deleted jobs count.
+SELECT day::date,
+       count(j.job_id) AS jobs_created
+FROM generate_series(current_date - 13, current_date, interval '1 day') AS day
+LEFT JOIN modelarts.jobs_current AS j
+       ON j.create_time >= day
+      AND j.create_time < day + interval '1 day'
+GROUP BY day
+ORDER BY day;

@@ -1,0 +1,304 @@
+package analytics
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// expected gives, for each documented query, its answer on the fixture (fixture_test.go), worked out
+// by hand from the fixture's comments. Each case says why.
+func expected(c clock) map[string][][]string {
+	d := c.day
+	r := func(cells ...string) []string { return cells }
+
+	// Query 02 groups by month of creation. Two jobs were created a few days ago: whether they fall
+	// in this month or the last depends on today's date, so the answer has three shapes.
+	// Durations (hours) of the final jobs that ran: this month - 1: 1 (106), 5 (102), 18 (103);
+	// month - 2: 3 (104), 6 (111), 30 (203); month - 3: 2 (107); plus 30 (13231, created D-4)
+	// and 0.167 (110, created D-2).
+	// percentile_cont interpolates: p of sorted x at position p*(n-1).
+	months := [][]string{
+		r(date(c.month(-3, 0)), "1", "2.00", "2.00"),
+		r(date(c.month(-2, 0)), "3", "6.00", "27.60"), // 3, 6, 30: p95 at 1.9 = 6 + 0.9*24
+	}
+	timelineThisMonth := !d(-4, 8).Before(c.M)
+	p10ThisMonth := !d(-2, 1).Before(c.M)
+	switch {
+	case timelineThisMonth && p10ThisMonth:
+		months = append(months,
+			r(date(c.month(-1, 0)), "3", "5.00", "16.70"), // 1, 5, 18: p95 at 1.9 = 5 + 0.9*13
+			r(date(c.M), "2", "15.08", "28.51"))           // 0.167, 30: 0.167 + 0.5*29.833, 0.167 + 0.95*29.833
+	case p10ThisMonth:
+		months = append(months,
+			r(date(c.month(-1, 0)), "4", "11.50", "28.20"), // 1, 5, 18, 30: at 1.5 and 2.85
+			r(date(c.M), "1", "0.17", "0.17"))
+	default:
+		months = append(months,
+			r(date(c.month(-1, 0)), "5", "5.00", "27.60")) // 0.167, 1, 5, 18, 30: at 2 and 3.8
+	}
+
+	// Query 06: the last 14 days; creations on D-6 (202), D-4 (13231), D-3 (101), D-2 (110),
+	// D-1 (109, 201), D (108); every other job was created before D-14.
+	created := map[int]string{-6: "1", -4: "1", -3: "1", -2: "1", -1: "2", 0: "1"}
+	var perDay [][]string
+	for i := -13; i <= 0; i++ {
+		perDay = append(perDay, r(date(d(i)), cmpOr(created[i], "0")))
+	}
+
+	return map[string][][]string{
+		// Live jobs in status 8: 101 and 105 in prod, 201 in lab; 13231 ran but was deleted.
+		"01-running-now": {r("lab", "1"), r("prod", "2")},
+
+		"02-duration-percentiles": months,
+
+		// 103 failed yesterday (a status change); 110 was first seen failed but created 2 days ago;
+		// 202 failed to submit 6 days ago. Not 104 (first seen failed, created months ago), nor 203
+		// (failed 8 days ago), nor 109 (undocumented code, group unknown).
+		"03-failed-last-7-days": {
+			r("prod", "103", "bert-large-pretrain", "JOBSTAT_FAILED", ts(d(-1, 6)), ts(c.month(-1, 5))),
+			r("prod", "110", "exp-lstm-oom", "JOBSTAT_FAILED", ts(d(-2, 2)), ts(d(-2, 1))),
+			r("lab", "202", "lab-unet-seg", "JOBSTAT_SUBMIT_FAILED", ts(d(-6, 13)), ts(d(-6, 12))),
+		},
+
+		// Every version of 13231; the last one ended when the job was deleted.
+		"04-job-timeline": {
+			r("1", "JOBSTAT_INIT", timelineName, ts(d(-4, 8)), ts(d(-4, 8, 30)), "00:30:00", "replaced"),
+			r("2", "JOBSTAT_WAITING", timelineName, ts(d(-4, 8, 30)), ts(d(-4, 11)), "02:30:00", "replaced"),
+			r("3", "JOBSTAT_RUNNING", timelineName, ts(d(-4, 11)), ts(d(-3, 10)), "23:00:00", "replaced"),
+			r("4", "JOBSTAT_RUNNING", timelineName+"-v2", ts(d(-3, 10)), ts(d(-3, 16)), "06:00:00", "replaced"),
+			r("5", "JOBSTAT_COMPLETED", timelineName+"-v2", ts(d(-3, 16)), ts(d(-2)), "08:00:00", "deleted"),
+		},
+
+		// Seen pending within a day of creation and later running: 13231 (created 08:00, running
+		// 11:00: 3h) and 101 (09:00 to 11:00: 2h) in prod, 201 (10:00 to 11:00) in lab. Not 108 and
+		// 202 (never ran), nor 111 (seen waiting two months after its creation).
+		"05-wait-before-running": {
+			r("lab", "1", "01:00:00", "01:00:00", "01:00:00", "01:00:00"),
+			r("prod", "2", "02:30:00", "02:30:00", "02:57:00", "03:00:00"), // p95: 2h + 0.95h
+		},
+
+		"06-created-per-day": perDay,
+
+		// Live jobs by duration; the three jobs at 0 tie and are ordered by source and id, and the
+		// limit cuts the last (109).
+		"07-longest-running": {
+			r("prod", "105", "gpt2-small-sweep", "JOBSTAT_RUNNING", "20 days", "480.000"),
+			r("prod", "101", "bert-base-finetune", "JOBSTAT_RUNNING", "2 days", "48.000"),
+			r("lab", "203", "lab-vit-longrun", "JOBSTAT_FAILED", "1 day 06:00:00", "30.000"),
+			r("prod", "103", "bert-large-pretrain", "JOBSTAT_FAILED", "18:00:00", "18.000"),
+			r("lab", "201", "lab-bert-eval", "JOBSTAT_RUNNING", "10:00:00", "10.000"),
+			r("prod", "111", "old-queue", "JOBSTAT_COMPLETED", "06:00:00", "6.000"),
+			r("prod", "102", "resnet50-baseline", "JOBSTAT_COMPLETED", "05:00:00", "5.000"),
+			r("prod", "104", "yolov5s-legacy", "JOBSTAT_FAILED", "03:00:00", "3.000"),
+			r("prod", "110", "exp-lstm-oom", "JOBSTAT_FAILED", "00:10:00", "0.167"),
+			r("lab", "202", "lab-unet-seg", "JOBSTAT_SUBMIT_FAILED", "00:00:00", "0.000"),
+		},
+
+		// 13231 (2 days ago) and 106 (10 days ago), newest first; 107 was deleted 45 days ago.
+		"08-deleted-last-30-days": {
+			r("prod", "13231", timelineName+"-v2", "JOBSTAT_COMPLETED", ts(d(-4, 8)), ts(d(-2))),
+			r("prod", "106", "unet-killed", "JOBSTAT_KILLED", ts(c.month(-1, 10)), ts(d(-10, 12))),
+		},
+
+		// Any case, newest first; not 13231 (deleted).
+		"09-search-by-name": {
+			r("prod", "108", xssName, "JOBSTAT_INIT", ts(d(0))),
+			r("lab", "201", "lab-bert-eval", "JOBSTAT_RUNNING", ts(d(-1, 10))),
+			r("prod", "101", "bert-base-finetune", "JOBSTAT_RUNNING", ts(d(-3, 9))),
+			r("prod", "103", "bert-large-pretrain", "JOBSTAT_FAILED", ts(c.month(-1, 5))),
+		},
+
+		// edge: running, never succeeded. lab: last success 2 days ago, then a failure 30 minutes
+		// ago (its error cut at 60 characters). prod: a failure an hour ago, a success 10 minutes ago.
+		"10-sync-freshness": {
+			r("edge", "running", null, null, "0", null, null),
+			r("lab", "failed", ts(c.N.Add(-48*time.Hour)), "2 days", "1", ts(c.N.Add(-30*time.Minute)), longError[:60]),
+			r("prod", "succeeded", ts(c.N.Add(-10*time.Minute)), "00:10:00", "1", ts(c.N.Add(-time.Hour)),
+				"fetch page 3: ModelArts.0010: internal error"),
+		},
+
+		// Running versions in the last 7 days: 105 (since D-10, open), 13231 (D-4 11:00 to D-3
+		// 16:00), 111 (D-5 06:00 to 12:00), 101 (since D-3 11:00), 103 (D-2 12:00 to D-1 06:00),
+		// 201 (since D-1 11:00). A job counts at day end if it was still running at midnight (today:
+		// now).
+		"11-running-per-day": {
+			r(date(d(-6)), "prod", "1", "1"),
+			r(date(d(-5)), "prod", "2", "1"),
+			r(date(d(-4)), "prod", "2", "2"),
+			r(date(d(-3)), "prod", "3", "2"),
+			r(date(d(-2)), "prod", "3", "3"),
+			r(date(d(-1)), "lab", "1", "1"),
+			r(date(d(-1)), "prod", "3", "2"),
+			r(date(d(0)), "lab", "1", "1"),
+			r(date(d(0)), "prod", "2", "2"),
+		},
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// TestDocumentedQueries runs every documented query, verbatim, on the fixture and checks its answer.
+func TestDocumentedQueries(t *testing.T) {
+	t.Parallel()
+	tx, c := fixtureTx(t)
+	want := expected(c)
+	t.Logf("clock: now %s, day %s, month %s", c.N, c.D, c.M)
+
+	for _, q := range Queries() {
+		w, ok := want[q.Name]
+		if !ok {
+			t.Errorf("query %s has no expected answer in this test: add one", q.Name)
+			continue
+		}
+		delete(want, q.Name)
+		_, got := answer(t, tx, q.SQL)
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("query %s (%s):\n got:\n%s want:\n%s", q.Name, q.Question, formatRows(got), formatRows(w))
+		}
+	}
+	for name := range want {
+		t.Errorf("expected answer for %s, but there is no such query", name)
+	}
+}
+
+// The views themselves, beyond what the documented queries show.
+func TestViews(t *testing.T) {
+	t.Parallel()
+	tx, c := fixtureTx(t)
+
+	t.Run("undocumented status", func(t *testing.T) {
+		_, got := answer(t, tx, `SELECT status_name, status_group, is_final, is_deleted FROM modelarts.jobs_current WHERE job_id = 109`)
+		if want := [][]string{{"UNDOCUMENTED_99", "unknown", "f", "f"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("status groups", func(t *testing.T) {
+		_, got := answer(t, tx, `SELECT status_group, string_agg(code::text, ',' ORDER BY code)
+			FROM modelarts.job_status_groups GROUP BY 1 ORDER BY 1`)
+		want := [][]string{
+			{"completed", "10"}, {"failed", "3,5,6,11,14,16,17,21,22"}, {"pending", "1,2,4,7,18,19,20"},
+			{"running", "8,9,15"}, {"stopped", "12,13"}, {"unknown", "0"},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("history of a deleted job", func(t *testing.T) {
+		_, got := answer(t, tx, `SELECT version_number, previous_status, status_changed, is_current, ended_by, hours_in_version, job_is_deleted
+			FROM modelarts.job_status_history WHERE job_id = 106 ORDER BY version_number`)
+		want := [][]string{
+			{"1", null, "f", "f", "replaced", "24.000", "t"},
+			{"2", "8", "t", "f", "deleted", "108.000", "t"},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("current version lasts until now", func(t *testing.T) {
+		var micros int64
+		if err := tx.QueryRow(t.Context(), `SELECT (extract(epoch FROM time_in_version) * 1000000)::bigint
+			FROM modelarts.job_status_history WHERE job_id = 105`).Scan(&micros); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := time.Duration(micros)*time.Microsecond, c.N.Sub(c.day(-10)); got != want {
+			t.Errorf("time in the open version of 105: %s, want %s", got, want)
+		}
+	})
+	t.Run("daily counts of other statuses", func(t *testing.T) {
+		// 102 completed long ago; 111 completed since D-5 12:00; 13231 completed from D-3 16:00
+		// until its deletion at midnight: it counts on D-3, at day end too, and not on D-2.
+		_, got := answer(t, tx, `SELECT day, jobs, jobs_at_day_end FROM modelarts.daily_status_counts
+			WHERE source = 'prod' AND status = 10 AND day >= current_date - 5 ORDER BY day`)
+		want := [][]string{
+			{date(c.day(-5)), "2", "2"}, {date(c.day(-4)), "2", "2"}, {date(c.day(-3)), "3", "3"},
+			{date(c.day(-2)), "2", "2"}, {date(c.day(-1)), "2", "2"}, {date(c.day(0)), "2", "2"},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("days follow the session time zone", func(t *testing.T) {
+		// 13231 was completed from D-3 16:00 to D-2 00:00 UTC: on D-3 in UTC, on D-2 in Shanghai
+		// (00:00 to 08:00), the only day on which three prod jobs were completed.
+		const q = `SELECT day FROM modelarts.daily_status_counts WHERE source = 'prod' AND status = 10 AND jobs = 3`
+		if _, got := answer(t, tx, q); !reflect.DeepEqual(got, [][]string{{date(c.day(-3))}}) {
+			t.Errorf("in UTC: %v, want %s", got, date(c.day(-3)))
+		}
+		if _, err := tx.Exec(t.Context(), "SET LOCAL TimeZone = 'Asia/Shanghai'"); err != nil {
+			t.Fatal(err)
+		}
+		_, got := answer(t, tx, q)
+		if _, err := tx.Exec(t.Context(), "SET LOCAL TimeZone = 'UTC'"); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, [][]string{{date(c.day(-2))}}) {
+			t.Errorf("in Asia/Shanghai: %v, want %s", got, date(c.day(-2)))
+		}
+	})
+	t.Run("sync health counts", func(t *testing.T) {
+		_, got := answer(t, tx, `SELECT source, runs_24h, failed_runs_24h, live_jobs, running_jobs,
+			last_run_finished_at IS NULL, freshness_seconds FROM modelarts.sync_health ORDER BY source`)
+		want := [][]string{
+			{"edge", "1", "0", "0", "0", "t", null},
+			{"lab", "1", "1", "3", "1", "f", "172800"},
+			{"prod", "3", "1", "9", "2", "f", "600"},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("name search can use the trigram index", func(t *testing.T) {
+		if _, err := tx.Exec(t.Context(), "SET LOCAL enable_seqscan = off"); err != nil {
+			t.Fatal(err)
+		}
+		q := Queries()[slices.IndexFunc(Queries(), func(q Query) bool { return q.Name == "09-search-by-name" })]
+		_, plan := answer(t, tx, "EXPLAIN "+q.SQL)
+		var text strings.Builder
+		for _, row := range plan {
+			text.WriteString(row[0] + "\n")
+		}
+		if !strings.Contains(text.String(), "visualization_jobs_job_name_trgm_idx") {
+			t.Errorf("query 09 does not use the trigram index:\n%s", text.String())
+		}
+		if _, err := tx.Exec(t.Context(), "SET LOCAL enable_seqscan = on"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// BI tools show the comments: every view and every column of one must have one.
+func TestViewsAreCommented(t *testing.T) {
+	t.Parallel()
+	tx, _ := fixtureTx(t)
+	_, views := answer(t, tx, `
+		SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'modelarts' AND c.relkind = 'v' ORDER BY 1`)
+	var names []string
+	for _, v := range views {
+		names = append(names, v[0])
+	}
+	want := []string{"daily_status_counts", "job_status_groups", "job_status_history", "jobs_current", "sync_health"}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("views %v, want %v (names are a public contract)", names, want)
+	}
+	_, missing := answer(t, tx, `
+		SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'modelarts' AND c.relkind = 'v' AND obj_description(c.oid, 'pg_class') IS NULL
+		UNION ALL
+		SELECT c.relname || '.' || a.attname
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE n.nspname = 'modelarts' AND c.relkind = 'v' AND col_description(c.oid, a.attnum) IS NULL
+		ORDER BY 1`)
+	for _, m := range missing {
+		t.Errorf("no COMMENT on modelarts.%s", m[0])
+	}
+}

@@ -1,0 +1,105 @@
+package analytics
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// The README's "Questions you can answer" is generated from the query files: this fails when one was
+// edited and not the other.
+func TestReadmeIsCurrent(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _, answers, err := SplitReadme(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := Section(Queries(), answers); section != want {
+		t.Errorf("README.md's generated section is stale: it is not what the files in internal/analytics/queries render.\n"+
+			"Regenerate it (the answers need a database): createdb vizjob_demo && "+
+			"go run ./internal/analytics/demo -database-url postgres://.../vizjob_demo -readme README.md\n%s",
+			firstDifference(section, want))
+	}
+	for _, q := range Queries() {
+		if !strings.Contains(section, "```sql\n"+q.SQL+"\n```") {
+			t.Errorf("README.md does not show query %s verbatim", q.Name)
+		}
+		if strings.Contains(section, "```sql\n"+q.SQL+"\n```\n\n```text\n"+noAnswer) {
+			t.Errorf("README.md shows no answer for query %s", q.Name)
+		}
+	}
+}
+
+func firstDifference(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("first difference at line %d of the section:\n README: %q\n render: %q", i+1, gl, wl)
+		}
+	}
+	return ""
+}
+
+func TestParse(t *testing.T) {
+	q, err := parse("07-x", "-- Which jobs?\n-- Some words\n--\n-- more words.\nSELECT 1\nFROM t;\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Question != "Which jobs?" || q.Doc != "Some words more words." || q.SQL != "SELECT 1\nFROM t;" {
+		t.Errorf("parse: %+v", q)
+	}
+	for _, bad := range []string{
+		"SELECT 1;\n",                 // no question
+		"-- Q\nSELECT 1\n",            // no semicolon
+		"-- Q\nSELECT 1; SELECT 2;\n", // two statements
+		"-- Q\r\nSELECT 1;\r\n",       // CRLF
+		"-- Q\nSELECT '```';\n",       // breaks the README's fences
+	} {
+		if _, err := parse("x", bad); err == nil {
+			t.Errorf("parse(%q) accepted", bad)
+		}
+	}
+	if len(Queries()) < 10 {
+		t.Errorf("%d documented queries, the issue asks for at least 10", len(Queries()))
+	}
+}
+
+func TestFormatTable(t *testing.T) {
+	got := FormatTable([]string{"source", "n", "note"}, [][]string{{"prod", "12", "a\nb"}, {"lab", "3", ""}}, []bool{false, true, false})
+	want := " source | n  | note\n" +
+		"--------+----+------\n" +
+		" prod   | 12 | a b\n" +
+		" lab    |  3 |\n" +
+		"(2 rows)\n"
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if got := FormatTable([]string{"x"}, [][]string{{"1"}}, nil); !strings.HasSuffix(got, "(1 row)\n") {
+		t.Errorf("one row: %q", got)
+	}
+}
+
+func TestReplaceSection(t *testing.T) {
+	readme := "# T\n\n" + BeginMarker + "\nold\n" + EndMarker + "\n\n## Next\n"
+	out, err := ReplaceSection(readme, "\nnew\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "# T\n\n" + BeginMarker + "\n\nnew\n" + EndMarker + "\n\n## Next\n"; out != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+	if _, err := ReplaceSection("# no markers\n", "x"); err == nil {
+		t.Error("no error without markers")
+	}
+}

@@ -1,0 +1,309 @@
+package config
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The configuration file (INDEXER_CONFIG) lists sources:
+//
+//	defaults:                      # optional, for every source that does not say
+//	  schedule: "*/5 * * * *"
+//	  per_page: 100
+//	sources:
+//	  - name: prod-bj4
+//	    region: cn-north-4
+//	    project_id: 0123456789abcdef0123456789abcdef
+//	    ak: {env: PROD_AK}         # or a plain string: an access key id is not a secret
+//	    sk: {file: /run/secrets/prod_sk}
+//	    schedule: "@every 10m"
+//
+// Secrets (sk, password, security_token) are references only, {env: NAME} or
+// {file: PATH}: a secret written in the file itself is refused, so that the
+// file can be reviewed, versioned and shared. A relative PATH is relative to the
+// file's directory. Unknown keys are errors (a typo must not silently drop a setting).
+
+// fileConfig is the file's layout.
+type fileConfig struct {
+	Defaults fileDefaults `yaml:"defaults"`
+	Sources  []fileSource `yaml:"sources"`
+}
+
+type fileDefaults struct {
+	Schedule   string `yaml:"schedule"`
+	PerPage    int    `yaml:"per_page"`
+	MaxPerPage int    `yaml:"max_per_page"`
+}
+
+type fileSource struct {
+	Name          string    `yaml:"name"`
+	Endpoint      string    `yaml:"endpoint"`
+	Region        string    `yaml:"region"`
+	ProjectID     string    `yaml:"project_id"`
+	AK            secretRef `yaml:"ak"`
+	SK            secretRef `yaml:"sk"`
+	SecurityToken secretRef `yaml:"security_token"`
+	Username      secretRef `yaml:"username"`
+	Password      secretRef `yaml:"password"`
+	DomainName    string    `yaml:"domain_name"`
+	IAMEndpoint   string    `yaml:"iam_endpoint"`
+	Schedule      string    `yaml:"schedule"`
+	PerPage       int       `yaml:"per_page"`
+	MaxPerPage    int       `yaml:"max_per_page"`
+}
+
+// secretRef is a credential of the file: {env: NAME}, {file: PATH} or, where
+// allowed, a plain string.
+type secretRef struct {
+	Env, File, Literal string
+	line               int
+}
+
+func (r *secretRef) UnmarshalYAML(n *yaml.Node) error {
+	r.line = n.Line
+	typeErr := func(format string, a ...any) error {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, a...)}}
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!null" {
+			r.Literal = n.Value
+		}
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if v.Kind != yaml.ScalarNode {
+				return typeErr("%s must be a string", k.Value)
+			}
+			switch k.Value {
+			case "env":
+				r.Env = strings.TrimSpace(v.Value)
+			case "file":
+				r.File = strings.TrimSpace(v.Value)
+			default:
+				return typeErr("unknown key %q in a credential: use {env: VARIABLE} or {file: PATH}", k.Value)
+			}
+		}
+		if (r.Env == "") == (r.File == "") {
+			return typeErr("a credential is {env: VARIABLE} or {file: PATH}: give exactly one of env and file")
+		}
+		return nil
+	}
+	return typeErr("a credential is {env: VARIABLE} or {file: PATH}")
+}
+
+// resolve returns the credential's value. field names it in errors, which never
+// carry a value.
+func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func(string) string) (string, error) {
+	switch {
+	case r.Literal != "":
+		if !literalOK {
+			return "", fmt.Errorf("%s: a secret cannot be written in the configuration file (line %d): "+
+				"use %s: {env: VARIABLE} or %s: {file: PATH}", field, r.line, field, field)
+		}
+		return r.Literal, nil
+	case r.Env != "":
+		v := getenv(r.Env)
+		if v == "" {
+			return "", fmt.Errorf("%s: {env: %s}: the variable is not set or empty", field, r.Env)
+		}
+		return v, nil
+	case r.File != "":
+		path := r.File
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			// The error names the file, never its content.
+			return "", fmt.Errorf("%s: {file: %s}: cannot read the secret file: %w", field, r.File, err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("%s: {file: %s}: the file is empty", field, r.File)
+		}
+		return v, nil
+	}
+	return "", nil
+}
+
+// singleSourceVars configure the environment's one source; with a configuration
+// file they would be ignored, so setting them is an error. Credential variables
+// are not listed: the file may reference them ({env: HUAWEICLOUD_SDK_SK}).
+var singleSourceVars = []string{EnvEndpoint, EnvRegion, EnvProjectID, EnvIAMEndpoint, EnvSource, EnvSchedule,
+	EnvPerPage, EnvMaxPerPage}
+
+// loadFile reads the sources of the configuration file at path.
+func loadFile(path string, getenv func(string) string) ([]Source, error) {
+	var errs []error
+	for _, v := range singleSourceVars {
+		if getenv(v) != "" {
+			errs = append(errs, fmt.Errorf("%s is set, and so is %s=%s: with a configuration file, set the sources' "+
+				"settings in the file and unset %s", v, EnvConfigFile, path, v))
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errors.Join(append(errs, fmt.Errorf("%s=%s: %w", EnvConfigFile, path, err))...)
+	}
+	fc, spans, err := parseFile(data, path)
+	if err != nil {
+		return nil, errors.Join(append(errs, err)...)
+	}
+	if len(fc.Sources) == 0 {
+		errs = append(errs, fmt.Errorf("%s=%s: no source: list them under \"sources:\"", EnvConfigFile, path))
+	}
+	dir := filepath.Dir(path)
+	sources := make([]Source, 0, len(fc.Sources))
+	for i, fs := range fc.Sources {
+		line := 0
+		if i < len(spans) {
+			line = spans[i].line
+		}
+		s := Source{
+			Name:        strings.TrimSpace(fs.Name),
+			Endpoint:    strings.TrimSpace(fs.Endpoint),
+			Region:      strings.TrimSpace(fs.Region),
+			ProjectID:   strings.TrimSpace(fs.ProjectID),
+			DomainName:  strings.TrimSpace(fs.DomainName),
+			IAMEndpoint: strings.TrimSpace(fs.IAMEndpoint),
+			Schedule:    cmp.Or(strings.TrimSpace(fs.Schedule), strings.TrimSpace(fc.Defaults.Schedule)),
+			PerPage:     cmp.Or(fs.PerPage, fc.Defaults.PerPage),
+			MaxPerPage:  cmp.Or(fs.MaxPerPage, fc.Defaults.MaxPerPage),
+			fields:      &fileFields,
+			line:        line,
+		}
+		var serrs []error
+		for _, c := range []struct {
+			field     string
+			ref       secretRef
+			literalOK bool
+			dst       *string
+		}{
+			{"ak", fs.AK, true, &s.AK},
+			{"sk", fs.SK, false, &s.SK},
+			{"security_token", fs.SecurityToken, false, &s.SecurityToken},
+			{"username", fs.Username, true, &s.Username},
+			{"password", fs.Password, false, &s.Password},
+		} {
+			v, err := c.ref.resolve(c.field, c.literalOK, dir, getenv)
+			if err != nil {
+				serrs = append(serrs, err)
+			}
+			if c.literalOK {
+				v = strings.TrimSpace(v) // identifiers; secrets are taken as they are
+			}
+			*c.dst = v
+		}
+		name := cmp.Or(s.Name, s.ProjectID, fmt.Sprintf("(unnamed, line %d)", s.line))
+		for _, err := range serrs {
+			errs = append(errs, fmt.Errorf("source %s: %w", name, err))
+		}
+		sources = append(sources, s)
+	}
+	return sources, errors.Join(errs...)
+}
+
+// parseFile decodes the file strictly (unknown keys are errors), finds where
+// each source starts, and names the source each error is in:
+// "source NAME: PATH:LINE: unknown key "x"".
+func parseFile(data []byte, path string) (*fileConfig, []span, error) {
+	var fc fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(&fc)
+	if errors.Is(err, io.EOF) {
+		return &fc, nil, nil // an empty file: "no source" is reported by the caller
+	}
+	var doc yaml.Node
+	_ = yaml.Unmarshal(data, &doc)
+	spans := sourceSpans(&doc)
+	if err == nil {
+		return &fc, spans, nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return nil, nil, fmt.Errorf("%s=%s: %w", EnvConfigFile, path, err) // a syntax error: yaml says where
+	}
+	errs := make([]error, 0, len(te.Errors))
+	for _, msg := range te.Errors {
+		errs = append(errs, errors.New(explainTypeError(msg, spans, path)))
+	}
+	return nil, nil, errors.Join(errs...)
+}
+
+// span is the lines of one source of the list, and its name.
+type span struct {
+	line, end int // end: last line, or 0 when the source runs to the end of the file
+	name      string
+}
+
+func sourceSpans(doc *yaml.Node) []span {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	root := doc.Content[0]
+	var spans []span
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "sources" || root.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		end := 0 // the line before the key that follows the list, if any
+		if i+2 < len(root.Content) {
+			end = root.Content[i+2].Line - 1
+		}
+		items := root.Content[i+1].Content
+		for k, item := range items {
+			sp := span{line: item.Line, end: end}
+			if k+1 < len(items) {
+				sp.end = items[k+1].Line - 1
+			}
+			if item.Kind == yaml.MappingNode {
+				for j := 0; j+1 < len(item.Content); j += 2 {
+					if item.Content[j].Value == "name" || (sp.name == "" && item.Content[j].Value == "project_id") {
+						sp.name = item.Content[j+1].Value
+					}
+				}
+			}
+			spans = append(spans, sp)
+		}
+	}
+	return spans
+}
+
+var (
+	lineRE    = regexp.MustCompile(`^line (\d+): `)
+	unknownRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+)
+
+// explainTypeError rewrites one of yaml's messages, "line N: field x not found
+// in type T", as "source NAME: PATH:N: unknown key "x"".
+func explainTypeError(msg string, spans []span, path string) string {
+	if m := unknownRE.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("line %s: unknown key %q", m[1], m[2])
+	}
+	m := lineRE.FindStringSubmatch(msg)
+	if m == nil {
+		return path + ": " + msg
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg = fmt.Sprintf("%s:%d: %s", path, line, msg[len(m[0]):])
+	for i := len(spans) - 1; i >= 0; i-- {
+		if line >= spans[i].line && (spans[i].end == 0 || line <= spans[i].end) {
+			name := cmp.Or(spans[i].name, fmt.Sprintf("(unnamed, line %d)", spans[i].line))
+			return "source " + name + ": " + msg
+		}
+	}
+	return msg
+}

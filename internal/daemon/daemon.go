@@ -1,0 +1,357 @@
+// Package daemon runs the indexer as a service: it syncs every configured source
+// on its cron schedule (a bounded number at a time; at most one run per source
+// across every replica, through the store's per-source locks), serves /healthz,
+// /readyz and /metrics, and shuts down in order: stop the scheduler, let the
+// runs in flight finish within a grace period, cancel the rest and record how
+// they ended, close HTTP. The caller closes the store last.
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
+
+	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/syncer"
+)
+
+// ErrShutdown is the cause given to runs still in flight when the grace period
+// ends; the syncer records it in sync_runs.error.
+var ErrShutdown = errors.New("interrupted by shutdown")
+
+// recordTimeout bounds the wait, after cancelling the runs in flight, for them
+// to record their outcome.
+const recordTimeout = 30 * time.Second
+
+// Options are the parts of a Daemon that are not configuration.
+type Options struct {
+	Logger *slog.Logger // nil: discard
+	// Migrate applies pending migrations before the first run (indexer run without --no-migrate).
+	Migrate bool
+	// Listener, if set, is where HTTP is served instead of listening on Config.HTTPAddr. Run closes it.
+	Listener net.Listener
+	// Index is served at "/" and below (the status page); nil: a plain-text list of the endpoints.
+	Index http.Handler
+	// HTTPClient is used for the ModelArts and IAM APIs; nil: a new one per source.
+	HTTPClient *http.Client
+}
+
+// Daemon schedules the syncs of every source of a configuration. Create it with New, then call Run
+// once; Handler may be used before, during or after Run.
+type Daemon struct {
+	cfg     *config.Config
+	store   *store.Store
+	opts    Options
+	log     *slog.Logger
+	sources []*source
+	reg     *prometheus.Registry
+	metrics *metrics
+	slots   chan struct{} // semaphore: one token per run in progress
+
+	mu       sync.Mutex
+	stopping bool          // set once shutdown begins: no new run starts
+	stopped  chan struct{} // closed when shutdown begins
+	inflight sync.WaitGroup
+	running  atomic.Int32 // runs in progress
+}
+
+// source is one configured source and its API client.
+type source struct {
+	cfg    config.Source
+	client *fetch.Client
+	log    *slog.Logger
+	sched  cron.Schedule
+}
+
+// New builds a daemon for cfg (validated: see config.Config.Validate) over st, which the caller closes
+// after Run returns.
+func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
+	if len(cfg.Sources) == 0 {
+		return nil, errors.New("daemon: no source configured")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	concurrency := min(cmp.Or(cfg.Concurrency, config.DefaultConcurrency), len(cfg.Sources))
+	// A run holds one connection of the pool from start to end: keep one for /readyz and /metrics.
+	if pool := st.PoolSize(); concurrency >= pool {
+		log.Warn("concurrency lowered to leave a database connection for health checks and metrics; "+
+			"raise pool_max_conns in the database URL to sync more sources at once",
+			"concurrency", concurrency, "pool_max_conns", pool, "effective_concurrency", max(pool-1, 1))
+		concurrency = max(pool-1, 1)
+	}
+	d := &Daemon{
+		cfg:     cfg,
+		store:   st,
+		opts:    opts,
+		log:     log,
+		reg:     prometheus.NewRegistry(),
+		slots:   make(chan struct{}, concurrency),
+		stopped: make(chan struct{}),
+	}
+	names := make([]string, 0, len(cfg.Sources))
+	for _, sc := range cfg.Sources {
+		names = append(names, sc.Name)
+	}
+	d.metrics = newMetrics(d.reg, st, names, log)
+	for _, sc := range cfg.Sources {
+		srcLog := log.With("source", sc.Name)
+		requests := d.metrics.requests
+		client, err := fetch.New(fetch.Config{
+			Endpoint:       sc.Endpoint,
+			ProjectID:      sc.ProjectID,
+			AK:             sc.AK,
+			SK:             sc.SK,
+			SecurityToken:  sc.SecurityToken,
+			Username:       sc.Username,
+			Password:       sc.Password,
+			DomainName:     sc.DomainName,
+			IAMEndpoint:    sc.IAMEndpoint,
+			MaxPerPage:     sc.MaxPerPage,
+			MaxAttempts:    cfg.MaxAttempts,
+			RequestTimeout: cfg.RequestTimeout,
+			RateLimit:      cfg.RateLimit,
+			HTTPClient:     opts.HTTPClient,
+			Logger:         srcLog,
+			OnResponse: func(status int) {
+				requests.WithLabelValues(sc.Name, codeLabel(status)).Inc()
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("daemon: source %s: %w", sc.Name, err)
+		}
+		d.sources = append(d.sources, &source{cfg: sc, client: client, log: srcLog})
+	}
+	return d, nil
+}
+
+// Run serves HTTP, applies migrations if asked, and syncs every source on its schedule until ctx is
+// done; then it shuts down in order and returns nil. It returns an error if it cannot start (the
+// HTTP address is taken, a migration fails) or if the HTTP server fails.
+func (d *Daemon) Run(ctx context.Context) error {
+	ln := d.opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", d.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+	d.log.Info("http serving", "addr", ln.Addr().String(), "endpoints", "/healthz /readyz /metrics")
+
+	// Runs get a context of their own: the signal stops the scheduler, and only the end of the grace
+	// period cancels them.
+	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRuns(nil)
+
+	if err := d.prepare(ctx); err != nil {
+		d.closeHTTP(srv)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	logger := cronLogger{d.log}
+	c := cron.New(
+		cron.WithLocation(cmp.Or(d.cfg.Location, time.UTC)),
+		cron.WithLogger(logger),
+		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)),
+	)
+	ids := make([]cron.EntryID, len(d.sources))
+	for i, s := range d.sources {
+		sched, err := cron.ParseStandard(s.cfg.Schedule) // cron.New's parser
+		if err != nil {                                  // config.Validate parses schedules the same way: not expected
+			d.closeHTTP(srv)
+			return fmt.Errorf("source %s: schedule %q: %w", s.cfg.Name, s.cfg.Schedule, err)
+		}
+		s.sched = sched
+		ids[i] = c.Schedule(sched, cron.FuncJob(func() { d.runOnce(runCtx, s) }))
+	}
+	c.Start()
+	d.log.Info("daemon started", "sources", len(d.sources), "concurrency", cap(d.slots),
+		"timezone", c.Location().String(), "run_at_start", d.cfg.RunAtStart, "shutdown_grace", d.cfg.ShutdownGrace)
+	for i, s := range d.sources {
+		e := c.Entry(ids[i])
+		s.log.Info("source scheduled", "schedule", s.cfg.Schedule, "next_run", e.Next)
+		if d.cfg.RunAtStart && e.WrappedJob != nil {
+			go e.WrappedJob.Run() // through the chain: never twice at once with the schedule
+		}
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down", "cause", context.Cause(ctx))
+	case err = <-httpErr:
+		err = fmt.Errorf("http: %w", err)
+		d.log.Error("http server failed; shutting down", "error", err)
+	}
+	d.shutdown(c, cancelRuns)
+	d.closeHTTP(srv)
+	d.log.Info("daemon stopped")
+	return err
+}
+
+// prepare applies pending migrations, or warns that some are pending.
+func (d *Daemon) prepare(ctx context.Context) error {
+	if !d.opts.Migrate {
+		if pending, err := d.store.MigrationsPending(ctx); err == nil && pending {
+			d.log.Warn("migrations are pending and --no-migrate is set: runs will fail until `indexer migrate up` is run")
+		}
+		return nil
+	}
+	res, err := d.store.MigrateUp(ctx)
+	for _, r := range res {
+		d.log.Info("migration applied", "migration", r.Name, "duration", r.Duration)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// shutdown stops the scheduler, waits for the runs in flight up to the grace period, then cancels them
+// and waits for them to record their outcome.
+func (d *Daemon) shutdown(c *cron.Cron, cancelRuns context.CancelCauseFunc) {
+	cronDone := c.Stop() // no new tick; done when the jobs the scheduler started have returned
+	d.mu.Lock()
+	d.stopping = true
+	close(d.stopped) // runs waiting for a slot give up
+	d.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		d.inflight.Wait()
+		<-cronDone.Done()
+		close(done)
+	}()
+	grace := time.NewTimer(d.cfg.ShutdownGrace)
+	defer grace.Stop()
+	if n := d.running.Load(); n > 0 {
+		d.log.Info("waiting for the runs in flight", "runs", n, "grace", d.cfg.ShutdownGrace)
+	}
+	select {
+	case <-done:
+		return
+	case <-grace.C:
+	}
+	d.log.Warn("grace period over: cancelling the runs in flight", "grace", d.cfg.ShutdownGrace)
+	cancelRuns(ErrShutdown)
+	select {
+	case <-done:
+	case <-time.After(recordTimeout):
+		d.log.Error("runs did not end after being cancelled; the next run of their source will close them",
+			"waited", recordTimeout)
+	}
+}
+
+func (d *Daemon) closeHTTP(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		d.log.Warn("http shutdown", "error", err)
+	}
+}
+
+// isStopping says whether shutdown has begun.
+func (d *Daemon) isStopping() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stopping
+}
+
+// maxJitter caps the random wait before a run; it is also at most a tenth of the schedule's interval.
+const maxJitter = 3 * time.Second
+
+// jitter draws the random wait before a run of a source on sched.
+func jitter(sched cron.Schedule, now time.Time) time.Duration {
+	if sched == nil {
+		return 0
+	}
+	next := sched.Next(now)
+	interval := sched.Next(next).Sub(next)
+	if limit := min(interval/10, maxJitter); limit > 0 {
+		return rand.N(limit)
+	}
+	return 0
+}
+
+// runOnce runs one sync of s, when a slot is free, unless shutdown begins first.
+func (d *Daemon) runOnce(ctx context.Context, s *source) {
+	d.mu.Lock()
+	if d.stopping {
+		d.mu.Unlock()
+		return
+	}
+	d.inflight.Add(1)
+	d.mu.Unlock()
+	defer d.inflight.Done()
+
+	// Replicas tick at the same instants: a short random wait lets a different one win the source's
+	// lock each time, so that they share the work, and spreads the requests of sources that share a
+	// schedule.
+	if j := jitter(s.sched, time.Now()); j > 0 {
+		t := time.NewTimer(j)
+		select {
+		case <-t.C:
+		case <-d.stopped:
+			t.Stop()
+			return
+		}
+	}
+	select {
+	case d.slots <- struct{}{}:
+	case <-d.stopped:
+		return
+	}
+	defer func() { <-d.slots }()
+	if d.isStopping() {
+		return
+	}
+	// A panic must not reach the scheduler's SkipIfStillRunning, which would then skip the source for
+	// ever. (The syncer recovers its own panics and records them; this is for the rest.)
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in a run", "panic", p, "stack", string(debug.Stack()))
+			d.metrics.runs.WithLabelValues(s.cfg.Name, store.StateFailed).Inc()
+		}
+	}()
+
+	d.running.Add(1)
+	defer d.running.Add(-1)
+	started := time.Now()
+	res, err := syncer.Sync(ctx, s.client, d.store, syncer.Options{
+		Source:         s.cfg.Name,
+		PerPage:        s.cfg.PerPage,
+		MaxWalks:       d.cfg.MaxWalks,
+		MaxDeleteShare: d.cfg.MaxDeleteShare,
+		MaxDeleteMin:   d.cfg.MaxDeleteMin,
+		SeenRefresh:    d.cfg.SeenRefresh,
+		Timeout:        d.cfg.RunTimeout,
+		Logger:         d.log,
+	})
+	if errors.Is(err, store.ErrSourceBusy) {
+		s.log.Debug("source is being synced by another run (another replica?); skipped", "reason", err.Error())
+		d.metrics.runs.WithLabelValues(s.cfg.Name, stateSkipped).Inc()
+		return
+	}
+	d.metrics.observe(s.cfg.Name, res, time.Since(started))
+}

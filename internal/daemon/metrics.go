@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/syncer"
+)
+
+// stateSkipped labels the scheduled runs that did not start because another run of the source (in
+// another replica) held its lock.
+const stateSkipped = "skipped"
+
+// scrapeTimeout bounds the database queries of one scrape of /metrics.
+const scrapeTimeout = 5 * time.Second
+
+// metrics are the daemon's Prometheus series, in a registry of its own.
+type metrics struct {
+	runs     *prometheus.CounterVec   // vizjob_sync_runs_total{source,state}
+	duration *prometheus.HistogramVec // vizjob_sync_run_duration_seconds{source}
+	requests *prometheus.CounterVec   // vizjob_api_requests_total{source,code}
+	retries  *prometheus.CounterVec   // vizjob_api_retries_total{source}
+}
+
+func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log *slog.Logger) *metrics {
+	m := &metrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vizjob_sync_runs_total",
+			Help: "Runs by source and outcome: succeeded, partial, failed, or skipped (another replica was syncing the source).",
+		}, []string{"source", "state"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vizjob_sync_run_duration_seconds",
+			Help:    "Duration of the runs this process made, whatever their outcome.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"source"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vizjob_api_requests_total",
+			Help: "HTTP requests to the ModelArts and IAM APIs, retries included, by source and HTTP status (code=\"error\": no answer, e.g. a network error or timeout).",
+		}, []string{"source", "code"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vizjob_api_retries_total",
+			Help: "HTTP requests that retried a failed one, by source.",
+		}, []string{"source"}),
+	}
+	// Every source has its series from the start, so that rate() and alerts see them before the first run.
+	for _, s := range sources {
+		for _, state := range []string{store.StateSucceeded, store.StatePartial, store.StateFailed, stateSkipped} {
+			m.runs.WithLabelValues(s, state)
+		}
+		m.retries.WithLabelValues(s)
+	}
+	reg.MustRegister(m.runs, m.duration, m.requests, m.retries,
+		newDBCollector(st, sources, log),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// observe records the outcome of one run that was not skipped.
+func (m *metrics) observe(source string, res syncer.Result, took time.Duration) {
+	state := res.State
+	if res.RunID == 0 || state == "" {
+		state = store.StateFailed // the run could not even start (database unreachable): the syncer logged why
+	} else {
+		m.duration.WithLabelValues(source).Observe(took.Seconds())
+	}
+	m.runs.WithLabelValues(source, state).Inc()
+	m.retries.WithLabelValues(source).Add(float64(res.Retries))
+}
+
+// codeLabel is the code label of an HTTP answer: its status, or "error" when none came.
+func codeLabel(status int) string {
+	if status == 0 {
+		return "error"
+	}
+	return strconv.Itoa(status)
+}
+
+// dbCollector reads, at each scrape, what the database knows, whichever replica wrote it: live jobs by
+// source and status, and when each source last succeeded.
+type dbCollector struct {
+	store   *store.Store
+	sources []string
+	log     *slog.Logger
+
+	jobs, lastSuccess, up *prometheus.Desc
+}
+
+func newDBCollector(st *store.Store, sources []string, log *slog.Logger) *dbCollector {
+	return &dbCollector{
+		store:   st,
+		sources: sources,
+		log:     log,
+		jobs: prometheus.NewDesc("vizjob_jobs",
+			"Live (not deleted) jobs in the mirror by source and status code; status_name is the documented name, empty for an undocumented code.",
+			[]string{"source", "status", "status_name"}, nil),
+		lastSuccess: prometheus.NewDesc("vizjob_last_success_timestamp_seconds",
+			"When the last succeeded run of the source finished (any replica's), as a Unix time.",
+			[]string{"source"}, nil),
+		up: prometheus.NewDesc("vizjob_database_up",
+			"1 if vizjob_jobs and vizjob_last_success_timestamp_seconds could be read from the database at this scrape, else 0.",
+			nil, nil),
+	}
+}
+
+func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.jobs
+	ch <- c.lastSuccess
+	ch <- c.up
+}
+
+func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	up := 1.0
+	counts, err := c.store.CountJobs(ctx, c.sources)
+	if err != nil {
+		c.log.Warn("metrics: cannot count jobs", "error", err)
+		up = 0
+	}
+	for _, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n.Jobs),
+			n.Source, strconv.Itoa(n.Status), n.StatusName)
+	}
+	last, err := c.store.LastSuccesses(ctx, c.sources)
+	if err != nil {
+		c.log.Warn("metrics: cannot read the last successes", "error", err)
+		up = 0
+	}
+	for _, l := range last {
+		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue,
+			float64(l.FinishedAt.UnixNano())/1e9, l.Source)
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+}

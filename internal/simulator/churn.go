@@ -1,0 +1,249 @@
+package simulator
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Churn: the list API has no snapshot, and people create, delete and stop
+// jobs while a client walks its pages. With Options.Churn (or SetChurn) the
+// simulator applies about that many random mutations after answering each
+// list request, once the answer is computed and before it is sent, so the
+// next page sees them. The mutations draw from a random source of their own,
+// seeded from Options.Seed: the same seed and the same sequence of requests
+// give the same mutations. OnList runs a test's own code at the same moment.
+
+// ListCall describes a list request the simulator answered successfully.
+type ListCall struct {
+	Page, PerPage int
+	SortKey       string
+	Desc          bool
+	Total         int // job_total_count answered
+}
+
+// ChurnStats counts the mutations churn applied since New.
+type ChurnStats struct {
+	Created       int `json:"created"`        // jobs created (newest create_time)
+	Deleted       int `json:"deleted"`        // jobs deleted
+	StatusChanged int `json:"status_changed"` // jobs moved to another status, their duration grown
+	DurationGrown int `json:"duration_grown"` // jobs whose duration alone grew (a running job's progress)
+}
+
+// Total is the number of mutations.
+func (c ChurnStats) Total() int { return c.Created + c.Deleted + c.StatusChanged + c.DurationGrown }
+
+type churnState struct {
+	rate   float64
+	rng    *rand.Rand
+	stats  ChurnStats
+	onList func(ListCall)
+}
+
+func newChurn(opts Options) churnState {
+	return churnState{
+		rate: max(opts.Churn, 0),
+		rng:  rand.New(rand.NewPCG(uint64(opts.Seed), 0xc4a7_0b5e_55ed_0002)),
+	}
+}
+
+// SetChurn sets the mean number of random mutations applied after each list
+// request (0 stops them). A negative or NaN rate counts as 0.
+func (s *Simulator) SetChurn(rate float64) {
+	if !(rate > 0) || math.IsInf(rate, 1) {
+		rate = 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.churn.rate = rate
+}
+
+// Churn returns the current churn rate.
+func (s *Simulator) Churn() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.churn.rate
+}
+
+// ChurnStats returns the mutations applied by churn so far.
+func (s *Simulator) ChurnStats() ChurnStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.churn.stats
+}
+
+// OnList sets fn (nil: none) to run after each successful list answer is
+// computed and before it is sent, after the churn mutations: a test can
+// change the jobs between two pages of a walk. fn runs without the
+// simulator's lock, so it may call any method; concurrent list requests run
+// it concurrently.
+func (s *Simulator) OnList(fn func(ListCall)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.churn.onList = fn
+}
+
+// afterListLocked applies the churn mutations owed for one list answer and
+// returns the hook to run once the lock is released. Callers hold s.mu.
+func (s *Simulator) afterListLocked() func(ListCall) {
+	c := &s.churn
+	if c.rate > 0 {
+		whole, frac := math.Modf(c.rate)
+		n := int(whole)
+		if c.rng.Float64() < frac {
+			n++
+		}
+		for range n {
+			s.mutateLocked(c.rng)
+		}
+	}
+	return c.onList
+}
+
+// mutateLocked applies one random mutation: create a job, delete one, move
+// one to another status (its duration grows), or grow a duration alone.
+// Creations and deletions are equally likely, so the number of jobs drifts
+// around where it started. Callers hold s.mu.
+func (s *Simulator) mutateLocked(rng *rand.Rand) {
+	kind := rng.IntN(10)
+	if len(s.jobs) == 0 {
+		kind = 0
+	}
+	switch {
+	case kind < 3:
+		s.createLocked(rng)
+		s.churn.stats.Created++
+	case kind < 6:
+		s.deleteLocked(s.jobs[rng.IntN(len(s.jobs))].ID)
+		s.churn.stats.Deleted++
+	case kind < 9:
+		j := s.jobs[rng.IntN(len(s.jobs))]
+		status := pickStatus(rng)
+		for status == j.Status {
+			status = pickStatus(rng)
+		}
+		j.Status = status
+		j.Duration += 1000 + rng.Int64N(int64(time.Hour/time.Millisecond))
+		j.ServiceURL = serviceURL(s.opts.ProjectID, j.ID, status)
+		clear(s.sorted)
+		s.churn.stats.StatusChanged++
+	default:
+		j := s.jobs[rng.IntN(len(s.jobs))]
+		j.Duration += 1000 + rng.Int64N(int64(10*time.Minute/time.Millisecond))
+		clear(s.sorted)
+		s.churn.stats.DurationGrown++
+	}
+}
+
+// createLocked adds a job as CreateJob does. Callers hold s.mu.
+func (s *Simulator) createLocked(rng *rand.Rand) *JobState {
+	id := s.maxID + 1 + rng.Int64N(5)
+	j := buildJob(rng, id, s.maxCreate+1+rng.Int64N(createTimeDrift), 1, 0, s.opts.ProjectID)
+	s.add(j)
+	return j
+}
+
+// deleteLocked removes a job as DeleteJob does. Callers hold s.mu.
+func (s *Simulator) deleteLocked(id int64) bool {
+	if _, ok := s.byID[id]; !ok {
+		return false
+	}
+	delete(s.byID, id)
+	s.jobs = slices.DeleteFunc(s.jobs, func(j *JobState) bool { return j.ID == id })
+	clear(s.sorted)
+	return true
+}
+
+// JobState returns a copy of the state of a current job, e.g. to put it back
+// with PutJob after deleting it.
+func (s *Simulator) JobState(id int64) (JobState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.byID[id]
+	if !ok {
+		return JobState{}, false
+	}
+	return j.clone(), true
+}
+
+// PutJob adds j, or replaces the job of the same id, keeping its id and
+// create_time: a test can make a deleted job come back. (The real service
+// never reuses an id; a job put back in the middle of the create_time order
+// during a walk breaks the assumption verified walks rest on.)
+func (s *Simulator) PutJob(j JobState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := j.clone()
+	i, found := slices.BinarySearchFunc(s.jobs, c.ID, func(e *JobState, id int64) int { return cmp.Compare(e.ID, id) })
+	if found {
+		s.jobs[i] = &c
+	} else {
+		s.jobs = slices.Insert(s.jobs, i, &c)
+	}
+	s.byID[c.ID] = &c
+	s.maxID = max(s.maxID, c.ID)
+	s.maxCreate = max(s.maxCreate, c.CreateTime)
+	clear(s.sorted)
+}
+
+func (j *JobState) clone() JobState {
+	c := *j
+	if j.RemainingDuration != nil {
+		v := *j.RemainingDuration
+		c.RemainingDuration = &v
+	}
+	c.Extra = maps.Clone(j.Extra)
+	return c
+}
+
+// ---- admin endpoints (the simulator's own, not part of the ModelArts API) ----
+
+// churnAdmin is POST /_sim/churn?rate=R: it sets the churn rate of a running
+// simulator (e.g. 0 to stop churn and let a last sync converge).
+func (s *Simulator) churnAdmin(w http.ResponseWriter, r *http.Request) {
+	rate, err := strconv.ParseFloat(r.URL.Query().Get("rate"), 64)
+	if err != nil || rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		modelArtsError(w, http.StatusBadRequest, "ModelArts.0104", fmt.Sprintf("Invalid parameter rate: %q is not a number of at least 0", r.URL.Query().Get("rate")))
+		return
+	}
+	s.SetChurn(rate)
+	s.log.Info("simulator churn set", "rate", rate)
+	s.stateAdmin(w, r)
+}
+
+// stateAdmin is GET /_sim/state: the churn rate and counters and the ids of
+// every current job, so that a mirror can be compared with the truth; with
+// full=1, every job as the list call serves it too.
+func (s *Simulator) stateAdmin(w http.ResponseWriter, r *http.Request) {
+	full := r.URL.Query().Get("full") == "1"
+	s.mu.Lock()
+	st := struct {
+		Churn      float64           `json:"churn"`
+		ChurnStats ChurnStats        `json:"churn_stats"`
+		Jobs       int               `json:"jobs"`
+		JobIDs     []int64           `json:"job_ids"`
+		Items      []json.RawMessage `json:"items,omitempty"`
+	}{Churn: s.churn.rate, ChurnStats: s.churn.stats, Jobs: len(s.jobs), JobIDs: make([]int64, len(s.jobs))}
+	for i, j := range s.jobs {
+		st.JobIDs[i] = j.ID
+		if full {
+			st.Items = append(st.Items, j.appendJSON(nil))
+		}
+	}
+	s.mu.Unlock()
+	b, _ := json.Marshal(st)
+	writeJSON(w, http.StatusOK, b)
+}
+
+// registerAdmin adds the admin endpoints to mux.
+func (s *Simulator) registerAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("POST /_sim/churn", s.churnAdmin)
+	mux.HandleFunc("GET /_sim/state", s.stateAdmin)
+}

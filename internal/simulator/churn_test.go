@@ -1,0 +1,212 @@
+package simulator
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/vizjob/indexer/internal/fetch"
+)
+
+// listPages requests n list answers (create_time ascending, 100 per page).
+func listPages(t *testing.T, sim *Simulator, n int) {
+	t.Helper()
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	for i := range n {
+		q := url.Values{"page": {strconv.Itoa(i%5 + 1)}, "per_page": {"100"}, "sortBy": {"create_time"}}
+		if a := signedList(t, srv, q); a.Status != http.StatusOK {
+			t.Fatalf("list: %d %s", a.Status, a.Body)
+		}
+	}
+}
+
+func TestChurnIsDeterministicAndSized(t *testing.T) {
+	run := func() (*Simulator, []fetch.Job) {
+		sim := New(Options{Jobs: 300, Seed: 11, Churn: 0.7})
+		listPages(t, sim, 500)
+		return sim, sim.Jobs()
+	}
+	a, jobsA := run()
+	_, jobsB := run()
+	if !reflect.DeepEqual(jobsA, jobsB) {
+		t.Fatal("the same seed and requests gave different jobs")
+	}
+	st := a.ChurnStats()
+	// 500 requests at 0.7: 350 mutations expected, binomial spread about 10.
+	if st.Total() < 300 || st.Total() > 400 || st.Created == 0 || st.Deleted == 0 || st.StatusChanged == 0 || st.DurationGrown == 0 {
+		t.Fatalf("churn stats %+v after 500 requests at 0.7", st)
+	}
+	if got, want := len(jobsA), 300+st.Created-st.Deleted; got != want {
+		t.Fatalf("%d jobs, want %d", got, want)
+	}
+	// Churn draws from its own source: the generated jobs do not depend on it.
+	if !reflect.DeepEqual(New(Options{Jobs: 300, Seed: 11}).Jobs(), New(Options{Jobs: 300, Seed: 11, Churn: 2}).Jobs()) {
+		t.Fatal("the churn rate changed the generated jobs")
+	}
+
+	a.SetChurn(0)
+	before := a.Jobs()
+	listPages(t, a, 20)
+	if !reflect.DeepEqual(before, a.Jobs()) || a.ChurnStats() != st {
+		t.Fatal("churn 0 still mutates")
+	}
+	a.SetChurn(2)
+	listPages(t, a, 10)
+	if got := a.ChurnStats().Total() - st.Total(); got != 20 {
+		t.Fatalf("churn 2 applied %d mutations over 10 requests, want 20", got)
+	}
+	for _, r := range []float64{-1, 0} {
+		a.SetChurn(r)
+		if a.Churn() != 0 {
+			t.Fatalf("SetChurn(%g) left %g", r, a.Churn())
+		}
+	}
+}
+
+func TestChurnCreatesNewestAndKeepsOrder(t *testing.T) {
+	sim := New(Options{Jobs: 200, Seed: 3, Churn: 3})
+	first := sim.Jobs()
+	maxCreate, maxID := int64(0), int64(0)
+	for _, j := range first {
+		maxCreate, maxID = max(maxCreate, j.CreateTime), max(maxID, j.ID)
+	}
+	listPages(t, sim, 30)
+	old := map[int64]fetch.Job{}
+	for _, j := range first {
+		old[j.ID] = j
+	}
+	for _, j := range sim.Jobs() {
+		o, existed := old[j.ID]
+		switch {
+		case !existed && (j.ID <= maxID || j.CreateTime <= maxCreate):
+			t.Errorf("created job %d (create_time %d) is not the newest (max id %d, create_time %d)", j.ID, j.CreateTime, maxID, maxCreate)
+		case existed && (j.CreateTime != o.CreateTime || j.Duration < o.Duration):
+			t.Errorf("job %d: create_time %d -> %d, duration %d -> %d", j.ID, o.CreateTime, j.CreateTime, o.Duration, j.Duration)
+		case existed && j.Status != o.Status && j.Duration == o.Duration:
+			t.Errorf("job %d changed status without its duration growing", j.ID)
+		}
+	}
+}
+
+func TestOnListRunsBetweenPages(t *testing.T) {
+	sim, srv := newServer(t, Options{Jobs: 150, Seed: 8})
+	var calls []ListCall
+	sim.OnList(func(c ListCall) {
+		calls = append(calls, c)
+		if c.Page == 1 {
+			sim.DeleteJob(sim.Jobs()[0].ID) // may call the simulator: no lock held
+		}
+	})
+	a := signedList(t, srv, url.Values{"page": {"1"}, "per_page": {"100"}, "sortBy": {"create_time"}})
+	if a.TotalCount != 150 || len(a.Jobs) != 100 {
+		t.Fatalf("page 1 already sees the change: total %d", a.TotalCount)
+	}
+	a = signedList(t, srv, url.Values{"page": {"2"}, "per_page": {"100"}, "sortBy": {"create_time"}, "order": {"desc"}})
+	if a.TotalCount != 149 || len(a.Jobs) != 49 {
+		t.Fatalf("page 2: total %d, %d jobs", a.TotalCount, len(a.Jobs))
+	}
+	want := []ListCall{{Page: 1, PerPage: 100, SortKey: "create_time", Total: 150}, {Page: 2, PerPage: 100, SortKey: "create_time", Desc: true, Total: 149}}
+	if !reflect.DeepEqual(calls, want) {
+		t.Fatalf("calls %+v, want %+v", calls, want)
+	}
+	sim.OnList(nil)
+	signedList(t, srv, nil)
+	if len(calls) != 2 {
+		t.Fatal("hook still called after OnList(nil)")
+	}
+	// Failed list requests are not list answers.
+	tokenList(t, srv, "", nil)
+	if len(calls) != 2 {
+		t.Fatal("hook called for a rejected request")
+	}
+}
+
+func TestPutJobBringsAJobBack(t *testing.T) {
+	sim, srv := newServer(t, Options{Jobs: 40, Seed: 5})
+	victim := sim.Jobs()[17]
+	js, ok := sim.JobState(victim.ID)
+	if !ok {
+		t.Fatal("JobState: missing")
+	}
+	sim.DeleteJob(victim.ID)
+	sim.PutJob(js)
+	back, ok := sim.Job(victim.ID)
+	if !ok || !reflect.DeepEqual(back, victim) {
+		t.Fatalf("back %+v, want %+v", back, victim)
+	}
+	a := signedList(t, srv, url.Values{"per_page": {"100"}, "sortBy": {"create_time"}})
+	if got, want := ids(t, a.Jobs), expectedOrder(sim.Jobs(), "create_time", false); !slices.Equal(got, want) || len(got) != 40 {
+		t.Fatalf("order after PutJob %v, want %v", got, want)
+	}
+	js.Name = "renamed"
+	sim.PutJob(js)
+	if j, _ := sim.Job(victim.ID); j.Name != "renamed" || len(sim.Jobs()) != 40 {
+		t.Fatalf("PutJob did not replace: %+v", j)
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	sim, srv := newServer(t, Options{Jobs: 30, Seed: 2, Churn: 1})
+	signedList(t, srv, nil)
+	var st struct {
+		Churn      float64    `json:"churn"`
+		ChurnStats ChurnStats `json:"churn_stats"`
+		Jobs       int        `json:"jobs"`
+		JobIDs     []int64    `json:"job_ids"`
+		Items      []json.RawMessage
+	}
+	get := func(method, path string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		st.JobIDs, st.Items = nil, nil
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		return resp.StatusCode
+	}
+	if code := get(http.MethodGet, "/_sim/state"); code != 200 || st.Churn != 1 || st.ChurnStats.Total() != 1 || st.Jobs != len(sim.Jobs()) {
+		t.Fatalf("state: %d %+v", code, st)
+	}
+	var want []int64
+	for _, j := range sim.Jobs() {
+		want = append(want, j.ID)
+	}
+	if !slices.Equal(st.JobIDs, want) {
+		t.Fatalf("job ids %v, want %v", st.JobIDs, want)
+	}
+	if len(st.Items) != 0 {
+		t.Fatal("items without full=1")
+	}
+	if code := get(http.MethodGet, "/_sim/state?full=1"); code != 200 || len(st.Items) != st.Jobs {
+		t.Fatalf("full state: %d, %d items for %d jobs", code, len(st.Items), st.Jobs)
+	}
+	for i, j := range sim.Jobs() {
+		if !jsonEqual(st.Items[i], j.Raw) {
+			t.Fatalf("item %d: %s, want %s", i, st.Items[i], j.Raw)
+		}
+	}
+	if code := get(http.MethodPost, "/_sim/churn?rate=0"); code != 200 || st.Churn != 0 || sim.Churn() != 0 {
+		t.Fatalf("set churn: %d %+v", code, st)
+	}
+	for _, bad := range []string{"", "-1", "x", "NaN", "Inf"} {
+		if code := get(http.MethodPost, "/_sim/churn?rate="+bad); code != http.StatusBadRequest {
+			t.Errorf("rate %q: %d", bad, code)
+		}
+	}
+	if code := get(http.MethodGet, "/_sim/churn?rate=1"); code == 200 {
+		t.Error("GET changes the churn")
+	}
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}

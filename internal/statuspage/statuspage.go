@@ -1,0 +1,93 @@
+// Package statuspage serves the indexer's status page, for people: every source with its freshness
+// and last run, the live jobs by status, jobs created per day and the distribution of run times as
+// charts, and the recent runs with their errors.
+//
+// The page is one self-contained HTML response: inline CSS, charts drawn as inline SVG on the server,
+// no JavaScript and no external asset, so it works behind any proxy and under a strict
+// Content-Security-Policy. Everything that comes from the API or the database (job names, errors) is
+// escaped by html/template.
+package statuspage
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/vizjob/indexer/internal/store"
+)
+
+// Source is where the page reads its data.
+type Source interface {
+	StatusReport(ctx context.Context, opts store.StatusOptions) (store.StatusReport, error)
+}
+
+var _ Source = (*store.Store)(nil)
+
+// How much the page shows, and how long it waits for the database.
+const (
+	days         = 30
+	runs         = 20
+	queryTimeout = 10 * time.Second
+)
+
+//go:embed page.html.tmpl
+var pageTemplate string
+
+var tmpl = template.Must(template.New("page").Parse(pageTemplate))
+
+// New returns the handler of the status page. It answers GET and HEAD of "/" only (404 for any other
+// path, so that it can be mounted as a catch-all), and 503 when the database cannot be read; the
+// error is logged, not shown.
+func New(src Source, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &handler{src: src, log: log.With("component", "statuspage")}
+}
+
+type handler struct {
+	src Source
+	log *slog.Logger
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+	defer cancel()
+	rep, err := h.src.StatusReport(ctx, store.StatusOptions{Days: days, Runs: runs})
+	if err != nil {
+		h.log.Error("cannot read the status", "error", err)
+		hdr.Set("Content-Type", "text/plain; charset=utf-8")
+		hdr.Set("Retry-After", "30")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("status unavailable: the database cannot be read right now (the error is in the indexer's log)\n"))
+		return
+	}
+
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, build(rep)); err != nil {
+		h.log.Error("cannot render the status page", "error", err)
+		http.Error(w, "status page: internal error", http.StatusInternalServerError)
+		return
+	}
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,213 @@
+package statuspage
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vizjob/indexer/internal/store"
+)
+
+// Freshness thresholds of the sources table: the last success is shown amber after staleAfter and red
+// after lateAfter (or when no run ever succeeded).
+const (
+	staleAfter = time.Hour
+	lateAfter  = 24 * time.Hour
+)
+
+// maxErrorRunes bounds an error shown on the page; the full text is in modelarts.sync_runs.
+const maxErrorRunes = 600
+
+// page is what the template renders.
+type page struct {
+	Generated     string
+	GeneratedISO  string
+	Live          int64
+	Deleted       int64
+	Running       int64
+	Sources       []sourceRow
+	ByStatus      chart
+	CreatedPerDay chart
+	Durations     chart
+	Days          int
+	Runs          []runRow
+	Changes       []changeRow
+}
+
+type changeRow struct {
+	At       stamp
+	Source   string
+	JobID    int64
+	JobName  string
+	Deleted  bool
+	From, To statusLabel
+}
+
+type statusLabel struct {
+	Name  string // without the JOBSTAT_ prefix
+	Full  string
+	Group string
+}
+
+func labelOf(s store.StatusCount) statusLabel {
+	return statusLabel{Name: strings.TrimPrefix(s.Name, "JOBSTAT_"), Full: fmt.Sprintf("%s (%d)", s.Name, s.Status), Group: s.Group}
+}
+
+type sourceRow struct {
+	Name         string
+	State        string // class of the badge: succeeded, partial, failed, running
+	LastRun      stamp
+	LastSuccess  stamp
+	Freshness    string // class: fresh, stale, late
+	Runs24h      int64
+	Failed24h    int64
+	Live         int64
+	Running      int64
+	LastError    string
+	LastErrorAt  stamp
+	LastRunError bool // the last error is the last run's
+}
+
+type runRow struct {
+	ID       int64
+	Source   string
+	State    string
+	Started  stamp
+	Took     string
+	Seen     int64
+	Inserted int64
+	Updated  int64
+	Deleted  int64
+	Error    string
+}
+
+// stamp is a time shown as "5m ago", with the exact UTC time as a tooltip.
+type stamp struct {
+	Ago   string // empty for the zero time
+	Exact string
+	ISO   string
+}
+
+func build(rep store.StatusReport) page {
+	now := rep.Now
+	p := page{
+		Generated:    now.Format("2006-01-02 15:04:05 UTC"),
+		GeneratedISO: now.Format(time.RFC3339),
+		Live:         rep.LiveJobs,
+		Deleted:      rep.DeletedJobs,
+		Days:         len(rep.CreatedPerDay),
+	}
+	for _, s := range rep.Sources {
+		p.Running += s.RunningJobs
+		row := sourceRow{
+			Name:        s.Source,
+			State:       s.LastRunState,
+			LastRun:     stampOf(now, s.LastRunStartedAt),
+			LastSuccess: stampOf(now, s.LastSuccessAt),
+			Runs24h:     s.Runs24h,
+			Failed24h:   s.FailedRuns24h,
+			Live:        s.LiveJobs,
+			Running:     s.RunningJobs,
+			LastError:   clip(s.LastError),
+			LastErrorAt: stampOf(now, s.LastErrorAt),
+		}
+		row.LastRunError = s.LastRunError != "" && s.LastRunError == s.LastError
+		switch age := now.Sub(s.LastSuccessAt); {
+		case s.LastSuccessAt.IsZero() || age > lateAfter:
+			row.Freshness = "late"
+		case age > staleAfter:
+			row.Freshness = "stale"
+		default:
+			row.Freshness = "fresh"
+		}
+		p.Sources = append(p.Sources, row)
+	}
+	for _, r := range rep.RecentRuns {
+		row := runRow{
+			ID: r.ID, Source: r.Source, State: r.State, Started: stampOf(now, r.StartedAt),
+			Seen: r.JobsSeen, Inserted: r.Inserted, Updated: r.Updated, Deleted: r.Deleted,
+			Error: clip(r.Error),
+		}
+		if r.FinishedAt.IsZero() {
+			row.Took = "running for " + human(now.Sub(r.StartedAt))
+		} else {
+			row.Took = human(r.FinishedAt.Sub(r.StartedAt))
+		}
+		p.Runs = append(p.Runs, row)
+	}
+	for _, c := range rep.StatusChanges {
+		p.Changes = append(p.Changes, changeRow{
+			At: stampOf(now, c.At), Source: c.Source, JobID: c.JobID, JobName: c.JobName, Deleted: c.IsDeleted,
+			From: labelOf(c.From), To: labelOf(c.To),
+		})
+	}
+	p.ByStatus = statusChart(rep.ByStatus)
+	p.CreatedPerDay = createdChart(rep.CreatedPerDay)
+	p.Durations = durationChart(rep.Durations)
+	return p
+}
+
+func stampOf(now, t time.Time) stamp {
+	if t.IsZero() {
+		return stamp{}
+	}
+	ago := human(now.Sub(t)) + " ago"
+	if d := now.Sub(t); d < time.Second && d > -time.Second {
+		ago = "just now"
+	}
+	return stamp{Ago: ago, Exact: t.Format("2006-01-02 15:04:05 UTC"), ISO: t.Format(time.RFC3339)}
+}
+
+// human prints a duration with its two largest units: 45s, 12m 5s, 3h 4m, 2d 3h.
+func human(d time.Duration) string {
+	if d < 0 {
+		return "-" + human(-d)
+	}
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	s := int64(d / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm %ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh %dm", s/3600, s%3600/60)
+	default:
+		return fmt.Sprintf("%dd %dh", s/86400, s%86400/3600)
+	}
+}
+
+func clip(s string) string {
+	if utf8.RuneCountInString(s) <= maxErrorRunes {
+		return s
+	}
+	return string([]rune(s)[:maxErrorRunes]) + " …"
+}
+
+// durationLabel names a bucket of the run time histogram: <1m, 1m–10m, ..., ≥7d.
+func durationLabel(b store.DurationBucket) string {
+	switch {
+	case b.Min == 0:
+		return "<" + short(b.Max)
+	case b.Max == 0:
+		return "≥" + short(b.Min)
+	default:
+		return short(b.Min) + "–" + short(b.Max)
+	}
+}
+
+func short(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	default:
+		return strings.TrimSuffix(d.String(), "0s")
+	}
+}

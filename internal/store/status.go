@@ -1,0 +1,330 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// What the status page shows, read from the analytics views of migration 00004 (sync_health,
+// jobs_current) and the tables under them.
+
+// StatusOptions says how much a StatusReport holds. The zero value is ready to use.
+type StatusOptions struct {
+	Days    int // days of job creations, today included (default 30)
+	Runs    int // most recent runs (default 20)
+	Changes int // most recent status changes (default 10)
+}
+
+// StatusReport is a consistent snapshot (one read-only transaction) of the mirror's health and
+// content, for the status page.
+type StatusReport struct {
+	Now           time.Time      // the database's clock when the snapshot was taken
+	Sources       []SourceHealth // by source name
+	ByStatus      []StatusCount  // live jobs per status, most first
+	CreatedPerDay []DayCount     // jobs created per UTC day (deleted ones included), oldest first, one entry per day
+	Durations     []DurationBucket
+	RecentRuns    []RunRecord // newest first
+	StatusChanges []JobChange // latest status transitions, newest first
+	LiveJobs      int64       // jobs that exist now
+	DeletedJobs   int64       // jobs marked deleted
+}
+
+// SourceHealth is one row of modelarts.sync_health. Zero times mean "never".
+type SourceHealth struct {
+	Source            string
+	LastRunID         int64
+	LastRunState      string
+	LastRunStartedAt  time.Time
+	LastRunFinishedAt time.Time // zero while it runs
+	LastRunError      string
+	LastSuccessAt     time.Time // end of the latest succeeded run
+	LastErrorAt       time.Time // end of the latest run that recorded an error
+	LastError         string
+	Runs24h           int64
+	FailedRuns24h     int64
+	LiveJobs          int64
+	RunningJobs       int64
+}
+
+// StatusCount is how many live jobs have one status.
+type StatusCount struct {
+	Status int
+	Name   string // JOBSTAT_RUNNING, or UNDOCUMENTED_<code>
+	Group  string // pending, running, completed, failed, stopped or unknown
+	Jobs   int64
+}
+
+// DayCount is how many jobs were created on one day.
+type DayCount struct {
+	Day  time.Time // midnight UTC
+	Jobs int64
+}
+
+// DurationBucket counts the live jobs that have run (duration > 0) whose duration is in [Min, Max);
+// Max is 0 for the last, unbounded bucket.
+type DurationBucket struct {
+	Min, Max time.Duration
+	Jobs     int64
+}
+
+// RunRecord is one row of modelarts.sync_runs.
+type RunRecord struct {
+	ID                                   int64
+	Source                               string
+	State                                string
+	StartedAt                            time.Time
+	FinishedAt                           time.Time // zero while it runs
+	JobsSeen, Inserted, Updated, Deleted int64
+	Error                                string
+}
+
+// JobChange is a status transition a sync observed: a version of a job whose status differs from the
+// version just before it.
+type JobChange struct {
+	Source    string
+	JobID     int64
+	JobName   string
+	From, To  StatusCount // Jobs is not set
+	At        time.Time   // when a sync saw the new status (valid_from)
+	IsDeleted bool        // the job is deleted now
+}
+
+// DurationBounds are the lower bounds of the DurationBuckets after the first (which starts at 0).
+var DurationBounds = []time.Duration{
+	time.Minute, 10 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour, 3 * 24 * time.Hour, 7 * 24 * time.Hour,
+}
+
+const (
+	statusSourcesSQL = `
+		SELECT source, last_run_id, last_run_state, last_run_started_at, last_run_finished_at,
+		       coalesce(last_run_error, ''), last_success_at, last_error_at, coalesce(last_error, ''),
+		       runs_24h, failed_runs_24h, live_jobs, running_jobs
+		FROM modelarts.sync_health
+		ORDER BY source`
+
+	statusByStatusSQL = `
+		SELECT status, status_name, status_group, count(*)
+		FROM modelarts.jobs_current
+		WHERE NOT is_deleted
+		GROUP BY status, status_name, status_group
+		ORDER BY count(*) DESC, status`
+
+	// Days are UTC days, whatever the session's TimeZone: day is a timestamp without time zone (UTC
+	// wall time), and AT TIME ZONE 'UTC' makes it the instant.
+	statusCreatedPerDaySQL = `
+		SELECT day AT TIME ZONE 'UTC', count(j.job_id)
+		FROM generate_series(((now() AT TIME ZONE 'UTC')::date - ($1::integer - 1))::timestamp,
+		                     (now() AT TIME ZONE 'UTC')::date::timestamp,
+		                     interval '1 day') AS day
+		LEFT JOIN modelarts.visualization_jobs AS j
+		       ON j.create_time >= day AT TIME ZONE 'UTC'
+		      AND j.create_time < (day + interval '1 day') AT TIME ZONE 'UTC'
+		GROUP BY day
+		ORDER BY day`
+
+	// width_bucket: 0 below the first bound, i from the i-th bound on.
+	statusDurationsSQL = `
+		SELECT width_bucket(duration_ms, $1::bigint[]), count(*)
+		FROM modelarts.visualization_jobs
+		WHERE deleted_at IS NULL AND duration_ms > 0
+		GROUP BY 1`
+
+	statusRunsSQL = `
+		SELECT id, source, state, started_at, finished_at, jobs_seen, jobs_inserted, jobs_updated, jobs_deleted,
+		       coalesce(error, '')
+		FROM modelarts.sync_runs
+		ORDER BY id DESC
+		LIMIT $1::integer`
+
+	// The newest versions first, from the valid_from index, each with the version it replaced
+	// (contiguous: its valid_to is this valid_from); versions that changed no status are skipped.
+	statusChangesSQL = `
+		SELECT h.source, h.job_id, h.job_name,
+		       p.status, coalesce(gp.name, 'UNDOCUMENTED_' || p.status), coalesce(gp.status_group, 'unknown'),
+		       h.status, coalesce(gh.name, 'UNDOCUMENTED_' || h.status), coalesce(gh.status_group, 'unknown'),
+		       h.valid_from, j.deleted_at IS NOT NULL
+		FROM modelarts.visualization_job_history AS h
+		JOIN LATERAL (
+		    SELECT prev.status
+		    FROM modelarts.visualization_job_history AS prev
+		    WHERE prev.source = h.source AND prev.job_id = h.job_id AND prev.valid_to = h.valid_from
+		    ORDER BY prev.valid_from DESC
+		    LIMIT 1
+		) AS p ON p.status <> h.status
+		JOIN modelarts.visualization_jobs AS j ON j.source = h.source AND j.job_id = h.job_id
+		LEFT JOIN modelarts.job_status_groups AS gp ON gp.code = p.status
+		LEFT JOIN modelarts.job_status_groups AS gh ON gh.code = h.status
+		ORDER BY h.valid_from DESC, h.id DESC
+		LIMIT $1::integer`
+
+	statusTotalsSQL = `
+		SELECT now(), count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL)
+		FROM modelarts.visualization_jobs`
+)
+
+// StatusReport reads what the status page shows, in one read-only snapshot.
+func (s *Store) StatusReport(ctx context.Context, opts StatusOptions) (StatusReport, error) {
+	opts.Days = min(cmp.Or(opts.Days, 30), 366)
+	opts.Runs = min(cmp.Or(opts.Runs, 20), 1000)
+	opts.Changes = min(cmp.Or(opts.Changes, 10), 1000)
+	var rep StatusReport
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, statusTotalsSQL).Scan(&rep.Now, &rep.LiveJobs, &rep.DeletedJobs); err != nil {
+				return fmt.Errorf("totals: %w", err)
+			}
+			var err error
+			if rep.Sources, err = collect(ctx, tx, statusSourcesSQL, scanSourceHealth); err != nil {
+				return fmt.Errorf("sources: %w", err)
+			}
+			if rep.ByStatus, err = collect(ctx, tx, statusByStatusSQL, func(r pgx.Row) (c StatusCount, err error) {
+				return c, r.Scan(&c.Status, &c.Name, &c.Group, &c.Jobs)
+			}); err != nil {
+				return fmt.Errorf("jobs by status: %w", err)
+			}
+			if rep.CreatedPerDay, err = collect(ctx, tx, statusCreatedPerDaySQL, func(r pgx.Row) (d DayCount, err error) {
+				err = r.Scan(&d.Day, &d.Jobs)
+				d.Day = d.Day.UTC()
+				return d, err
+			}, opts.Days); err != nil {
+				return fmt.Errorf("jobs created per day: %w", err)
+			}
+			if rep.Durations, err = durationBuckets(ctx, tx); err != nil {
+				return fmt.Errorf("durations: %w", err)
+			}
+			if rep.RecentRuns, err = collect(ctx, tx, statusRunsSQL, scanRunRecord, opts.Runs); err != nil {
+				return fmt.Errorf("recent runs: %w", err)
+			}
+			if rep.StatusChanges, err = collect(ctx, tx, statusChangesSQL, func(r pgx.Row) (c JobChange, err error) {
+				err = r.Scan(&c.Source, &c.JobID, &c.JobName, &c.From.Status, &c.From.Name, &c.From.Group,
+					&c.To.Status, &c.To.Name, &c.To.Group, &c.At, &c.IsDeleted)
+				c.At = c.At.UTC()
+				return c, err
+			}, opts.Changes); err != nil {
+				return fmt.Errorf("status changes: %w", err)
+			}
+			return nil
+		})
+	if err != nil {
+		return StatusReport{}, fmt.Errorf("status report: %w", interpretError(err))
+	}
+	rep.Now = rep.Now.UTC()
+	return rep, nil
+}
+
+func durationBuckets(ctx context.Context, tx pgx.Tx) ([]DurationBucket, error) {
+	bounds := make([]int64, len(DurationBounds))
+	buckets := make([]DurationBucket, len(DurationBounds)+1)
+	for i, b := range DurationBounds {
+		bounds[i] = b.Milliseconds()
+		buckets[i+1].Min = b
+		buckets[i].Max = b
+	}
+	rows, err := tx.Query(ctx, statusDurationsSQL, bounds)
+	if err != nil {
+		return nil, err
+	}
+	var bucket int
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&bucket, &n}, func() error {
+		if bucket < 0 || bucket >= len(buckets) {
+			return fmt.Errorf("width_bucket answered %d", bucket)
+		}
+		buckets[bucket].Jobs = n
+		return nil
+	})
+	return buckets, err
+}
+
+func scanSourceHealth(r pgx.Row) (h SourceHealth, err error) {
+	var finished, success, errAt *time.Time
+	err = r.Scan(&h.Source, &h.LastRunID, &h.LastRunState, &h.LastRunStartedAt, &finished, &h.LastRunError,
+		&success, &errAt, &h.LastError, &h.Runs24h, &h.FailedRuns24h, &h.LiveJobs, &h.RunningJobs)
+	h.LastRunStartedAt = h.LastRunStartedAt.UTC()
+	h.LastRunFinishedAt, h.LastSuccessAt, h.LastErrorAt = utc(finished), utc(success), utc(errAt)
+	return h, err
+}
+
+func scanRunRecord(r pgx.Row) (run RunRecord, err error) {
+	var finished *time.Time
+	err = r.Scan(&run.ID, &run.Source, &run.State, &run.StartedAt, &finished, &run.JobsSeen, &run.Inserted,
+		&run.Updated, &run.Deleted, &run.Error)
+	run.StartedAt, run.FinishedAt = run.StartedAt.UTC(), utc(finished)
+	return run, err
+}
+
+func utc(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func collect[T any](ctx context.Context, tx pgx.Tx, sql string, scan func(pgx.Row) (T, error), args ...any) ([]T, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+}
+
+// Table is the answer of a query as text, each cell as PostgreSQL prints it (the text output format,
+// as psql shows it, in the session's TimeZone and DateStyle).
+type Table struct {
+	Columns []string
+	Numeric []bool // Numeric[j]: column j has a number type (psql aligns those to the right)
+	Rows    [][]string
+	Nulls   [][]bool // Nulls[i][j]: the cell Rows[i][j] is NULL (its text is empty)
+}
+
+// ErrNotReadOnly: QueryTable was given a statement that writes.
+var ErrNotReadOnly = errors.New("statement is not read-only")
+
+// QueryTable runs one SQL statement, with no parameters, in a read-only transaction, and returns its
+// answer as text: for documented queries and ad-hoc reports. A statement that tries to write fails
+// with an error wrapping ErrNotReadOnly.
+func (s *Store) QueryTable(ctx context.Context, sql string) (*Table, error) {
+	var t Table
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// The simple protocol answers in the text format, whatever the column types.
+		rows, err := tx.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for _, f := range rows.FieldDescriptions() {
+			t.Columns = append(t.Columns, f.Name)
+			switch f.DataTypeOID {
+			case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.NumericOID, pgtype.Float4OID, pgtype.Float8OID, pgtype.OIDOID:
+				t.Numeric = append(t.Numeric, true)
+			default:
+				t.Numeric = append(t.Numeric, false)
+			}
+		}
+		for rows.Next() {
+			raw := rows.RawValues()
+			row, nulls := make([]string, len(raw)), make([]bool, len(raw))
+			for i, v := range raw {
+				row[i], nulls[i] = string(v), v == nil
+			}
+			t.Rows = append(t.Rows, row)
+			t.Nulls = append(t.Nulls, nulls)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "25006" { // read_only_sql_transaction
+			return nil, fmt.Errorf("query: %w: %w", ErrNotReadOnly, err)
+		}
+		return nil, fmt.Errorf("query: %w", interpretError(err))
+	}
+	return &t, nil
+}

@@ -1,0 +1,262 @@
+package syncer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/simulator"
+	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/syncer"
+)
+
+// totals counts what the property cases covered, for the log.
+type totals struct {
+	cases, syncs, walks, unverifiedWalks, partial, refused int
+	explicit, churned                                      int // mutations
+}
+
+// TestSyncProperties drives random sources through random interleavings of
+// mutations, syncs during which the source churns (mutations between the
+// pages of a walk), syncs without churn and repeated syncs, against the real
+// client over HTTP and a real database, and checks after every sync:
+//   - no job is ever marked deleted while it exists in the source;
+//   - after a sync without churn the live mirror equals the source exactly;
+//   - the history invariants (see model.check);
+//   - a repeated sync with nothing changed writes nothing (no row version of
+//     the source's jobs or history changes);
+//   - a run refusing a mass deletion refuses rightly and marks nothing.
+//
+// Each case is a source of its own in one shared database. Two property
+// runs, one per authentication mode, run in parallel, each with rapid's
+// -rapid.checks cases (default 100): 200 cases in all by default.
+func TestSyncProperties(t *testing.T) {
+	f := newFixture(t)
+	var next atomic.Int64
+	for _, auth := range []string{fetch.AuthAKSK, fetch.AuthToken} {
+		t.Run(auth, func(t *testing.T) {
+			t.Parallel()
+			var tot totals
+			start := time.Now()
+			rapid.Check(t, func(rt *rapid.T) {
+				tot.cases++
+				p := &propertyCase{rt: rt, f: f, tot: &tot, m: newModel()}
+				p.run(fmt.Sprintf("prop-%s-%04d", auth, next.Add(1)), auth)
+			})
+			t.Logf("%d cases in %s: %d syncs, %d walks (%d not verified), %d partial runs, %d mass deletions refused; "+
+				"%d mutations between syncs and %d by churn during walks",
+				tot.cases, time.Since(start).Round(time.Millisecond), tot.syncs, tot.walks, tot.unverifiedWalks, tot.partial, tot.refused,
+				tot.explicit, tot.churned)
+		})
+	}
+}
+
+type propertyCase struct {
+	rt      *rapid.T
+	f       *fixture
+	tot     *totals
+	m       *model
+	src     *source
+	opts    syncer.Options
+	deleted []simulator.JobState // jobs deleted from the source, which may come back
+}
+
+func (p *propertyCase) run(name, auth string) {
+	rt := p.rt
+	sim := simulator.New(simulator.Options{
+		Jobs: rapid.IntRange(0, 300).Draw(rt, "jobs"),
+		Seed: rapid.Int64().Draw(rt, "seed"),
+	})
+	src, err := newSource(name, sim, auth)
+	if err != nil {
+		rt.Fatal(err)
+	}
+	defer src.close()
+	p.src = src
+	p.opts = options(name)
+	p.opts.PerPage = rapid.SampledFrom([]int{100, 100, 50, 25, 20}).Draw(rt, "per_page")
+	p.opts.MaxWalks = rapid.IntRange(1, 4).Draw(rt, "max_walks")
+
+	for i, n := 0, rapid.IntRange(1, 6).Draw(rt, "steps"); i < n; i++ {
+		switch rapid.IntRange(0, 8).Draw(rt, "step") {
+		case 0, 4:
+			p.mutate(rapid.IntRange(1, 20).Draw(rt, "mutations"))
+		case 5: // many jobs gone at once: the guard may refuse
+			p.deleteShare(rapid.Float64Range(0.3, 1).Draw(rt, "share"))
+		case 1:
+			p.syncWithChurn(rapid.Float64Range(0.05, 3).Draw(rt, "churn"))
+		case 2:
+			p.syncClean()
+		case 3, 6:
+			p.syncTwice()
+		case 7, 8:
+			p.syncWithChurn(rapid.Float64Range(0.05, 1).Draw(p.rt, "churn"))
+		}
+	}
+	p.syncClean() // converges once churn stops
+}
+
+// mutate changes the source between syncs as people do, now and then
+// bringing a deleted job back.
+func (p *propertyCase) mutate(n int) {
+	rt, sim := p.rt, p.src.sim
+	for range n {
+		jobs := sim.Jobs()
+		kind := rapid.IntRange(0, 5).Draw(rt, "kind")
+		if len(jobs) == 0 && kind != 4 {
+			kind = 0
+		}
+		switch kind {
+		case 0:
+			sim.CreateJob()
+		case 1:
+			j := jobs[rapid.IntRange(0, len(jobs)-1).Draw(rt, "delete")]
+			state, _ := sim.JobState(j.ID)
+			sim.DeleteJob(j.ID)
+			p.deleted = append(p.deleted, state)
+		case 2:
+			j := jobs[rapid.IntRange(0, len(jobs)-1).Draw(rt, "status_of")]
+			sim.SetStatus(j.ID, rapid.IntRange(0, 23).Draw(rt, "status"), time.Duration(rapid.IntRange(0, 3600).Draw(rt, "secs"))*time.Second)
+		case 3: // the duration alone: no new version
+			j := jobs[rapid.IntRange(0, len(jobs)-1).Draw(rt, "duration_of")]
+			sim.UpdateJob(j.ID, func(s *simulator.JobState) { s.Duration += 60_000 })
+		case 4: // a deleted job comes back
+			if len(p.deleted) == 0 {
+				sim.CreateJob()
+				break
+			}
+			i := rapid.IntRange(0, len(p.deleted)-1).Draw(rt, "back")
+			sim.PutJob(p.deleted[i])
+			p.deleted = slices.Delete(p.deleted, i, i+1)
+		case 5:
+			j := jobs[rapid.IntRange(0, len(jobs)-1).Draw(rt, "desc_of")]
+			sim.UpdateJob(j.ID, func(s *simulator.JobState) { s.Desc += " (edited)" })
+		}
+		p.tot.explicit++
+	}
+}
+
+// deleteShare deletes about share of the source's jobs at once.
+func (p *propertyCase) deleteShare(share float64) {
+	for _, j := range p.src.sim.Jobs() {
+		if rapid.Float64Range(0, 1).Draw(p.rt, "pick") < share {
+			state, _ := p.src.sim.JobState(j.ID)
+			p.src.sim.DeleteJob(j.ID)
+			p.deleted = append(p.deleted, state)
+			p.tot.explicit++
+		}
+	}
+}
+
+// sync runs one sync and checks what must hold after any sync.
+func (p *propertyCase) sync() (syncer.Result, error) {
+	rt := p.rt
+	ctx := context.Background()
+	res, err := p.f.sync(p.src.client, p.opts)
+	p.tot.syncs++
+	p.tot.walks += res.Walks
+	if res.Walks > 0 && !res.Verified {
+		p.tot.unverifiedWalks += res.Walks
+	} else if res.Walks > 1 {
+		p.tot.unverifiedWalks += res.Walks - 1
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, syncer.ErrPartial):
+		p.tot.partial++
+		if res.State != store.StatePartial {
+			rt.Fatalf("partial run recorded %+v", res)
+		}
+		if !res.Verified && res.Deleted != 0 {
+			rt.Fatalf("a run whose walk was not verified marked %d jobs deleted", res.Deleted)
+		}
+	case errors.Is(err, syncer.ErrMassDelete):
+		p.tot.refused++
+		p.checkRefusal(res)
+	default:
+		rt.Fatalf("sync: %v (result %+v)", err, res)
+	}
+	if err := p.m.check(ctx, p.f.db, p.src.name, p.src.sim.Jobs(), false); err != nil {
+		rt.Fatalf("after sync %d: %v", p.tot.syncs, err)
+	}
+	return res, err
+}
+
+// checkRefusal: a refused run marks nothing, and refuses rightly: more than
+// MaxDeleteMin live jobs, and more than MaxDeleteShare of them, are gone.
+func (p *propertyCase) checkRefusal(res syncer.Result) {
+	if res.Deleted != 0 || res.State != store.StateFailed {
+		p.rt.Fatalf("refused run recorded %+v", res)
+	}
+	live, err := liveIDs(context.Background(), p.f.db, p.src.name)
+	if err != nil {
+		p.rt.Fatal(err)
+	}
+	truth := jobIDs(p.src.sim.Jobs())
+	gone := 0
+	for _, id := range live {
+		if _, found := slices.BinarySearch(truth, id); !found {
+			gone++
+		}
+	}
+	if gone <= p.opts.MaxDeleteMin || float64(gone) <= p.opts.MaxDeleteShare*float64(len(live)) {
+		p.rt.Fatalf("refused to delete although only %d of %d live jobs are gone: %s", gone, len(live), res.Error)
+	}
+}
+
+// syncWithChurn syncs while the source mutates after every list request.
+func (p *propertyCase) syncWithChurn(rate float64) {
+	sim := p.src.sim
+	before := sim.ChurnStats().Total()
+	sim.SetChurn(rate)
+	_, _ = p.sync()
+	sim.SetChurn(0)
+	p.tot.churned += sim.ChurnStats().Total() - before
+}
+
+// syncClean syncs a source that does not change meanwhile: the run must
+// succeed (after lifting a rightful mass-deletion refusal) and the live
+// mirror must equal the source.
+func (p *propertyCase) syncClean() syncer.Result {
+	res, err := p.sync()
+	if errors.Is(err, syncer.ErrMassDelete) {
+		allowed := p.opts
+		allowed.AllowMassDelete = true
+		p.opts, allowed = allowed, p.opts
+		res, err = p.sync()
+		p.opts = allowed
+	}
+	if err != nil || res.State != store.StateSucceeded || !res.Verified || res.Walks != 1 {
+		p.rt.Fatalf("sync without churn: %v, %+v", err, res)
+	}
+	if err := p.m.check(context.Background(), p.f.db, p.src.name, p.src.sim.Jobs(), true); err != nil {
+		p.rt.Fatalf("after a sync without churn: %v", err)
+	}
+	return res
+}
+
+// syncTwice syncs without churn, then again: the second sync must write
+// nothing at all.
+func (p *propertyCase) syncTwice() {
+	ctx := context.Background()
+	p.syncClean()
+	before, err := rowVersions(ctx, p.f.db, p.src.name)
+	if err != nil {
+		p.rt.Fatal(err)
+	}
+	res := p.syncClean()
+	after, err := rowVersions(ctx, p.f.db, p.src.name)
+	if err != nil {
+		p.rt.Fatal(err)
+	}
+	if res.Inserted != 0 || res.Updated != 0 || res.Deleted != 0 || !slices.Equal(before, after) {
+		p.rt.Fatalf("a repeated sync with nothing changed wrote: %+v\nbefore %v\nafter  %v", res, before, after)
+	}
+}

@@ -1,0 +1,356 @@
+package syncer_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/simulator"
+	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/syncer"
+)
+
+// fakeSource lets a test change what the real client answers.
+type fakeSource struct {
+	inner syncer.Source
+	list  func(ctx context.Context, q fetch.Query) (*fetch.Page, error) // nil: inner's
+}
+
+func (f *fakeSource) ListPage(ctx context.Context, q fetch.Query) (*fetch.Page, error) {
+	if f.list != nil {
+		return f.list(ctx, q)
+	}
+	return f.inner.ListPage(ctx, q)
+}
+
+func (f *fakeSource) GetJob(ctx context.Context, id int64) (*fetch.Job, error) {
+	return f.inner.GetJob(ctx, id)
+}
+
+// mustSync runs one sync and fails the test unless it ends as want says:
+// nil for success, else an error matching want.
+func (f *fixture) mustSync(t *testing.T, src syncer.Source, opts syncer.Options, want error) syncer.Result {
+	t.Helper()
+	res, err := f.sync(src, opts)
+	if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+		t.Fatalf("sync: %v, want %v (result %+v)", err, want, res)
+	}
+	return res
+}
+
+func (f *fixture) check(t *testing.T, m *model, s *source, exact bool) {
+	t.Helper()
+	if err := m.check(context.Background(), f.db, s.name, s.sim.Jobs(), exact); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) deletedAt(t *testing.T, src string, id int64) *time.Time {
+	t.Helper()
+	var at *time.Time
+	if err := f.db.QueryRow(context.Background(), `SELECT deleted_at FROM modelarts.visualization_jobs WHERE source = $1 AND job_id = $2`,
+		src, id).Scan(&at); err != nil {
+		t.Fatalf("job %d: %v", id, err)
+	}
+	return at
+}
+
+// versions returns (status, valid_from, valid_to) of every version of a job.
+type version struct {
+	Status   int
+	From, To *time.Time
+}
+
+func (f *fixture) versions(t *testing.T, src string, id int64) []version {
+	t.Helper()
+	rows, err := f.db.Query(context.Background(), `
+		SELECT status, valid_from, valid_to FROM modelarts.visualization_job_history
+		WHERE source = $1 AND job_id = $2 ORDER BY valid_from, id`, src, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []version
+	for rows.Next() {
+		var v version
+		if err := rows.Scan(&v.Status, &v.From, &v.To); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestSyncMirrorsEveryJobWithOneProbePerWalk(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, auth := range []string{fetch.AuthAKSK, fetch.AuthToken} {
+		s := mustSource(t, "mirror-"+auth, simulator.Options{Jobs: 537, Seed: 7}, auth)
+		res := f.mustSync(t, s.client, options(s.name), nil)
+		if !res.Verified || res.Walks != 1 || res.Pages != 6 || res.Requests != 7 || res.JobsSeen != 537 || res.Inserted != 537 {
+			t.Fatalf("%s: result %+v", auth, res)
+		}
+		f.check(t, newModel(), s, true)
+		q := s.sim.Stats().Requests
+		first := q[0].Query()
+		if auth == fetch.AuthToken {
+			first = q[1].Query() // q[0] is the token request
+		}
+		if first.Get("order") != "desc" || first.Get("per_page") != "100" || first.Get(map[string]string{fetch.AuthAKSK: "sortBy", fetch.AuthToken: "sort_by"}[auth]) != "create_time" {
+			t.Errorf("%s: probe query %v", auth, first)
+		}
+	}
+}
+
+// The case the issue starts from: during the walk one job already read is
+// deleted and one is created. job_total_count stays the same and as many
+// distinct jobs are seen as it says, yet the first job of page 2 shifted onto
+// page 1 and was never listed. The walk is not verified; the next one is.
+func TestDeletionPlusCreationDuringWalkIsCaught(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, maxWalks := range []int{1, 3} {
+		s := mustSource(t, "shift-"+string(rune('0'+maxWalks)), simulator.Options{Jobs: 250, Seed: 3}, fetch.AuthAKSK)
+		order := s.sim.Jobs()
+		slices.SortFunc(order, func(a, b fetch.Job) int { return fetch.KeyOf(a).Compare(fetch.KeyOf(b)) })
+		skipped := order[100].ID
+		fired := false
+		s.sim.OnList(func(c simulator.ListCall) {
+			if c.Page == 1 && !c.Desc && !fired {
+				fired = true
+				s.sim.DeleteJob(order[4].ID)
+				s.sim.CreateJob()
+			}
+		})
+		opts := options(s.name)
+		opts.MaxWalks = maxWalks
+		if maxWalks == 1 {
+			res := f.mustSync(t, s.client, opts, syncer.ErrPartial)
+			if res.State != store.StatePartial || res.Verified || res.Deleted != 0 || res.APITotalCount != 250 || res.JobsSeen != 250 ||
+				!strings.Contains(res.Error, "1 of the 250 jobs listed when the walk started were not seen") {
+				t.Fatalf("result %+v", res)
+			}
+			if ids, _ := liveIDs(context.Background(), f.db, s.name); slices.Contains(ids, skipped) {
+				t.Fatalf("job %d was not skipped: the test does not test anything", skipped)
+			}
+			continue
+		}
+		res := f.mustSync(t, s.client, opts, nil)
+		if res.State != store.StateSucceeded || res.Walks != 2 || !res.Verified {
+			t.Fatalf("result %+v", res)
+		}
+		f.check(t, newModel(), s, true)
+	}
+}
+
+func TestDeletionConfirmedByDetailCall(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "deleted", simulator.Options{Jobs: 150, Seed: 5}, fetch.AuthToken)
+	m := newModel()
+	f.mustSync(t, s.client, options(s.name), nil)
+	jobs := s.sim.Jobs()
+	gone := []int64{jobs[3].ID, jobs[77].ID, jobs[149].ID}
+	for _, id := range gone {
+		s.sim.DeleteJob(id)
+	}
+	s.sim.ResetStats()
+	before := time.Now()
+	res := f.mustSync(t, s.client, options(s.name), nil)
+	if res.Deleted != 3 || res.State != store.StateSucceeded || res.JobsSeen != 147 {
+		t.Fatalf("result %+v", res)
+	}
+	if n := s.sim.Stats().DetailRequests; n != 3 {
+		t.Errorf("%d detail calls, want one per candidate (3)", n)
+	}
+	for _, id := range gone {
+		at := f.deletedAt(t, s.name, id)
+		vs := f.versions(t, s.name, id)
+		if at == nil || at.Before(before) || len(vs) != 1 || vs[0].To == nil || !vs[0].To.Equal(*at) {
+			t.Errorf("job %d: deleted_at %v, versions %+v", id, at, vs)
+		}
+	}
+	f.check(t, m, s, true)
+}
+
+// A job the list leaves out but the detail call finds was skipped, not
+// deleted: it is kept, and updated from the detail answer.
+func TestJobMissingFromListButFoundIsKept(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "hidden", simulator.Options{Jobs: 60, Seed: 9}, fetch.AuthAKSK)
+	f.mustSync(t, s.client, options(s.name), nil)
+	hidden := s.sim.Jobs()[20]
+	s.sim.SetStatus(hidden.ID, 12, time.Minute)
+	src := &fakeSource{inner: s.client}
+	src.list = func(ctx context.Context, q fetch.Query) (*fetch.Page, error) {
+		p, err := s.client.ListPage(ctx, q)
+		if err == nil {
+			p.Jobs = slices.DeleteFunc(p.Jobs, func(j fetch.Job) bool { return j.ID == hidden.ID })
+			p.TotalCount--
+		}
+		return p, err
+	}
+	res := f.mustSync(t, src, options(s.name), nil)
+	if res.Deleted != 0 || res.Updated != 1 || res.State != store.StateSucceeded {
+		t.Fatalf("result %+v", res)
+	}
+	if at := f.deletedAt(t, s.name, hidden.ID); at != nil {
+		t.Fatalf("hidden job marked deleted at %v", at)
+	}
+	if vs := f.versions(t, s.name, hidden.ID); len(vs) != 2 || vs[1].Status != 12 || vs[1].To != nil {
+		t.Fatalf("versions %+v", vs)
+	}
+	f.check(t, newModel(), s, true)
+}
+
+func TestReappearanceOpensNewVersion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "back", simulator.Options{Jobs: 120, Seed: 4}, fetch.AuthAKSK)
+	m := newModel()
+	f.mustSync(t, s.client, options(s.name), nil)
+	id := s.sim.Jobs()[50].ID
+	state, _ := s.sim.JobState(id)
+	s.sim.DeleteJob(id)
+	if res := f.mustSync(t, s.client, options(s.name), nil); res.Deleted != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	f.check(t, m, s, true)
+	deleted := f.deletedAt(t, s.name, id)
+	s.sim.PutJob(state)
+	res := f.mustSync(t, s.client, options(s.name), nil)
+	if res.Updated != 1 || res.Inserted != 0 || res.Deleted != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if at := f.deletedAt(t, s.name, id); at != nil {
+		t.Fatalf("deleted_at %v after the job came back", at)
+	}
+	vs := f.versions(t, s.name, id)
+	if len(vs) != 2 || !vs[0].To.Equal(*deleted) || !vs[1].From.After(*deleted) || vs[1].To != nil || vs[0].Status != vs[1].Status {
+		t.Fatalf("versions %+v (deleted at %v)", vs, deleted)
+	}
+	f.check(t, m, s, true)
+}
+
+func TestMassDeletionGuard(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tests := []struct {
+		name          string
+		jobs, delete  int
+		refused       bool
+		share         float64
+		min           int
+		wantInMessage string
+	}{
+		{"more than half and more than 10", 100, 60, true, 0.5, 10, "60 of 100 live jobs (60%) are missing from the API, more than the 50% allowed"},
+		{"more than 10 but not half", 100, 11, false, 0.5, 10, ""},
+		{"more than half but only 10", 12, 10, false, 0.5, 10, ""},
+		{"stricter share", 100, 21, true, 0.2, 10, "21 of 100 live jobs (21%)"},
+	}
+	for _, tt := range tests {
+		s := mustSource(t, "guard-"+tt.name, simulator.Options{Jobs: tt.jobs, Seed: 2}, fetch.AuthAKSK)
+		opts := options(s.name)
+		opts.MaxDeleteShare, opts.MaxDeleteMin = tt.share, tt.min
+		f.mustSync(t, s.client, opts, nil)
+		for _, j := range s.sim.Jobs()[:tt.delete] {
+			s.sim.DeleteJob(j.ID)
+		}
+		if !tt.refused {
+			if res := f.mustSync(t, s.client, opts, nil); res.Deleted != int64(tt.delete) {
+				t.Fatalf("%s: result %+v", tt.name, res)
+			}
+			continue
+		}
+		s.sim.ResetStats()
+		res := f.mustSync(t, s.client, opts, syncer.ErrMassDelete)
+		r, err := lastRun(context.Background(), f.db, s.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.State != store.StateFailed || r.State != store.StateFailed || r.Delete != 0 ||
+			!strings.Contains(r.Error, tt.wantInMessage) || !strings.Contains(r.Error, "--allow-mass-delete") {
+			t.Fatalf("%s: result %+v, ledger %+v", tt.name, res, r)
+		}
+		if n := s.sim.Stats().DetailRequests; n != 0 {
+			t.Errorf("%s: %d detail calls before refusing", tt.name, n)
+		}
+		if live, _ := liveIDs(context.Background(), f.db, s.name); len(live) != tt.jobs {
+			t.Fatalf("%s: %d live jobs after the refusal, want %d", tt.name, len(live), tt.jobs)
+		}
+		opts.AllowMassDelete = true
+		if res := f.mustSync(t, s.client, opts, nil); res.Deleted != int64(tt.delete) || res.State != store.StateSucceeded {
+			t.Fatalf("%s: allowed run %+v", tt.name, res)
+		}
+		f.check(t, newModel(), s, true)
+	}
+}
+
+// Every walk sees a job of page 1 deleted after reading it: no walk can be
+// verified, the run ends partial, keeps what it saw and marks no deletion.
+func TestUnverifiableWalksEndPartial(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "partial", simulator.Options{Jobs: 250, Seed: 8}, fetch.AuthToken)
+	m := newModel()
+	f.mustSync(t, s.client, options(s.name), nil)
+	var deleted []int64
+	s.sim.OnList(func(c simulator.ListCall) {
+		if c.Page == 1 && !c.Desc {
+			order := s.sim.Jobs()
+			slices.SortFunc(order, func(a, b fetch.Job) int { return fetch.KeyOf(a).Compare(fetch.KeyOf(b)) })
+			deleted = append(deleted, order[0].ID)
+			s.sim.DeleteJob(order[0].ID)
+			s.sim.SetStatus(order[200].ID, 11, time.Second) // and something to upsert
+		}
+	})
+	res := f.mustSync(t, s.client, options(s.name), syncer.ErrPartial)
+	if res.State != store.StatePartial || res.Walks != 3 || res.Verified || res.Deleted != 0 || res.Updated == 0 ||
+		!strings.Contains(res.Error, "no walk of 3 could be verified complete") || !strings.Contains(res.Error, "marked no deletion") {
+		t.Fatalf("result %+v", res)
+	}
+	for _, id := range deleted {
+		if at := f.deletedAt(t, s.name, id); at != nil {
+			t.Errorf("job %d marked deleted by a partial run", id)
+		}
+	}
+	if err := m.check(context.Background(), f.db, s.name, s.sim.Jobs(), false); err != nil {
+		t.Fatal(err)
+	}
+	s.sim.OnList(nil)
+	if res := f.mustSync(t, s.client, options(s.name), nil); res.Deleted != int64(len(deleted)) || len(deleted) != 3 {
+		t.Fatalf("clean run %+v after deleting %v", res, deleted)
+	}
+	f.check(t, m, s, true)
+}
+
+func TestFailureOnPageKeepsEarlierPages(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "fails", simulator.Options{Jobs: 250, Seed: 6}, fetch.AuthAKSK)
+	boom := &fetch.APIError{HTTPStatus: 503, Code: "ModelArts.0010", Message: "busy"}
+	src := &fakeSource{inner: s.client, list: func(ctx context.Context, q fetch.Query) (*fetch.Page, error) {
+		if q.Page == 3 && q.Order == "asc" {
+			return &fetch.Page{HTTPRequests: 1}, boom
+		}
+		return s.client.ListPage(ctx, q)
+	}}
+	res := f.mustSync(t, src, options(s.name), fetch.ErrServer)
+	r, err := lastRun(context.Background(), f.db, s.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, _ := liveIDs(context.Background(), f.db, s.name)
+	if res.State != store.StateFailed || r.State != store.StateFailed || len(live) != 200 || r.Pages != 2 || r.Inserted != 200 ||
+		!strings.Contains(r.Error, "walk page 3") {
+		t.Fatalf("result %+v, ledger %+v, %d jobs kept", res, r, len(live))
+	}
+	if err := newModel().check(context.Background(), f.db, s.name, s.sim.Jobs(), false); err != nil {
+		t.Fatal(err)
+	}
+}
