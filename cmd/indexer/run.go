@@ -8,6 +8,7 @@ import (
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/daemon"
+	"github.com/vizjob/indexer/internal/statuspage"
 	"github.com/vizjob/indexer/internal/store"
 )
 
@@ -79,6 +80,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts daemo
 		return exitFailed
 	}
 	defer st.Close()
+	if opts.Index == nil {
+		opts.Index = statuspage.New(st, log)
+	}
 	d, err := daemon.New(cfg, st, opts)
 	if err != nil {
 		log.Error("cannot start the daemon", "error", err)

@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -278,6 +279,10 @@ func TestGetJob(t *testing.T) {
 			check: func(t *testing.T, j *Job, err error) {
 				if err != nil || j.ID != 197 || j.Name != "apiTest-11" || j.Status != 10 || !strings.Contains(string(j.Raw), `"schedule":{"x":1}`) {
 					t.Fatalf("GetJob = %+v, %v", j, err)
+				}
+				// Raw is the item as the list call serves it: without the answer's envelope.
+				if strings.Contains(string(j.Raw), "is_success") || !json.Valid(j.Raw) {
+					t.Fatalf("GetJob raw = %s, want the job object without is_success", j.Raw)
 				}
 			},
 		},

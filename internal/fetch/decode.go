@@ -61,7 +61,7 @@ func decodeDetail(body []byte) (*Job, error) {
 	if err := failure(f); err != nil {
 		return nil, err
 	}
-	job, err := jobFromFields(f, bytes.Clone(bytes.TrimSpace(body)))
+	job, err := jobFromFields(f, withoutEnvelope(bytes.TrimSpace(body)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: job: %v", ErrDecode, err)
 	}
@@ -348,4 +348,26 @@ func clip(s string) string {
 		return s[:40] + "..."
 	}
 	return s
+}
+
+// withoutEnvelope removes the answer's is_success member from a detail
+// answer, which is the job object plus that member, so that Job.Raw is the
+// item as the list call serves it (a sync storing it then finds nothing to
+// rewrite on the next walk). Any other body is returned as a copy.
+func withoutEnvelope(raw []byte) json.RawMessage {
+	var f map[string]json.RawMessage
+	if json.Unmarshal(raw, &f) != nil {
+		return bytes.Clone(raw)
+	}
+	if _, ok := f["is_success"]; !ok {
+		return bytes.Clone(raw)
+	}
+	delete(f, "is_success")
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(f) != nil {
+		return bytes.Clone(raw)
+	}
+	return bytes.TrimSpace(b.Bytes())
 }

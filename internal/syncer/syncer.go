@@ -5,10 +5,8 @@
 package syncer
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,7 +103,7 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 			err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
 		}
 		res.RunStats, res.Verified = s.stats, s.verified
-		attrs := []any{"state", s.stats.State, "duration", time.Since(started).Round(time.Millisecond),
+		attrs := []any{"state", s.stats.State, "duration_seconds", time.Since(started).Round(time.Millisecond).Seconds(),
 			"pages", s.stats.Pages, "requests", s.stats.Requests, "retries", s.stats.Retries,
 			"jobs_seen", s.stats.JobsSeen, "jobs_inserted", s.stats.Inserted, "jobs_updated", s.stats.Updated,
 			"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount}
@@ -252,23 +250,36 @@ func (s *syncRun) deletions(ctx context.Context) error {
 			"nothing was marked deleted. If they really are gone, run once with --allow-mass-delete",
 			ErrMassDelete, total, live, 100*float64(total)/float64(live), 100*s.opts.MaxDeleteShare)
 	}
+	// Confirmed deletions are marked in batches, so a run cut short by its
+	// deadline (thousands of detail calls under a rate limit) keeps its progress.
+	const markBatch = 200
 	var gone []int64
-	unconfirmed := 0
+	confirmed, unconfirmed := 0, 0
+	mark := func() error {
+		n, err := s.run.MarkDeleted(ctx, s.opts.Now(), gone)
+		s.stats.Deleted += n
+		gone = gone[:0]
+		return err
+	}
 	for _, c := range cands {
 		j, err := s.src.GetJob(ctx, c.JobID)
 		switch {
 		case errors.Is(err, fetch.ErrNotFound):
-			gone = append(gone, c.JobID)
+			confirmed++
+			if gone = append(gone, c.JobID); len(gone) >= markBatch {
+				if err := mark(); err != nil {
+					return err
+				}
+			}
 		case err != nil:
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return errors.Join(ctx.Err(), mark())
 			}
 			unconfirmed++
 			s.log.Warn("cannot confirm deletion; keeping the job", "job_id", c.JobID, "error", err)
 		default:
 			// Skipped by the walk, not deleted: keep it current.
 			s.log.Warn("deletion candidate still exists; kept and updated", "job_id", c.JobID)
-			j.Raw = withoutEnvelope(j.Raw)
 			pr, err := s.run.UpsertPage(ctx, toRows([]fetch.Job{*j}), s.opts.Now())
 			if err != nil {
 				return err
@@ -277,14 +288,12 @@ func (s *syncRun) deletions(ctx context.Context) error {
 			s.stats.Updated += int64(pr.Updated)
 		}
 	}
-	n, err := s.run.MarkDeleted(ctx, s.opts.Now(), gone)
-	if err != nil {
+	if err := mark(); err != nil {
 		return err
 	}
-	s.stats.Deleted += n
 	if unconfirmed > 0 || int64(len(cands)) < total {
 		return fmt.Errorf("%w: %d of %d deletion candidates could not be confirmed and were kept", ErrPartial,
-			total-int64(len(gone)), total)
+			total-int64(confirmed), total)
 	}
 	return nil
 }
@@ -298,28 +307,6 @@ func toRows(jobs []fetch.Job) []store.Job {
 		}
 	}
 	return rows
-}
-
-// withoutEnvelope removes the answer's is_success member from the raw JSON
-// of a detail answer, which is the job object plus that member: the stored
-// raw is then the item as the list call serves it, and the next walk finds
-// nothing to rewrite. Anything else is returned as it is.
-func withoutEnvelope(raw json.RawMessage) json.RawMessage {
-	var f map[string]json.RawMessage
-	if json.Unmarshal(raw, &f) != nil {
-		return raw
-	}
-	if _, ok := f["is_success"]; !ok {
-		return raw
-	}
-	delete(f, "is_success")
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(f) != nil {
-		return raw
-	}
-	return bytes.TrimSpace(b.Bytes())
 }
 
 func truncate(s string, n int) string {

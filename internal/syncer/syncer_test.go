@@ -252,6 +252,8 @@ func TestMassDeletionGuard(t *testing.T) {
 		{"more than 10 but not half", 100, 11, false, 0.5, 10, ""},
 		{"more than half but only 10", 12, 10, false, 0.5, 10, ""},
 		{"stricter share", 100, 21, true, 0.2, 10, "21 of 100 live jobs (21%)"},
+		// Allowed, 450 deletions are marked in several batches of at most 200.
+		{"more than one mark batch", 500, 450, true, 0.5, 10, "450 of 500 live jobs (90%)"},
 	}
 	for _, tt := range tests {
 		s := mustSource(t, "guard-"+tt.name, simulator.Options{Jobs: tt.jobs, Seed: 2}, fetch.AuthAKSK)
