@@ -79,6 +79,6 @@ func (s *Store) LastSuccesses(ctx context.Context, sources []string) ([]SourceSu
 	return out, nil
 }
 
-// PoolSize is the most connections the pool opens (pool_max_conns in the URL; pgx's default is the
-// larger of 4 and the number of CPUs). A run holds one for its whole duration.
+// PoolSize is the most connections the pool opens (pool_max_conns in the URL; else DefaultMaxConns).
+// A run holds one for its whole duration.
 func (s *Store) PoolSize() int { return int(s.pool.Config().MaxConns) }

@@ -44,6 +44,11 @@ var (
 // DefaultConnectTimeout bounds each connection attempt when the URL sets no connect_timeout.
 const DefaultConnectTimeout = 5 * time.Second
 
+// DefaultMaxConns is the pool size when the URL sets no pool_max_conns (pgx's own default is the
+// number of CPUs, at least 4). A run holds one connection from start to end, so the daemon's default
+// of four sources at a time, plus health checks and metrics, needs more.
+const DefaultMaxConns = 8
+
 // Store is the process's connection pool to the indexer's database. It is safe for concurrent use.
 type Store struct {
 	pool       *pgxpool.Pool
@@ -67,6 +72,9 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "vizjob-indexer"
