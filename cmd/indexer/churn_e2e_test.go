@@ -25,7 +25,8 @@ func TestSyncPartialExitsThree(t *testing.T) {
 			h.sim.DeleteJob(first.ID)
 		}
 	})
-	code, _, errOut := h.run("sync", "--max-walks", "2")
+	// One page at a time: pages fetched ahead of page 1 would be read before the deletion shifts them.
+	code, _, errOut := h.run("sync", "--max-walks", "2", "--page-concurrency", "1")
 	if code != exitPartial {
 		t.Fatalf("exit %d, want %d\n%s", code, exitPartial, errOut)
 	}

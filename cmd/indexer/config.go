@@ -29,6 +29,7 @@ type sourceFlags struct {
 	timeout, seenRefresh                   *time.Duration
 	rateLimit                              *float64       // faults issue: client-side rate limit
 	runTimeout                             *time.Duration // faults issue: deadline of one run
+	pageConcurrency                        *int           // pages of a walk requested at the same time
 }
 
 func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
@@ -56,6 +57,8 @@ func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
 			rateLimit:      fs.Float64("rate-limit", 0, "requests per second to ModelArts, per source, retries included; 0: no limit (env "+config.EnvRateLimit+"; default 5)"),
 			runTimeout:     fs.Duration("run-timeout", 0, "deadline of one run of one source; 0: none (env "+config.EnvRunTimeout+"; default 30m)"),
 		}
+		f.source.pageConcurrency = fs.Int("page-concurrency", 0, fmt.Sprintf("pages of a walk requested at the same time, 1 to %d; 1: one after the other (env %s; default %d)",
+			config.MaxPageConcurrency, config.EnvPageConcurrency, config.DefaultPageConcurrency))
 	}
 	return f
 }
@@ -121,6 +124,8 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 			c.RateLimit = *sf.rateLimit
 		case "run-timeout":
 			c.RunTimeout = *sf.runTimeout
+		case "page-concurrency":
+			c.PageConcurrency = *sf.pageConcurrency
 		}
 	})
 	if len(perSource) > 0 {

@@ -35,6 +35,8 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		"bad-items=wrong_type+id_type+missing_id+negative_duration+huge_desc+not_object,bad-item-every=50,\n"+
 		"duplicate-across-pages,lie-total-by=7 (see internal/simulator/faults.go).\n"+
 		"POST /_sim/faults?spec=SPEC changes them while serving (an empty spec switches them off)")
+	latency := fs.Duration("latency", 0, "delay every answer of the list and detail calls by this much (requests wait concurrently),\n"+
+		"as a distant server would. POST /_sim/mutate?share=F&seed=S changes that share of the jobs at once")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "auto", "auto, text or json")
 	if stop, code := parseFlags(e, fs, args); stop {
@@ -45,8 +47,8 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "indexer simulate: --faults: %v\n", err)
 		return exitUsage
 	}
-	if *jobs < 0 || *maxPerPage < 1 {
-		fmt.Fprintln(e.stderr, "indexer simulate: --jobs must be >= 0 and --max-per-page >= 1")
+	if *jobs < 0 || *maxPerPage < 1 || *latency < 0 {
+		fmt.Fprintln(e.stderr, "indexer simulate: --jobs and --latency must be >= 0 and --max-per-page >= 1")
 		return exitUsage
 	}
 	if !(*churn >= 0) || math.IsInf(*churn, 1) {
@@ -57,7 +59,7 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 	sim := simulator.New(simulator.Options{
 		Jobs: *jobs, Seed: *seed, ProjectID: *project, AK: *ak, SK: *sk,
 		Username: *user, Password: *password, DomainName: *domain, MaxPerPage: *maxPerPage, Logger: log,
-		Churn: *churn, Faults: faults,
+		Churn: *churn, Faults: faults, Latency: *latency,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -72,6 +72,7 @@ func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *
 		AllowMassDelete: allowMass,
 		SeenRefresh:     cfg.SeenRefresh,
 		Timeout:         cfg.RunTimeout,
+		PageConcurrency: cfg.PageConcurrency,
 		Logger:          log,
 	})
 	return err

@@ -74,6 +74,13 @@ const (
 	defaultIAMTmpl      = "https://iam.%s.%s"
 )
 
+// Pages of a walk requested at the same time (fetch.WalkOptions.Concurrency).
+const (
+	EnvPageConcurrency     = "INDEXER_PAGE_CONCURRENCY"
+	DefaultPageConcurrency = 4
+	MaxPageConcurrency     = 32
+)
+
 // Source is one ModelArts project in one region to mirror.
 type Source struct {
 	Name          string // name in the database (sync_runs.source, visualization_jobs.source)
@@ -124,6 +131,9 @@ type Config struct {
 	LogFormat      string        // auto, text, json
 	RateLimit      float64       // requests per second to ModelArts, per source; 0: unlimited
 	RunTimeout     time.Duration // deadline of one run of one source; 0: none
+
+	// PageConcurrency is how many pages of a walk are requested at the same time (1: one after the other).
+	PageConcurrency int
 
 	// ConfigFile is the YAML file the sources came from (INDEXER_CONFIG); empty: the environment.
 	ConfigFile string
@@ -216,6 +226,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RunAtStart:     runAtStart,
 		Timezone:       cmp.Or(strings.TrimSpace(getenv(EnvTimezone)), DefaultTimezone),
 	}
+	c.PageConcurrency = intVar(EnvPageConcurrency, DefaultPageConcurrency)
 	if c.ConfigFile != "" {
 		sources, err := loadFile(c.ConfigFile, getenv)
 		c.Sources = sources
@@ -324,6 +335,10 @@ func (c *Config) Validate() error {
 	}
 	if c.RunTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s must not be negative (0: no deadline), got %s", EnvRunTimeout, c.RunTimeout))
+	}
+	if c.PageConcurrency < 1 || c.PageConcurrency > MaxPageConcurrency {
+		errs = append(errs, fmt.Errorf("%s must be between 1 (one page after the other) and %d, got %d",
+			EnvPageConcurrency, MaxPageConcurrency, c.PageConcurrency))
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("%s=%q is not host:port (examples: :8080, 127.0.0.1:8080)", EnvHTTPAddr, c.HTTPAddr))

@@ -347,6 +347,8 @@ func (d *Daemon) runOnce(ctx context.Context, s *source) {
 		SeenRefresh:    d.cfg.SeenRefresh,
 		Timeout:        d.cfg.RunTimeout,
 		Logger:         d.log,
+
+		PageConcurrency: d.cfg.PageConcurrency,
 	})
 	if errors.Is(err, store.ErrSourceBusy) {
 		s.log.Debug("source is being synced by another run (another replica?); skipped", "reason", err.Error())

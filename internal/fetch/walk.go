@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"sync"
 )
 
 // Lister fetches one page of the list call; *Client implements it.
@@ -23,6 +25,24 @@ type WalkOptions struct {
 	WorkspaceID   string
 	MaxPages      int // hard cap on pages requested, default 100000
 
+	// Concurrency is how many requests may be in flight at once (default
+	// 1: one page after the other, nothing requested ahead). Above 1, the
+	// next pages are requested while fn handles earlier ones, up to
+	// max(Concurrency, MaxBatch) pages ahead of the one fn waits for, but
+	// never past the end the latest job_total_count announces (the last page
+	// with jobs, or the empty page that confirms a full last one), so a walk
+	// of a listing that does not change makes the requests a sequential walk
+	// makes. Pages still reach fn in page order, so fn, the stop conditions
+	// and Verify see what a sequential walk would; pages fetched past the end
+	// are discarded (their requests count in WalkResult.Requests).
+	Concurrency int
+
+	// MaxBatch is how many consecutive pages WalkBatches may hand to fn at
+	// once (default 1): those already fetched when fn is ready for more, so
+	// a slow fn (a database write) takes larger batches and never waits for
+	// a batch to fill. Walk always hands over one page.
+	MaxBatch int
+
 	// Verify makes the walk checkable afterwards (see WalkResult.Unseen).
 	// Before page 1 it asks for the newest jobs (one request, same sort key,
 	// order desc, PerPage items) to learn the Baseline: how many jobs exist
@@ -38,7 +58,7 @@ type WalkOptions struct {
 const (
 	EndedShortPage    = "short_page"    // a page had fewer items than PerPage
 	EndedEmptyPage    = "empty_page"    // a page had no items
-	EndedTotalReached = "total_reached" // page*PerPage reached that page's job_total_count
+	EndedTotalReached = "total_reached" // a full page reached its job_total_count and the next page, requested to confirm, was empty
 	EndedPageCap      = "page_cap"      // MaxPages pages were read and the listing went on (an error)
 )
 
@@ -57,14 +77,29 @@ type WalkResult struct {
 	Created  int      // distinct jobs (and malformed items with a job_id) after Baseline.Last: created during the walk
 }
 
-// Walk requests pages 1, 2, ... and calls fn with each page before
-// requesting the next. Jobs whose id was already seen on the same page or
-// on the previous one are removed first (items shift between pages when jobs
-// are created or deleted during the walk); only two pages of ids are kept,
-// so callers dedupe globally. The walk ends at a page shorter than PerPage,
-// an empty page, a page that reaches its job_total_count, or after MaxPages
-// pages (an error). Errors name the page; the result keeps the progress.
+// Walk requests pages 1, 2, ... and calls fn with each page, in page order;
+// with Concurrency above 1 the next pages are requested while fn runs (see
+// WalkOptions.Concurrency). Jobs whose id was already seen on the same page
+// or on the previous one are removed first (items shift between pages when
+// jobs are created or deleted during the walk); only two pages of ids are
+// kept, so callers dedupe globally. The walk ends at a page shorter than
+// PerPage or an empty one, or after MaxPages pages (an error). A full page
+// that reaches its job_total_count does not end it: one more page is
+// requested to confirm the listing is over, since a total that lies low
+// would otherwise end the walk early. Errors name the page; the result keeps
+// the progress.
 func Walk(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx context.Context, p *Page) error) (WalkResult, error) {
+	opts.MaxBatch = 1
+	return WalkBatches(ctx, l, opts, func(ctx context.Context, pages []*Page) error { return fn(ctx, pages[0]) })
+}
+
+// WalkBatches is Walk handing fn runs of consecutive pages, in page order:
+// each time fn is ready, the pages already fetched after the last one it got,
+// at most MaxBatch and at least the next one (waited for). The stop
+// conditions apply page by page: pages after the last one are never handed
+// over. When a page fails, the pages before it are handed over first, so a
+// caller that stores every batch keeps everything read before the failure.
+func WalkBatches(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx context.Context, pages []*Page) error) (WalkResult, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return WalkResult{}, err
@@ -75,41 +110,212 @@ func Walk(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx context.C
 			return w.res, err
 		}
 	}
-	for page := 1; ; page++ {
-		p, err := l.ListPage(ctx, opts.query(page))
-		if p != nil {
-			w.res.Requests += p.HTTPRequests
-			w.res.Retries += p.RetriesNeeded
+	err = w.walk(ctx, l, opts, fn)
+	return w.res, err
+}
+
+func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx context.Context, pages []*Page) error) error {
+	pf := newPrefetcher(ctx, l, opts)
+	defer func() {
+		requests, retries := pf.stop()
+		w.res.Requests += requests
+		w.res.Retries += retries
+	}()
+	total := w.res.Baseline.Total // the listing's length as last reported; 0: unknown
+	confirming := false           // the last page was full and reached its total
+	batch := make([]*Page, 0, opts.MaxBatch)
+	for page := 1; ; {
+		// Collect the next page, then those already fetched after it.
+		batch = batch[:0]
+		first := page
+		var stop error // ends the walk once the batch is handed over
+		ended := false
+		for {
+			pf.advance(page, min(lastPage(total, opts.PerPage), opts.MaxPages+1))
+			p, err := pf.take(page)
+			if p != nil {
+				w.res.Requests += p.HTTPRequests
+				w.res.Retries += p.RetriesNeeded
+			}
+			if err == nil && p == nil {
+				err = errors.New("lister returned no page and no error")
+			}
+			if err != nil {
+				stop = fmt.Errorf("walk page %d: %w", page, err)
+				break
+			}
+			total = p.TotalCount
+			items := len(p.Jobs) + len(p.BadItems)
+			w.count(page, p)
+			batch = append(batch, p)
+			ended = true
+			switch {
+			case items == 0 && confirming:
+				w.res.EndedBy = EndedTotalReached
+			case items == 0:
+				w.res.EndedBy = EndedEmptyPage
+			case items < opts.PerPage:
+				w.res.EndedBy = EndedShortPage
+			default:
+				// A full page: the listing may go on. When the page reaches its
+				// total, the next page confirms the end (even past MaxPages).
+				ended = false
+				confirming = p.TotalCount > 0 && int64(page)*int64(opts.PerPage) >= p.TotalCount
+				if page >= opts.MaxPages && !(confirming && page == opts.MaxPages) {
+					w.res.EndedBy = EndedPageCap
+					stop = fmt.Errorf("walk page %d: stopped at the cap of %d pages (MaxPages) with the listing still going", page, opts.MaxPages)
+				}
+			}
+			page++
+			if ended || stop != nil || len(batch) == opts.MaxBatch || !pf.ready(page) {
+				break
+			}
 		}
-		if err != nil {
-			return w.res, fmt.Errorf("walk page %d: %w", page, err)
+		if len(batch) > 0 {
+			if err := fn(ctx, batch); err != nil {
+				if len(batch) == 1 {
+					return fmt.Errorf("walk page %d: %w", first, err)
+				}
+				return fmt.Errorf("walk pages %d-%d: %w", first, first+len(batch)-1, err)
+			}
 		}
-		if p == nil {
-			return w.res, fmt.Errorf("walk page %d: lister returned no page and no error", page)
-		}
-		items := len(p.Jobs) + len(p.BadItems)
-		w.count(page, p)
-		if err := fn(ctx, p); err != nil {
-			return w.res, fmt.Errorf("walk page %d: %w", page, err)
-		}
-		if w.res.EndedBy = endedBy(page, items, opts.PerPage, p.TotalCount); w.res.EndedBy != "" {
-			return w.res, nil
-		}
-		if page >= opts.MaxPages {
-			w.res.EndedBy = EndedPageCap
-			return w.res, fmt.Errorf("walk page %d: stopped at the cap of %d pages (MaxPages) with the listing still going", page, opts.MaxPages)
+		if stop != nil || ended {
+			return stop
 		}
 	}
 }
 
+// lastPage is the last page worth requesting ahead when the listing holds
+// total jobs: the last page with jobs, or the empty page after a full one
+// that confirms the end. 0 when the total is unknown: nothing is requested
+// ahead.
+func lastPage(total int64, perPage int) int {
+	if total <= 0 {
+		return 0
+	}
+	return int(min(total/int64(perPage)+1, math.MaxInt32))
+}
+
+// prefetcher requests the pages of a walk, each in a goroutine of its own:
+// the page the walk waits for, and with Concurrency above 1 the pages after
+// it, at most Concurrency requests in flight and a window of pages ahead.
+// A request that completes starts the next one, so the window stays full
+// while the walk's fn runs.
+type prefetcher struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	l       Lister
+	opts    WalkOptions
+	window  int // pages requested ahead of cursor, cursor included
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	pending map[int]*fetched // pages requested and not taken yet
+	next    int              // the next page to request
+	cursor  int              // the page the walk waits for
+	last    int              // the last page worth requesting ahead
+	flying  int              // requests in flight
+	stopped bool
+}
+
+type fetched struct {
+	done chan struct{} // closed when p and err are set
+	p    *Page
+	err  error
+}
+
+func newPrefetcher(ctx context.Context, l Lister, opts WalkOptions) *prefetcher {
+	ctx, cancel := context.WithCancel(ctx)
+	window := 1
+	if opts.Concurrency > 1 {
+		window = max(opts.Concurrency, opts.MaxBatch)
+	}
+	return &prefetcher{ctx: ctx, cancel: cancel, l: l, opts: opts, window: window,
+		pending: make(map[int]*fetched), next: 1, cursor: 1}
+}
+
+// advance says the walk now waits for page cursor and that the listing ends
+// at page last, and requests what that allows.
+func (f *prefetcher) advance(cursor, last int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cursor, f.last = cursor, last
+	f.launchLocked()
+}
+
+// launchLocked requests page cursor if it is not yet, and the pages after it
+// that the window, the end of the listing and Concurrency allow. Callers
+// hold f.mu.
+func (f *prefetcher) launchLocked() {
+	for !f.stopped && f.next < f.cursor+f.window && (f.next == f.cursor || f.next <= f.last && f.flying < f.opts.Concurrency) {
+		page, r := f.next, &fetched{done: make(chan struct{})}
+		f.pending[page] = r
+		f.next++
+		f.flying++
+		f.wg.Go(func() {
+			r.p, r.err = f.l.ListPage(f.ctx, f.opts.query(page))
+			close(r.done)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.flying--
+			f.launchLocked()
+		})
+	}
+}
+
+// ready says whether page was fetched and can be taken without waiting.
+func (f *prefetcher) ready(page int) bool {
+	f.mu.Lock()
+	r := f.pending[page]
+	f.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// take waits for page, which advance requested.
+func (f *prefetcher) take(page int) (*Page, error) {
+	f.mu.Lock()
+	r := f.pending[page]
+	delete(f.pending, page)
+	f.mu.Unlock()
+	<-r.done
+	return r.p, r.err
+}
+
+// stop cancels the requests still in flight, waits for them and returns the
+// requests and retries of the pages never taken: pages fetched past the end
+// of the walk.
+func (f *prefetcher) stop() (requests, retries int) {
+	f.mu.Lock()
+	f.stopped = true
+	f.mu.Unlock()
+	f.cancel()
+	f.wg.Wait()
+	for _, r := range f.pending {
+		if r.p != nil {
+			requests += r.p.HTTPRequests
+			retries += r.p.RetriesNeeded
+		}
+	}
+	return requests, retries
+}
+
 func (o WalkOptions) withDefaults() (WalkOptions, error) {
-	if o.PerPage < 0 || o.MaxPages < 0 {
-		return o, errors.New("walk: per page and max pages must not be negative")
+	if o.PerPage < 0 || o.MaxPages < 0 || o.Concurrency < 0 || o.MaxBatch < 0 {
+		return o, errors.New("walk: per page, max pages, concurrency and max batch must not be negative")
 	}
 	o.PerPage = cmp.Or(o.PerPage, 100)
 	o.SortBy = cmp.Or(o.SortBy, SortCreateTime)
 	o.Order = cmp.Or(o.Order, "asc")
 	o.MaxPages = cmp.Or(o.MaxPages, 100000)
+	o.Concurrency = max(o.Concurrency, 1)
+	o.MaxBatch = max(o.MaxBatch, 1)
 	if o.Verify && (o.SortBy != SortCreateTime || o.Order != "asc" || o.Status != nil || o.SearchContent != "") {
 		return o, errors.New("walk: Verify needs the create_time ascending order and no status or search filter")
 	}
@@ -121,21 +327,6 @@ func (o WalkOptions) query(page int) Query {
 		Page: page, PerPage: o.PerPage, SortBy: o.SortBy, Order: o.Order,
 		Status: o.Status, SearchContent: o.SearchContent, WorkspaceID: o.WorkspaceID,
 	}
-}
-
-// endedBy says whether the page that held items is the last one. The total
-// only ends a walk when the page reports one: a missing total (0) with a
-// full page keeps walking.
-func endedBy(page, items, perPage int, total int64) string {
-	switch {
-	case items == 0:
-		return EndedEmptyPage
-	case items < perPage:
-		return EndedShortPage
-	case total > 0 && int64(page)*int64(perPage) >= total:
-		return EndedTotalReached
-	}
-	return ""
 }
 
 // Key places a job in the order of a create_time walk: create_time, then
@@ -187,6 +378,11 @@ func (b Baseline) after(k Key) bool { return b.Total == 0 || k.Compare(b.Last) >
 // this: one deletion and one creation leave it unchanged while a job was
 // skipped. A negative value means the order moved (a job appeared before
 // Baseline.Last): nothing can be concluded either.
+//
+// None of this depends on the order in which the pages were read, or on
+// when: with WalkOptions.Concurrency pages are fetched out of order and at
+// overlapping times, and the count still says whether each job listed at
+// the probe was delivered at some point of the walk.
 func (r WalkResult) Unseen(seen int64) int64 {
 	return r.Baseline.Total - (seen - int64(r.Created))
 }

@@ -4,11 +4,16 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // fakeLister is a Lister made of a function.
@@ -67,13 +72,22 @@ func TestWalkStopConditions(t *testing.T) {
 		delivers int
 	}{
 		{"short page", pagesOf(250, ids(1, 100), ids(101, 100), ids(201, 50)), WalkOptions{}, 3, EndedShortPage, "", 250},
-		{"exact multiple, total reached", pagesOf(200, ids(1, 100), ids(101, 100)), WalkOptions{}, 2, EndedTotalReached, "", 200},
+		// A full page that reaches the total is confirmed by one more request.
+		{"exact multiple, total reached", pagesOf(200, ids(1, 100), ids(101, 100)), WalkOptions{}, 3, EndedTotalReached, "", 200},
+		// A total that lies low by exactly the last page does not end the walk early.
+		{"total too low on a page boundary", pagesOf(200, ids(1, 100), ids(101, 100), ids(201, 37)), WalkOptions{}, 3, EndedShortPage, "", 237},
+		{"total too low by whole pages", pagesOf(100, ids(1, 100), ids(101, 100), ids(201, 100)), WalkOptions{}, 4, EndedTotalReached, "", 300},
 		{"exact multiple without a total", pagesOf(0, ids(1, 100), ids(101, 100)), WalkOptions{}, 3, EndedEmptyPage, "", 200},
 		{"empty first page", pagesOf(0), WalkOptions{}, 1, EndedEmptyPage, "", 0},
 		{"total larger than the listing", pagesOf(1000, ids(1, 10), ids(11, 10)), WalkOptions{PerPage: 10}, 3, EndedEmptyPage, "", 20},
 		{"page cap", &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
 			return &Page{TotalCount: 1 << 40, Jobs: []Job{{ID: int64(q.Page*2 + 100)}, {ID: int64(q.Page*2 + 101)}}}, nil
 		}}, WalkOptions{PerPage: 2, MaxPages: 3}, 3, EndedPageCap, "walk page 3: stopped at the cap of 3 pages (MaxPages)", 6},
+		// The page confirming the end may go one past the cap, no further.
+		{"total reached at the cap", pagesOf(4, ids(1, 2), ids(3, 2)), WalkOptions{PerPage: 2, MaxPages: 2}, 3, EndedTotalReached, "", 4},
+		{"page cap with a lying total", &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
+			return &Page{TotalCount: 4, Jobs: []Job{{ID: int64(q.Page*2 + 100)}, {ID: int64(q.Page*2 + 101)}}}, nil
+		}}, WalkOptions{PerPage: 2, MaxPages: 2}, 3, EndedPageCap, "walk page 3: stopped at the cap of 2 pages (MaxPages)", 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,11 +216,14 @@ func TestWalkMillionJobsBoundedMemory(t *testing.T) {
 		if q.Order == "desc" { // the probe of a verified walk
 			return &Page{TotalCount: total, Jobs: jobsOf(ids(total-per+1, per))}, nil
 		}
+		if q.Page > total/per {
+			return &Page{TotalCount: total}, nil
+		}
 		return &Page{TotalCount: total, Jobs: jobsOf(ids(int64(q.Page-1)*per+1, per))}, nil
 	}}
 	var peak uint64
 	res, err := Walk(context.Background(), l, WalkOptions{PerPage: per, Verify: true}, func(_ context.Context, p *Page) error {
-		if p.Jobs[0].ID%200_000 == 1 {
+		if len(p.Jobs) > 0 && p.Jobs[0].ID%200_000 == 1 {
 			runtime.GC()
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)
@@ -214,7 +231,7 @@ func TestWalkMillionJobsBoundedMemory(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || res.Delivered != total || res.Pages != total/per || res.EndedBy != EndedTotalReached ||
+	if err != nil || res.Delivered != total || res.Pages != total/per+1 || res.EndedBy != EndedTotalReached ||
 		res.Unseen(total) != 0 || res.Created != 0 || res.Baseline.Last.ID != total {
 		t.Fatalf("Walk = %+v, %v", res, err)
 	}
@@ -492,5 +509,256 @@ func TestWalkVerifyPlacesMalformedItems(t *testing.T) {
 				t.Errorf("baseline %+v, created %d; want ambiguous %v, last %v, created %d", res.Baseline, res.Created, tt.ambiguous, tt.last, tt.created)
 			}
 		})
+	}
+}
+
+// syncList serves a Lister to concurrent callers one at a time, after a
+// delay of its own per request, and records how many requests overlapped.
+type syncList struct {
+	inner Lister
+	delay func(q Query) time.Duration
+
+	mu          sync.Mutex
+	queries     []Query
+	inFlight    int
+	maxInFlight int
+}
+
+func (s *syncList) ListPage(ctx context.Context, q Query) (*Page, error) {
+	s.mu.Lock()
+	s.queries = append(s.queries, q)
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	if s.delay != nil {
+		t := time.NewTimer(s.delay(q))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return &Page{HTTPRequests: 1}, ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inner.ListPage(ctx, q)
+}
+
+func (s *syncList) stats() (requests, maxInFlight, inFlight int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queries), s.maxInFlight, s.inFlight
+}
+
+// With Concurrency, pages still reach fn one at a time and in page order,
+// no more requests are made than by a sequential walk of a listing that does
+// not change, and at most Concurrency requests overlap.
+func TestWalkConcurrentKeepsOrderAndRequests(t *testing.T) {
+	for _, n := range []int{0, 37, 1000, 1050} {
+		for _, k := range []int{1, 2, 4, 8} {
+			t.Run(fmt.Sprintf("%d jobs, %d at once", n, k), func(t *testing.T) {
+				t.Parallel()
+				live := newLiveList(max(n, 1))
+				if n == 0 {
+					live.jobs = nil
+				}
+				// Later pages answer sooner: they arrive out of order.
+				l := &syncList{inner: live, delay: func(q Query) time.Duration { return time.Duration(20-q.Page%20) * time.Millisecond / 4 }}
+				var got []int64
+				running := false
+				res, err := Walk(context.Background(), l, WalkOptions{Verify: true, Concurrency: k}, func(_ context.Context, p *Page) error {
+					if running {
+						t.Error("fn called while it runs")
+					}
+					running = true
+					defer func() { running = false }()
+					for _, j := range p.Jobs {
+						got = append(got, j.ID)
+					}
+					time.Sleep(time.Millisecond)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := ids(1, int64(n)); !slices.Equal(got, want) && n > 0 || n == 0 && len(got) != 0 {
+					t.Fatalf("delivered %d jobs out of order or incomplete, want 1..%d", len(got), n)
+				}
+				// The probe, the pages with jobs, and the empty page that confirms a full last one.
+				pages := n/100 + 1
+				requests, maxInFlight, inFlight := l.stats()
+				if requests != pages+1 || res.Requests != requests || res.Pages != pages || res.Unseen(int64(n)) != 0 {
+					t.Errorf("%d requests (result %+v), want %d pages and the probe", requests, res, pages)
+				}
+				if maxInFlight > k || (k > 1 && pages > 2 && maxInFlight < 2) || inFlight != 0 {
+					t.Errorf("%d requests overlapped at most (%d still running), concurrency %d", maxInFlight, inFlight, k)
+				}
+			})
+		}
+	}
+}
+
+// A failing page ends a concurrent walk with the pages before it delivered;
+// the pages requested ahead are cancelled and waited for.
+func TestWalkConcurrentErrorKeepsProgress(t *testing.T) {
+	boom := &APIError{HTTPStatus: 503, Code: "ModelArts.0010", Attempts: 5}
+	inner := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
+		if q.Page == 3 {
+			return &Page{HTTPRequests: 5, RetriesNeeded: 4}, boom
+		}
+		return &Page{TotalCount: 1000, HTTPRequests: 1, Jobs: jobsOf(ids(int64(q.Page-1)*100+1, 100))}, nil
+	}}
+	l := &syncList{inner: inner, delay: func(q Query) time.Duration {
+		if q.Page > 3 {
+			return time.Hour // in flight when page 3 fails
+		}
+		return time.Millisecond
+	}}
+	var got [][]int64
+	res, err := Walk(context.Background(), l, WalkOptions{Concurrency: 4}, collect(&got))
+	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "walk page 3: ") {
+		t.Fatalf("error = %v, want the page-3 failure", err)
+	}
+	requests, _, inFlight := l.stats()
+	if res.Pages != 2 || len(got) != 2 || res.Delivered != 200 || inFlight != 0 || res.Requests != 7+requests-3 {
+		t.Errorf("result = %+v after %d requests (%d still running), %d pages delivered", res, requests, inFlight, len(got))
+	}
+
+	// A failing fn stops it the same way.
+	l = &syncList{inner: pagesOf(1000, ids(1, 100), ids(101, 100), ids(201, 100), ids(301, 100))}
+	calls := 0
+	res, err = Walk(context.Background(), l, WalkOptions{Concurrency: 4}, func(context.Context, *Page) error {
+		if calls++; calls == 2 {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	if _, _, inFlight := l.stats(); err == nil || err.Error() != "walk page 2: disk full" || res.Pages != 2 || inFlight != 0 {
+		t.Errorf("Walk = %+v, %v; want it stopped at page 2", res, err)
+	}
+}
+
+// Verification does not depend on the order pages are read in: whatever the
+// concurrency and however jobs are created and deleted during the walk,
+// Unseen is exactly the number of jobs listed at the probe that the walk did
+// not deliver.
+func TestWalkConcurrentVerifyIsExact(t *testing.T) {
+	for seed := range uint64(60) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		var mu sync.Mutex // rng serves the delays of concurrent requests and the changes
+		random := func(n int) int {
+			mu.Lock()
+			defer mu.Unlock()
+			return rng.IntN(n)
+		}
+		live := newLiveList(150 + random(400))
+		var atProbe []int64
+		nextID := int64(10_000)
+		live.after = func(l *liveList, request int) { // runs under syncList's lock
+			if request == 1 {
+				for _, j := range l.jobs {
+					atProbe = append(atProbe, j.ID)
+				}
+			}
+			switch r := random(10); {
+			case r < 2 && len(l.jobs) > 1:
+				l.deleteAt(random(len(l.jobs)))
+			case r < 4:
+				nextID++
+				l.create(nextID)
+			}
+		}
+		l := &syncList{inner: live, delay: func(Query) time.Duration { return time.Duration(random(3)) * time.Millisecond }}
+		seen := map[int64]bool{}
+		res, err := Walk(context.Background(), l, WalkOptions{Verify: true, Concurrency: 1 + int(seed%5)}, func(_ context.Context, p *Page) error {
+			for _, j := range p.Jobs {
+				seen[j.ID] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		missed := 0
+		for _, id := range atProbe {
+			if !seen[id] {
+				missed++
+			}
+		}
+		if got := res.Unseen(int64(len(seen))); got != int64(missed) {
+			t.Errorf("seed %d: Unseen = %d, but %d of the %d jobs listed at the probe were not delivered (result %+v)",
+				seed, got, missed, len(atProbe), res)
+		}
+	}
+}
+
+// WalkBatches hands a slow fn the pages fetched meanwhile, in order and at
+// most MaxBatch at a time; a failing page comes after every page before it
+// was handed over.
+func TestWalkBatches(t *testing.T) {
+	inner := pagesOf(1000, func() [][]int64 {
+		var pages [][]int64
+		for p := range int64(10) {
+			pages = append(pages, ids(p*100+1, 100))
+		}
+		return pages
+	}()...)
+	l := &syncList{inner: inner, delay: func(Query) time.Duration { return time.Millisecond }}
+	var got []int64
+	var sizes []int
+	res, err := WalkBatches(context.Background(), l, WalkOptions{Concurrency: 4, MaxBatch: 3}, func(_ context.Context, pages []*Page) error {
+		sizes = append(sizes, len(pages))
+		for _, p := range pages {
+			for _, j := range p.Jobs {
+				got = append(got, j.ID)
+			}
+		}
+		time.Sleep(30 * time.Millisecond) // a slow write: the next pages arrive meanwhile
+		return nil
+	})
+	if err != nil || !slices.Equal(got, ids(1, 1000)) || res.Pages != 11 || res.EndedBy != EndedTotalReached {
+		t.Fatalf("WalkBatches = %+v, %v; %d jobs delivered", res, err, len(got))
+	}
+	if slices.Max(sizes) != 3 || sizes[0] != 1 || len(sizes) > 6 {
+		t.Errorf("batch sizes %v: want the first page alone, then batches of up to 3", sizes)
+	}
+
+	// Page 7 fails: pages 1 to 6 are handed over first, however they were batched.
+	boom := &APIError{HTTPStatus: 503}
+	failing := &syncList{inner: &fakeLister{list: func(ctx context.Context, q Query) (*Page, error) {
+		if q.Page == 7 {
+			return &Page{HTTPRequests: 1}, boom
+		}
+		return inner.ListPage(ctx, q)
+	}}}
+	got = got[:0]
+	res, err = WalkBatches(context.Background(), failing, WalkOptions{Concurrency: 4, MaxBatch: 4}, func(_ context.Context, pages []*Page) error {
+		for _, p := range pages {
+			for _, j := range p.Jobs {
+				got = append(got, j.ID)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "walk page 7: ") || !slices.Equal(got, ids(1, 600)) || res.Pages != 6 {
+		t.Errorf("WalkBatches = %+v, %v; %d jobs delivered, want pages 1-6 then the page-7 failure", res, err, len(got))
+	}
+
+	// A failing fn names the pages of its batch.
+	_, err = WalkBatches(context.Background(), &syncList{inner: inner}, WalkOptions{Concurrency: 4, MaxBatch: 4}, func(_ context.Context, pages []*Page) error {
+		time.Sleep(20 * time.Millisecond)
+		if len(pages) > 1 {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	if err == nil || !regexp.MustCompile(`^walk pages \d+-\d+: disk full$`).MatchString(err.Error()) {
+		t.Errorf("error = %v, want it to name the pages of the batch", err)
 	}
 }

@@ -203,7 +203,62 @@ func (j *JobState) clone() JobState {
 	return c
 }
 
+// Mutate changes round(share x jobs) distinct jobs at once, chosen by seed
+// alone (the same jobs, share and seed always give the same changes): the
+// first half, rounded up, move to another status (a tracked attribute: a new
+// history version) and their duration grows; the others only grow their
+// duration. It counts neither in ChurnStats nor as a list request. A share
+// outside [0, 1] is clamped.
+func (s *Simulator) Mutate(share float64, seed int64) ChurnStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := int(math.Round(min(max(share, 0), 1) * float64(len(s.jobs))))
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d75_7461_7465_0003))
+	var st ChurnStats
+	for i, k := range rng.Perm(len(s.jobs))[:n] {
+		j := s.jobs[k]
+		if i < (n+1)/2 {
+			status := pickStatus(rng)
+			for status == j.Status {
+				status = pickStatus(rng)
+			}
+			j.Status = status
+			j.ServiceURL = serviceURL(s.opts.ProjectID, j.ID, status)
+			st.StatusChanged++
+		} else {
+			st.DurationGrown++
+		}
+		j.Duration += 1000 + rng.Int64N(int64(time.Hour/time.Millisecond))
+	}
+	if n > 0 {
+		clear(s.sorted)
+	}
+	return st
+}
+
 // ---- admin endpoints (the simulator's own, not part of the ModelArts API) ----
+
+// mutateAdmin is POST /_sim/mutate?share=F&seed=S: Mutate, answering the
+// counts of what changed.
+func (s *Simulator) mutateAdmin(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	share, err := strconv.ParseFloat(q.Get("share"), 64)
+	if err != nil || !(share >= 0 && share <= 1) {
+		modelArtsError(w, http.StatusBadRequest, "ModelArts.0104", fmt.Sprintf("Invalid parameter share: %q is not a number from 0 to 1", q.Get("share")))
+		return
+	}
+	var seed int64
+	if v := q.Get("seed"); v != "" {
+		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
+			modelArtsError(w, http.StatusBadRequest, "ModelArts.0104", fmt.Sprintf("Invalid parameter seed: %q is not an integer", v))
+			return
+		}
+	}
+	st := s.Mutate(share, seed)
+	s.log.Info("simulator jobs mutated", "share", share, "seed", seed, "status_changed", st.StatusChanged, "duration_grown", st.DurationGrown)
+	b, _ := json.Marshal(st)
+	writeJSON(w, http.StatusOK, b)
+}
 
 // churnAdmin is POST /_sim/churn?rate=R: it sets the churn rate of a running
 // simulator (e.g. 0 to stop churn and let a last sync converge).
@@ -246,4 +301,5 @@ func (s *Simulator) stateAdmin(w http.ResponseWriter, r *http.Request) {
 func (s *Simulator) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sim/churn", s.churnAdmin)
 	mux.HandleFunc("GET /_sim/state", s.stateAdmin)
+	mux.HandleFunc("POST /_sim/mutate", s.mutateAdmin)
 }

@@ -8,7 +8,9 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vizjob/indexer/internal/fetch"
 )
@@ -209,4 +211,129 @@ func TestAdminEndpoints(t *testing.T) {
 func jsonEqual(a, b []byte) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+// The unfiltered list serves the cached order itself: every mutation must
+// invalidate it, and the answer must match an independent sort, page by page.
+func TestUnfilteredListFollowsEveryMutation(t *testing.T) {
+	sim, srv := newServer(t, Options{Jobs: 250, Seed: 9})
+	check := func(step string, key string) {
+		t.Helper()
+		want := expectedOrder(sim.Jobs(), key, false)
+		var got []int64
+		for page := 1; ; page++ {
+			a := signedList(t, srv, url.Values{"page": {strconv.Itoa(page)}, "per_page": {"100"}, "sortBy": {key}})
+			if a.Status != http.StatusOK || a.TotalCount != len(want) {
+				t.Fatalf("%s: page %d: %d, total %d, want %d jobs", step, page, a.Status, a.TotalCount, len(want))
+			}
+			if len(a.Jobs) == 0 {
+				break
+			}
+			got = append(got, ids(t, a.Jobs)...)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: order by %s differs from an independent sort", step, key)
+		}
+	}
+	for _, key := range []string{"create_time", "status", "duration"} {
+		check("start", key)
+	}
+	steps := []struct {
+		name string
+		do   func()
+	}{
+		{"create", func() { sim.CreateJob() }},
+		{"delete", func() { sim.DeleteJob(sim.Jobs()[7].ID) }},
+		{"set status", func() { sim.SetStatus(sim.Jobs()[3].ID, 10, time.Minute) }},
+		{"churn", func() { sim.SetChurn(3); listPages(t, sim, 2); sim.SetChurn(0) }},
+		{"mutate", func() { sim.Mutate(0.2, 4) }},
+		{"put back", func() {
+			j, _ := sim.JobState(sim.Jobs()[0].ID)
+			sim.DeleteJob(j.ID)
+			check("deleted", "status")
+			sim.PutJob(j)
+		}},
+	}
+	for _, s := range steps {
+		s.do()
+		for _, key := range []string{"create_time", "status", "duration"} {
+			check(s.name, key)
+		}
+	}
+}
+
+func TestMutateIsDeterministicAndExact(t *testing.T) {
+	run := func() (ChurnStats, []fetch.Job, []fetch.Job) {
+		sim := New(Options{Jobs: 1000, Seed: 3})
+		before := sim.Jobs()
+		return sim.Mutate(0.01, 42), before, sim.Jobs()
+	}
+	st, before, after := run()
+	if st != (ChurnStats{StatusChanged: 5, DurationGrown: 5}) {
+		t.Fatalf("Mutate = %+v, want 5 status changes and 5 duration changes", st)
+	}
+	statusChanged, durationOnly := 0, 0
+	for i := range before {
+		b, a := before[i], after[i]
+		switch {
+		case b.ID != a.ID || b.CreateTime != a.CreateTime || b.Name != a.Name:
+			t.Fatalf("job %d: identity changed", b.ID)
+		case b.Status != a.Status:
+			statusChanged++
+			if a.Duration <= b.Duration {
+				t.Errorf("job %d: status changed without its duration growing", b.ID)
+			}
+		case b.Duration != a.Duration:
+			durationOnly++
+			if b.ServiceURL != a.ServiceURL {
+				t.Errorf("job %d: a duration-only change changed the service URL", b.ID)
+			}
+		}
+	}
+	if statusChanged != 5 || durationOnly != 5 {
+		t.Errorf("%d status and %d duration-only changes, want 5 and 5", statusChanged, durationOnly)
+	}
+	if _, _, again := run(); !reflect.DeepEqual(again, after) {
+		t.Error("the same seed and share changed other jobs")
+	}
+
+	_, srv := newServer(t, Options{Jobs: 300, Seed: 3})
+	post := func(q string) (int, ChurnStats) {
+		resp, err := http.Post(srv.URL+"/_sim/mutate?"+q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st ChurnStats
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		return resp.StatusCode, st
+	}
+	if code, st := post("share=0.1&seed=1"); code != 200 || st != (ChurnStats{StatusChanged: 15, DurationGrown: 15}) {
+		t.Errorf("POST /_sim/mutate: %d %+v", code, st)
+	}
+	for _, bad := range []string{"share=2", "share=-0.1", "share=x", "share=0.1&seed=x", ""} {
+		if code, _ := post(bad); code != http.StatusBadRequest {
+			t.Errorf("%q: %d, want 400", bad, code)
+		}
+	}
+}
+
+// Latency delays answers without holding the simulator's lock: concurrent
+// requests wait side by side.
+func TestLatencyIsConcurrent(t *testing.T) {
+	const latency = 150 * time.Millisecond
+	_, srv := newServer(t, Options{Jobs: 10, Latency: latency})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if a := signedList(t, srv, nil); a.Status != http.StatusOK {
+				t.Errorf("list: %d", a.Status)
+			}
+		})
+	}
+	wg.Wait()
+	if d := time.Since(start); d < latency || d > 3*latency {
+		t.Errorf("4 concurrent requests took %s with a latency of %s", d, latency)
+	}
 }

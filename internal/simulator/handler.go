@@ -365,16 +365,23 @@ func (s *Simulator) listJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !s.delay(r) {
+		return
+	}
 	s.mu.Lock()
-	var matches []*JobState
-	for _, j := range s.ordered(lq.sortKey, lq.desc) {
-		if lq.status != nil && j.Status != *lq.status {
-			continue
+	matches := s.ordered(lq.sortKey, lq.desc) // no filter: the cached order itself, sliced below
+	if lq.status != nil || lq.search != "" {
+		var filtered []*JobState
+		for _, j := range matches {
+			if lq.status != nil && j.Status != *lq.status {
+				continue
+			}
+			if lq.search != "" && !strings.Contains(strings.ToLower(j.Name), lq.search) {
+				continue
+			}
+			filtered = append(filtered, j)
 		}
-		if lq.search != "" && !strings.Contains(strings.ToLower(j.Name), lq.search) {
-			continue
-		}
-		matches = append(matches, j)
+		matches = filtered
 	}
 	b := []byte(`{"is_success":true,"quotas":`)
 	b = strconv.AppendInt(b, jobQuota, 10)
@@ -400,8 +407,27 @@ func (s *Simulator) listJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, append(b, "]}"...))
 }
 
+// delay waits Options.Latency before a ModelArts call is answered, without
+// holding any lock, so that concurrent requests wait side by side as they do
+// on a distant server. It reports false when the client went away meanwhile.
+func (s *Simulator) delay(r *http.Request) bool {
+	if s.opts.Latency <= 0 {
+		return true
+	}
+	t := time.NewTimer(s.opts.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
 // ordered returns every job in the order of key, ties broken by job_id
-// ascending whatever the direction. Callers hold s.mu.
+// ascending whatever the direction. The slice is cached until the next change
+// of any job (every mutation clears s.sorted) and must not be modified.
+// Callers hold s.mu.
 func (s *Simulator) ordered(key string, desc bool) []*JobState {
 	cacheKey := key + "/asc"
 	if desc {
@@ -427,7 +453,7 @@ func (s *Simulator) getJob(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.stats.DetailRequests++
 	s.mu.Unlock()
-	if s.authenticate(w, r) == "" {
+	if s.authenticate(w, r) == "" || !s.delay(r) {
 		return
 	}
 	v := r.PathValue("job_id")

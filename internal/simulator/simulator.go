@@ -85,6 +85,10 @@ type Options struct {
 	// Faults are the gateway faults injected from the start; see faults.go
 	// and SetFaults. Invalid faults are logged and none is injected.
 	Faults Faults
+
+	// Latency delays every answer of the list and detail calls by this
+	// much, as a distant server would (requests wait concurrently).
+	Latency time.Duration
 }
 
 func (o Options) withDefaults() Options {

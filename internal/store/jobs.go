@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,11 +53,15 @@ var (
 	markDeletedSQL string
 	//go:embed sql/deletion_candidates.sql
 	deletionCandidatesSQL string
+	//go:embed sql/changed_jobs.sql
+	changedJobsSQL string
 )
 
 const (
-	markSeenSQL = `
-		INSERT INTO pg_temp.vizjob_seen AS s (job_id, walk) SELECT job_id, $1::integer FROM pg_temp.vizjob_staging
+	// The ids are made distinct first: ON CONFLICT cannot update one row twice in a statement.
+	flushSeenSQL = `
+		INSERT INTO pg_temp.vizjob_seen AS s (job_id, walk)
+		SELECT DISTINCT id, $2::integer FROM unnest($1::bigint[]) AS id
 		ON CONFLICT (job_id) DO UPDATE SET walk = excluded.walk WHERE s.walk <> excluded.walk`
 
 	seenCountSQL = `SELECT count(*) FROM pg_temp.vizjob_seen WHERE walk = $1::integer`
@@ -73,42 +79,67 @@ var stagingTable = pgx.Identifier{"pg_temp", "vizjob_staging"}
 
 var stagingColumns = []string{
 	"job_id", "job_name", "job_desc", "status", "create_time", "duration_ms",
-	"service_url", "train_url", "resource_id", "raw",
+	"service_url", "train_url", "resource_id", "raw", "content_sha256",
 }
 
-// UpsertPage stores one page of jobs observed at observedAt, in one transaction, with a fixed number of
-// round trips whatever the page size: COPY into the staging table, then set-based statements that
+// UpsertPage stores one page of jobs observed at observedAt, with a fixed number of round trips whatever
+// the page size:
 //
-//   - close the open history version of each job whose status, name, description, service URL or
-//     train URL changed (valid_to = observedAt);
-//   - insert new jobs, and rewrite known ones whose stored content changed (or whose last_seen_at is
-//     older than RunOptions.SeenRefresh), clearing deleted_at;
-//   - open a version (valid_from = observedAt) for each job with none open: new jobs, changed jobs and
-//     jobs back from deletion;
-//   - remember the ids as seen by the current walk (see NextWalk).
+//   - It remembers the ids as seen by the current walk (see NextWalk), and asks which jobs need writing,
+//     by a fingerprint of their content (visualization_jobs.content_sha256): new jobs, changed jobs,
+//     jobs back from deletion, and jobs whose last_seen_at is older than RunOptions.SeenRefresh. Only
+//     those are sent on: for a page in which nothing changed, that one read-only query is all.
+//   - In one transaction, it COPYs them into the staging table, then set-based statements close the
+//     open history version of each job whose status, name, description, service URL or train URL
+//     changed (valid_to = observedAt); insert new jobs and rewrite known ones whose stored content
+//     changed (or whose last_seen_at is older than the refresh cutoff), clearing deleted_at; and open a
+//     version (valid_from = observedAt) for each job with none open: new jobs, changed jobs and jobs
+//     back from deletion.
 //
-// A job whose content did not change causes no write. A job id that appears more than once in jobs is
-// stored once, as its last occurrence. Strings and Raw are made storable first: NUL characters, which
-// PostgreSQL text cannot hold, are removed, and Raw is re-encoded if it holds invalid UTF-8 or \u
-// escapes that jsonb rejects. A Raw that is not JSON fails the page.
+// A job whose content did not change causes no write. A job whose fingerprint is not stored yet (last
+// written before the column existed) or differs while its stored content does not is compared in full,
+// and still causes no write. A job id that appears more than once in jobs is stored once, as its last
+// occurrence. Strings and Raw are made storable first: NUL characters, which PostgreSQL text cannot
+// hold, are removed, and Raw is re-encoded if it holds invalid UTF-8 or \u escapes that jsonb rejects.
+// A Raw that is not JSON fails the page.
 //
 // observedAt must not go back in time for a source (a version cannot end before it starts): pass the
-// time the page was received.
+// time the page was received. Callers may pass several pages' jobs at once: a transaction costs about
+// the same for a hundred jobs as for a thousand.
 func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) (PageResult, error) {
 	conn, err := r.active()
 	if err != nil {
 		return PageResult{}, err
 	}
-	rows, err := stagingRows(jobs)
+	jobs = lastOccurrences(jobs)
+	if len(jobs) == 0 {
+		return PageResult{}, nil
+	}
+	ids := make([]int64, len(jobs))
+	sums := make([][]byte, len(jobs))
+	for i, j := range jobs {
+		ids[i], sums[i] = j.JobID, j.fingerprint()
+	}
+	if err := r.noteSeen(ctx, ids); err != nil {
+		return PageResult{}, fmt.Errorf("upsert page: %w", err)
+	}
+	cutoff := observedAt.Add(-r.seenRefresh)
+	dbRows, err := conn.Query(ctx, changedJobsSQL, r.source, ids, sums, cutoff)
+	if err != nil {
+		return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
+	}
+	need, err := pgx.CollectRows(dbRows, pgx.RowTo[int64])
+	if err != nil {
+		return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
+	}
+	res := PageResult{Unchanged: len(jobs)}
+	if len(need) == 0 {
+		return res, nil
+	}
+	rows, err := stagingRows(jobs, sums, need)
 	if err != nil {
 		return PageResult{}, fmt.Errorf("upsert page: %w", err)
 	}
-	if len(rows) == 0 {
-		return PageResult{}, nil
-	}
-	cutoff := observedAt.Add(-r.seenRefresh)
-
-	var res PageResult
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.CopyFrom(ctx, stagingTable, stagingColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy to staging: %w", err)
@@ -119,26 +150,80 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 			return row.Scan(&res.Inserted, &res.Updated)
 		})
 		b.Queue(openVersionsSQL, r.source, observedAt, r.id)
-		b.Queue(markSeenSQL, r.walk)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
 	}
-	res.Unchanged = len(rows) - res.Inserted - res.Updated
+	res.Unchanged -= res.Inserted + res.Updated
 	return res, nil
 }
 
-// stagingRows turns jobs into COPY rows, one per distinct job id (the last occurrence wins), in the
-// order of their last occurrence.
-func stagingRows(jobs []Job) ([][]any, error) {
+// seenFlushAt is how many seen ids a run keeps before writing them to its seen table.
+const seenFlushAt = 10_000
+
+// noteSeen records ids as seen by the current walk. They are written to the run's seen table in bulk,
+// every seenFlushAt ids and before anything reads the table (flushSeen): a page in which nothing
+// changed then touches no table at all, not even a temporary one.
+func (r *Run) noteSeen(ctx context.Context, ids []int64) error {
+	if len(r.pendingSeen) > 0 && r.pendingWalk != r.walk {
+		if err := r.flushSeen(ctx); err != nil {
+			return err
+		}
+	}
+	r.pendingWalk = r.walk
+	r.pendingSeen = append(r.pendingSeen, ids...)
+	if len(r.pendingSeen) >= seenFlushAt {
+		return r.flushSeen(ctx)
+	}
+	return nil
+}
+
+// flushSeen writes the ids noteSeen kept to the seen table.
+func (r *Run) flushSeen(ctx context.Context) error {
+	if len(r.pendingSeen) == 0 {
+		return nil
+	}
+	conn, err := r.active()
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, flushSeenSQL, r.pendingSeen, r.pendingWalk); err != nil {
+		return fmt.Errorf("record seen jobs: %w", interpretError(err))
+	}
+	r.pendingSeen = r.pendingSeen[:0]
+	return nil
+}
+
+// lastOccurrences returns jobs with one job per id, its last occurrence, in the order of the last
+// occurrences.
+func lastOccurrences(jobs []Job) []Job {
 	last := make(map[int64]int, len(jobs))
 	for i, j := range jobs {
 		last[j.JobID] = i
 	}
-	rows := make([][]any, 0, len(last))
+	if len(last) == len(jobs) {
+		return jobs
+	}
+	out := make([]Job, 0, len(last))
 	for i, j := range jobs {
-		if last[j.JobID] != i {
+		if last[j.JobID] == i {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// stagingRows turns the jobs whose ids are in need into COPY rows, in the order of jobs; the last
+// column is the job's fingerprint, from sums (parallel to jobs).
+func stagingRows(jobs []Job, sums [][]byte, need []int64) ([][]any, error) {
+	wanted := make(map[int64]bool, len(need))
+	for _, id := range need {
+		wanted[id] = true
+	}
+	rows := make([][]any, 0, len(need))
+	for i, j := range jobs {
+		if !wanted[j.JobID] {
 			continue
 		}
 		raw, err := storableJSON(j.Raw)
@@ -155,10 +240,43 @@ func stagingRows(jobs []Job) ([][]any, error) {
 		}
 		rows = append(rows, []any{
 			j.JobID, storableText(j.Name), storableText(j.Desc), int32(j.Status), createTime, j.DurationMS,
-			storableText(j.ServiceURL), storableText(j.TrainURL), resourceID, raw,
+			storableText(j.ServiceURL), storableText(j.TrainURL), resourceID, raw, sums[i],
 		})
 	}
 	return rows, nil
+}
+
+// fingerprint is the SHA-256 of the job as given: every field, each encoded with its length, so that no
+// two jobs share an encoding. What UpsertPage stores is a function of these fields alone (NULs removed,
+// Raw re-encoded when jsonb needs it), so jobs with the same fingerprint are stored alike.
+func (j Job) fingerprint() []byte {
+	h := sha256.New()
+	var b []byte
+	field := func(v []byte) {
+		b = binary.AppendUvarint(b[:0], uint64(len(v)))
+		h.Write(b)
+		h.Write(v)
+	}
+	number := func(n int64) {
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], uint64(n))
+		field(v[:])
+	}
+	number(j.JobID)
+	field([]byte(j.Name))
+	field([]byte(j.Desc))
+	number(int64(j.Status))
+	if j.CreateTime.IsZero() { // stored as null
+		field(nil)
+	} else {
+		number(j.CreateTime.UnixMicro()) // timestamptz keeps microseconds
+	}
+	number(j.DurationMS)
+	field([]byte(j.ServiceURL))
+	field([]byte(j.TrainURL))
+	field([]byte(j.ResourceID))
+	field(j.Raw)
+	return h.Sum(nil)
 }
 
 // storableText removes NUL characters, which PostgreSQL text cannot hold. Text decoded from JSON is
@@ -232,6 +350,9 @@ func (r *Run) SeenCount(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := r.flushSeen(ctx); err != nil {
+		return 0, err
+	}
 	var n int64
 	if err := conn.QueryRow(ctx, seenCountSQL, r.walk).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count seen jobs: %w", interpretError(err))
@@ -257,6 +378,9 @@ func (r *Run) LiveCount(ctx context.Context) (int64, error) {
 func (r *Run) DeletionCandidates(ctx context.Context, limit int) ([]Candidate, int64, error) {
 	conn, err := r.active()
 	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.flushSeen(ctx); err != nil {
 		return nil, 0, err
 	}
 	var total int64
@@ -286,6 +410,9 @@ func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64
 	}
 	if len(ids) == 0 {
 		return 0, nil
+	}
+	if err := r.flushSeen(ctx); err != nil {
+		return 0, err
 	}
 	var n int64
 	if err := conn.QueryRow(ctx, markDeletedSQL, r.source, observedAt, ids, r.walk).Scan(&n); err != nil {

@@ -283,3 +283,70 @@ func TestUnknownStatusAndEmptyFields(t *testing.T) {
 		t.Errorf("zero create time and empty resource id not stored as null")
 	}
 }
+
+// An unchanged job is recognised by its stored fingerprint; without one (a row written before migration
+// 00006), or with one that differs while the content does not, it is compared in full: never rewritten
+// for that alone.
+func TestFingerprintOfUnchangedJobs(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	r := beginRun(t, s, "src", RunOptions{})
+	jobs := []Job{job(1, "a", 8, 100), job(2, "b", 8, 200), job(3, "c", 8, 300)}
+	upsert(t, r, t0, jobs...)
+	fingerprinted := func() int64 {
+		return queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_jobs WHERE length(content_sha256) = 32`)
+	}
+	if n := fingerprinted(); n != 3 {
+		t.Fatalf("%d jobs stored with a fingerprint, want 3", n)
+	}
+	if _, err := s.pool.Exec(t.Context(), `UPDATE modelarts.visualization_jobs SET content_sha256 = NULL WHERE job_id <> 3`); err != nil {
+		t.Fatal(err)
+	}
+	again := slices.Clone(jobs)
+	again[2].Raw = append([]byte("  "), again[2].Raw...) // the same JSON, spelled otherwise: another fingerprint
+	before := rowVersions(t, s)
+	if res := upsert(t, r, t0.Add(time.Minute), again...); res != (PageResult{Unchanged: 3}) {
+		t.Errorf("identical resync: %+v, want 3 unchanged", res)
+	}
+	if after := rowVersions(t, s); !slices.Equal(before, after) {
+		t.Errorf("identical resync rewrote rows:\nbefore %v\nafter  %v", before, after)
+	}
+	if n := fingerprinted(); n != 1 {
+		t.Errorf("%d jobs with a fingerprint after an identical resync, want 1 (nothing written)", n)
+	}
+	// A change writes the fingerprint along; the next identical page is then recognised by it.
+	jobs[0] = job(1, "a", 10, 150)
+	if res := upsert(t, r, t0.Add(2*time.Minute), jobs...); res != (PageResult{Updated: 1, Unchanged: 2}) {
+		t.Errorf("one change: %+v", res)
+	}
+	if n := fingerprinted(); n != 2 {
+		t.Errorf("%d jobs with a fingerprint after a change, want 2", n)
+	}
+	if seen, err := r.SeenCount(t.Context()); err != nil || seen != 3 {
+		t.Errorf("SeenCount = %d, %v; want 3", seen, err)
+	}
+}
+
+func TestFingerprintDistinguishesFields(t *testing.T) {
+	base := job(1, "a", 8, 100)
+	variants := map[string]func(*Job){
+		"name": func(j *Job) { j.Name = "b" }, "desc": func(j *Job) { j.Desc += "x" },
+		"status": func(j *Job) { j.Status++ }, "create time": func(j *Job) { j.CreateTime = j.CreateTime.Add(time.Microsecond) },
+		"no create time": func(j *Job) { j.CreateTime = time.Time{} }, "duration": func(j *Job) { j.DurationMS++ },
+		"service url": func(j *Job) { j.ServiceURL = "" }, "train url": func(j *Job) { j.TrainURL += "/" },
+		"resource id": func(j *Job) { j.ResourceID = "" }, "raw": func(j *Job) { j.Raw = append(j.Raw, ' ') },
+		// The same bytes split otherwise between two fields.
+		"name and desc": func(j *Job) { j.Name, j.Desc = j.Name+j.Desc[:1], j.Desc[1:] },
+	}
+	seen := map[string]string{string(base.fingerprint()): "base"}
+	for name, change := range variants {
+		j := base
+		j.Raw = slices.Clone(base.Raw)
+		change(&j)
+		fp := string(j.fingerprint())
+		if other, dup := seen[fp]; dup {
+			t.Errorf("%s: same fingerprint as %s", name, other)
+		}
+		seen[fp] = name
+	}
+}

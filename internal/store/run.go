@@ -75,6 +75,8 @@ type Run struct {
 	seenRefresh time.Duration
 	walk        int // current walk, see NextWalk
 	log         *slog.Logger
+	pendingSeen []int64 // ids seen by walk pendingWalk, not yet in the seen table (see noteSeen)
+	pendingWalk int
 }
 
 const (

@@ -83,6 +83,7 @@ func (p *propertyCase) run(name, auth string) {
 	p.opts = options(name)
 	p.opts.PerPage = rapid.SampledFrom([]int{100, 100, 50, 25, 20}).Draw(rt, "per_page")
 	p.opts.MaxWalks = rapid.IntRange(1, 4).Draw(rt, "max_walks")
+	p.opts.PageConcurrency = rapid.SampledFrom([]int{1, 4, 8}).Draw(rt, "page_concurrency") // pages fetched ahead, stored in batches
 
 	for i, n := 0, rapid.IntRange(1, 6).Draw(rt, "steps"); i < n; i++ {
 		switch rapid.IntRange(0, 8).Draw(rt, "step") {

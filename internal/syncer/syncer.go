@@ -34,6 +34,7 @@ type Options struct {
 	AllowMassDelete bool          // lift the guard for this run
 	SeenRefresh     time.Duration // see store.RunOptions
 	Timeout         time.Duration // the run's deadline, 0: none (cause ErrRunTimeout; baditems.go)
+	PageConcurrency int           // pages of a walk requested at the same time (default 1; see fetch.WalkOptions.Concurrency)
 	Now             func() time.Time
 	Logger          *slog.Logger
 }
@@ -158,6 +159,9 @@ func (s *syncRun) sync(ctx context.Context) error {
 		ErrPartial, s.opts.MaxWalks, why)
 }
 
+// batchJobs is the most jobs a walk stores in one transaction.
+const batchJobs = 1000
+
 // walk walks every page once and says whether the walk is proven complete.
 //
 // The walk is sorted by create_time then job_id, so a job created during the
@@ -175,14 +179,22 @@ func (s *syncRun) sync(ctx context.Context) error {
 func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason string, err error) {
 	s.stats.Walks = walk
 	bad, anonymous := 0, 0
-	wr, err := fetch.Walk(ctx, s.src, fetch.WalkOptions{PerPage: s.opts.PerPage, Verify: true}, func(ctx context.Context, p *fetch.Page) error {
-		n, err := s.bad.keep(ctx, s, walk, p.BadItems) // bad-item policy: baditems.go
-		if err != nil {
-			return err
+	// Pages that arrived while the previous ones were being stored are stored together, in one
+	// transaction of up to batchJobs jobs: a transaction costs about the same for 100 jobs as for 1000.
+	opts := fetch.WalkOptions{PerPage: s.opts.PerPage, Concurrency: s.opts.PageConcurrency, MaxBatch: max(1, batchJobs/s.opts.PerPage), Verify: true}
+	var jobs []fetch.Job
+	wr, err := fetch.WalkBatches(ctx, s.src, opts, func(ctx context.Context, pages []*fetch.Page) error {
+		jobs = jobs[:0]
+		for _, p := range pages {
+			n, err := s.bad.keep(ctx, s, walk, p.BadItems) // bad-item policy: baditems.go
+			if err != nil {
+				return err
+			}
+			anonymous += n
+			bad += len(p.BadItems)
+			jobs = append(jobs, p.Jobs...)
 		}
-		anonymous += n
-		bad += len(p.BadItems)
-		pr, err := s.run.UpsertPage(ctx, toRows(p.Jobs), s.opts.Now())
+		pr, err := s.run.UpsertPage(ctx, toRows(jobs), s.opts.Now())
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,8 @@
 -- from the pool and may have served an earlier run that could not clean up.
 DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen;
 
--- One page of jobs, COPYed in and emptied when the page's transaction ends.
+-- The jobs of a page that need writing (see changed_jobs.sql), COPYed in and emptied when the page's
+-- transaction ends.
 CREATE TEMP TABLE vizjob_staging (
     job_id      bigint PRIMARY KEY,
     job_name    text NOT NULL,
@@ -13,7 +14,8 @@ CREATE TEMP TABLE vizjob_staging (
     service_url text NOT NULL,
     train_url   text NOT NULL,
     resource_id text,
-    raw         jsonb NOT NULL
+    raw         jsonb NOT NULL,
+    content_sha256 bytea NOT NULL
 ) ON COMMIT DELETE ROWS;
 
 -- Every job id the run has upserted, with the last walk that did: the live jobs the current walk

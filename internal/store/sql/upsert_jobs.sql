@@ -15,14 +15,20 @@ WITH candidate AS (
            j.last_seen_at    AS old_last_seen_at,
            j.last_changed_at AS old_last_changed_at
     FROM pg_temp.vizjob_staging AS s
-    LEFT JOIN modelarts.visualization_jobs AS j
-           ON j.source = $1::text AND j.job_id = s.job_id
+    -- Job by job, whatever the statistics say (see close_changed_versions.sql).
+    LEFT JOIN LATERAL (
+        SELECT j.job_id, j.job_name, j.job_desc, j.status, j.create_time, j.duration_ms, j.service_url,
+               j.train_url, j.resource_id, j.raw, j.deleted_at, j.last_seen_at, j.last_changed_at
+        FROM modelarts.visualization_jobs AS j
+        WHERE j.source = $1::text AND j.job_id = s.job_id
+        LIMIT 1
+    ) AS j ON true
 ), upserted AS (
     INSERT INTO modelarts.visualization_jobs AS j
         (source, job_id, job_name, job_desc, status, create_time, duration_ms, service_url, train_url,
-         resource_id, raw, first_seen_at, last_seen_at, last_changed_at, deleted_at)
+         resource_id, raw, content_sha256, first_seen_at, last_seen_at, last_changed_at, deleted_at)
     SELECT $1::text, c.job_id, c.job_name, c.job_desc, c.status, c.create_time, c.duration_ms,
-           c.service_url, c.train_url, c.resource_id, c.raw,
+           c.service_url, c.train_url, c.resource_id, c.raw, c.content_sha256,
            $2::timestamptz, $2::timestamptz,
            CASE WHEN c.changed THEN $2::timestamptz ELSE c.old_last_changed_at END,
            NULL
@@ -38,6 +44,7 @@ WITH candidate AS (
         train_url       = excluded.train_url,
         resource_id     = excluded.resource_id,
         raw             = excluded.raw,
+        content_sha256  = excluded.content_sha256,
         last_seen_at    = excluded.last_seen_at,
         last_changed_at = excluded.last_changed_at,
         deleted_at      = NULL

@@ -1,0 +1,255 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vizjob/indexer/internal/simulator"
+	"github.com/vizjob/indexer/internal/store"
+)
+
+// Targets of the performance issue.
+const (
+	MaxInitialVsFloor  = 1.5      // initial sync wall time / floor
+	MaxNoopVsFetch     = 1.2      // no-op resync wall time / fetch-only time
+	MaxLatencyVsIdeal  = 1.2      // latency resync / (requests x latency / page concurrency)
+	MaxPeakRSS         = 64 << 20 // bytes, for a sync of 1 000 000 jobs
+	peakRSSTargetScale = 1_000_000
+)
+
+// Target is one target of the benchmark and whether the runs met it.
+type Target struct {
+	Name     string
+	Met      bool
+	Measured string
+}
+
+// phases in report order.
+var phases = []string{PhaseFetch, PhaseFloor, PhaseInitial, PhaseNoop, PhaseChange, PhaseLatency}
+
+// Targets evaluates the targets over the runs: ratios are the medians of each run's ratio, writes must
+// be exact in every run, memory is the peak over every sync of every run.
+func (r *Report) Targets() []Target {
+	var ts []Target
+	if len(r.Runs) == 0 {
+		return nil
+	}
+	if ratio, ok := r.medianRatio(PhaseInitial, func(run RunResult) time.Duration { return run.Phases[PhaseFloor].Wall }); ok {
+		ts = append(ts, Target{fmt.Sprintf("initial sync <= %.1fx the floor", MaxInitialVsFloor), ratio <= MaxInitialVsFloor, fmt.Sprintf("%.2fx", ratio)})
+	}
+	zero, rows := true, []string{}
+	for _, run := range r.Runs {
+		w := run.Phases[PhaseNoop].Writes
+		zero = zero && w.Jobs.Total() == 0 && w.History.Total() == 0
+		rows = append(rows, fmt.Sprint(w.Jobs.Total()+w.History.Total()))
+	}
+	ts = append(ts, Target{"no-op resync writes 0 rows (job and history tables)", zero, strings.Join(slices.Compact(rows), ", ") + " rows"})
+	if ratio, ok := r.medianRatio(PhaseNoop, func(run RunResult) time.Duration { return run.Phases[PhaseFetch].Wall }); ok {
+		ts = append(ts, Target{fmt.Sprintf("no-op resync <= %.1fx the fetch-only time", MaxNoopVsFetch), ratio <= MaxNoopVsFetch, fmt.Sprintf("%.2fx", ratio)})
+	}
+	exact := true
+	var got []string
+	for _, run := range r.Runs {
+		want := expectedChange(run.Changed)
+		w := run.Phases[PhaseChange].Writes
+		exact = exact && w == want
+		got = append(got, fmt.Sprintf("jobs %s, history %s", writes(w.Jobs), writes(w.History)))
+	}
+	ts = append(ts, Target{"change resync writes exactly the changed rows and their versions", exact, strings.Join(slices.Compact(got), "; ")})
+	var peak int64
+	for _, run := range r.Runs {
+		for _, p := range run.Phases {
+			peak = max(peak, p.MaxRSS)
+		}
+	}
+	if peak > 0 {
+		name := fmt.Sprintf("peak memory of a sync <= %d MiB", MaxPeakRSS>>20)
+		if r.Options.Jobs != peakRSSTargetScale {
+			name += " (target set for 1 000 000 jobs)"
+		}
+		ts = append(ts, Target{name, peak <= MaxPeakRSS, mib(peak)})
+	}
+	if r.Options.Latency > 0 {
+		if ratio, ok := r.medianRatio(PhaseLatency, r.ideal); ok {
+			ts = append(ts, Target{fmt.Sprintf("with %s latency, <= %.1fx requests x latency / page concurrency", r.Options.Latency, MaxLatencyVsIdeal),
+				ratio <= MaxLatencyVsIdeal, fmt.Sprintf("%.2fx", ratio)})
+		}
+	}
+	return ts
+}
+
+// expectedChange is what a resync must write after the simulator's change: every changed job's row
+// rewritten, and for each status change the open version closed (an update) and a new one opened (an
+// insert); a duration-only change starts no version.
+func expectedChange(c simulator.ChurnStats) store.Writes {
+	s := int64(c.StatusChanged)
+	return store.Writes{
+		Jobs:    store.TableWrites{Updated: s + int64(c.DurationGrown)},
+		History: store.TableWrites{Inserted: s, Updated: s},
+	}
+}
+
+// ideal is the wall time of the latency phase if only the latency counted: requests x latency / page
+// concurrency.
+func (r *Report) ideal(run RunResult) time.Duration {
+	p := run.Phases[PhaseLatency]
+	return time.Duration(p.Requests) * r.Options.Latency / time.Duration(r.Options.PageConcurrency)
+}
+
+// medianRatio is the median over the runs of the wall time of phase divided by base(run).
+func (r *Report) medianRatio(phase string, base func(RunResult) time.Duration) (float64, bool) {
+	var ratios []float64
+	for _, run := range r.Runs {
+		p, ok := run.Phases[phase]
+		b := base(run)
+		if !ok || b <= 0 {
+			return 0, false
+		}
+		ratios = append(ratios, p.Wall.Seconds()/b.Seconds())
+	}
+	return median(ratios), true
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// Format writes the report: the settings, a table of medians, the targets, and every run's times.
+func (r *Report) Format(w io.Writer) {
+	o := r.Options
+	fmt.Fprintf(w, "indexer bench: %d jobs, %d run(s), medians shown; pages of 100, %d requested at a time (INDEXER_PAGE_CONCURRENCY)\n",
+		o.Jobs, len(r.Runs), o.PageConcurrency)
+	fmt.Fprintf(w, "%s; %d CPUs; %s\n", r.Server, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintln(w, "client rate limit off (INDEXER_RATE_LIMIT=0); simulator and syncs run as child processes;")
+	fmt.Fprintln(w, "between phases: VACUUM (ANALYZE) of the job tables and CHECKPOINT, not timed")
+	if len(r.Runs) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "phase\twall\tjobs/s\tratio\trequests\tjob rows i/u/d\thistory rows i/u/d\tpeak RSS\t")
+	for _, name := range phases {
+		if _, ok := r.Runs[0].Phases[name]; !ok {
+			continue
+		}
+		var walls []float64
+		for _, run := range r.Runs {
+			walls = append(walls, run.Phases[name].Wall.Seconds())
+		}
+		wall := median(walls)
+		p := r.Runs[0].Phases[name]
+		ratio, jobRows, historyRows, rss := "", "", "", ""
+		switch name {
+		case PhaseFetch:
+			ratio = "1.00 fetch"
+		case PhaseFloor:
+			ratio = "1.00 floor"
+			jobRows = fmt.Sprintf("(%d copied)", p.Rows)
+		case PhaseInitial:
+			ratio = r.ratioText(name, PhaseFloor, "floor")
+		case PhaseNoop, PhaseChange:
+			ratio = r.ratioText(name, PhaseFetch, "fetch")
+		case PhaseLatency:
+			if x, ok := r.medianRatio(name, r.ideal); ok {
+				ratio = fmt.Sprintf("%.2fx ideal", x)
+			}
+		}
+		if name != PhaseFetch && name != PhaseFloor {
+			jobRows = r.writesText(name, func(w store.Writes) store.TableWrites { return w.Jobs })
+			historyRows = r.writesText(name, func(w store.Writes) store.TableWrites { return w.History })
+			var peak int64
+			for _, run := range r.Runs {
+				peak = max(peak, run.Phases[name].MaxRSS)
+			}
+			rss = mib(peak)
+		}
+		label := name
+		switch name {
+		case PhaseChange:
+			label = fmt.Sprintf("resync, %g%% changed", 100*o.Share)
+		case PhaseLatency:
+			label = fmt.Sprintf("no-op resync, %s latency", o.Latency)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%d\t%s\t%s\t%s\t\n", label, seconds(time.Duration(wall*float64(time.Second))),
+			float64(o.Jobs)/wall, ratio, p.Requests, jobRows, historyRows, rss)
+	}
+	_ = tw.Flush()
+
+	c := r.Runs[0].Changed
+	fmt.Fprintf(w, "\n%g%% changed: %d jobs moved to another status (a history version closed and one opened each), %d grew their duration only (no version)\n",
+		100*o.Share, c.StatusChanged, c.DurationGrown)
+	if o.Latency > 0 {
+		fmt.Fprintf(w, "latency ideal: %d requests x %s / %d at a time = %s\n", r.Runs[0].Phases[PhaseLatency].Requests, o.Latency,
+			o.PageConcurrency, seconds(r.ideal(r.Runs[0])))
+	}
+
+	fmt.Fprintln(w, "\ntargets")
+	for _, t := range r.Targets() {
+		verdict := "met   "
+		if !t.Met {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(w, "  %s  %-68s %s\n", verdict, t.Name, t.Measured)
+	}
+
+	fmt.Fprintln(w, "\nevery run (wall time, seconds)")
+	for _, name := range phases {
+		if _, ok := r.Runs[0].Phases[name]; !ok {
+			continue
+		}
+		var xs []string
+		for _, run := range r.Runs {
+			xs = append(xs, fmt.Sprintf("%.2f", run.Phases[name].Wall.Seconds()))
+		}
+		fmt.Fprintf(w, "  %-24s %s\n", name, strings.Join(xs, "  "))
+	}
+	if o.Keep {
+		var dbs []string
+		for _, run := range r.Runs {
+			dbs = append(dbs, run.Database)
+		}
+		fmt.Fprintf(w, "kept databases: %s\n", strings.Join(dbs, ", "))
+	}
+}
+
+// ratioText is the median ratio of phase to base, e.g. "2.24x fetch".
+func (r *Report) ratioText(phase, base, label string) string {
+	x, ok := r.medianRatio(phase, func(run RunResult) time.Duration { return run.Phases[base].Wall })
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%.2fx %s", x, label)
+}
+
+// writesText shows the writes of a phase: the same in every run, or each run's.
+func (r *Report) writesText(phase string, table func(store.Writes) store.TableWrites) string {
+	var xs []string
+	for _, run := range r.Runs {
+		xs = append(xs, writes(table(run.Phases[phase].Writes)))
+	}
+	return strings.Join(slices.Compact(xs), " | ")
+}
+
+func writes(w store.TableWrites) string {
+	return fmt.Sprintf("%d/%d/%d", w.Inserted, w.Updated, w.Deleted)
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+
+func mib(b int64) string {
+	if b <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}

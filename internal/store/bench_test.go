@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/vizjob/indexer/internal/testdb"
+)
+
+// BenchmarkUpsertPage measures UpsertPage with pages of 100 jobs shaped like the API's (about 500
+// bytes of raw JSON each): "new" inserts jobs never seen (the first sync), "unchanged" upserts jobs
+// stored as they are (a resync: no row written), "changed" changes the status of every job (a row
+// rewritten and two history rows written per job). The table holds 10 000 jobs of the source before
+// the timer starts. Run it with
+//
+//	go test -run '^$' -bench UpsertPage -benchtime 500x ./internal/store/
+func BenchmarkUpsertPage(b *testing.B) {
+	const perPage, preloaded = 100, 10_000
+	setup := func(b *testing.B) (*Run, time.Time) {
+		b.Helper()
+		ctx := context.Background()
+		s, err := Open(ctx, testdb.New(b), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(s.Close)
+		if _, err := s.MigrateUp(ctx); err != nil {
+			b.Fatal(err)
+		}
+		r, err := s.BeginRun(ctx, "bench", RunOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = r.Finish(context.Background(), RunStats{State: StateSucceeded}) })
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for first := int64(1); first <= preloaded; first += perPage {
+			if _, err := r.UpsertPage(ctx, benchPage(first, perPage, 0), at); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return r, at
+	}
+	run := func(b *testing.B, page func(i int) []Job, want func(PageResult) bool) {
+		r, at := setup(b)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			at = at.Add(time.Second)
+			res, err := r.UpsertPage(ctx, page(i), at)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !want(res) {
+				b.Fatalf("page %d: %+v", i, res)
+			}
+		}
+		b.ReportMetric(float64(b.N*perPage)/b.Elapsed().Seconds(), "jobs/s")
+	}
+	b.Run("new", func(b *testing.B) {
+		run(b, func(i int) []Job { return benchPage(preloaded+1+int64(i)*perPage, perPage, 0) },
+			func(r PageResult) bool { return r.Inserted == perPage })
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		run(b, func(i int) []Job { return benchPage(1+int64(i%(preloaded/perPage))*perPage, perPage, 0) },
+			func(r PageResult) bool { return r.Unchanged == perPage })
+	})
+	b.Run("changed", func(b *testing.B) {
+		// Every pass over the preloaded jobs moves them to the next status.
+		run(b, func(i int) []Job {
+			return benchPage(1+int64(i%(preloaded/perPage))*perPage, perPage, 1+i/(preloaded/perPage))
+		}, func(r PageResult) bool { return r.Updated == perPage })
+	})
+}
+
+// benchPage builds n jobs from id first on, each like one the API serves, with status 10+shift.
+func benchPage(first int64, n, shift int) []Job {
+	jobs := make([]Job, n)
+	for i := range jobs {
+		id := first + int64(i)
+		j := Job{
+			JobID:      id,
+			Name:       fmt.Sprintf("tensorboard-resnet50-%06d", id),
+			Desc:       "visualization of the training job resnet50 on imagenet, learning rate sweep",
+			Status:     10 + shift,
+			CreateTime: time.UnixMilli(1_735_689_600_000 + id*60_000).UTC(),
+			DurationMS: 3_600_000 + id,
+			TrainURL:   fmt.Sprintf("/modelarts-bucket/train/resnet50/run-%06d/logs/", id),
+			ResourceID: fmt.Sprintf("0c8a3b7e-%04d-4f6b-9a1d-%012d", id%10000, id),
+		}
+		if j.Status == 7 || j.Status%2 == 0 {
+			j.ServiceURL = fmt.Sprintf("https://console.huaweicloud.com/modelarts/tensorboard/0123456789abcdef/%d/", id)
+		}
+		j.Raw = fmt.Appendf(nil, `{"job_id":%d,"job_name":%q,"status":%d,"create_time":%d,"duration":%d,"job_desc":%q,"service_url":%q,"train_url":%q,"resource_id":%q,"remaining_duration":null,"flavor":"modelarts.vm.cpu.2u","workspace_id":"0"}`,
+			j.JobID, j.Name, j.Status, j.CreateTime.UnixMilli(), j.DurationMS, j.Desc, j.ServiceURL, j.TrainURL, j.ResourceID)
+		jobs[i] = j
+	}
+	return jobs
+}
+
+// The rows a command writes, as Writes reads them once its sessions are gone, and the floor table.
+func TestBenchWritesAndFloor(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := testdb.New(t)
+	benchURL, err := WithApplicationName(url, "vizjob-bench-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, benchURL, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.MigrateUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Writes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, err := Open(ctx, url, testLogger(t)) // another program: its own application_name
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := beginRun(t, writer, "src", RunOptions{})
+	upsert(t, r, t0, benchPage(1, 250, 0)...)
+	upsert(t, r, t0.Add(time.Minute), benchPage(1, 10, 1)...) // 10 status changes
+	upsert(t, r, t0.Add(2*time.Minute), benchPage(1, 250, 1)...)
+	finish(t, r, RunStats{State: StateSucceeded})
+	writer.Close() // its sessions end and flush their counters
+	after, err := s.Writes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 250 new jobs, 10 changed (the 240 others on the last page too): every job rewritten once more, and
+	// each change closes a version and opens one.
+	want := Writes{Jobs: TableWrites{Inserted: 250, Updated: 250}, History: TableWrites{Inserted: 500, Updated: 250}}
+	if got := after.Sub(before); got != want {
+		t.Errorf("writes %+v, want %+v", got, want)
+	}
+	if st, err := s.LastRun(ctx, "src"); err != nil || st.State != StateSucceeded {
+		t.Errorf("LastRun = %+v, %v", st, err)
+	}
+
+	pages := [][]Job{benchPage(1, 100, 0), benchPage(101, 100, 0), benchPage(201, 37, 0)}
+	n, err := s.CopyFloor(ctx, "src", t0, func() ([]Job, error) {
+		if len(pages) == 0 {
+			return nil, nil
+		}
+		p := pages[0]
+		pages = pages[1:]
+		return p, nil
+	})
+	if err != nil || n != 237 {
+		t.Fatalf("CopyFloor = %d, %v", n, err)
+	}
+	var rows, distinct int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT job_id) FROM public.vizjob_bench_floor WHERE source = 'src' AND raw ? 'job_id'`).Scan(&rows, &distinct); err != nil || rows != 237 || distinct != 237 {
+		t.Errorf("floor table holds %d rows (%d jobs), %v; want 237", rows, distinct, err)
+	}
+	if err := s.DropFloor(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestScratchDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	admin := testdb.AdminURL(t)
+	name := fmt.Sprintf("vizjob_scratch_test_%d", time.Now().UnixNano())
+	url, err := CreateScratchDatabase(ctx, admin, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DropScratchDatabase(context.Background(), admin, name) })
+	s, err := Open(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db string
+	if err := s.pool.QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil || db != name {
+		t.Errorf("connected to %q, %v; want %q", db, err, name)
+	}
+	// Dropped even with a session still open.
+	if err := DropScratchDatabase(ctx, admin, name); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(ctx, url, nil); err == nil {
+		t.Error("the dropped database still answers")
+	}
+
+	for in, want := range map[string]string{
+		"postgres://u:p@h:5432/postgres?sslmode=disable": "postgres://u:p@h:5432/x?application_name=app&sslmode=disable",
+		"host=h user=u dbname=postgres":                  "host=h user=u dbname=postgres dbname=x application_name=app",
+		"":                                               "dbname=x application_name=app",
+	} {
+		u, err := withDatabase(in, "x")
+		if err == nil {
+			u, err = WithApplicationName(u, "app")
+		}
+		if err != nil || u != want {
+			t.Errorf("%q: %q, %v; want %q", in, u, err, want)
+		}
+	}
+}
