@@ -349,11 +349,45 @@ type Baseline struct {
 	// full of jobs of one create_time, or held items it could not decode, or
 	// none while counting some). Unseen then tells nothing.
 	Ambiguous bool
+	// Oldest is the oldest create_time on the probe page.
+	Oldest int64
+	// Whole: the probe page held the whole listing (job_total_count jobs,
+	// every item decoded), in one answer.
+	Whole bool
+	ids   map[int64]struct{} // the jobs of the probe page
 }
 
-// after says whether a job with key k sorts after the last job of the
-// baseline, that is, was created after the probe.
-func (b Baseline) after(k Key) bool { return b.Total == 0 || k.Compare(b.Last) > 0 }
+// created says whether the job with key k was created after the probe.
+//
+// A job that sorts after Baseline.Last was. So was a job that sorts among
+// the probe's jobs but was not on the probe page: create_time is a server
+// timestamp, and jobs created within the same second on different API
+// servers are not strictly ordered, so a job created during the walk may
+// carry a create_time slightly older than the newest job of the probe. The
+// probe page held every job whose create_time is strictly greater than the
+// oldest create_time on it (those sort before it in the probe's descending
+// order), so such a job missing from the page did not exist yet. A job
+// created during the walk with a create_time older than every job of the
+// probe page still cannot be told from an old one: it is counted as
+// existing, which can make a walk that skipped a job look complete; that
+// costs nothing but a deletion candidate, since a deletion needs the
+// service's own word (syncer's evidence.go).
+func (b Baseline) created(k Key) bool {
+	if b.Total == 0 || k.Compare(b.Last) > 0 {
+		return true
+	}
+	if b.ids == nil {
+		return false
+	}
+	_, listed := b.ids[k.ID]
+	return !listed && (b.Whole || k.CreateTime > b.Oldest)
+}
+
+// Listed says whether the probe page held the job with this id.
+func (b Baseline) Listed(id int64) bool {
+	_, ok := b.ids[id]
+	return ok
+}
 
 // Unseen is the number of the Baseline.Total jobs that existed when a Verify
 // walk started and that it did not see, given seen, the number of distinct
@@ -435,11 +469,17 @@ func (w *walker) probe(ctx context.Context, l Lister, opts WalkOptions) error {
 		}
 		keys = append(keys, k)
 	}
-	for _, k := range keys {
+	b.ids = make(map[int64]struct{}, len(keys))
+	for i, k := range keys {
 		if k.Compare(b.Last) > 0 {
 			b.Last = k
 		}
+		if i == 0 || k.CreateTime < b.Oldest {
+			b.Oldest = k.CreateTime
+		}
+		b.ids[k.ID] = struct{}{}
 	}
+	b.Whole = len(p.BadItems) == 0 && int64(len(p.Jobs)) == b.Total
 	oneTime := len(keys) > 0 && !slices.ContainsFunc(keys, func(k Key) bool { return k.CreateTime != b.Last.CreateTime })
 	switch {
 	case b.Total > 0 && len(keys) == 0:
@@ -475,7 +515,7 @@ func (w *walker) count(page int, p *Page) {
 			continue
 		}
 		kept = append(kept, j)
-		if w.verify && w.res.Baseline.after(KeyOf(j)) {
+		if w.verify && w.res.Baseline.created(KeyOf(j)) {
 			if _, ok := w.created[j.ID]; !ok {
 				w.created[j.ID] = struct{}{}
 				w.res.Created++
@@ -493,7 +533,7 @@ func (w *walker) count(page int, p *Page) {
 			if it.JobID == nil {
 				continue
 			}
-			if k, ok := badKey(it); ok && !w.res.Baseline.after(k) {
+			if k, ok := badKey(it); ok && !w.res.Baseline.created(k) {
 				continue
 			}
 			if _, ok := w.created[*it.JobID]; !ok {

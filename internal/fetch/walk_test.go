@@ -145,7 +145,7 @@ func TestWalkCountsAndTotals(t *testing.T) {
 	}
 	want := WalkResult{Pages: 3, Requests: 6, Retries: 3, FirstTotal: 5, LastTotal: 6, TotalsStable: false,
 		Delivered: 3, BadItems: 2, EndedBy: EndedShortPage}
-	if res != want {
+	if !reflect.DeepEqual(res, want) {
 		t.Errorf("result = %+v, want %+v", res, want)
 	}
 	// Bad items count toward the page size: a full page of one job and one bad
@@ -173,7 +173,7 @@ func TestWalkErrorKeepsProgress(t *testing.T) {
 		t.Fatalf("error = %v, want the page-3 failure", err)
 	}
 	want := WalkResult{Pages: 2, Requests: 7, Retries: 4, FirstTotal: 1000, LastTotal: 1000, TotalsStable: true, Delivered: 200}
-	if res != want || len(got) != 2 {
+	if !reflect.DeepEqual(res, want) || len(got) != 2 {
 		t.Errorf("result = %+v with %d pages delivered, want %+v", res, len(got), want)
 	}
 
@@ -346,6 +346,17 @@ func TestWalkVerifyFindsSkips(t *testing.T) {
 				l.create(1000)
 			}
 		}, 1, 1, true},
+		// The same with the new job's create_time skewed: created on another
+		// API server, it carries a create_time older than the newest job of the
+		// probe, so it sorts before Baseline.Last. It was not on the probe page
+		// although its create_time is within the page's range: it is counted
+		// as created, and the skip is still found.
+		{"deletion of a read job plus a creation with a skewed create_time", func(l *liveList, r int) {
+			if r == 2 {
+				l.deleteAt(4)
+				l.insert(Job{ID: 1000, CreateTime: l.jobs[len(l.jobs)-1].CreateTime - 1500})
+			}
+		}, 1, 1, true},
 		{"deletion of a job not read yet", func(l *liveList, r int) {
 			if r == 2 {
 				l.deleteAt(200)
@@ -414,7 +425,7 @@ func TestWalkVerifyProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Baseline != (Baseline{Total: 9, Last: Key{CreateTime: 50, ID: 9}}) || res.Created != 2 || res.Unseen(11) != 0 {
+	if b := res.Baseline; b.Total != 9 || b.Last != (Key{CreateTime: 50, ID: 9}) || b.Ambiguous || res.Created != 2 || res.Unseen(11) != 0 {
 		t.Errorf("result = %+v", res)
 	}
 	want := []Query{
