@@ -37,6 +37,10 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		"POST /_sim/faults?spec=SPEC changes them while serving (an empty spec switches them off)")
 	latency := fs.Duration("latency", 0, "delay every answer of the list and detail calls by this much (requests wait concurrently),\n"+
 		"as a distant server would. POST /_sim/mutate?share=F&seed=S changes that share of the jobs at once")
+	dialectSpec := fs.String("dialect", "", "how to answer what the API documentation leaves open, comma-separated key=value:\n"+
+		"not-found=404|400|unpublished|html404 (the detail call's answer for a missing job; default 404 ModelArts.0105),\n"+
+		"search=name|name_desc|exact|ignored|nothing (how search_content matches; default name: substring of the name),\n"+
+		"create-skew=DURATION (new jobs get a create_time up to that much older than the newest job's; default 0)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "auto", "auto, text or json")
 	if stop, code := parseFlags(e, fs, args); stop {
@@ -45,6 +49,11 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 	faults, err := simulator.ParseFaults(*faultSpec)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "indexer simulate: --faults: %v\n", err)
+		return exitUsage
+	}
+	dialect, err := simulator.ParseDialect(*dialectSpec)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "indexer simulate: --dialect: %v\n", err)
 		return exitUsage
 	}
 	if *jobs < 0 || *maxPerPage < 1 || *latency < 0 {
@@ -59,7 +68,7 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 	sim := simulator.New(simulator.Options{
 		Jobs: *jobs, Seed: *seed, ProjectID: *project, AK: *ak, SK: *sk,
 		Username: *user, Password: *password, DomainName: *domain, MaxPerPage: *maxPerPage, Logger: log,
-		Churn: *churn, Faults: faults, Latency: *latency,
+		Churn: *churn, Faults: faults, Latency: *latency, Dialect: dialect,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -67,7 +76,7 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		return exitFailed
 	}
 	base := "http://" + ln.Addr().String()
-	log.Info("simulator serving", "addr", ln.Addr().String(), "jobs", *jobs, "seed", *seed, "churn", *churn)
+	log.Info("simulator serving", "addr", ln.Addr().String(), "jobs", *jobs, "seed", *seed, "churn", *churn, "dialect", dialect.String())
 	fmt.Fprintf(e.stdout, "ModelArts simulator on %s with %d jobs. Point the indexer at it with:\n"+
 		"  export MODELARTS_ENDPOINT=%s HUAWEICLOUD_SDK_PROJECT_ID=%s\n"+
 		"  export HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s\n"+

@@ -145,7 +145,7 @@ func (s *Simulator) mutateLocked(rng *rand.Rand) {
 // createLocked adds a job as CreateJob does. Callers hold s.mu.
 func (s *Simulator) createLocked(rng *rand.Rand) *JobState {
 	id := s.maxID + 1 + rng.Int64N(5)
-	j := buildJob(rng, id, s.maxCreate+1+rng.Int64N(createTimeDrift), 1, 0, s.opts.ProjectID)
+	j := buildJob(rng, id, s.newCreateTimeLocked(), 1, 0, s.opts.ProjectID)
 	s.add(j)
 	return j
 }

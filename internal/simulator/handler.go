@@ -295,6 +295,7 @@ type listQuery struct {
 	desc          bool
 	status        *int
 	search        string // lower case
+	searchRaw     string // as sent
 }
 
 // parseList reads the list call's parameters; the sort key is read from
@@ -335,7 +336,7 @@ func (s *Simulator) parseList(q url.Values, mode string) (listQuery, string) {
 		if utf8.RuneCountInString(v) > maxSearchRunes {
 			return lq, fmt.Sprintf("Invalid parameter search_content: longer than %d characters", maxSearchRunes)
 		}
-		lq.search = strings.ToLower(v)
+		lq.search, lq.searchRaw = strings.ToLower(v), v
 	}
 	param := "sort_by"
 	if mode == AuthAKSK {
@@ -376,7 +377,7 @@ func (s *Simulator) listJobs(w http.ResponseWriter, r *http.Request) {
 			if lq.status != nil && j.Status != *lq.status {
 				continue
 			}
-			if lq.search != "" && !strings.Contains(strings.ToLower(j.Name), lq.search) {
+			if lq.search != "" && !s.searchMatches(j, lq.search, lq.searchRaw) {
 				continue
 			}
 			filtered = append(filtered, j)
@@ -456,6 +457,13 @@ func (s *Simulator) getJob(w http.ResponseWriter, r *http.Request) {
 	if s.authenticate(w, r) == "" || !s.delay(r) {
 		return
 	}
+	s.mu.Lock()
+	mode := s.opts.Dialect.NotFound
+	s.mu.Unlock()
+	if mode == NotFoundUnpublished {
+		apigError(w, http.StatusNotFound, "APIG.0101", "The API does not exist or has not been published in the environment")
+		return
+	}
 	v := r.PathValue("job_id")
 	id, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
@@ -470,9 +478,7 @@ func (s *Simulator) getJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		// No documentation page names the code of an unknown job:
-		// ModelArts.0105 is the simulator's choice.
-		modelArtsError(w, http.StatusNotFound, "ModelArts.0105", "Job does not exist")
+		s.answerNotFound(w, mode, id) // dialect.go
 		return
 	}
 	writeJSON(w, http.StatusOK, b)

@@ -86,6 +86,10 @@ type Options struct {
 	// and SetFaults. Invalid faults are logged and none is injected.
 	Faults Faults
 
+	// Dialect is how the simulator answers what the documentation leaves
+	// open (dialect.go). Invalid values are logged and the defaults used.
+	Dialect Dialect
+
 	// Latency delays every answer of the list and detail calls by this
 	// much, as a distant server would (requests wait concurrently).
 	Latency time.Duration
@@ -191,6 +195,10 @@ func New(opts Options) *Simulator {
 	for _, j := range generate(s.rng, opts.Jobs, opts.Epoch, opts.ProjectID) {
 		s.add(j)
 	}
+	if err := opts.Dialect.Validate(); err != nil {
+		s.log.Error("simulator: dialect ignored", "error", err)
+		s.opts.Dialect = Dialect{}
+	}
 	if err := s.SetFaults(opts.Faults); err != nil {
 		s.log.Error("simulator: faults ignored", "error", err)
 		_ = s.SetFaults(Faults{})
@@ -238,7 +246,7 @@ func (s *Simulator) CreateJob() fetch.Job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := s.maxID + 1 + s.rng.Int64N(5)
-	j := buildJob(s.rng, id, s.maxCreate+1+s.rng.Int64N(createTimeDrift), 1, 0, s.opts.ProjectID)
+	j := buildJob(s.rng, id, s.newCreateTimeLocked(), 1, 0, s.opts.ProjectID)
 	s.add(j)
 	return j.job()
 }

@@ -1,0 +1,174 @@
+package simulator
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Dialect: how the simulator answers what the API documentation leaves open.
+// The indexer must work whichever way the real service answers, so every
+// plausible answer is an option here, and the tests run the sync against each
+// of them. The zero value is the simulator's historical behaviour.
+type Dialect struct {
+	// NotFound is the detail call's answer for a job that does not exist
+	// (one of the NotFound* constants; default NotFound404).
+	NotFound string
+	// CreateSkew, when positive, gives each job created while serving
+	// (CreateJob, churn) a create_time up to this much older than the newest
+	// job's, as API servers whose clocks differ by up to a second or so do:
+	// new jobs are then not strictly last in the create_time order.
+	CreateSkew time.Duration
+	// Search is how search_content matches (one of the Search* constants;
+	// default SearchName).
+	Search string
+}
+
+// Answers of the detail call for a missing job (Dialect.NotFound).
+const (
+	NotFound404         = "404"         // 404 {"error_code":"ModelArts.0105","error_message":"Job does not exist"}
+	NotFound400         = "400"         // 400 {"error_code":"ModelArts.2764","error_msg":"Visualization job (ID: N) not found."}: the training-job family's convention
+	NotFoundUnpublished = "unpublished" // the detail route is not published: every detail request, existing job or not, gets the gateway's 404 APIG.0101
+	NotFoundHTML        = "html404"     // a proxy answers a missing job with an HTML 404 page
+)
+
+// Matching rules of search_content (Dialect.Search).
+const (
+	SearchName     = "name"      // case-insensitive substring of the job name
+	SearchNameDesc = "name_desc" // case-insensitive substring of the name or of the description
+	SearchExact    = "exact"     // the whole name, case-sensitive
+	SearchIgnored  = "ignored"   // the parameter is ignored: every job matches
+	SearchNothing  = "nothing"   // nothing ever matches
+)
+
+var (
+	notFoundModes = []string{NotFound404, NotFound400, NotFoundUnpublished, NotFoundHTML}
+	searchModes   = []string{SearchName, SearchNameDesc, SearchExact, SearchIgnored, SearchNothing}
+)
+
+// NotFoundModes and SearchModes list every option, for tests that run in each.
+func NotFoundModes() []string { return slices.Clone(notFoundModes) }
+func SearchModes() []string   { return slices.Clone(searchModes) }
+
+// Validate reports an option the simulator does not know.
+func (d Dialect) Validate() error {
+	var errs []error
+	if d.NotFound != "" && !slices.Contains(notFoundModes, d.NotFound) {
+		errs = append(errs, fmt.Errorf("dialect: not-found %q is not one of %s", d.NotFound, strings.Join(notFoundModes, ", ")))
+	}
+	if d.Search != "" && !slices.Contains(searchModes, d.Search) {
+		errs = append(errs, fmt.Errorf("dialect: search %q is not one of %s", d.Search, strings.Join(searchModes, ", ")))
+	}
+	if d.CreateSkew < 0 {
+		errs = append(errs, fmt.Errorf("dialect: create-skew %s is negative", d.CreateSkew))
+	}
+	return errors.Join(errs...)
+}
+
+// String is the dialect in the syntax ParseDialect reads.
+func (d Dialect) String() string {
+	return fmt.Sprintf("not-found=%s,search=%s,create-skew=%s",
+		cmpOr(d.NotFound, NotFound404), cmpOr(d.Search, SearchName), d.CreateSkew)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// ParseDialect reads "not-found=400,search=name_desc,create-skew=2s" (any
+// subset, any order; empty: the defaults).
+func ParseDialect(spec string) (Dialect, error) {
+	var d Dialect
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(part, "=")
+		switch key {
+		case "not-found":
+			d.NotFound = value
+		case "search":
+			d.Search = value
+		case "create-skew":
+			v, err := time.ParseDuration(value)
+			if err != nil {
+				return d, fmt.Errorf("dialect: create-skew %q: want a duration such as 2s", value)
+			}
+			d.CreateSkew = v
+		default:
+			return d, fmt.Errorf("dialect: unknown key %q (want not-found, search or create-skew)", key)
+		}
+	}
+	return d, d.Validate()
+}
+
+// SetDialect changes the dialect while serving.
+func (s *Simulator) SetDialect(d Dialect) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Dialect = d
+	return nil
+}
+
+// newCreateTimeLocked is the create_time of a job created now: a little after
+// the newest job, or with Dialect.CreateSkew up to that much before it.
+// Callers hold s.mu.
+func (s *Simulator) newCreateTimeLocked() int64 {
+	if skew := s.opts.Dialect.CreateSkew.Milliseconds(); skew > 0 {
+		return max(s.maxCreate-s.rng.Int64N(skew+1), 0)
+	}
+	return s.maxCreate + 1 + s.rng.Int64N(createTimeDrift)
+}
+
+// searchMatches says whether job j matches search_content q (lower case for
+// the case-insensitive rules; raw is q as sent). Callers hold s.mu.
+func (s *Simulator) searchMatches(j *JobState, q, raw string) bool {
+	switch s.opts.Dialect.Search {
+	case SearchNameDesc:
+		return strings.Contains(strings.ToLower(j.Name), q) || strings.Contains(strings.ToLower(j.Desc), q)
+	case SearchExact:
+		return j.Name == raw
+	case SearchIgnored:
+		return true
+	case SearchNothing:
+		return false
+	default:
+		return strings.Contains(strings.ToLower(j.Name), q)
+	}
+}
+
+// answerNotFound answers the detail call for a job that does not exist.
+func (s *Simulator) answerNotFound(w http.ResponseWriter, mode string, id int64) {
+	switch mode {
+	case NotFound400:
+		modelArtsErrorMsg(w, http.StatusBadRequest, "ModelArts.2764", fmt.Sprintf("Visualization job (ID: %d) not found.", id))
+	case NotFoundHTML:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte("<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>\n"))
+	default:
+		// No documentation page names the code of an unknown job:
+		// ModelArts.0105 is the simulator's choice.
+		modelArtsError(w, http.StatusNotFound, "ModelArts.0105", "Job does not exist")
+	}
+}
+
+// modelArtsErrorMsg answers as the ModelArts service's older pages do, with
+// error_msg instead of error_message.
+func modelArtsErrorMsg(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := encode(struct {
+		ErrorCode string `json:"error_code"`
+		ErrorMsg  string `json:"error_msg"`
+	}{code, msg})
+	writeJSON(w, status, b)
+}
