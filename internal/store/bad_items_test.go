@@ -38,9 +38,10 @@ func TestRecordBadItems(t *testing.T) {
 	if n, err := r2.SeenCount(ctx); err != nil || n != 3 { // jobs 1, 2 and 7
 		t.Fatalf("SeenCount = %d, %v; want 3 (the bad items with a job_id count)", n, err)
 	}
-	cands, total, err := r2.DeletionCandidates(ctx, 10)
-	if err != nil || total != 1 || len(cands) != 1 || cands[0].JobID != 3 {
-		t.Fatalf("DeletionCandidates = %+v, %d, %v; want only job 3", cands, total, err)
+	total, err := r2.RefreshCandidates(ctx, t0.Add(2))
+	cands, err2 := r2.CandidatesToCheck(ctx, 10)
+	if err != nil || err2 != nil || total != 1 || len(cands) != 1 || cands[0].JobID != 3 {
+		t.Fatalf("deletion candidates = %+v, %d, %v, %v; want only job 3", cands, total, err, err2)
 	}
 	finish(t, r2, RunStats{State: StatePartial, BadItems: 10})
 

@@ -36,12 +36,6 @@ type PageResult struct {
 	Unchanged int // distinct jobs of the page that needed no change (their last_seen_at may have been refreshed)
 }
 
-// Candidate is a live job the run has not seen.
-type Candidate struct {
-	JobID int64
-	Name  string
-}
-
 var (
 	//go:embed sql/close_changed_versions.sql
 	closeChangedVersionsSQL string
@@ -51,8 +45,6 @@ var (
 	openVersionsSQL string
 	//go:embed sql/mark_deleted.sql
 	markDeletedSQL string
-	//go:embed sql/deletion_candidates.sql
-	deletionCandidatesSQL string
 	//go:embed sql/changed_jobs.sql
 	changedJobsSQL string
 )
@@ -67,12 +59,6 @@ const (
 	seenCountSQL = `SELECT count(*) FROM pg_temp.vizjob_seen WHERE walk = $1::integer`
 
 	liveCountSQL = `SELECT count(*) FROM modelarts.visualization_jobs WHERE source = $1 AND deleted_at IS NULL`
-
-	deletionCandidateCountSQL = `
-		SELECT count(*)
-		FROM modelarts.visualization_jobs AS j
-		WHERE j.source = $1 AND j.deleted_at IS NULL
-		  AND NOT EXISTS (SELECT 1 FROM pg_temp.vizjob_seen AS s WHERE s.job_id = j.job_id AND s.walk = $2::integer)`
 )
 
 var stagingTable = pgx.Identifier{"pg_temp", "vizjob_staging"}
@@ -337,7 +323,7 @@ func withoutNUL(v any) any {
 }
 
 // NextWalk starts another walk over every page and returns its number; a run starts in walk 1. The
-// seen set, the deletion candidates and MarkDeleted refer to the current walk: a job counts as seen
+// seen count refers to the current walk: a job counts as seen
 // only if the current walk upserted it, so a re-walk that is verified complete decides on its own.
 func (r *Run) NextWalk() int {
 	r.walk++
@@ -373,36 +359,10 @@ func (r *Run) LiveCount(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// DeletionCandidates returns up to limit live jobs of the source that the current walk has not seen, lowest
-// job id first, and how many there are in all. Meaningful after a verified-complete walk only.
-func (r *Run) DeletionCandidates(ctx context.Context, limit int) ([]Candidate, int64, error) {
-	conn, err := r.active()
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := r.flushSeen(ctx); err != nil {
-		return nil, 0, err
-	}
-	var total int64
-	if err := conn.QueryRow(ctx, deletionCandidateCountSQL, r.source, r.walk).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count deletion candidates: %w", interpretError(err))
-	}
-	if total == 0 || limit <= 0 {
-		return nil, total, nil
-	}
-	rows, err := conn.Query(ctx, deletionCandidatesSQL, r.source, limit, r.walk)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list deletion candidates: %w", interpretError(err))
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Candidate])
-	if err != nil {
-		return nil, 0, fmt.Errorf("list deletion candidates: %w", interpretError(err))
-	}
-	return out, total, nil
-}
-
 // MarkDeleted marks deleted, at observedAt, those of ids that are live jobs of the source and were not
-// seen by the current walk, and closes their open history versions, atomically. It returns how many it marked.
+// listed by the current walk, closes their open history versions and takes them off the queue of
+// deletion candidates, atomically. It returns how many it marked. Callers pass only jobs the service
+// itself said do not exist.
 func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64) (int64, error) {
 	conn, err := r.active()
 	if err != nil {

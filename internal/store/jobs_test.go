@@ -141,15 +141,26 @@ func TestDeletionAndReappearance(t *testing.T) {
 
 	r2 := beginRun(t, s, "p", RunOptions{})
 	upsert(t, r2, t2, job(1, "a", 8, 0), job(2, "b", 8, 0))
-	cands, total, err := r2.DeletionCandidates(ctx, 1)
+	total, err := r2.RefreshCandidates(ctx, t2)
+	if err != nil || total != 2 {
+		t.Fatalf("RefreshCandidates = %d, %v; want jobs 3 and 4", total, err)
+	}
+	cands, err := r2.CandidatesToCheck(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if total != 2 || !reflect.DeepEqual(cands, []Candidate{{JobID: 3, Name: "c"}}) {
-		t.Errorf("DeletionCandidates(1) = %+v, %d; want job 3 of 2", cands, total)
+	if want := []Candidate{{JobID: 3, Name: "c", WalksMissed: 1, Since: t2}}; !candidatesEqual(cands, want) {
+		t.Errorf("CandidatesToCheck(1) = %+v; want %+v", cands, want)
 	}
-	if cands, total, err := r2.DeletionCandidates(ctx, 0); err != nil || total != 2 || len(cands) != 0 {
-		t.Errorf("DeletionCandidates(0) = %+v, %d, %v; want only the total", cands, total, err)
+	// Checked without a conclusive answer: job 3 goes behind job 4, never checked yet.
+	if err := r2.RecordChecks(ctx, t2, []CandidateCheck{{JobID: 3, Outcome: CheckUnknown, Answer: "detail call answered 404 APIG.0101"}}); err != nil {
+		t.Fatal(err)
+	}
+	if cands, err := r2.CandidatesToCheck(ctx, 5); err != nil || len(cands) != 2 || cands[0].JobID != 4 || cands[1].JobID != 3 {
+		t.Errorf("CandidatesToCheck(5) after a check = %+v, %v; want 4 then 3", cands, err)
+	}
+	if p, err := s.PendingCandidates(ctx, []string{"p", "other"}); err != nil || len(p) != 1 || p[0].Count != 2 || !p[0].Oldest.Equal(t2) {
+		t.Errorf("PendingCandidates = %+v, %v", p, err)
 	}
 	// Only live, unseen jobs of the source are marked, whatever ids are passed.
 	n, err := r2.MarkDeleted(ctx, t2, []int64{3, 1, 999})
@@ -160,6 +171,9 @@ func TestDeletionAndReappearance(t *testing.T) {
 		t.Errorf("LiveCount = %d, %v; want 3", live, err)
 	}
 	finish(t, r2, RunStats{State: StateSucceeded, Deleted: n})
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.deletion_candidates WHERE source = 'p' AND job_id = 3`); n != 0 {
+		t.Errorf("job 3 still queued after MarkDeleted")
+	}
 
 	if j := stored(t, s, "p", 3); j.DeletedAt == nil || !j.DeletedAt.Equal(t2) || !j.LastChangedAt.Equal(t2) {
 		t.Errorf("deleted job: %+v", j)
@@ -349,4 +363,10 @@ func TestFingerprintDistinguishesFields(t *testing.T) {
 		}
 		seen[fp] = name
 	}
+}
+
+func candidatesEqual(a, b []Candidate) bool {
+	return slices.EqualFunc(a, b, func(x, y Candidate) bool {
+		return x.JobID == y.JobID && x.Name == y.Name && x.WalksMissed == y.WalksMissed && x.Since.Equal(y.Since)
+	})
 }

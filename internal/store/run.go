@@ -62,7 +62,12 @@ type RunStats struct {
 	Deleted       int64  // jobs marked deleted
 	BadItems      int64  // items that could not be decoded
 	APITotalCount int64  // job_total_count of the last page; recorded as null when Pages is 0
-	Error         string // why the run failed or was partial; empty when it succeeded
+	// DeletionChecks: requests spent asking the service about deletion candidates.
+	DeletionChecks int
+	// DeletionsPending: candidates still waiting for evidence at the end; recorded as null when negative
+	// (the run ended before counting them).
+	DeletionsPending int64
+	Error            string // why the run failed or was partial; empty when it succeeded
 }
 
 // Run is one sync of one source: it holds the source's lock and one connection of the pool from
@@ -275,8 +280,13 @@ func (r *Run) finishArgs(st RunStats) []any {
 	if st.Error != "" {
 		errText = &st.Error
 	}
+	var pending *int64
+	if st.DeletionsPending >= 0 {
+		pending = &st.DeletionsPending
+	}
 	return []any{r.id, st.State, st.Walks, st.Pages, st.Requests, st.Retries,
-		st.JobsSeen, st.Inserted, st.Updated, st.Deleted, st.BadItems, apiTotal, errText}
+		st.JobsSeen, st.Inserted, st.Updated, st.Deleted, st.BadItems, apiTotal, errText,
+		st.DeletionChecks, pending}
 }
 
 //go:embed sql/finish_run.sql

@@ -35,16 +35,29 @@ type Options struct {
 	SeenRefresh     time.Duration // see store.RunOptions
 	Timeout         time.Duration // the run's deadline, 0: none (cause ErrRunTimeout; baditems.go)
 	PageConcurrency int           // pages of a walk requested at the same time (default 1; see fetch.WalkOptions.Concurrency)
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// DeleteCheckBudget is the most calls (detail calls and name searches) a run spends asking the
+	// service about deletion candidates (default 200); DeleteCheckTime the longest it spends (default
+	// 2m, 0 from config means the default, negative none). Candidates beyond either wait for the next
+	// run. See evidence.go.
+	DeleteCheckBudget int
+	DeleteCheckTime   time.Duration
+	Now               func() time.Time
+	Logger            *slog.Logger
 }
 
 // Result is the outcome of one run, as recorded in sync_runs.
 type Result struct {
 	RunID int64
 	store.RunStats
-	Verified bool // a walk was proven complete
+	Verified  bool           // a walk was proven complete
+	DeletedBy map[string]int // jobs marked deleted per kind of evidence (ByDetail, BySearch, ByListing)
 }
+
+// Defaults of the deletion-check budget of a run (Options.DeleteCheckBudget, DeleteCheckTime).
+const (
+	DefaultDeleteCheckBudget = 200
+	DefaultDeleteCheckTime   = 2 * time.Minute
+)
 
 // ErrMassDelete is returned when a run refuses to mark too many jobs deleted.
 var ErrMassDelete = errors.New("mass deletion refused")
@@ -60,6 +73,8 @@ var ErrPartial = errors.New("sync partial")
 func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res Result, err error) {
 	opts.PerPage = cmp.Or(opts.PerPage, 100)
 	opts.MaxWalks = cmp.Or(opts.MaxWalks, 3)
+	opts.DeleteCheckBudget = cmp.Or(opts.DeleteCheckBudget, DefaultDeleteCheckBudget)
+	opts.DeleteCheckTime = cmp.Or(opts.DeleteCheckTime, DefaultDeleteCheckTime)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -80,6 +95,7 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 	res.RunID = run.ID()
 	log = log.With("source", opts.Source, "run_id", run.ID())
 	s := &syncRun{src: src, run: run, opts: opts, log: log}
+	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
 	started := time.Now()
 
@@ -103,11 +119,12 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 		if ferr := run.Finish(fctx, s.stats); ferr != nil {
 			err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
 		}
-		res.RunStats, res.Verified = s.stats, s.verified
+		res.RunStats, res.Verified, res.DeletedBy = s.stats, s.verified, s.deletedBy
 		attrs := []any{"state", s.stats.State, "duration_seconds", time.Since(started).Round(time.Millisecond).Seconds(),
 			"pages", s.stats.Pages, "requests", s.stats.Requests, "retries", s.stats.Retries,
 			"jobs_seen", s.stats.JobsSeen, "jobs_inserted", s.stats.Inserted, "jobs_updated", s.stats.Updated,
-			"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount}
+			"jobs_deleted", s.stats.Deleted, "deletion_checks", s.stats.DeletionChecks, "deletions_pending", s.stats.DeletionsPending,
+			"api_total_count", s.stats.APITotalCount}
 		if err != nil {
 			log.Error("sync ended", append(attrs, "error", err)...)
 		} else {
@@ -136,27 +153,65 @@ type syncRun struct {
 	stats    store.RunStats
 	verified bool
 	bad      badItems // malformed items per walk: baditems.go
+
+	// For the deletion checks (evidence.go): the largest job id listed, the last jobs listed (known to
+	// exist, to test the detail call and name searches with), and the last walk's probe.
+	maxID         int64
+	recent        []fetch.Job
+	lastBaseline  *fetch.Baseline
+	deletedBy     map[string]int
+	lastDetailWhy string
+	lastSearchWhy string
 }
 
 func (s *syncRun) sync(ctx context.Context) error {
 	var why string
-	for walk := 1; walk <= s.opts.MaxWalks; walk++ {
+	walk := 1
+	for ; ; walk++ {
 		if walk > 1 {
 			s.run.NextWalk()
 		}
 		ok, reason, err := s.walk(ctx, walk)
 		if err != nil {
-			return err
+			return err // a walk cut short lists only some jobs: no deletion candidate is checked
 		}
 		if ok {
 			s.verified = true
-			return s.bad.outcome(walk, s.deletions(ctx))
+			break
 		}
 		why = reason
+		if walk == s.opts.MaxWalks {
+			break
+		}
 		s.log.Warn("walk not verified complete, walking again", "walk", walk, "reason", reason)
 	}
-	return fmt.Errorf("%w: no walk of %d could be verified complete (last: %s); upserted what was seen, marked no deletion",
-		ErrPartial, s.opts.MaxWalks, why)
+	// Whether or not a walk was proven complete, the jobs no walk listed are checked with the service
+	// (evidence.go): the proof only bounds how many candidates there are.
+	if err := s.settleCandidates(ctx); err != nil {
+		return err
+	}
+	if !s.verified {
+		return fmt.Errorf("%w: no walk of %d could be verified complete (last: %s); upserted what was seen; %d deletions confirmed by the service were marked, %d candidates wait for evidence",
+			ErrPartial, s.opts.MaxWalks, why, s.stats.Deleted, s.stats.DeletionsPending)
+	}
+	if s.stats.DeletionsPending > 0 {
+		return fmt.Errorf("%w: %d jobs missing from the listing still wait for the service's word on them (%s); %d deletions were confirmed and marked",
+			ErrPartial, s.stats.DeletionsPending, s.pendingWhy(), s.stats.Deleted)
+	}
+	return s.bad.outcome(walk, nil)
+}
+
+// pendingWhy says why candidates could not be settled, from what the checks learnt.
+func (s *syncRun) pendingWhy() string {
+	switch {
+	case s.lastDetailWhy != "" && s.lastSearchWhy != "":
+		return "detail call: " + s.lastDetailWhy + "; name search: " + s.lastSearchWhy
+	case s.lastDetailWhy != "":
+		return "detail call: " + s.lastDetailWhy
+	case s.lastSearchWhy != "":
+		return "name search: " + s.lastSearchWhy
+	}
+	return "the check budget of the run was spent, or the answers were inconclusive; see modelarts.deletion_candidates.last_answer"
 }
 
 // batchJobs is the most jobs a walk stores in one transaction.
@@ -194,6 +249,7 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 			bad += len(p.BadItems)
 			jobs = append(jobs, p.Jobs...)
 		}
+		s.noteListed(jobs)
 		pr, err := s.run.UpsertPage(ctx, toRows(jobs), s.opts.Now())
 		if err != nil {
 			return err
@@ -207,6 +263,7 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 	s.stats.Retries += wr.Retries
 	s.stats.BadItems += int64(bad)
 	s.stats.APITotalCount = wr.LastTotal
+	s.lastBaseline = &wr.Baseline
 	if errors.Is(err, fetch.ErrAuth) {
 		err = fmt.Errorf("%w (not retried: repeated failures lock an AK/SK key or IAM user; check the source's credentials and project id)", err)
 	}
@@ -241,73 +298,18 @@ func verdict(wr fetch.WalkResult, seen int64, anonymous int) string {
 	return ""
 }
 
-// deletions confirms every job absent from the verified walk with the detail
-// call, upserts the ones that still exist (they were skipped, not deleted) and
-// marks the rest deleted, unless that would delete too large a share.
-func (s *syncRun) deletions(ctx context.Context) error {
-	const maxCandidates = 100_000
-	cands, total, err := s.run.DeletionCandidates(ctx, maxCandidates)
-	if err != nil {
-		return err
+// recentKept is how many of the last jobs listed a run keeps, to test its sources of evidence with.
+const recentKept = 3
+
+// noteListed keeps the largest id and the last jobs listed.
+func (s *syncRun) noteListed(jobs []fetch.Job) {
+	for _, j := range jobs {
+		s.maxID = max(s.maxID, j.ID)
 	}
-	if total == 0 {
-		return nil
+	if n := len(jobs); n > 0 {
+		s.recent = append(s.recent, jobs[max(0, n-recentKept):]...)
+		s.recent = s.recent[max(0, len(s.recent)-recentKept):]
 	}
-	live, err := s.run.LiveCount(ctx)
-	if err != nil {
-		return err
-	}
-	if !s.opts.AllowMassDelete && total > int64(s.opts.MaxDeleteMin) && float64(total) > s.opts.MaxDeleteShare*float64(live) {
-		return fmt.Errorf("%w: %d of %d live jobs (%.0f%%) are missing from the API, more than the %.0f%% allowed; "+
-			"nothing was marked deleted. If they really are gone, run once with --allow-mass-delete",
-			ErrMassDelete, total, live, 100*float64(total)/float64(live), 100*s.opts.MaxDeleteShare)
-	}
-	// Confirmed deletions are marked in batches, so a run cut short by its
-	// deadline (thousands of detail calls under a rate limit) keeps its progress.
-	const markBatch = 200
-	var gone []int64
-	confirmed, unconfirmed := 0, 0
-	mark := func() error {
-		n, err := s.run.MarkDeleted(ctx, s.opts.Now(), gone)
-		s.stats.Deleted += n
-		gone = gone[:0]
-		return err
-	}
-	for _, c := range cands {
-		j, err := s.src.GetJob(ctx, c.JobID)
-		switch {
-		case errors.Is(err, fetch.ErrNotFound):
-			confirmed++
-			if gone = append(gone, c.JobID); len(gone) >= markBatch {
-				if err := mark(); err != nil {
-					return err
-				}
-			}
-		case err != nil:
-			if ctx.Err() != nil {
-				return errors.Join(ctx.Err(), mark())
-			}
-			unconfirmed++
-			s.log.Warn("cannot confirm deletion; keeping the job", "job_id", c.JobID, "error", err)
-		default:
-			// Skipped by the walk, not deleted: keep it current.
-			s.log.Warn("deletion candidate still exists; kept and updated", "job_id", c.JobID)
-			pr, err := s.run.UpsertPage(ctx, toRows([]fetch.Job{*j}), s.opts.Now())
-			if err != nil {
-				return err
-			}
-			s.stats.Inserted += int64(pr.Inserted)
-			s.stats.Updated += int64(pr.Updated)
-		}
-	}
-	if err := mark(); err != nil {
-		return err
-	}
-	if unconfirmed > 0 || int64(len(cands)) < total {
-		return fmt.Errorf("%w: %d of %d deletion candidates could not be confirmed and were kept", ErrPartial,
-			total-int64(confirmed), total)
-	}
-	return nil
 }
 
 func toRows(jobs []fetch.Job) []store.Job {

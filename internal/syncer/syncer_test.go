@@ -140,7 +140,7 @@ func TestDeletionPlusCreationDuringWalkIsCaught(t *testing.T) {
 			continue
 		}
 		res := f.mustSync(t, s.client, opts, nil)
-		if res.State != store.StateSucceeded || res.Walks != 2 || !res.Verified {
+		if res.State != store.StateSucceeded || res.Walks != 2 || !res.Verified || res.Deleted != 1 {
 			t.Fatalf("result %+v", res)
 		}
 		f.check(t, newModel(), s, true)
@@ -164,8 +164,10 @@ func TestDeletionConfirmedByDetailCall(t *testing.T) {
 	if res.Deleted != 3 || res.State != store.StateSucceeded || res.JobsSeen != 147 {
 		t.Fatalf("result %+v", res)
 	}
-	if n := s.sim.Stats().DetailRequests; n != 3 {
-		t.Errorf("%d detail calls, want one per candidate (3)", n)
+	// Two calls learn, once per run, what the detail call answers (an id that cannot exist, a job just
+	// listed); then one per candidate.
+	if n := s.sim.Stats().DetailRequests; n != 2+3 {
+		t.Errorf("%d detail calls, want two to calibrate and one per candidate (5)", n)
 	}
 	for _, id := range gone {
 		at := f.deletedAt(t, s.name, id)
@@ -248,17 +250,19 @@ func TestMassDeletionGuard(t *testing.T) {
 		min           int
 		wantInMessage string
 	}{
-		{"more than half and more than 10", 100, 60, true, 0.5, 10, "60 of 100 live jobs (60%) are missing from the API, more than the 50% allowed"},
+		{"more than half and more than 10", 100, 60, true, 0.5, 10, "60 of 100 live jobs (60%) would be marked deleted (the service confirmed 60 of the 60 candidates checked gone), more than the 50% allowed"},
 		{"more than 10 but not half", 100, 11, false, 0.5, 10, ""},
 		{"more than half but only 10", 12, 10, false, 0.5, 10, ""},
 		{"stricter share", 100, 21, true, 0.2, 10, "21 of 100 live jobs (21%)"},
-		// Allowed, 450 deletions are marked in several batches of at most 200.
+		// More candidates than the default check budget (200): the share confirmed among those checked is
+		// projected onto all of them. With a larger budget, all 450 are marked in one run.
 		{"more than one mark batch", 500, 450, true, 0.5, 10, "450 of 500 live jobs (90%)"},
 	}
 	for _, tt := range tests {
 		s := mustSource(t, "guard-"+tt.name, simulator.Options{Jobs: tt.jobs, Seed: 2}, fetch.AuthAKSK)
 		opts := options(s.name)
 		opts.MaxDeleteShare, opts.MaxDeleteMin = tt.share, tt.min
+		opts.DeleteCheckBudget = 500
 		f.mustSync(t, s.client, opts, nil)
 		for _, j := range s.sim.Jobs()[:tt.delete] {
 			s.sim.DeleteJob(j.ID)
@@ -279,8 +283,9 @@ func TestMassDeletionGuard(t *testing.T) {
 			!strings.Contains(r.Error, tt.wantInMessage) || !strings.Contains(r.Error, "--allow-mass-delete") {
 			t.Fatalf("%s: result %+v, ledger %+v", tt.name, res, r)
 		}
-		if n := s.sim.Stats().DetailRequests; n != 0 {
-			t.Errorf("%s: %d detail calls before refusing", tt.name, n)
+		// The guard counts deletions the service confirmed: every candidate was asked about first.
+		if n := s.sim.Stats().DetailRequests; n != 2+tt.delete {
+			t.Errorf("%s: %d detail calls before refusing, want %d", tt.name, n, 2+tt.delete)
 		}
 		if live, _ := liveIDs(context.Background(), f.db, s.name); len(live) != tt.jobs {
 			t.Fatalf("%s: %d live jobs after the refusal, want %d", tt.name, len(live), tt.jobs)
@@ -294,7 +299,9 @@ func TestMassDeletionGuard(t *testing.T) {
 }
 
 // Every walk sees a job of page 1 deleted after reading it: no walk can be
-// verified, the run ends partial, keeps what it saw and marks no deletion.
+// verified and the run ends partial, keeps what it saw, and still marks the
+// jobs the service confirms gone: the two deleted before its last walk. The
+// one deleted during the last walk waits for the next run.
 func TestUnverifiableWalksEndPartial(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -312,20 +319,20 @@ func TestUnverifiableWalksEndPartial(t *testing.T) {
 		}
 	})
 	res := f.mustSync(t, s.client, options(s.name), syncer.ErrPartial)
-	if res.State != store.StatePartial || res.Walks != 3 || res.Verified || res.Deleted != 0 || res.Updated == 0 ||
-		!strings.Contains(res.Error, "no walk of 3 could be verified complete") || !strings.Contains(res.Error, "marked no deletion") {
+	if res.State != store.StatePartial || res.Walks != 3 || res.Verified || res.Deleted != 2 || res.Updated == 0 ||
+		!strings.Contains(res.Error, "no walk of 3 could be verified complete") || !strings.Contains(res.Error, "2 deletions confirmed by the service were marked") {
 		t.Fatalf("result %+v", res)
 	}
-	for _, id := range deleted {
-		if at := f.deletedAt(t, s.name, id); at != nil {
-			t.Errorf("job %d marked deleted by a partial run", id)
+	for i, id := range deleted {
+		if at := f.deletedAt(t, s.name, id); (at != nil) != (i < 2) {
+			t.Errorf("job %d (deleted during walk %d): deleted_at %v", id, i+1, at)
 		}
 	}
 	if err := m.check(context.Background(), f.db, s.name, s.sim.Jobs(), false); err != nil {
 		t.Fatal(err)
 	}
 	s.sim.OnList(nil)
-	if res := f.mustSync(t, s.client, options(s.name), nil); res.Deleted != int64(len(deleted)) || len(deleted) != 3 {
+	if res := f.mustSync(t, s.client, options(s.name), nil); res.Deleted != 1 || len(deleted) != 3 {
 		t.Fatalf("clean run %+v after deleting %v", res, deleted)
 	}
 	f.check(t, m, s, true)

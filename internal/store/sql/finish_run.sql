@@ -1,4 +1,4 @@
--- Records how a run ended. $1 run id; then state, counts and error text.
+-- Records how a run ended. $1 run id; then state, counts, error text and the deletion queue's figures.
 UPDATE modelarts.sync_runs
 SET finished_at     = now(),
     state           = $2::text,
@@ -12,5 +12,7 @@ SET finished_at     = now(),
     jobs_deleted    = $10::bigint,
     bad_items       = $11::bigint,
     api_total_count = $12::bigint,
-    error           = $13::text
+    error           = $13::text,
+    deletion_checks   = $14::integer,
+    deletions_pending = $15::bigint
 WHERE id = $1::bigint
