@@ -55,7 +55,7 @@ type version struct {
 type fixtureJob struct {
 	source     string
 	id         int64
-	created    time.Time
+	created    time.Time // zero: no create_time (null)
 	durationMS int64
 	deleted    time.Time // zero: live
 	versions   []version // in time order; the job's row takes the last one's status and name
@@ -147,6 +147,37 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 			{8, "lab-vit-longrun", d(-30), d(-8, 12)},
 			{11, "lab-vit-longrun", d(-8, 12), time.Time{}},
 		}},
+
+		// Source qa: the cases of issue 16, each with its wrong answer before the fix.
+		//
+		// Failed, then renamed while still failed, then deleted and back (still failed): one failure
+		// (D-2 10:00), not three.
+		{"qa", 301, d(-2, 3), 21_600_000, time.Time{}, []version{
+			{8, "qa-oom", d(-2, 4), d(-2, 10)},
+			{11, "qa-oom", d(-2, 10), d(-2, 16)},
+			{11, "qa-oom-v2", d(-2, 16), d(-1)},
+			{11, "qa-oom-v2", d(-1, 6), time.Time{}},
+		}},
+		// B: waited, was being stopped (9), then killed: it never ran, so it has no wait before running.
+		{"qa", 302, d(-2, 3, 30), 0, time.Time{}, []version{
+			{7, "qa-stopped-while-waiting", d(-2, 4), d(-2, 10)},
+			{9, "qa-stopped-while-waiting", d(-2, 10), d(-2, 16)},
+			{12, "qa-stopped-while-waiting", d(-2, 16), time.Time{}},
+		}},
+		// C: waited from 04:00, running from 10:00: waited 06:15 from its creation at 03:45.
+		{"qa", 303, d(-2, 3, 45), 7_200_000, time.Time{}, []version{
+			{7, "qa-waited", d(-2, 4), d(-2, 10)},
+			{8, "qa-waited", d(-2, 10), time.Time{}},
+		}},
+		// Scaling (15) now: not running, though it is active.
+		{"qa", 304, d(-1, 8), 14_400_000, time.Time{}, []version{
+			{8, "qa-scaling", d(-1, 9), d(-1, 12)},
+			{15, "qa-scaling", d(-1, 12), time.Time{}},
+		}},
+		// No create_time (the API sent none): null, and last when sorting by it.
+		{"qa", 305, time.Time{}, 1_800_000, time.Time{}, []version{
+			{10, "qa-bert-no-create-time", d(-1, 6), time.Time{}},
+		}},
 	}
 	runs := []fixtureRun{
 		{"prod", "succeeded", n.Add(-3*time.Hour - 2*time.Minute), n.Add(-3 * time.Hour), ""},
@@ -155,6 +186,7 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 		{"lab", "succeeded", n.Add(-48*time.Hour - time.Minute), n.Add(-48 * time.Hour), ""},
 		{"lab", "failed", n.Add(-31 * time.Minute), n.Add(-30 * time.Minute), longError},
 		{"edge", "running", n.Add(-time.Minute), time.Time{}, ""},
+		{"qa", "succeeded", n.Add(-20 * time.Minute), n.Add(-19 * time.Minute), ""},
 	}
 	return jobs, runs
 }
@@ -196,7 +228,10 @@ func fixtureTx(t *testing.T) (pgx.Tx, clock) {
 	jobs, runs := fixture(c)
 	for _, j := range jobs {
 		last := j.versions[len(j.versions)-1]
-		var deleted *time.Time
+		var deleted, created *time.Time
+		if !j.created.IsZero() {
+			created = &j.created
+		}
 		lastSeen := last.from
 		if !j.deleted.IsZero() {
 			deleted, lastSeen = &j.deleted, j.deleted
@@ -206,7 +241,7 @@ func fixtureTx(t *testing.T) (pgx.Tx, clock) {
 			    (source, job_id, job_name, job_desc, status, create_time, duration_ms, service_url, train_url,
 			     raw, first_seen_at, last_seen_at, last_changed_at, deleted_at)
 			VALUES ($1, $2, $3, '', $4, $5, $6, '', '/bucket/', '{}', $7, $8, $8, $9)`,
-			j.source, j.id, last.name, last.status, j.created, j.durationMS, j.versions[0].from,
+			j.source, j.id, last.name, last.status, created, j.durationMS, j.versions[0].from,
 			lastSeen, deleted)
 		if err != nil {
 			t.Fatalf("job %d: %v", j.id, err)

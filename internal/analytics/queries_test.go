@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"reflect"
 	"slices"
 	"strings"
@@ -17,8 +18,9 @@ func expected(c clock) map[string][][]string {
 	// Query 02 groups by month of creation. Two jobs were created a few days ago: whether they fall
 	// in this month or the last depends on today's date, so the answer has three shapes.
 	// Durations (hours) of the final jobs that ran: this month - 1: 1 (106), 5 (102), 18 (103);
-	// month - 2: 3 (104), 6 (111), 30 (203); month - 3: 2 (107); plus 30 (13231, created D-4)
-	// and 0.167 (110, created D-2).
+	// month - 2: 3 (104), 6 (111), 30 (203); month - 3: 2 (107); plus 30 (13231, created D-4),
+	// 0.167 (110, created D-2) and 6 (qa 301, created D-2). Not qa 302 (never ran) nor qa 305 (no
+	// create_time).
 	// percentile_cont interpolates: p of sorted x at position p*(n-1).
 	months := [][]string{
 		r(date(c.month(-3, 0)), "1", "2.00", "2.00"),
@@ -30,35 +32,40 @@ func expected(c clock) map[string][][]string {
 	case timelineThisMonth && p10ThisMonth:
 		months = append(months,
 			r(date(c.month(-1, 0)), "3", "5.00", "16.70"), // 1, 5, 18: p95 at 1.9 = 5 + 0.9*13
-			r(date(c.M), "2", "15.08", "28.51"))           // 0.167, 30: 0.167 + 0.5*29.833, 0.167 + 0.95*29.833
+			r(date(c.M), "3", "6.00", "27.60"))            // 0.167, 6, 30: p95 at 1.9 = 6 + 0.9*24
 	case p10ThisMonth:
 		months = append(months,
 			r(date(c.month(-1, 0)), "4", "11.50", "28.20"), // 1, 5, 18, 30: at 1.5 and 2.85
-			r(date(c.M), "1", "0.17", "0.17"))
+			r(date(c.M), "2", "3.08", "5.71"))              // 0.167, 6: 0.167 + 0.5*5.833, 0.167 + 0.95*5.833
 	default:
 		months = append(months,
-			r(date(c.month(-1, 0)), "5", "5.00", "27.60")) // 0.167, 1, 5, 18, 30: at 2 and 3.8
+			r(date(c.month(-1, 0)), "6", "5.50", "27.00")) // 0.167, 1, 5, 6, 18, 30: at 2.5 and 4.75
 	}
 
-	// Query 06: the last 14 days; creations on D-6 (202), D-4 (13231), D-3 (101), D-2 (110),
-	// D-1 (109, 201), D (108); every other job was created before D-14.
-	created := map[int]string{-6: "1", -4: "1", -3: "1", -2: "1", -1: "2", 0: "1"}
+	// Query 06: the last 14 days; creations on D-6 (202), D-4 (13231), D-3 (101), D-2 (110, qa
+	// 301, 302, 303), D-1 (109, 201, qa 304), D (108); every other job was created before D-14,
+	// except qa 305, which has no create_time and counts on no day.
+	created := map[int]string{-6: "1", -4: "1", -3: "1", -2: "4", -1: "3", 0: "1"}
 	var perDay [][]string
 	for i := -13; i <= 0; i++ {
 		perDay = append(perDay, r(date(d(i)), cmpOr(created[i], "0")))
 	}
 
 	return map[string][][]string{
-		// Live jobs in status 8: 101 and 105 in prod, 201 in lab; 13231 ran but was deleted.
-		"01-running-now": {r("lab", "1"), r("prod", "2")},
+		// Live jobs in status 8: 101 and 105 in prod, 201 in lab, 303 in qa; 13231 ran but was
+		// deleted; qa 304 is scaling (15): active, not running.
+		"01-running-now": {r("lab", "1"), r("prod", "2"), r("qa", "1")},
 
 		"02-duration-percentiles": months,
 
 		// 103 failed yesterday (a status change); 110 was first seen failed but created 2 days ago;
-		// 202 failed to submit 6 days ago. Not 104 (first seen failed, created months ago), nor 203
-		// (failed 8 days ago), nor 109 (undocumented code, group unknown).
+		// 202 failed to submit 6 days ago; qa 301 failed at D-2 10:00, once: its rename at 16:00 and
+		// its return after a deletion (D-1 06:00) are the same failure. Not 104 (first seen failed,
+		// created months ago), nor 203 (failed 8 days ago), nor 109 (undocumented code, group
+		// unknown), nor qa 302 (killed: stopped, not failed).
 		"03-failed-last-7-days": {
 			r("prod", "103", "bert-large-pretrain", "JOBSTAT_FAILED", ts(d(-1, 6)), ts(c.month(-1, 5))),
+			r("qa", "301", "qa-oom", "JOBSTAT_FAILED", ts(d(-2, 10)), ts(d(-2, 3))),
 			r("prod", "110", "exp-lstm-oom", "JOBSTAT_FAILED", ts(d(-2, 2)), ts(d(-2, 1))),
 			r("lab", "202", "lab-unet-seg", "JOBSTAT_SUBMIT_FAILED", ts(d(-6, 13)), ts(d(-6, 12))),
 		},
@@ -74,16 +81,19 @@ func expected(c clock) map[string][][]string {
 
 		// Seen pending within a day of creation and later running: 13231 (created 08:00, running
 		// 11:00: 3h) and 101 (09:00 to 11:00: 2h) in prod, 201 (10:00 to 11:00) in lab. Not 108 and
-		// 202 (never ran), nor 111 (seen waiting two months after its creation).
+		// 202 (never ran), nor 111 (seen waiting two months after its creation). In qa, C (303:
+		// created 03:45, running 10:00) waited 06:15; not B (302), which waited, was being stopped
+		// and was killed: it never ran. Not 301 nor 304 (running when first seen).
 		"05-wait-before-running": {
 			r("lab", "1", "01:00:00", "01:00:00", "01:00:00", "01:00:00"),
 			r("prod", "2", "02:30:00", "02:30:00", "02:57:00", "03:00:00"), // p95: 2h + 0.95h
+			r("qa", "1", "06:15:00", "06:15:00", "06:15:00", "06:15:00"),
 		},
 
 		"06-created-per-day": perDay,
 
-		// Live jobs by duration; the three jobs at 0 tie and are ordered by source and id, and the
-		// limit cuts the last (109).
+		// Live jobs by duration; 111 and qa 301 tie at 6 hours and are ordered by source. The limit
+		// cuts qa 303 (2 hours) and the shorter ones.
 		"07-longest-running": {
 			r("prod", "105", "gpt2-small-sweep", "JOBSTAT_RUNNING", "20 days", "480.000"),
 			r("prod", "101", "bert-base-finetune", "JOBSTAT_RUNNING", "2 days", "48.000"),
@@ -91,10 +101,10 @@ func expected(c clock) map[string][][]string {
 			r("prod", "103", "bert-large-pretrain", "JOBSTAT_FAILED", "18:00:00", "18.000"),
 			r("lab", "201", "lab-bert-eval", "JOBSTAT_RUNNING", "10:00:00", "10.000"),
 			r("prod", "111", "old-queue", "JOBSTAT_COMPLETED", "06:00:00", "6.000"),
+			r("qa", "301", "qa-oom-v2", "JOBSTAT_FAILED", "06:00:00", "6.000"),
 			r("prod", "102", "resnet50-baseline", "JOBSTAT_COMPLETED", "05:00:00", "5.000"),
+			r("qa", "304", "qa-scaling", "JOBSTAT_SCALING", "04:00:00", "4.000"),
 			r("prod", "104", "yolov5s-legacy", "JOBSTAT_FAILED", "03:00:00", "3.000"),
-			r("prod", "110", "exp-lstm-oom", "JOBSTAT_FAILED", "00:10:00", "0.167"),
-			r("lab", "202", "lab-unet-seg", "JOBSTAT_SUBMIT_FAILED", "00:00:00", "0.000"),
 		},
 
 		// 13231 (2 days ago) and 106 (10 days ago), newest first; 107 was deleted 45 days ago.
@@ -103,12 +113,13 @@ func expected(c clock) map[string][][]string {
 			r("prod", "106", "unet-killed", "JOBSTAT_KILLED", ts(c.month(-1, 10)), ts(d(-10, 12))),
 		},
 
-		// Any case, newest first; not 13231 (deleted).
+		// Any case, newest first, qa 305 (no create_time) last; not 13231 (deleted).
 		"09-search-by-name": {
 			r("prod", "108", xssName, "JOBSTAT_INIT", ts(d(0))),
 			r("lab", "201", "lab-bert-eval", "JOBSTAT_RUNNING", ts(d(-1, 10))),
 			r("prod", "101", "bert-base-finetune", "JOBSTAT_RUNNING", ts(d(-3, 9))),
 			r("prod", "103", "bert-large-pretrain", "JOBSTAT_FAILED", ts(c.month(-1, 5))),
+			r("qa", "305", "qa-bert-no-create-time", "JOBSTAT_COMPLETED", null),
 		},
 
 		// edge: running, never succeeded. lab: last success 2 days ago, then a failure 30 minutes
@@ -118,22 +129,27 @@ func expected(c clock) map[string][][]string {
 			r("lab", "failed", ts(c.N.Add(-48*time.Hour)), "2 days", "1", ts(c.N.Add(-30*time.Minute)), longError[:60]),
 			r("prod", "succeeded", ts(c.N.Add(-10*time.Minute)), "00:10:00", "1", ts(c.N.Add(-time.Hour)),
 				"fetch page 3: ModelArts.0010: internal error"),
+			r("qa", "succeeded", ts(c.N.Add(-19*time.Minute)), "00:19:00", "0", null, null),
 		},
 
 		// Running versions in the last 7 days: 105 (since D-10, open), 13231 (D-4 11:00 to D-3
 		// 16:00), 111 (D-5 06:00 to 12:00), 101 (since D-3 11:00), 103 (D-2 12:00 to D-1 06:00),
-		// 201 (since D-1 11:00). A job counts at day end if it was still running at midnight (today:
-		// now).
+		// 201 (since D-1 11:00); in qa 301 (D-2 04:00 to 10:00), 303 (since D-2 10:00), 304 (D-1
+		// 09:00 to 12:00, then scaling: not running). A job counts at day end if it was still running
+		// at midnight (today: now).
 		"11-running-per-day": {
 			r(date(d(-6)), "prod", "1", "1"),
 			r(date(d(-5)), "prod", "2", "1"),
 			r(date(d(-4)), "prod", "2", "2"),
 			r(date(d(-3)), "prod", "3", "2"),
 			r(date(d(-2)), "prod", "3", "3"),
+			r(date(d(-2)), "qa", "2", "1"),
 			r(date(d(-1)), "lab", "1", "1"),
 			r(date(d(-1)), "prod", "3", "2"),
+			r(date(d(-1)), "qa", "2", "1"),
 			r(date(d(0)), "lab", "1", "1"),
 			r(date(d(0)), "prod", "2", "2"),
+			r(date(d(0)), "qa", "1", "1"),
 		},
 	}
 }
@@ -185,10 +201,46 @@ func TestViews(t *testing.T) {
 			FROM modelarts.job_status_groups GROUP BY 1 ORDER BY 1`)
 		want := [][]string{
 			{"completed", "10"}, {"failed", "3,5,6,11,14,16,17,21,22"}, {"pending", "1,2,4,7,18,19,20"},
-			{"running", "8,9,15"}, {"stopped", "12,13"}, {"unknown", "0"},
+			{"running", "8"}, {"scaling", "15"}, {"stopped", "12,13"}, {"stopping", "9"}, {"unknown", "0"},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("running means one thing", func(t *testing.T) {
+		// Running is status 8 and nothing else: in job_statuses, in the status group, in every view
+		// and in query 01. qa 304 is scaling (15) and qa 302 was being stopped (9): active, not running.
+		// In a savepoint: a missing column must not abort the transaction of the other subtests.
+		tx, err := tx.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback(context.Background()) }()
+		_, got := answer(t, tx, `SELECT string_agg(code::text, ',' ORDER BY code) FILTER (WHERE is_running),
+			string_agg(code::text, ',' ORDER BY code) FILTER (WHERE is_active) FROM modelarts.job_statuses`)
+		if want := [][]string{{"8", "8,9,15"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("job_statuses running, active: got %v, want %v", got, want)
+		}
+		_, got = answer(t, tx, `SELECT count(*) FROM modelarts.job_status_groups
+			WHERE is_running IS DISTINCT FROM (status_group = 'running')`)
+		if want := [][]string{{"0"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("job_status_groups: %v codes where is_running and the group 'running' disagree", got)
+		}
+		// Per source: the group, the flag, sync_health.running_jobs and the history agree with query 01.
+		_, got = answer(t, tx, `
+			SELECT j.source,
+			       count(*) FILTER (WHERE j.status_group = 'running' AND NOT j.is_deleted),
+			       count(*) FILTER (WHERE j.is_running AND NOT j.is_deleted),
+			       (SELECT h.running_jobs FROM modelarts.sync_health AS h WHERE h.source = j.source),
+			       (SELECT count(*) FROM modelarts.job_status_history AS v
+			        WHERE v.source = j.source AND v.is_current AND v.is_running),
+			       (SELECT coalesce(sum(d.jobs_at_day_end), 0) FROM modelarts.daily_status_counts AS d
+			        WHERE d.source = j.source AND d.day = current_date AND d.is_running)
+			FROM modelarts.jobs_current AS j
+			GROUP BY j.source ORDER BY j.source`)
+		want := [][]string{{"lab", "1", "1", "1", "1", "1"}, {"prod", "2", "2", "2", "2", "2"}, {"qa", "1", "1", "1", "1", "1"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("running per source (group, is_running, sync_health, history, daily counts): got %v, want %v", got, want)
 		}
 	})
 	t.Run("history of a deleted job", func(t *testing.T) {
@@ -250,6 +302,7 @@ func TestViews(t *testing.T) {
 			{"edge", "1", "0", "0", "0", "t", null},
 			{"lab", "1", "1", "3", "1", "f", "172800"},
 			{"prod", "3", "1", "9", "2", "f", "600"},
+			{"qa", "1", "0", "5", "1", "f", "1140"},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got %v, want %v", got, want)

@@ -99,7 +99,7 @@ func newDBCollector(st *store.Store, sources []string, log *slog.Logger) *dbColl
 		sources: sources,
 		log:     log,
 		jobs: prometheus.NewDesc("vizjob_jobs",
-			"Live (not deleted) jobs in the mirror by source and status code; status_name is the documented name, empty for an undocumented code.",
+			"Live (not deleted) jobs in the mirror by source and status code; status_name is the documented name, empty for an undocumented code. Running jobs are status=\"8\" (JOBSTAT_RUNNING) only, as modelarts.job_statuses.is_running says.",
 			[]string{"source", "status", "status_name"}, nil),
 		lastSuccess: prometheus.NewDesc("vizjob_last_success_timestamp_seconds",
 			"When the last succeeded run of the source finished (any replica's), as a Unix time.",

@@ -24,8 +24,14 @@ type Job struct {
 	Raw        json.RawMessage
 }
 
-// CreatedAt converts CreateTime (epoch ms) to a time.
-func (j Job) CreatedAt() time.Time { return time.UnixMilli(j.CreateTime).UTC() }
+// CreatedAt converts CreateTime (epoch ms) to a time; the zero time when the
+// API sent none, null or 0 (no job was created at the epoch), stored as null.
+func (j Job) CreatedAt() time.Time {
+	if j.CreateTime == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(j.CreateTime).UTC()
+}
 
 // Sort keys of the list call.
 const (

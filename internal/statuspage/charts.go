@@ -68,19 +68,20 @@ func statusChart(counts []store.StatusCount) chart {
 	return c
 }
 
-// createdChart draws one vertical bar per day, today last.
+// createdChart draws one vertical bar per day, today last. Days are UTC days (StatusReport), and the
+// title and every bar say so: the documented query 06 counts days in the session's time zone.
 func createdChart(days []store.DayCount) chart {
 	labels := make([]string, len(days))
 	tips := make([]string, len(days))
 	values := make([]int64, len(days))
 	for i, d := range days {
 		values[i] = d.Jobs
-		tips[i] = fmt.Sprintf("%s: %d jobs created", d.Day.Format("Mon 2006-01-02"), d.Jobs)
+		tips[i] = fmt.Sprintf("%s UTC: %d jobs created", d.Day.Format("Mon 2006-01-02"), d.Jobs)
 		if (len(days)-1-i)%7 == 0 { // a label every week, counted back from today
 			labels[i] = d.Day.Format("Jan 2")
 		}
 	}
-	c := columns(fmt.Sprintf("Jobs created per day, last %d days (UTC)", len(days)), labels, values, tips, "g-created", false)
+	c := columns(fmt.Sprintf("Jobs created per UTC day, last %d days", len(days)), labels, values, tips, "g-created", false)
 	if len(days) == 0 {
 		c.Empty = "No data."
 	}

@@ -224,8 +224,13 @@ func TestPage(t *testing.T) {
 		if n := strings.Count(created, "<rect"); n != 30 {
 			t.Errorf("jobs created per day: %d bars, want 30", n)
 		}
-		if !strings.Contains(created, "<title>Sun 2026-11-29: 4 jobs created</title>") || !strings.Contains(created, ">Nov 29<") {
+		if !strings.Contains(created, "<title>Sun 2026-11-29 UTC: 4 jobs created</title>") || !strings.Contains(created, ">Nov 29<") {
 			t.Errorf("jobs created per day lacks today's bar or label")
+		}
+		// Its days are UTC days, whatever the database session's time zone: the chart says so, since
+		// the documented query 06 counts days in the session's time zone.
+		if !strings.Contains(created, "Jobs created per UTC day, last 30 days") {
+			t.Errorf("jobs created per day does not name the time zone of its days")
 		}
 		durations := part(t, body, "durations", "</figure>")
 		if n := strings.Count(durations, "<rect"); n != 8 {

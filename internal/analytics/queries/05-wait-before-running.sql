@@ -1,7 +1,11 @@
 -- How long do jobs wait before they run?
--- From create_time to the first sync that saw the job running, per source, for jobs the indexer saw
--- pending (first version in a pending status) within a day of their creation: jobs already waiting
--- when the indexer started would count time it did not see.
+-- From create_time to the first sync that saw the job running (status JOBSTAT_RUNNING, is_running), per
+-- source, for jobs the indexer saw pending (first version in a pending status) within a day of their
+-- creation. Left out: jobs already running, or further on, when first seen, and jobs first seen
+-- pending more than a day after their creation or without a create_time (their wait would count time
+-- the indexer did not see); jobs that ended without ever running (being stopped, killed or failed while
+-- waiting), which never started; and jobs still waiting, until they run (so a queue that is long right
+-- now shows here only once it moves).
 SELECT source,
        count(*) AS jobs,
        date_trunc('second', avg(waited)) AS avg_wait,
@@ -10,7 +14,7 @@ SELECT source,
        date_trunc('second', max(waited)) AS max_wait
 FROM (
     SELECT source, job_id,
-           min(valid_from) FILTER (WHERE status_group = 'running') - min(create_time) AS waited
+           min(valid_from) FILTER (WHERE is_running) - min(create_time) AS waited
     FROM modelarts.job_status_history
     GROUP BY source, job_id
     HAVING bool_or(version_number = 1 AND status_group = 'pending'

@@ -1,8 +1,8 @@
 -- How many jobs were running on each of the last 7 days?
--- From the history: jobs in status JOBSTAT_RUNNING at some time during the day, and when the day ended
--- (for today: now). A day with none has no row.
+-- From the history: jobs running (status JOBSTAT_RUNNING, is_running) at some time during the day, and
+-- when the day ended (for today: now). A day with none has no row.
 SELECT day, source, jobs AS running_during_day, jobs_at_day_end AS running_at_day_end
 FROM modelarts.daily_status_counts
-WHERE status_name = 'JOBSTAT_RUNNING'
+WHERE is_running
   AND day > current_date - 7
 ORDER BY day, source;
