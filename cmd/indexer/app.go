@@ -42,6 +42,7 @@ func commands() []command {
 		{"migrate", "apply, inspect or roll back the database schema: up | status | down", runMigrate},
 		{"simulate", "serve the built-in ModelArts simulator (list API + IAM token API)", runSimulate},
 		{"demo", "simulator + migrate + daemon in one process against the configured database", runDemo},
+		{"probe", "read-only check of each source against the assumptions the sync relies on (run it first)", runProbe},
 		{"bench", "measure initial sync, resyncs, memory and requests against the simulator and a scratch database", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -1,0 +1,341 @@
+// Package probe checks a live source against the assumptions the sync relies on for what the API
+// documentation leaves open, with a handful of read-only requests, and says for each what the
+// indexer does when it does not hold.
+package probe
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vizjob/indexer/internal/fetch"
+)
+
+// Source is what the probe needs from the ModelArts API.
+type Source interface {
+	ListPage(ctx context.Context, q fetch.Query) (*fetch.Page, error)
+	GetJob(ctx context.Context, jobID int64) (*fetch.Job, error)
+}
+
+var _ Source = (*fetch.Client)(nil)
+
+// Verdicts of a check.
+const (
+	OK         = "ok"
+	Unexpected = "unexpected"
+	Skipped    = "skipped" // could not be checked (an earlier check failed, or nothing to check with)
+)
+
+// Check is one assumption, what the probe observed, and what the indexer does about it.
+type Check struct {
+	Name        string `json:"name"`
+	Assumption  string `json:"assumption"`
+	Observed    string `json:"observed"`
+	Verdict     string `json:"verdict"`
+	Consequence string `json:"consequence"` // what the indexer does when the assumption does not hold
+}
+
+// Options shape the probe.
+type Options struct {
+	PerPage   int    // the sync's page size (default 100)
+	AuthMode  string // for the report: fetch.AuthAKSK or fetch.AuthToken
+	MaxPages  int    // job_total_count is checked against the pages when it needs at most this many (default 10)
+	SearchLen int    // longest search_content sent (default 64)
+}
+
+// impossibleIDGap matches the sync's: the id asked for is this much above the largest id listed.
+const impossibleIDGap = 1_000_000_000
+
+// Run runs every check, in order; a check that needs what an earlier one failed to get is skipped.
+func Run(ctx context.Context, src Source, opts Options) []Check {
+	opts.PerPage = cmp.Or(opts.PerPage, 100)
+	opts.MaxPages = cmp.Or(opts.MaxPages, 10)
+	opts.SearchLen = cmp.Or(opts.SearchLen, 64)
+	p := &prober{src: src, opts: opts}
+	p.auth(ctx)
+	p.pageSize(ctx)
+	p.stableOrder(ctx)
+	p.detailMatches(ctx)
+	p.detailNotFound(ctx)
+	p.nameSearch(ctx)
+	p.statusFilter(ctx)
+	p.totalCount(ctx)
+	return p.checks
+}
+
+// AllOK says whether every check held (skipped ones count as not holding).
+func AllOK(checks []Check) bool {
+	return !slices.ContainsFunc(checks, func(c Check) bool { return c.Verdict != OK })
+}
+
+type prober struct {
+	src    Source
+	opts   Options
+	checks []Check
+	page1  *fetch.Page // the sync's first page, per_page = PerPage
+	authOK bool
+}
+
+func (p *prober) add(c Check) { p.checks = append(p.checks, c) }
+
+func (p *prober) syncQuery(page int) fetch.Query {
+	return fetch.Query{Page: page, PerPage: p.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "asc"}
+}
+
+func (p *prober) auth(ctx context.Context) {
+	c := Check{Name: "auth", Assumption: "authentication works in the configured mode (" + cmp.Or(p.opts.AuthMode, "?") + ")",
+		Consequence: "nothing can be synced: every run fails; fix the credentials, project id or endpoint (not retried: repeated failures lock a key)"}
+	pg, err := p.src.ListPage(ctx, fetch.Query{Page: 1, PerPage: 1})
+	if err != nil {
+		c.Verdict, c.Observed = Unexpected, err.Error()
+	} else {
+		c.Verdict, c.Observed = OK, fmt.Sprintf("list call answered; job_total_count %d", pg.TotalCount)
+		p.authOK = true
+	}
+	p.add(c)
+}
+
+func (p *prober) skip(c Check, why string) {
+	c.Verdict, c.Observed = Skipped, why
+	p.add(c)
+}
+
+func (p *prober) pageSize(ctx context.Context) {
+	c := Check{Name: "per_page", Assumption: fmt.Sprintf("per_page=%d is accepted and honoured, sorted by create_time", p.opts.PerPage),
+		Consequence: "walks fail or take more pages: set INDEXER_PER_PAGE / INDEXER_MAX_PER_PAGE to what the endpoint accepts"}
+	if !p.authOK {
+		p.skip(c, "authentication failed")
+		return
+	}
+	pg, err := p.src.ListPage(ctx, p.syncQuery(1))
+	switch {
+	case err != nil:
+		c.Verdict, c.Observed = Unexpected, err.Error()
+	case len(pg.Jobs)+len(pg.BadItems) != int(min(pg.TotalCount, int64(p.opts.PerPage))):
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("page 1 held %d items for job_total_count %d", len(pg.Jobs)+len(pg.BadItems), pg.TotalCount)
+		p.page1 = pg
+	case !slices.IsSortedFunc(pg.Jobs, func(a, b fetch.Job) int { return cmp.Compare(a.CreateTime, b.CreateTime) }):
+		c.Verdict, c.Observed = Unexpected, "page 1 is not in create_time order"
+		c.Consequence = "walks cannot be proven complete (runs partial); deletions still need the service's own word"
+		p.page1 = pg
+	default:
+		c.Verdict, c.Observed = OK, fmt.Sprintf("%d items, in create_time order", len(pg.Jobs))
+		p.page1 = pg
+	}
+	p.add(c)
+}
+
+func (p *prober) stableOrder(ctx context.Context) {
+	c := Check{Name: "stable_order", Assumption: "two reads of page 1 in the sync's order agree",
+		Consequence: "walks are rarely proven complete (runs partial, more deletion candidates to check); no false deletion: a deletion needs the service's own word"}
+	if p.page1 == nil {
+		p.skip(c, "page 1 could not be read")
+		return
+	}
+	again, err := p.src.ListPage(ctx, p.syncQuery(1))
+	if err != nil {
+		c.Verdict, c.Observed = Unexpected, err.Error()
+		p.add(c)
+		return
+	}
+	a, b := ids(p.page1.Jobs), ids(again.Jobs)
+	if slices.Equal(a, b) {
+		c.Verdict, c.Observed = OK, fmt.Sprintf("same %d jobs in the same order", len(a))
+	} else {
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("first read %v, second %v", clipIDs(a), clipIDs(b))
+	}
+	p.add(c)
+}
+
+func (p *prober) known() (fetch.Job, bool) {
+	if p.page1 == nil || len(p.page1.Jobs) == 0 {
+		return fetch.Job{}, false
+	}
+	return p.page1.Jobs[len(p.page1.Jobs)-1], true
+}
+
+func (p *prober) detailMatches(ctx context.Context) {
+	c := Check{Name: "detail_matches_list", Assumption: "the detail call returns a listed job, as the list call shows it",
+		Consequence: "the detail call gives no evidence of deletions: candidates are confirmed by name searches (slower; a renamed job waits for a second missed walk)"}
+	j, ok := p.known()
+	if !ok {
+		p.skip(c, "no job listed to ask about")
+		return
+	}
+	d, err := p.src.GetJob(ctx, j.ID)
+	switch {
+	case err != nil:
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("job %d: %v", j.ID, err)
+	case d.ID != j.ID || d.Name != j.Name || d.Status != j.Status || d.CreateTime != j.CreateTime || d.Desc != j.Desc:
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("job %d: detail %d %q status %d, list %d %q status %d", j.ID, d.ID, d.Name, d.Status, j.ID, j.Name, j.Status)
+	default:
+		c.Verdict, c.Observed = OK, fmt.Sprintf("job %d: same id, name, status, create_time and description", j.ID)
+	}
+	p.add(c)
+}
+
+func (p *prober) detailNotFound(ctx context.Context) {
+	c := Check{Name: "detail_not_found", Assumption: "the detail call answers a missing job with a recognised not-found (a ModelArts.* code, HTTP 404 or 400, a message saying not found)",
+		Consequence: "the detail call gives no evidence of deletions: candidates are confirmed by name searches; if those give none either, jobs deleted at the source stay live in the mirror and runs end partial"}
+	if !p.authOK {
+		p.skip(c, "authentication failed")
+		return
+	}
+	var maxID int64
+	if p.page1 != nil {
+		for _, j := range p.page1.Jobs {
+			maxID = max(maxID, j.ID)
+		}
+	}
+	id := maxID + impossibleIDGap
+	_, err := p.src.GetJob(ctx, id)
+	shape, ok := fetch.JobNotFound(err)
+	switch {
+	case err == nil:
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("id %d, which cannot exist, returned a job", id)
+	case ok:
+		c.Verdict, c.Observed = OK, fmt.Sprintf("id %d: %s (%s)", id, shape, clip(err.Error(), 160))
+	default:
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("id %d: %s", id, clip(err.Error(), 200))
+	}
+	p.add(c)
+}
+
+func (p *prober) nameSearch(ctx context.Context) {
+	c := Check{Name: "name_search", Assumption: "search_content=<a job's name> finds that job (what else it matches is reported)",
+		Consequence: "name searches give no evidence of deletions; with the detail call giving none either, deletions are mirrored only for small tenants (one short page of jobs)"}
+	j, ok := p.known()
+	if !ok || j.Name == "" {
+		p.skip(c, "no named job listed to search for")
+		return
+	}
+	name := cut(j.Name, p.opts.SearchLen)
+	pg, err := p.src.ListPage(ctx, fetch.Query{Page: 1, PerPage: p.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: name})
+	if err != nil {
+		c.Verdict, c.Observed = Unexpected, err.Error()
+		p.add(c)
+		return
+	}
+	found := slices.ContainsFunc(pg.Jobs, func(x fetch.Job) bool { return x.ID == j.ID })
+	others := 0
+	for _, x := range pg.Jobs {
+		if x.ID != j.ID && !strings.Contains(strings.ToLower(x.Name), strings.ToLower(name)) {
+			others++
+		}
+	}
+	obs := fmt.Sprintf("search %q: %d matches (job_total_count %d)", name, len(pg.Jobs), pg.TotalCount)
+	if others > 0 {
+		obs += fmt.Sprintf(", %d of them without the text in their name (other fields, or the filter is ignored)", others)
+	}
+	if pg.TotalCount >= int64(p.opts.PerPage) {
+		obs += "; more than one page: such a search gives no evidence"
+	}
+	if found {
+		c.Verdict, c.Observed = OK, "found; "+obs
+	} else {
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("job %d not found; %s", j.ID, obs)
+	}
+	p.add(c)
+}
+
+func (p *prober) statusFilter(ctx context.Context) {
+	c := Check{Name: "status_filter", Assumption: "status=<code> returns only jobs in that status",
+		Consequence: "none today: the sync does not filter by status (it matters to a future head walk)"}
+	j, ok := p.known()
+	if !ok {
+		p.skip(c, "no job listed to take a status from")
+		return
+	}
+	st := j.Status
+	pg, err := p.src.ListPage(ctx, fetch.Query{Page: 1, PerPage: p.opts.PerPage, Status: &st})
+	if err != nil {
+		c.Verdict, c.Observed = Unexpected, err.Error()
+		p.add(c)
+		return
+	}
+	wrong := 0
+	for _, x := range pg.Jobs {
+		if x.Status != st {
+			wrong++
+		}
+	}
+	switch {
+	case wrong > 0:
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("status=%d: %d of %d jobs in another status", st, wrong, len(pg.Jobs))
+	case !slices.ContainsFunc(pg.Jobs, func(x fetch.Job) bool { return x.ID == j.ID }) && pg.TotalCount < int64(p.opts.PerPage):
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("status=%d: %d jobs, not job %d which has that status", st, len(pg.Jobs), j.ID)
+	default:
+		c.Verdict, c.Observed = OK, fmt.Sprintf("status=%d: %d jobs, all in that status", st, len(pg.Jobs))
+	}
+	p.add(c)
+}
+
+func (p *prober) totalCount(ctx context.Context) {
+	c := Check{Name: "total_count", Assumption: "job_total_count equals the jobs the pages hold",
+		Consequence: "walks are not proven complete (runs partial) and end by short pages, not by the total; no false deletion"}
+	if p.page1 == nil {
+		p.skip(c, "page 1 could not be read")
+		return
+	}
+	total := p.page1.TotalCount
+	if total > int64(p.opts.MaxPages*p.opts.PerPage) {
+		p.skip(c, fmt.Sprintf("job_total_count %d needs more than %d pages: not checked, to stay cheap", total, p.opts.MaxPages))
+		return
+	}
+	seen := map[int64]bool{}
+	for page := 1; page <= p.opts.MaxPages+1; page++ {
+		pg, err := p.src.ListPage(ctx, p.syncQuery(page))
+		if err != nil {
+			c.Verdict, c.Observed = Unexpected, fmt.Sprintf("page %d: %v", page, err)
+			p.add(c)
+			return
+		}
+		for _, j := range pg.Jobs {
+			seen[j.ID] = true
+		}
+		if len(pg.Jobs)+len(pg.BadItems) < p.opts.PerPage {
+			break
+		}
+	}
+	if int64(len(seen)) == total {
+		c.Verdict, c.Observed = OK, fmt.Sprintf("%d jobs on the pages, job_total_count %d", len(seen), total)
+	} else {
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("%d distinct jobs on the pages, job_total_count %d (jobs may have been created or deleted meanwhile: probe again)", len(seen), total)
+	}
+	p.add(c)
+}
+
+func ids(jobs []fetch.Job) []int64 {
+	out := make([]int64, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.ID
+	}
+	return out
+}
+
+func clipIDs(ids []int64) string {
+	if len(ids) > 8 {
+		return fmt.Sprintf("%v...", ids[:8])
+	}
+	return fmt.Sprint(ids)
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
