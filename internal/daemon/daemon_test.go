@@ -209,6 +209,9 @@ func TestMetrics(t *testing.T) {
 		`vizjob_api_retries_total{source="a"}`:                          1,
 		`vizjob_api_retries_total{source="b"}`:                          0,
 		`vizjob_database_up`:                                            1,
+		`vizjob_deletion_candidates{source="a"}`:                        0,
+		`vizjob_deletion_candidate_oldest_age_seconds{source="b"}`:      0,
+		`vizjob_deletions_total{evidence="detail",source="a"}`:          0,
 	}
 	for k, v := range want {
 		got, ok := m[k]

@@ -26,6 +26,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec // vizjob_sync_run_duration_seconds{source}
 	requests *prometheus.CounterVec   // vizjob_api_requests_total{source,code}
 	retries  *prometheus.CounterVec   // vizjob_api_retries_total{source}
+	deleted  *prometheus.CounterVec   // vizjob_deletions_total{source,evidence}
 }
 
 func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log *slog.Logger) *metrics {
@@ -47,6 +48,10 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 			Name: "vizjob_api_retries_total",
 			Help: "HTTP requests that retried a failed one, by source.",
 		}, []string{"source"}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vizjob_deletions_total",
+			Help: "Jobs this process marked deleted, by source and the service's evidence: detail (the detail call's not-found), search (a trusted name search), listing (the whole listing in one short page).",
+		}, []string{"source", "evidence"}),
 	}
 	// Every source has its series from the start, so that rate() and alerts see them before the first run.
 	for _, s := range sources {
@@ -54,8 +59,11 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 			m.runs.WithLabelValues(s, state)
 		}
 		m.retries.WithLabelValues(s)
+		for _, by := range []string{syncer.ByDetail, syncer.BySearch, syncer.ByListing} {
+			m.deleted.WithLabelValues(s, by)
+		}
 	}
-	reg.MustRegister(m.runs, m.duration, m.requests, m.retries,
+	reg.MustRegister(m.runs, m.duration, m.requests, m.retries, m.deleted,
 		newDBCollector(st, sources, log),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -73,6 +81,9 @@ func (m *metrics) observe(source string, res syncer.Result, took time.Duration) 
 	}
 	m.runs.WithLabelValues(source, state).Inc()
 	m.retries.WithLabelValues(source).Add(float64(res.Retries))
+	for by, n := range res.DeletedBy {
+		m.deleted.WithLabelValues(source, by).Add(float64(n))
+	}
 }
 
 // codeLabel is the code label of an HTTP answer: its status, or "error" when none came.
@@ -90,7 +101,7 @@ type dbCollector struct {
 	sources []string
 	log     *slog.Logger
 
-	jobs, lastSuccess, up *prometheus.Desc
+	jobs, lastSuccess, up, pending, pendingAge *prometheus.Desc
 }
 
 func newDBCollector(st *store.Store, sources []string, log *slog.Logger) *dbCollector {
@@ -104,6 +115,12 @@ func newDBCollector(st *store.Store, sources []string, log *slog.Logger) *dbColl
 		lastSuccess: prometheus.NewDesc("vizjob_last_success_timestamp_seconds",
 			"When the last succeeded run of the source finished (any replica's), as a Unix time.",
 			[]string{"source"}, nil),
+		pending: prometheus.NewDesc("vizjob_deletion_candidates",
+			"Jobs missing from the last walk of the source that still wait for the service's word on them (modelarts.deletion_candidates).",
+			[]string{"source"}, nil),
+		pendingAge: prometheus.NewDesc("vizjob_deletion_candidate_oldest_age_seconds",
+			"How long the oldest deletion candidate of the source has been waiting; 0 when none waits.",
+			[]string{"source"}, nil),
 		up: prometheus.NewDesc("vizjob_database_up",
 			"1 if vizjob_jobs and vizjob_last_success_timestamp_seconds could be read from the database at this scrape, else 0.",
 			nil, nil),
@@ -114,6 +131,8 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.jobs
 	ch <- c.lastSuccess
 	ch <- c.up
+	ch <- c.pending
+	ch <- c.pendingAge
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
@@ -137,6 +156,24 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range last {
 		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue,
 			float64(l.FinishedAt.UnixNano())/1e9, l.Source)
+	}
+	pending, err := c.store.PendingCandidates(ctx, c.sources)
+	if err != nil {
+		c.log.Warn("metrics: cannot read the deletion candidates", "error", err)
+		up = 0
+	}
+	now := time.Now()
+	for _, src := range c.sources {
+		var n, age float64
+		for _, p := range pending {
+			if p.Source == src {
+				n, age = float64(p.Count), max(now.Sub(p.Oldest).Seconds(), 0)
+			}
+		}
+		if err == nil {
+			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, n, src)
+			ch <- prometheus.MustNewConstMetric(c.pendingAge, prometheus.GaugeValue, age, src)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 }
