@@ -55,6 +55,8 @@ func labelOf(s store.StatusCount) statusLabel {
 }
 
 type sourceRow struct {
+	Pending      int64 // deletion candidates waiting for the service's word
+	PendingFor   stamp // since when the oldest waits
 	Name         string
 	State        string // class of the badge: succeeded, partial, failed, running
 	LastRun      stamp
@@ -109,6 +111,8 @@ func build(rep store.StatusReport) page {
 			Failed24h:   s.FailedRuns24h,
 			Live:        s.LiveJobs,
 			Running:     s.RunningJobs,
+			Pending:     s.PendingDeletions,
+			PendingFor:  stampOf(now, s.PendingSince),
 			LastError:   clip(s.LastError),
 			LastErrorAt: stampOf(now, s.LastErrorAt),
 		}

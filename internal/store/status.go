@@ -51,6 +51,8 @@ type SourceHealth struct {
 	FailedRuns24h     int64
 	LiveJobs          int64
 	RunningJobs       int64
+	PendingDeletions  int64     // deletion candidates waiting for the service's word (modelarts.deletion_candidates)
+	PendingSince      time.Time // first_missed_at of the oldest; zero when none waits
 }
 
 // StatusCount is how many live jobs have one status.
@@ -105,8 +107,10 @@ const (
 	statusSourcesSQL = `
 		SELECT source, last_run_id, last_run_state, last_run_started_at, last_run_finished_at,
 		       coalesce(last_run_error, ''), last_success_at, last_error_at, coalesce(last_error, ''),
-		       runs_24h, failed_runs_24h, live_jobs, running_jobs
-		FROM modelarts.sync_health
+		       runs_24h, failed_runs_24h, live_jobs, running_jobs,
+		       (SELECT count(*) FROM modelarts.deletion_candidates AS c WHERE c.source = h.source),
+		       (SELECT min(c.first_missed_at) FROM modelarts.deletion_candidates AS c WHERE c.source = h.source)
+		FROM modelarts.sync_health AS h
 		ORDER BY source`
 
 	statusByStatusSQL = `
@@ -244,10 +248,12 @@ func durationBuckets(ctx context.Context, tx pgx.Tx) ([]DurationBucket, error) {
 }
 
 func scanSourceHealth(r pgx.Row) (h SourceHealth, err error) {
-	var finished, success, errAt *time.Time
+	var finished, success, errAt, pendingSince *time.Time
 	err = r.Scan(&h.Source, &h.LastRunID, &h.LastRunState, &h.LastRunStartedAt, &finished, &h.LastRunError,
-		&success, &errAt, &h.LastError, &h.Runs24h, &h.FailedRuns24h, &h.LiveJobs, &h.RunningJobs)
+		&success, &errAt, &h.LastError, &h.Runs24h, &h.FailedRuns24h, &h.LiveJobs, &h.RunningJobs,
+		&h.PendingDeletions, &pendingSince)
 	h.LastRunStartedAt = h.LastRunStartedAt.UTC()
+	h.PendingSince = utc(pendingSince)
 	h.LastRunFinishedAt, h.LastSuccessAt, h.LastErrorAt = utc(finished), utc(success), utc(errAt)
 	return h, err
 }
