@@ -363,3 +363,42 @@ func TestFailureOnPageKeepsEarlierPages(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With no evidence at all (the detail route unpublished, name searches matching nothing), deleted jobs
+// stay live and queued, the run says why, and nothing is marked deleted; once name searches work, the
+// next run marks them.
+func TestNoEvidenceKeepsCandidatesQueued(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "no-evidence", simulator.Options{Jobs: 150, Seed: 4,
+		Dialect: simulator.Dialect{NotFound: simulator.NotFoundUnpublished, Search: simulator.SearchNothing}}, fetch.AuthAKSK)
+	f.mustSync(t, s.client, options(s.name), nil)
+	jobs := s.sim.Jobs()
+	gone := []int64{jobs[10].ID, jobs[90].ID}
+	for _, id := range gone {
+		s.sim.DeleteJob(id)
+	}
+	res := f.mustSync(t, s.client, options(s.name), syncer.ErrPartial)
+	if res.Deleted != 0 || res.DeletionsPending != 2 || !res.Verified ||
+		!strings.Contains(res.Error, "2 jobs missing from the listing still wait") || !strings.Contains(res.Error, "APIG.0101") {
+		t.Fatalf("result %+v", res)
+	}
+	var answer string
+	if err := f.db.QueryRow(context.Background(), `SELECT last_answer FROM modelarts.deletion_candidates WHERE source = $1 AND job_id = $2`,
+		s.name, gone[0]).Scan(&answer); err != nil || !strings.Contains(answer, "name search not trusted") {
+		t.Errorf("last_answer %q, %v", answer, err)
+	}
+	for _, id := range gone {
+		if at := f.deletedAt(t, s.name, id); at != nil {
+			t.Errorf("job %d marked deleted without evidence", id)
+		}
+	}
+	if err := s.sim.SetDialect(simulator.Dialect{NotFound: simulator.NotFoundUnpublished, Search: simulator.SearchName}); err != nil {
+		t.Fatal(err)
+	}
+	res = f.mustSync(t, s.client, options(s.name), nil)
+	if res.Deleted != 2 || res.DeletedBy[syncer.BySearch] != 2 || res.DeletionsPending != 0 {
+		t.Fatalf("result with name searches %+v", res)
+	}
+	f.check(t, newModel(), s, true)
+}
