@@ -129,6 +129,7 @@ func (s *Simulator) mutateLocked(rng *rand.Rand) {
 		for status == j.Status {
 			status = pickStatus(rng)
 		}
+		s.noteStatusLocked(j.ID, j.Status, status)
 		j.Status = status
 		j.Duration += 1000 + rng.Int64N(int64(time.Hour/time.Millisecond))
 		j.ServiceURL = serviceURL(s.opts.ProjectID, j.ID, status)
@@ -147,6 +148,7 @@ func (s *Simulator) createLocked(rng *rand.Rand) *JobState {
 	id := s.maxID + 1 + rng.Int64N(5)
 	j := buildJob(rng, id, s.newCreateTimeLocked(), 1, 0, s.opts.ProjectID)
 	s.add(j)
+	s.noteStatusLocked(j.ID, -1, j.Status)
 	return j
 }
 
@@ -222,6 +224,7 @@ func (s *Simulator) Mutate(share float64, seed int64) ChurnStats {
 			for status == j.Status {
 				status = pickStatus(rng)
 			}
+			s.noteStatusLocked(j.ID, j.Status, status)
 			j.Status = status
 			j.ServiceURL = serviceURL(s.opts.ProjectID, j.ID, status)
 			st.StatusChanged++

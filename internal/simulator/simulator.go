@@ -138,6 +138,8 @@ type Simulator struct {
 	stats     Stats
 	churn     churnState // see churn.go
 
+	transitions []Transition // see transitions.go
+
 	faultState faultState // see faults.go; its own mutex
 }
 
@@ -248,6 +250,7 @@ func (s *Simulator) CreateJob() fetch.Job {
 	id := s.maxID + 1 + s.rng.Int64N(5)
 	j := buildJob(s.rng, id, s.newCreateTimeLocked(), 1, 0, s.opts.ProjectID)
 	s.add(j)
+	s.noteStatusLocked(j.ID, -1, j.Status)
 	return j.job()
 }
 
@@ -286,8 +289,10 @@ func (s *Simulator) UpdateJob(id int64, fn func(*JobState)) bool {
 	if !ok {
 		return false
 	}
+	from := j.Status
 	fn(j)
 	j.ID = id
+	s.noteStatusLocked(id, from, j.Status)
 	s.maxCreate = max(s.maxCreate, j.CreateTime)
 	clear(s.sorted)
 	return true

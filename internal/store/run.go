@@ -47,7 +47,16 @@ type RunOptions struct {
 	// visualization_job_history (no dead tuples, no WAL), at the price of last_seen_at lagging by up to
 	// SeenRefresh for unchanged jobs.
 	SeenRefresh time.Duration
+
+	// Kind is the kind of run recorded in sync_runs.kind: KindFull (default) or KindHead.
+	Kind string
 }
+
+// Kinds of run (sync_runs.kind).
+const (
+	KindFull = "full" // a walk over every page: the source of truth, settles deletions
+	KindHead = "head" // the newest jobs and the jobs in a status that is not final; never deletes
+)
 
 // RunStats is what Finish records in the run's ledger row.
 type RunStats struct {
@@ -103,8 +112,8 @@ const (
 		RETURNING id`
 
 	insertRunSQL = `
-		INSERT INTO modelarts.sync_runs (source, state, hostname, pid)
-		VALUES ($1, 'running', $2, $3)
+		INSERT INTO modelarts.sync_runs (source, state, hostname, pid, kind)
+		VALUES ($1, 'running', $2, $3, $4)
 		RETURNING id`
 
 	dropRunTablesSQL = `DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen`
@@ -163,7 +172,7 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 
 	hostname, _ := os.Hostname()
 	var id int64
-	if err := conn.QueryRow(ctx, insertRunSQL, source, hostname, os.Getpid()).Scan(&id); err != nil {
+	if err := conn.QueryRow(ctx, insertRunSQL, source, hostname, os.Getpid(), cmp.Or(opts.Kind, KindFull)).Scan(&id); err != nil {
 		return nil, interpretError(err)
 	}
 	if _, err := conn.Exec(ctx, createRunTablesSQL); err != nil {

@@ -21,6 +21,7 @@ import (
 // totals counts what the property cases covered, for the log.
 type totals struct {
 	cases, syncs, walks, unverifiedWalks, partial, refused int
+	heads                                                  int // head walks among the syncs
 	explicit, churned                                      int // mutations
 	deleted                                                int64
 	deletedBy                                              map[string]int
@@ -72,9 +73,9 @@ func TestSyncProperties(t *testing.T) {
 				auth := rapid.SampledFrom([]string{fetch.AuthAKSK, fetch.AuthToken}).Draw(rt, "auth")
 				p.run(fmt.Sprintf("prop-%s-%04d", notFound, next.Add(1)), auth, dialect)
 			})
-			t.Logf("%d cases in %s: %d syncs, %d walks (%d not verified), %d partial runs, %d mass deletions refused; "+
+			t.Logf("%d cases in %s: %d syncs (%d head walks), %d walks (%d not verified), %d partial runs, %d mass deletions refused; "+
 				"%d mutations between syncs and %d by churn during walks; %d jobs marked deleted (by detail call %d, by name search %d, by listing %d)",
-				tot.cases, time.Since(start).Round(time.Millisecond), tot.syncs, tot.walks, tot.unverifiedWalks, tot.partial, tot.refused,
+				tot.cases, time.Since(start).Round(time.Millisecond), tot.syncs, tot.heads, tot.walks, tot.unverifiedWalks, tot.partial, tot.refused,
 				tot.explicit, tot.churned, tot.deleted, tot.deletedBy[syncer.ByDetail], tot.deletedBy[syncer.BySearch], tot.deletedBy[syncer.ByListing])
 		})
 	}
@@ -110,7 +111,9 @@ func (p *propertyCase) run(name, auth string, dialect simulator.Dialect) {
 	p.opts.DeleteCheckBudget = rapid.SampledFrom([]int{25, 1000}).Draw(rt, "delete_check_budget")
 
 	for i, n := 0, rapid.IntRange(1, 6).Draw(rt, "steps"); i < n; i++ {
-		switch rapid.IntRange(0, 8).Draw(rt, "step") {
+		switch rapid.IntRange(0, 10).Draw(rt, "step") {
+		case 9, 10: // a head walk between full walks, the source churning or not
+			p.headSync(rapid.SampledFrom([]float64{0, 0, 0.5, 2}).Draw(rt, "head_churn"))
 		case 0, 4:
 			p.mutate(rapid.IntRange(1, 20).Draw(rt, "mutations"))
 		case 5: // many jobs gone at once: the guard may refuse
@@ -239,6 +242,23 @@ func (p *propertyCase) checkRefusal(res syncer.Result) {
 	}
 	if gone <= p.opts.MaxDeleteMin || float64(gone) <= p.opts.MaxDeleteShare*float64(len(live)) {
 		p.rt.Fatalf("refused to delete although only %d of %d live jobs are gone: %s", gone, len(live), res.Error)
+	}
+}
+
+// headSync runs a head walk, with churn during it when rate > 0: it never marks a deletion, and the
+// history invariants hold after it.
+func (p *propertyCase) headSync(rate float64) {
+	sim := p.src.sim
+	before := sim.ChurnStats().Total()
+	sim.SetChurn(rate)
+	opts := p.opts
+	opts.Kind = store.KindHead
+	res, err := p.syncWith(opts)
+	sim.SetChurn(0)
+	p.tot.churned += sim.ChurnStats().Total() - before
+	p.tot.heads++
+	if res.Deleted != 0 || (err != nil && !errors.Is(err, syncer.ErrPartial)) {
+		p.rt.Fatalf("head walk: %v, %+v", err, res)
 	}
 }
 

@@ -41,8 +41,13 @@ type Options struct {
 	// run. See evidence.go.
 	DeleteCheckBudget int
 	DeleteCheckTime   time.Duration
-	Now               func() time.Time
-	Logger            *slog.Logger
+	// Kind is store.KindFull (default: walk every page, settle deletions) or store.KindHead (head.go).
+	Kind string
+	// HeadMaxNewPages and HeadDetailBudget bound a head walk's requests (head.go).
+	HeadMaxNewPages  int
+	HeadDetailBudget int
+	Now              func() time.Time
+	Logger           *slog.Logger
 }
 
 // Result is the outcome of one run, as recorded in sync_runs.
@@ -75,6 +80,9 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 	opts.MaxWalks = cmp.Or(opts.MaxWalks, 3)
 	opts.DeleteCheckBudget = cmp.Or(opts.DeleteCheckBudget, DefaultDeleteCheckBudget)
 	opts.DeleteCheckTime = cmp.Or(opts.DeleteCheckTime, DefaultDeleteCheckTime)
+	opts.Kind = cmp.Or(opts.Kind, store.KindFull)
+	opts.HeadMaxNewPages = cmp.Or(opts.HeadMaxNewPages, DefaultHeadMaxNewPages)
+	opts.HeadDetailBudget = cmp.Or(opts.HeadDetailBudget, DefaultHeadDetailBudget)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -85,7 +93,7 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 	ctx, cancel := withDeadline(ctx, opts.Timeout)
 	defer cancel()
 
-	run, err := st.BeginRun(ctx, opts.Source, store.RunOptions{SeenRefresh: opts.SeenRefresh})
+	run, err := st.BeginRun(ctx, opts.Source, store.RunOptions{SeenRefresh: opts.SeenRefresh, Kind: opts.Kind})
 	if err != nil {
 		if !errors.Is(err, store.ErrSourceBusy) {
 			log.Error("cannot start a run", "source", opts.Source, "error", err)
@@ -93,7 +101,7 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 		return res, fmt.Errorf("begin run: %w", err)
 	}
 	res.RunID = run.ID()
-	log = log.With("source", opts.Source, "run_id", run.ID())
+	log = log.With("source", opts.Source, "run_id", run.ID(), "kind", opts.Kind)
 	s := &syncRun{src: src, run: run, opts: opts, log: log}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
@@ -131,6 +139,9 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 			log.Info("sync ended", attrs...)
 		}
 	}()
+	if opts.Kind == store.KindHead {
+		return res, s.head(ctx)
+	}
 	return res, s.sync(ctx)
 }
 

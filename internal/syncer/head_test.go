@@ -1,0 +1,99 @@
+package syncer_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/simulator"
+	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/syncer"
+)
+
+// finalStatus says whether a status code is final (migration 00001's job_statuses.is_final).
+func finalStatus(code int) bool {
+	switch code {
+	case 3, 5, 6, 10, 11, 12, 13, 14, 16, 17, 21, 22:
+		return true
+	}
+	return false
+}
+
+// A head walk sees new jobs and status changes of active jobs with a handful of requests, whatever
+// the number of jobs, records them with the same history rules, and never marks a deletion.
+func TestHeadWalk(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	s := mustSource(t, "head", simulator.Options{Jobs: 3000, Seed: 21}, fetch.AuthAKSK)
+	m := newModel()
+	f.mustSync(t, s.client, options(s.name), nil)
+
+	var active []fetch.Job
+	statuses := map[int]int{}
+	for _, j := range s.sim.Jobs() {
+		if !finalStatus(j.Status) {
+			active = append(active, j)
+			statuses[j.Status]++
+		}
+	}
+	if len(active) < 10 {
+		t.Fatalf("only %d active jobs: the test tests nothing", len(active))
+	}
+	created := []fetch.Job{s.sim.CreateJob(), s.sim.CreateJob(), s.sim.CreateJob()}
+	for _, j := range active[:4] {
+		s.sim.SetStatus(j.ID, 10, 0) // completed
+	}
+	s.sim.SetStatus(active[4].ID, 8, 0) // whatever it was, running now (may be the same)
+	s.sim.DeleteJob(active[5].ID)
+	s.sim.ResetStats()
+
+	opts := options(s.name)
+	opts.Kind = store.KindHead
+	res := f.mustSync(t, s.client, opts, nil)
+	st := s.sim.Stats()
+	// Bound: 1 page of new jobs + a page per 100 jobs of each active status (the 3 new jobs count in
+	// status 1) + a detail call per job that left its status (4 completed, 1 deleted, maybe 1 moved).
+	bound := 1 + 6
+	statuses[1] += 3
+	for _, n := range statuses {
+		bound += n/100 + 1
+	}
+	if st.ListRequests+st.DetailRequests > bound {
+		t.Errorf("head walk made %d list and %d detail requests; bound %d (3000 jobs, %d active in %d statuses)",
+			st.ListRequests, st.DetailRequests, bound, len(active), len(statuses))
+	}
+	if res.Inserted != 3 || res.Deleted != 0 || res.State != store.StateSucceeded {
+		t.Fatalf("result %+v", res)
+	}
+	for _, j := range active[:4] {
+		vs := f.versions(t, s.name, j.ID)
+		if last := vs[len(vs)-1]; last.Status != 10 || last.To != nil {
+			t.Errorf("job %d: versions %+v, want an open version in status 10", j.ID, vs)
+		}
+	}
+	for _, j := range created {
+		if vs := f.versions(t, s.name, j.ID); len(vs) != 1 {
+			t.Errorf("new job %d: versions %+v", j.ID, vs)
+		}
+	}
+	if at := f.deletedAt(t, s.name, active[5].ID); at != nil {
+		t.Errorf("a head walk marked job %d deleted", active[5].ID)
+	}
+	var kind string
+	if err := f.db.QueryRow(ctx, `SELECT kind FROM modelarts.sync_runs WHERE id = $1`, res.RunID).Scan(&kind); err != nil || kind != "head" {
+		t.Errorf("kind %q, %v", kind, err)
+	}
+	if err := m.check(ctx, f.db, s.name, s.sim.Jobs(), false); err != nil {
+		t.Fatal(err)
+	}
+	// The full walk settles the deletion; the mirror is then exact.
+	full := f.mustSync(t, s.client, options(s.name), nil)
+	if full.Deleted != 1 {
+		t.Errorf("full walk after the head walk: %+v", full)
+	}
+	f.check(t, m, s, true)
+	t.Logf("head walk over 3000 jobs (%d active in %d statuses): %d list + %d detail requests; a full walk takes %d",
+		len(active), len(statuses), st.ListRequests, st.DetailRequests, 3000/100+2)
+	_ = syncer.ByDetail
+}
