@@ -74,6 +74,9 @@ func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *
 		Timeout:         cfg.RunTimeout,
 		PageConcurrency: cfg.PageConcurrency,
 		Logger:          log,
+
+		DeleteCheckBudget: cfg.DeleteCheckBudget,
+		DeleteCheckTime:   cfg.DeleteCheckTime,
 	})
 	return err
 }

@@ -74,6 +74,17 @@ const (
 	defaultIAMTmpl      = "https://iam.%s.%s"
 )
 
+// Deletion checks and head walks (see the syncer's evidence.go and head.go).
+const (
+	EnvDeleteCheckBudget     = "INDEXER_DELETE_CHECK_BUDGET" // calls per run asking the service about deletion candidates
+	EnvDeleteCheckTime       = "INDEXER_DELETE_CHECK_TIME"   // time per run asking about them
+	EnvHeadSchedule          = "INDEXER_HEAD_SCHEDULE"       // cron schedule of head walks for indexer run; "off": none
+	DefaultDeleteCheckBudget = 200
+	DefaultDeleteCheckTime   = 2 * time.Minute
+	DefaultHeadSchedule      = "@every 1m"
+	HeadScheduleOff          = "off"
+)
+
 // Pages of a walk requested at the same time (fetch.WalkOptions.Concurrency).
 const (
 	EnvPageConcurrency     = "INDEXER_PAGE_CONCURRENCY"
@@ -134,6 +145,13 @@ type Config struct {
 
 	// PageConcurrency is how many pages of a walk are requested at the same time (1: one after the other).
 	PageConcurrency int
+
+	// DeleteCheckBudget and DeleteCheckTime bound what a run spends asking the service about deletion
+	// candidates; the rest wait for the next run.
+	DeleteCheckBudget int
+	DeleteCheckTime   time.Duration
+	// HeadSchedule is the cron schedule of head walks (indexer run), for every source; HeadScheduleOff: none.
+	HeadSchedule string
 
 	// ConfigFile is the YAML file the sources came from (INDEXER_CONFIG); empty: the environment.
 	ConfigFile string
@@ -227,6 +245,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		Timezone:       cmp.Or(strings.TrimSpace(getenv(EnvTimezone)), DefaultTimezone),
 	}
 	c.PageConcurrency = intVar(EnvPageConcurrency, DefaultPageConcurrency)
+	c.DeleteCheckBudget = intVar(EnvDeleteCheckBudget, DefaultDeleteCheckBudget)
+	c.DeleteCheckTime = durVar(EnvDeleteCheckTime, DefaultDeleteCheckTime)
+	c.HeadSchedule = cmp.Or(strings.TrimSpace(getenv(EnvHeadSchedule)), DefaultHeadSchedule)
 	if c.ConfigFile != "" {
 		sources, err := loadFile(c.ConfigFile, getenv)
 		c.Sources = sources
@@ -335,6 +356,17 @@ func (c *Config) Validate() error {
 	}
 	if c.RunTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s must not be negative (0: no deadline), got %s", EnvRunTimeout, c.RunTimeout))
+	}
+	if c.DeleteCheckBudget < 1 {
+		errs = append(errs, fmt.Errorf("%s must be at least 1 call per run, got %d", EnvDeleteCheckBudget, c.DeleteCheckBudget))
+	}
+	if c.DeleteCheckTime <= 0 {
+		errs = append(errs, fmt.Errorf("%s must be positive, got %s", EnvDeleteCheckTime, c.DeleteCheckTime))
+	}
+	if c.HeadSchedule != HeadScheduleOff {
+		if _, err := cron.ParseStandard(c.HeadSchedule); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %v (examples: \"@every 1m\", \"* * * * *\", or off)", EnvHeadSchedule, c.HeadSchedule, err))
+		}
 	}
 	if c.PageConcurrency < 1 || c.PageConcurrency > MaxPageConcurrency {
 		errs = append(errs, fmt.Errorf("%s must be between 1 (one page after the other) and %d, got %d",

@@ -75,6 +75,7 @@ type source struct {
 	client *fetch.Client
 	log    *slog.Logger
 	sched  cron.Schedule
+	head   cron.Schedule // head walks; nil: none
 }
 
 // New builds a daemon for cfg (validated: see config.Config.Validate) over st, which the caller closes
@@ -183,14 +184,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("source %s: schedule %q: %w", s.cfg.Name, s.cfg.Schedule, err)
 		}
 		s.sched = sched
-		ids[i] = c.Schedule(sched, cron.FuncJob(func() { d.runOnce(runCtx, s) }))
+		ids[i] = c.Schedule(sched, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindFull) }))
+		if d.cfg.HeadSchedule != "" && d.cfg.HeadSchedule != config.HeadScheduleOff {
+			head, err := cron.ParseStandard(d.cfg.HeadSchedule)
+			if err != nil { // config.Validate parses it the same way: not expected
+				d.closeHTTP(srv)
+				return fmt.Errorf("head schedule %q: %w", d.cfg.HeadSchedule, err)
+			}
+			s.head = head
+			// Its own entry (SkipIfStillRunning per entry); the source's lock keeps it from overlapping
+			// a full walk, which it then skips.
+			c.Schedule(head, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindHead) }))
+		}
 	}
 	c.Start()
 	d.log.Info("daemon started", "sources", len(d.sources), "concurrency", cap(d.slots),
 		"timezone", c.Location().String(), "run_at_start", d.cfg.RunAtStart, "shutdown_grace", d.cfg.ShutdownGrace)
 	for i, s := range d.sources {
 		e := c.Entry(ids[i])
-		s.log.Info("source scheduled", "schedule", s.cfg.Schedule, "next_run", e.Next)
+		s.log.Info("source scheduled", "schedule", s.cfg.Schedule, "next_run", e.Next, "head_schedule", d.cfg.HeadSchedule)
 		if d.cfg.RunAtStart && e.WrappedJob != nil {
 			go e.WrappedJob.Run() // through the chain: never twice at once with the schedule
 		}
@@ -294,8 +306,9 @@ func jitter(sched cron.Schedule, now time.Time) time.Duration {
 	return 0
 }
 
-// runOnce runs one sync of s, when a slot is free, unless shutdown begins first.
-func (d *Daemon) runOnce(ctx context.Context, s *source) {
+// runOnce runs one sync of s of the given kind (store.KindFull or store.KindHead), when a slot is
+// free, unless shutdown begins first.
+func (d *Daemon) runOnce(ctx context.Context, s *source, kind string) {
 	d.mu.Lock()
 	if d.stopping {
 		d.mu.Unlock()
@@ -308,7 +321,11 @@ func (d *Daemon) runOnce(ctx context.Context, s *source) {
 	// Replicas tick at the same instants: a short random wait lets a different one win the source's
 	// lock each time, so that they share the work, and spreads the requests of sources that share a
 	// schedule.
-	if j := jitter(s.sched, time.Now()); j > 0 {
+	sched := s.sched
+	if kind == store.KindHead {
+		sched = s.head
+	}
+	if j := jitter(sched, time.Now()); j > 0 {
 		t := time.NewTimer(j)
 		select {
 		case <-t.C:
@@ -331,7 +348,7 @@ func (d *Daemon) runOnce(ctx context.Context, s *source) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in a run", "panic", p, "stack", string(debug.Stack()))
-			d.metrics.runs.WithLabelValues(s.cfg.Name, store.StateFailed).Inc()
+			d.metrics.counter(kind).WithLabelValues(s.cfg.Name, store.StateFailed).Inc()
 		}
 	}()
 
@@ -349,11 +366,16 @@ func (d *Daemon) runOnce(ctx context.Context, s *source) {
 		Logger:         d.log,
 
 		PageConcurrency: d.cfg.PageConcurrency,
+
+		Kind:              kind,
+		DeleteCheckBudget: d.cfg.DeleteCheckBudget,
+		DeleteCheckTime:   d.cfg.DeleteCheckTime,
 	})
 	if errors.Is(err, store.ErrSourceBusy) {
-		s.log.Debug("source is being synced by another run (another replica?); skipped", "reason", err.Error())
-		d.metrics.runs.WithLabelValues(s.cfg.Name, stateSkipped).Inc()
+		s.log.Debug("source is being synced by another run (another replica, or a full and a head walk); skipped",
+			"kind", kind, "reason", err.Error())
+		d.metrics.counter(kind).WithLabelValues(s.cfg.Name, stateSkipped).Inc()
 		return
 	}
-	d.metrics.observe(s.cfg.Name, res, time.Since(started))
+	d.metrics.observe(s.cfg.Name, kind, res, time.Since(started))
 }

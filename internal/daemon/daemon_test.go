@@ -374,3 +374,30 @@ func (p *tcpProxy) setDown(down bool) {
 		}
 	}
 }
+
+// Head walks run on their own schedule between full walks, never at the same time as one of the same
+// source, are recorded with kind 'head' and counted apart.
+func TestHeadWalksScheduled(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	_, u := newSimulator(t, 300, 3, nil)
+	cfg := testConfig(t, simSource("h", u, "@every 1h"))
+	cfg.RunAtStart = true
+	cfg.HeadSchedule = "@every 1s"
+	td := startDaemon(t, cfg, openStore(t, db, false), Options{Migrate: true})
+	c := conn(t, db)
+	eventually(t, 30*time.Second, "a full walk and two head walks", func() bool {
+		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE kind = 'full' AND state = 'succeeded'`) == 1 &&
+			tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE kind = 'head' AND state = 'succeeded'`) >= 2
+	})
+	if n := tryInt(t, c, `
+		SELECT count(*) FROM modelarts.sync_runs AS a JOIN modelarts.sync_runs AS b
+		  ON a.source = b.source AND a.id < b.id AND b.started_at < coalesce(a.finished_at, now()) AND a.started_at < coalesce(b.finished_at, now())`); n != 0 {
+		t.Errorf("%d pairs of runs of one source overlapped", n)
+	}
+	m := scrape(t, td.url)
+	if m[`vizjob_head_walks_total{source="h",state="succeeded"}`] < 2 || m[`vizjob_sync_runs_total{source="h",state="succeeded"}`] != 1 {
+		t.Errorf("head walks %v, full walks %v", m[`vizjob_head_walks_total{source="h",state="succeeded"}`],
+			m[`vizjob_sync_runs_total{source="h",state="succeeded"}`])
+	}
+}

@@ -22,7 +22,8 @@ const scrapeTimeout = 5 * time.Second
 
 // metrics are the daemon's Prometheus series, in a registry of its own.
 type metrics struct {
-	runs     *prometheus.CounterVec   // vizjob_sync_runs_total{source,state}
+	runs     *prometheus.CounterVec   // vizjob_sync_runs_total{source,state}: full walks
+	heads    *prometheus.CounterVec   // vizjob_head_walks_total{source,state}
 	duration *prometheus.HistogramVec // vizjob_sync_run_duration_seconds{source}
 	requests *prometheus.CounterVec   // vizjob_api_requests_total{source,code}
 	retries  *prometheus.CounterVec   // vizjob_api_retries_total{source}
@@ -33,7 +34,11 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vizjob_sync_runs_total",
-			Help: "Runs by source and outcome: succeeded, partial, failed, or skipped (another replica was syncing the source).",
+			Help: "Full walks by source and outcome: succeeded, partial, failed, or skipped (another replica was syncing the source). Head walks count in vizjob_head_walks_total.",
+		}, []string{"source", "state"}),
+		heads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vizjob_head_walks_total",
+			Help: "Head walks (the newest jobs and the jobs in a status that is not final, between full walks) by source and outcome: succeeded, partial, failed, or skipped (a full walk or another replica held the source).",
 		}, []string{"source", "state"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vizjob_sync_run_duration_seconds",
@@ -57,13 +62,14 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 	for _, s := range sources {
 		for _, state := range []string{store.StateSucceeded, store.StatePartial, store.StateFailed, stateSkipped} {
 			m.runs.WithLabelValues(s, state)
+			m.heads.WithLabelValues(s, state)
 		}
 		m.retries.WithLabelValues(s)
 		for _, by := range []string{syncer.ByDetail, syncer.BySearch, syncer.ByListing} {
 			m.deleted.WithLabelValues(s, by)
 		}
 	}
-	reg.MustRegister(m.runs, m.duration, m.requests, m.retries, m.deleted,
+	reg.MustRegister(m.runs, m.heads, m.duration, m.requests, m.retries, m.deleted,
 		newDBCollector(st, sources, log),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -71,15 +77,23 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 	return m
 }
 
+// counter is the run counter of a kind of run.
+func (m *metrics) counter(kind string) *prometheus.CounterVec {
+	if kind == store.KindHead {
+		return m.heads
+	}
+	return m.runs
+}
+
 // observe records the outcome of one run that was not skipped.
-func (m *metrics) observe(source string, res syncer.Result, took time.Duration) {
+func (m *metrics) observe(source, kind string, res syncer.Result, took time.Duration) {
 	state := res.State
 	if res.RunID == 0 || state == "" {
 		state = store.StateFailed // the run could not even start (database unreachable): the syncer logged why
-	} else {
+	} else if kind != store.KindHead {
 		m.duration.WithLabelValues(source).Observe(took.Seconds())
 	}
-	m.runs.WithLabelValues(source, state).Inc()
+	m.counter(kind).WithLabelValues(source, state).Inc()
 	m.retries.WithLabelValues(source).Add(float64(res.Retries))
 	for by, n := range res.DeletedBy {
 		m.deleted.WithLabelValues(source, by).Add(float64(n))

@@ -72,6 +72,7 @@ type sourceRow struct {
 }
 
 type runRow struct {
+	Kind     string // full or head
 	ID       int64
 	Source   string
 	State    string
@@ -130,7 +131,7 @@ func build(rep store.StatusReport) page {
 	for _, r := range rep.RecentRuns {
 		row := runRow{
 			ID: r.ID, Source: r.Source, State: r.State, Started: stampOf(now, r.StartedAt),
-			Seen: r.JobsSeen, Inserted: r.Inserted, Updated: r.Updated, Deleted: r.Deleted,
+			Seen: r.JobsSeen, Inserted: r.Inserted, Updated: r.Updated, Deleted: r.Deleted, Kind: r.Kind,
 			Error: clip(r.Error),
 		}
 		if r.FinishedAt.IsZero() {

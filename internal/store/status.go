@@ -85,6 +85,7 @@ type RunRecord struct {
 	FinishedAt                           time.Time // zero while it runs
 	JobsSeen, Inserted, Updated, Deleted int64
 	Error                                string
+	Kind                                 string // KindFull or KindHead
 }
 
 // JobChange is a status transition a sync observed: a version of a job whose status differs from the
@@ -142,7 +143,7 @@ const (
 
 	statusRunsSQL = `
 		SELECT id, source, state, started_at, finished_at, jobs_seen, jobs_inserted, jobs_updated, jobs_deleted,
-		       coalesce(error, '')
+		       coalesce(error, ''), kind
 		FROM modelarts.sync_runs
 		ORDER BY id DESC
 		LIMIT $1::integer`
@@ -261,7 +262,7 @@ func scanSourceHealth(r pgx.Row) (h SourceHealth, err error) {
 func scanRunRecord(r pgx.Row) (run RunRecord, err error) {
 	var finished *time.Time
 	err = r.Scan(&run.ID, &run.Source, &run.State, &run.StartedAt, &finished, &run.JobsSeen, &run.Inserted,
-		&run.Updated, &run.Deleted, &run.Error)
+		&run.Updated, &run.Deleted, &run.Error, &run.Kind)
 	run.StartedAt, run.FinishedAt = run.StartedAt.UTC(), utc(finished)
 	return run, err
 }
