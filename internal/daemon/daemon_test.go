@@ -395,7 +395,12 @@ func TestHeadWalksScheduled(t *testing.T) {
 		  ON a.source = b.source AND a.id < b.id AND b.started_at < coalesce(a.finished_at, now()) AND a.started_at < coalesce(b.finished_at, now())`); n != 0 {
 		t.Errorf("%d pairs of runs of one source overlapped", n)
 	}
-	m := scrape(t, td.url)
+	// The counters move just after the ledger: wait for them too.
+	var m map[string]float64
+	eventually(t, 10*time.Second, "the head walks counted", func() bool {
+		m = scrape(t, td.url)
+		return m[`vizjob_head_walks_total{source="h",state="succeeded"}`] >= 2
+	})
 	if m[`vizjob_head_walks_total{source="h",state="succeeded"}`] < 2 || m[`vizjob_sync_runs_total{source="h",state="succeeded"}`] != 1 {
 		t.Errorf("head walks %v, full walks %v", m[`vizjob_head_walks_total{source="h",state="succeeded"}`],
 			m[`vizjob_sync_runs_total{source="h",state="succeeded"}`])

@@ -131,8 +131,10 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 		attrs := []any{"state", s.stats.State, "duration_seconds", time.Since(started).Round(time.Millisecond).Seconds(),
 			"pages", s.stats.Pages, "requests", s.stats.Requests, "retries", s.stats.Retries,
 			"jobs_seen", s.stats.JobsSeen, "jobs_inserted", s.stats.Inserted, "jobs_updated", s.stats.Updated,
-			"jobs_deleted", s.stats.Deleted, "deletion_checks", s.stats.DeletionChecks, "deletions_pending", s.stats.DeletionsPending,
-			"api_total_count", s.stats.APITotalCount}
+			"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount}
+		if s.stats.DeletionsPending >= 0 {
+			attrs = append(attrs, "deletion_checks", s.stats.DeletionChecks, "deletions_pending", s.stats.DeletionsPending)
+		}
 		if err != nil {
 			log.Error("sync ended", append(attrs, "error", err)...)
 		} else {
