@@ -1,7 +1,8 @@
-// Package syncer runs one sync of one source: it opens a run in the ledger,
-// walks every page of the list API (re-walking when a walk cannot be proven
-// complete), upserts each page as it arrives, confirms and marks deletions only
-// after a verified-complete walk, and closes the run with its counts and state.
+// Package syncer runs one sync of one source: it opens a run in the ledger, and either walks every
+// page of the list API (a full walk: re-walking when a walk cannot be proven complete, upserting each
+// page as it arrives, then settling the deletion candidates on the service's own evidence: evidence.go)
+// or lists only where change is likely (a head walk: head.go), and closes the run with its counts and
+// state.
 package syncer
 
 import (
