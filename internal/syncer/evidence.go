@@ -202,12 +202,9 @@ func (c *confirmer) confirmGone(cand store.Candidate, by string) {
 // alive upserts a candidate the service showed: a walk skipped it, it was not deleted.
 func (c *confirmer) alive(ctx context.Context, j fetch.Job) error {
 	c.s.log.Warn("deletion candidate still exists; kept and updated (a walk skipped it)", "job_id", j.ID)
-	pr, err := c.s.run.UpsertPage(ctx, toRows([]fetch.Job{j}), c.s.opts.Now())
-	if err != nil {
+	if err := c.s.upsert(ctx, []fetch.Job{j}); err != nil {
 		return err
 	}
-	c.s.stats.Inserted += int64(pr.Inserted)
-	c.s.stats.Updated += int64(pr.Updated)
 	c.checks = append(c.checks, store.CandidateCheck{JobID: j.ID, Outcome: store.CheckAlive})
 	return nil
 }

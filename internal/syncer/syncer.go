@@ -264,13 +264,7 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 			jobs = append(jobs, p.Jobs...)
 		}
 		s.noteListed(jobs)
-		pr, err := s.run.UpsertPage(ctx, toRows(jobs), s.opts.Now())
-		if err != nil {
-			return err
-		}
-		s.stats.Inserted += int64(pr.Inserted)
-		s.stats.Updated += int64(pr.Updated)
-		return nil
+		return s.upsert(ctx, jobs)
 	})
 	s.stats.Pages += wr.Pages
 	s.stats.Requests += wr.Requests
