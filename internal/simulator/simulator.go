@@ -39,9 +39,11 @@ const (
 	DefaultTokenTTL   = 24 * time.Hour
 )
 
-// DefaultEpoch is the instant generated jobs are created before (over the
-// preceding year). It is fixed, not time.Now, so a seed always gives the same jobs.
-var DefaultEpoch = time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
+// Generated jobs are created over the year before Options.Epoch, which
+// defaults to the moment the simulator starts (Options.Now), so that a demo
+// started on any day has jobs created in the last days and weeks. A seed gives
+// the same jobs relative to the epoch: pass a fixed Epoch for the same
+// jobs exactly.
 
 // Gateway behaviour the simulator reproduces.
 const (
@@ -74,7 +76,7 @@ type Options struct {
 
 	MaxPerPage int           // largest accepted per_page
 	TokenTTL   time.Duration // lifetime of IAM tokens
-	Epoch      time.Time     // generated create_time values fall in the year before it
+	Epoch      time.Time     // generated create_time values fall in the year before it; default Now()
 	Now        func() time.Time
 	Logger     *slog.Logger
 
@@ -108,11 +110,11 @@ func (o Options) withDefaults() Options {
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = DefaultTokenTTL
 	}
-	if o.Epoch.IsZero() {
-		o.Epoch = DefaultEpoch
-	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Epoch.IsZero() {
+		o.Epoch = o.Now().UTC().Truncate(time.Second)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

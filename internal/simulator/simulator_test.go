@@ -233,12 +233,13 @@ func TestGenerationIsDeterministic(t *testing.T) {
 }
 
 func TestGeneratedJobsAreRealistic(t *testing.T) {
-	jobs := New(Options{Jobs: 537, Seed: 1}).Jobs()
+	epoch := time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
+	jobs := New(Options{Jobs: 537, Seed: 1, Epoch: epoch}).Jobs()
 	if len(jobs) != 537 {
 		t.Fatalf("got %d jobs", len(jobs))
 	}
 	name := regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	from, to := DefaultEpoch.AddDate(0, 0, -365).UnixMilli(), DefaultEpoch.UnixMilli()
+	from, to := epoch.AddDate(0, 0, -365).UnixMilli(), epoch.UnixMilli()
 	statuses := map[int]int{}
 	var ties, withResource, nullRemaining, withExtra, undocumented int
 	var descKinds = map[string]bool{}
@@ -851,5 +852,29 @@ func TestConcurrentRequests(t *testing.T) {
 	sim.ExpireTokens()
 	if n := len(sim.Jobs()); n != 325 {
 		t.Fatalf("%d jobs after the concurrent changes", n)
+	}
+}
+
+// The demo and `indexer simulate` use the default epoch: jobs must be created
+// up to the moment the simulator starts, whatever the day, so that "the last
+// 30 days" of the status page and of the README's queries have data.
+func TestDefaultEpochIsNow(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2031, 6, 15, 12, 30, 0, 0, time.UTC),
+	} {
+		jobs := New(Options{Jobs: 500, Seed: 1, Now: func() time.Time { return at }}).Jobs()
+		recent := 0
+		for _, j := range jobs {
+			if j.CreateTime > at.UnixMilli() {
+				t.Fatalf("at %s: job %d created in the future (%d)", at, j.ID, j.CreateTime)
+			}
+			if j.CreateTime >= at.AddDate(0, 0, -30).UnixMilli() {
+				recent++
+			}
+		}
+		if recent < 10 {
+			t.Errorf("at %s: %d of %d jobs created in the last 30 days, want at least 10", at, recent, len(jobs))
+		}
 	}
 }

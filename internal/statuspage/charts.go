@@ -82,8 +82,12 @@ func createdChart(days []store.DayCount) chart {
 		}
 	}
 	c := columns(fmt.Sprintf("Jobs created per UTC day, last %d days", len(days)), labels, values, tips, "g-created", false)
-	if len(days) == 0 {
-		c.Empty = "No data."
+	var total int64
+	for _, v := range values {
+		total += v
+	}
+	if total == 0 {
+		c.Empty = fmt.Sprintf("No job was created in the last %d days: nothing to draw.", len(days))
 	}
 	return c
 }
