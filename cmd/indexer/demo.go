@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/daemon"
 	"github.com/vizjob/indexer/internal/simulator"
+	"github.com/vizjob/indexer/internal/store"
 )
 
 func runDemo(ctx context.Context, e env, args []string) int {
@@ -44,8 +46,11 @@ func runDemo(ctx context.Context, e env, args []string) int {
 	}
 	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
 
-	sim := simulator.New(simulator.Options{Jobs: *jobs, Seed: 1, Churn: *churn,
-		Logger: log.With("component", "simulator")})
+	sim, resumed, err := demoSimulator(ctx, cfg, log, *name, *jobs, *churn)
+	if err != nil {
+		log.Error("cannot start the simulator", "error", err)
+		return exitFailed
+	}
 	simLn, err := net.Listen("tcp", *simAddr)
 	if err != nil {
 		log.Error("simulator: cannot listen", "addr", *simAddr, "error", err)
@@ -82,12 +87,50 @@ func runDemo(ctx context.Context, e env, args []string) int {
 			"hint", "another process uses the port: try --http-addr 127.0.0.1:0")
 		return exitFailed
 	}
-	printGuide(e.stdout, cfg, *name, simURL, *jobs, *churn, e.getenv, ln.Addr())
+	if resumed > 0 {
+		*jobs = resumed
+	}
+	printGuide(e.stdout, cfg, *name, simURL, *jobs, resumed > 0, *churn, e.getenv, ln.Addr())
 	return serve(ctx, cfg, log, daemon.Options{Logger: log, Migrate: true, Listener: ln})
 }
 
+// demoSimulator starts the simulator from what the database already holds of
+// the demo's source, if anything: a restart then continues the recorded
+// history (statuses move on from where they were) instead of serving the
+// seed's jobs again, which would move statuses backwards. It returns how many
+// jobs were resumed (0: generated ones).
+func demoSimulator(ctx context.Context, cfg *config.Config, log *slog.Logger, source string, jobs int, churn float64) (*simulator.Simulator, int, error) {
+	opts := simulator.Options{Jobs: jobs, Seed: 1, Churn: churn, Logger: log.With("component", "simulator")}
+	st, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open the database: %w", err)
+	}
+	defer st.Close()
+	if _, err := st.MigrateUp(ctx); err != nil {
+		return nil, 0, fmt.Errorf("migrate: %w", err)
+	}
+	snap, err := st.Snapshot(ctx, source)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(snap.Live) == 0 {
+		if snap.Jobs > 0 {
+			log.Warn("every job of the demo source is marked deleted; generating new jobs (use --source to start a fresh source)",
+				"source", source)
+		}
+		return simulator.New(opts), 0, nil
+	}
+	opts.Seed = snap.MaxJobID // another sequence of changes than the last start's
+	sim, err := simulator.NewResumed(opts, simulator.Resume{Items: snap.Live, MaxJobID: snap.MaxJobID})
+	if err != nil {
+		return nil, 0, err
+	}
+	log.Info("simulator resumed from the database", "source", source, "jobs", len(snap.Live), "max_job_id", snap.MaxJobID)
+	return sim, len(snap.Live), nil
+}
+
 // printGuide says where to look while the demo runs.
-func printGuide(w io.Writer, cfg *config.Config, source, simURL string, jobs int, churn float64,
+func printGuide(w io.Writer, cfg *config.Config, source, simURL string, jobs int, resumed bool, churn float64,
 	getenv func(string) string, httpAddr net.Addr) {
 	host, port, _ := net.SplitHostPort(httpAddr.String())
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
@@ -105,8 +148,12 @@ func printGuide(w io.Writer, cfg *config.Config, source, simURL string, jobs int
 	default:
 		psql = fmt.Sprintf("psql %q", cfg.DatabaseURL)
 	}
+	from := "generated"
+	if resumed {
+		from = "resumed from the database"
+	}
 	fmt.Fprintf(w, `vizjob indexer demo
-  simulator  %s: %d jobs, churn %g (jobs appear, change status and vanish as they are listed)
+  simulator  %s: %d jobs %s, churn %g (jobs appear, change status and vanish as they are listed)
   daemon     syncs source %q now, then on %q
   http       %s/  (%s/healthz, %s/readyz, %s/metrics)
 
@@ -121,7 +168,7 @@ Try, while it runs:
   curl -s %s/metrics | grep ^vizjob_
 
 Ctrl-C stops it (a run in flight gets %s to finish).
-`, simURL, jobs, churn, source, cfg.Sources[0].Schedule, web, web, web, web,
+`, simURL, jobs, from, churn, source, cfg.Sources[0].Schedule, web, web, web, web,
 		psql, source, psql, source, psql, source, web, cfg.ShutdownGrace)
 }
 
