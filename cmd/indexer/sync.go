@@ -29,7 +29,17 @@ func runSync(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return configError(e, err)
 	}
-	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	// On a terminal with text logs, a live progress line; otherwise a "sync progress" log line every 10 s.
+	var live *liveLine
+	logOut := e.stderr
+	if isTerminal(e.stderr) && (cfg.LogFormat == "auto" || cfg.LogFormat == "text") {
+		live = &liveLine{w: e.stderr}
+		logOut = live
+	}
+	log := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
+	if live != nil {
+		log = newLogger(logOut, cfg.LogLevel, "text")
+	}
 
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
@@ -40,7 +50,7 @@ func runSync(ctx context.Context, e env, args []string) int {
 
 	code := exitOK
 	for _, src := range cfg.Sources {
-		err := syncSource(ctx, cfg, src, st, *allowMass, log)
+		err := syncSource(ctx, cfg, src, st, *allowMass, log, live)
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrSourceBusy):
@@ -57,11 +67,16 @@ func runSync(ctx context.Context, e env, args []string) int {
 }
 
 // syncSource runs one sync of one source; the syncer logs its outcome.
-func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *store.Store, allowMass bool, log *slog.Logger) error {
+func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *store.Store, allowMass bool, log *slog.Logger, live *liveLine) error {
 	client, err := newClient(cfg, src, log)
 	if err != nil {
 		log.Error("cannot build the ModelArts client", "source", src.Name, "error", err)
 		return err
+	}
+	var progress func(syncer.Progress)
+	if live != nil {
+		progress = func(p syncer.Progress) { live.set(progressText(p)) }
+		defer live.set("")
 	}
 	_, err = syncer.Sync(ctx, client, st, syncer.Options{
 		Source:          src.Name,
@@ -77,6 +92,8 @@ func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *
 
 		DeleteCheckBudget: cfg.DeleteCheckBudget,
 		DeleteCheckTime:   cfg.DeleteCheckTime,
+		Progress:          progress,
+		RateLimit:         cfg.RateLimit,
 	})
 	return err
 }

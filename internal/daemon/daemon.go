@@ -370,6 +370,7 @@ func (d *Daemon) runOnce(ctx context.Context, s *source, kind string) {
 		Kind:              kind,
 		DeleteCheckBudget: d.cfg.DeleteCheckBudget,
 		DeleteCheckTime:   d.cfg.DeleteCheckTime,
+		RateLimit:         d.cfg.RateLimit,
 	})
 	if errors.Is(err, store.ErrSourceBusy) {
 		s.log.Debug("source is being synced by another run (another replica, or a full and a head walk); skipped",

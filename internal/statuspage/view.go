@@ -136,6 +136,11 @@ func build(rep store.StatusReport) page {
 		}
 		if r.FinishedAt.IsZero() {
 			row.Took = "running for " + human(now.Sub(r.StartedAt))
+			if r.APITotalCount > 0 {
+				row.Took += fmt.Sprintf(", %d of %d jobs listed (page %d)", min(r.JobsSeen, r.APITotalCount), r.APITotalCount, r.Pages)
+			} else if r.Pages > 0 {
+				row.Took += fmt.Sprintf(", page %d", r.Pages)
+			}
 		} else {
 			row.Took = human(r.FinishedAt.Sub(r.StartedAt))
 		}

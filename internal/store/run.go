@@ -308,3 +308,29 @@ func (r *Run) active() (*pgxpool.Conn, error) {
 	}
 	return r.conn, nil
 }
+
+// progressRunSQL records the progress of a run still running; a finished row is left alone.
+const progressRunSQL = `
+	UPDATE modelarts.sync_runs
+	SET walks = $2::integer, pages = $3::integer, requests = $4::integer, retries = $5::integer,
+	    jobs_seen = $6::bigint, jobs_inserted = $7::bigint, jobs_updated = $8::bigint,
+	    bad_items = $9::bigint, api_total_count = $10::bigint
+	WHERE id = $1::bigint AND state = 'running'`
+
+// Progress records the counts of a run so far in its ledger row, which stays 'running': a long
+// run is visible (sync_runs, the status page) before it ends. State and Error are ignored.
+func (r *Run) Progress(ctx context.Context, st RunStats) error {
+	conn, err := r.active()
+	if err != nil {
+		return err
+	}
+	var apiTotal *int64
+	if st.Pages > 0 {
+		apiTotal = &st.APITotalCount
+	}
+	if _, err := conn.Exec(ctx, progressRunSQL, r.id, st.Walks, st.Pages, st.Requests, st.Retries,
+		st.JobsSeen, st.Inserted, st.Updated, st.BadItems, apiTotal); err != nil {
+		return fmt.Errorf("record progress of run %d: %w", r.id, interpretError(err))
+	}
+	return nil
+}

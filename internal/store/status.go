@@ -86,6 +86,8 @@ type RunRecord struct {
 	JobsSeen, Inserted, Updated, Deleted int64
 	Error                                string
 	Kind                                 string // KindFull or KindHead
+	Pages                                int    // pages read so far (updated while it runs)
+	APITotalCount                        int64  // job_total_count of the latest page; 0: none yet
 }
 
 // JobChange is a status transition a sync observed: a version of a job whose status differs from the
@@ -143,7 +145,7 @@ const (
 
 	statusRunsSQL = `
 		SELECT id, source, state, started_at, finished_at, jobs_seen, jobs_inserted, jobs_updated, jobs_deleted,
-		       coalesce(error, ''), kind
+		       coalesce(error, ''), kind, pages, coalesce(api_total_count, 0)
 		FROM modelarts.sync_runs
 		ORDER BY id DESC
 		LIMIT $1::integer`
@@ -262,7 +264,7 @@ func scanSourceHealth(r pgx.Row) (h SourceHealth, err error) {
 func scanRunRecord(r pgx.Row) (run RunRecord, err error) {
 	var finished *time.Time
 	err = r.Scan(&run.ID, &run.Source, &run.State, &run.StartedAt, &finished, &run.JobsSeen, &run.Inserted,
-		&run.Updated, &run.Deleted, &run.Error, &run.Kind)
+		&run.Updated, &run.Deleted, &run.Error, &run.Kind, &run.Pages, &run.APITotalCount)
 	run.StartedAt, run.FinishedAt = run.StartedAt.UTC(), utc(finished)
 	return run, err
 }

@@ -49,6 +49,14 @@ type Options struct {
 	HeadDetailBudget int
 	Now              func() time.Time
 	Logger           *slog.Logger
+
+	// Progress, when set, is called after each stored batch of pages (a terminal's progress line);
+	// else a "sync progress" line is logged every ProgressLogEvery (default 10s). The run's ledger
+	// row is updated with its counts every ProgressEvery (default 2s). See progress.go.
+	Progress         func(Progress)
+	ProgressEvery    time.Duration
+	ProgressLogEvery time.Duration
+	RateLimit        float64 // the client's requests per second (0: none), to announce a long walk
 }
 
 // Result is the outcome of one run, as recorded in sync_runs.
@@ -84,6 +92,8 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 	opts.Kind = cmp.Or(opts.Kind, store.KindFull)
 	opts.HeadMaxNewPages = cmp.Or(opts.HeadMaxNewPages, DefaultHeadMaxNewPages)
 	opts.HeadDetailBudget = cmp.Or(opts.HeadDetailBudget, DefaultHeadDetailBudget)
+	opts.ProgressEvery = cmp.Or(opts.ProgressEvery, DefaultProgressEvery)
+	opts.ProgressLogEvery = cmp.Or(opts.ProgressLogEvery, DefaultProgressLogEvery)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -176,6 +186,7 @@ type syncRun struct {
 	deletedBy     map[string]int
 	lastDetailWhy string
 	lastSearchWhy string
+	prog          progress // progress of the walk: progress.go
 }
 
 func (s *syncRun) sync(ctx context.Context) error {
@@ -247,6 +258,7 @@ const batchJobs = 1000
 // database, so memory stays bounded whatever the number of jobs.
 func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason string, err error) {
 	s.stats.Walks = walk
+	s.startWalk()
 	bad, anonymous := 0, 0
 	// Pages that arrived while the previous ones were being stored are stored together, in one
 	// transaction of up to batchJobs jobs: a transaction costs about the same for 100 jobs as for 1000.
@@ -264,7 +276,11 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 			jobs = append(jobs, p.Jobs...)
 		}
 		s.noteListed(jobs)
-		return s.upsert(ctx, jobs)
+		if err := s.upsert(ctx, jobs); err != nil {
+			return err
+		}
+		s.batchStored(ctx, walk, pages, len(jobs))
+		return nil
 	})
 	s.stats.Pages += wr.Pages
 	s.stats.Requests += wr.Requests
