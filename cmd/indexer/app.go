@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 )
@@ -28,6 +30,7 @@ var version = ""
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	cmd            string // the command running, for messages
 }
 
 type command struct {
@@ -60,6 +63,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
+			e.cmd = c.name
 			return c.run(ctx, e, args[1:])
 		}
 	}
@@ -89,9 +93,9 @@ func newFlagSet(e env, name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; it returns the exit code to use when the command must stop.
+// parseFlags parses args; it returns the exit code to use when the command must stop. A flag that
+// cannot be parsed gets one line naming it and a hint, not the whole usage.
 func parseFlags(e env, fs *flag.FlagSet, args []string) (stop bool, code int) {
-	fs.SetOutput(e.stderr)
 	for _, a := range args {
 		if a == "-h" || a == "--help" || a == "-help" {
 			fs.SetOutput(e.stdout)
@@ -99,10 +103,51 @@ func parseFlags(e env, fs *flag.FlagSet, args []string) (stop bool, code int) {
 			return true, exitOK
 		}
 	}
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(e.stderr)
 	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(e.stderr, "indexer %s: %s\n", fs.Name(), flagProblem(fs, err))
+		fmt.Fprintf(e.stderr, "hint: 'indexer %s --help' lists the flags\n", fs.Name())
 		return true, exitUsage
 	}
 	return false, exitOK
+}
+
+var (
+	flagInvalidRE = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([\w-]+): (.*)$`)
+	flagUnknownRE = regexp.MustCompile(`^flag provided but not defined: -+([\w-]+)$`)
+	flagNoArgRE   = regexp.MustCompile(`^flag needs an argument: -+([\w-]+)$`)
+)
+
+// flagProblem rewrites an error of the flag package: flags spelled --name, and what a value must be.
+func flagProblem(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if m := flagUnknownRE.FindStringSubmatch(msg); m != nil {
+		return "unknown flag --" + m[1]
+	}
+	if m := flagNoArgRE.FindStringSubmatch(msg); m != nil {
+		return "--" + m[1] + " needs a value"
+	}
+	m := flagInvalidRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	what := m[3]
+	if fl := fs.Lookup(m[2]); fl != nil {
+		if g, ok := fl.Value.(flag.Getter); ok {
+			switch g.Get().(type) {
+			case time.Duration:
+				what = "not a duration (examples: 30s, 5m, 1h30m; a unit is required)"
+			case bool:
+				what = "use true or false"
+			case int, int64, uint, uint64:
+				what = "not an integer"
+			case float64:
+				what = "not a number"
+			}
+		}
+	}
+	return fmt.Sprintf("--%s %q: %s", m[2], m[1], what)
 }
 
 // newLogger builds the one logger of the process: text on a terminal, JSON otherwise.
@@ -148,11 +193,11 @@ func runVersion(_ context.Context, e env, args []string) int {
 	return exitOK
 }
 
-// configError prints a configuration problem, one line each, and returns exitUsage.
+// configError prints each configuration problem on one line, then a hint, and returns exitUsage.
 func configError(e env, err error) int {
-	fmt.Fprintln(e.stderr, "indexer: configuration error:")
 	for _, line := range strings.Split(err.Error(), "\n") {
-		fmt.Fprintln(e.stderr, "  "+line)
+		fmt.Fprintf(e.stderr, "indexer %s: %s\n", e.cmd, line)
 	}
+	fmt.Fprintf(e.stderr, "hint: flags: 'indexer %s --help'; variables: README.md, section Configuration\n", e.cmd)
 	return exitUsage
 }

@@ -63,6 +63,20 @@ func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
 	return f
 }
 
+// flagVariables maps every flag that overrides a variable to that variable: the one place that says
+// where a value came from, so that an error about a value given by a flag names the flag.
+var flagVariables = map[string]string{
+	"database-url": config.EnvDatabaseURL, "log-level": config.EnvLogLevel, "log-format": config.EnvLogFormat,
+	"endpoint": config.EnvEndpoint, "region": config.EnvRegion, "project-id": config.EnvProjectID,
+	"source": config.EnvSource, "iam-endpoint": config.EnvIAMEndpoint, "per-page": config.EnvPerPage,
+	"max-per-page": config.EnvMaxPerPage, "max-walks": config.EnvMaxWalks, "max-delete-share": config.EnvMaxDeleteShare,
+	"max-delete-min": config.EnvMaxDeleteMin, "max-attempts": config.EnvMaxAttempts,
+	"request-timeout": config.EnvRequestTimeout, "seen-refresh": config.EnvSeenRefresh,
+	"rate-limit": config.EnvRateLimit, "run-timeout": config.EnvRunTimeout, "page-concurrency": config.EnvPageConcurrency,
+	"http-addr": config.EnvHTTPAddr, "grace": config.EnvShutdownGrace, "run-at-start": config.EnvRunAtStart,
+	"concurrency": config.EnvConcurrency, "timezone": config.EnvTimezone, "schedule": config.EnvSchedule,
+}
+
 // load reads the environment, applies the flags that were set, and validates.
 func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 	c, err := config.Load(getenv)
@@ -71,6 +85,9 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 	}
 	var perSource []string // flags of the environment's one source, meaningless with a configuration file
 	f.fs.Visit(func(fl *flag.Flag) {
+		if v, ok := flagVariables[fl.Name]; ok {
+			c.SetBy(v, "--"+fl.Name)
+		}
 		if f.daemon != nil {
 			f.daemon.apply(fl.Name, c)
 		}

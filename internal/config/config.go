@@ -110,6 +110,9 @@ type Source struct {
 
 	fields *fieldNames // what messages call the settings; nil: the environment's variables
 	line   int         // line of the source in the configuration file (0: from the environment)
+
+	// perPageSet, maxPerPageSet: the value was given (0 included), so it is checked, not defaulted.
+	perPageSet, maxPerPageSet bool
 }
 
 // AuthMode is "aksk" when AK/SK is set, else "token".
@@ -163,12 +166,69 @@ type Config struct {
 	RunAtStart    bool           // sync every source once at start, then on schedule
 	Timezone      string         // IANA name the cron schedules are read in
 	Location      *time.Location // Timezone, loaded by Validate
+
+	// origin records, by variable name, where each setting given explicitly came from: the
+	// variable itself (Load) or the flag that overrode it (SetBy). Messages name that origin.
+	origin map[string]string
+}
+
+// SetBy records that the setting of variable was given on the command line by flag (for example
+// "--per-page"): Validate's messages about it then name the flag, not the variable.
+func (c *Config) SetBy(variable, flag string) {
+	if c.origin == nil {
+		c.origin = make(map[string]string)
+	}
+	c.origin[variable] = flag
+}
+
+// setFrom records that variable was set in the environment (unless a flag already set it).
+func (c *Config) setFrom(variable string) {
+	if c.origin == nil {
+		c.origin = make(map[string]string)
+	}
+	if c.origin[variable] == "" {
+		c.origin[variable] = variable
+	}
+}
+
+// Origin is what messages call the setting of variable: the flag that set it, else the variable.
+func (c *Config) Origin(variable string) string {
+	if o := c.origin[variable]; o != "" {
+		return o
+	}
+	return variable
+}
+
+// isSet says whether the setting of variable was given explicitly (environment or flag).
+func (c *Config) isSet(variable string) bool { return c.origin[variable] != "" }
+
+// value names a setting with the value given: --flag "v" or VARIABLE="v".
+func (c *Config) value(variable, v string) string {
+	if o := c.Origin(variable); strings.HasPrefix(o, "-") {
+		return fmt.Sprintf("%s %q", o, v)
+	}
+	return fmt.Sprintf("%s=%q", variable, v)
+}
+
+// envFields are the names of the environment's source's settings, a flag where one set it.
+func (c *Config) envFields() *fieldNames {
+	n := envFields
+	n.projectID, n.endpoint, n.region = c.Origin(EnvProjectID), c.Origin(EnvEndpoint), c.Origin(EnvRegion)
+	n.iamEndpoint, n.schedule = c.Origin(EnvIAMEndpoint), c.Origin(EnvSchedule)
+	n.perPage, n.maxPerPage = c.Origin(EnvPerPage), c.Origin(EnvMaxPerPage)
+	return &n
 }
 
 // Load reads the configuration from getenv (os.Getenv in production). It does
 // not validate: apply flag overrides, then call Validate.
 func Load(getenv func(string) string) (*Config, error) {
 	var errs []error
+	c := &Config{}
+	for _, name := range Variables() {
+		if getenv(name) != "" {
+			c.setFrom(name)
+		}
+	}
 	secret := func(name string) string {
 		v, err := readSecret(getenv, name)
 		if err != nil {
@@ -225,7 +285,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		runAtStart = b
 	}
 
-	c := &Config{
+	*c = Config{
+		origin:         c.origin,
 		DatabaseURL:    cmp.Or(secret(EnvDatabaseURL), secret(EnvDatabaseURLAlt)),
 		MaxWalks:       intVar(EnvMaxWalks, DefaultMaxWalks),
 		MaxDeleteShare: share,
@@ -268,6 +329,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		Schedule:      getenv(EnvSchedule),
 		PerPage:       intVar(EnvPerPage, 0),
 		MaxPerPage:    intVar(EnvMaxPerPage, 0),
+		perPageSet:    getenv(EnvPerPage) != "",
+		maxPerPageSet: getenv(EnvMaxPerPage) != "",
 	}
 	c.Sources = []Source{s}
 	return c, errors.Join(errs...)
@@ -318,24 +381,29 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("no source configured: set "+EnvProjectID+" and credentials"))
 	}
 	for i := range c.Sources {
+		if s := &c.Sources[i]; s.fields == nil && s.line == 0 { // the environment's source
+			s.fields = c.envFields()
+			s.perPageSet = s.perPageSet || c.isSet(EnvPerPage)
+			s.maxPerPageSet = s.maxPerPageSet || c.isSet(EnvMaxPerPage)
+		}
 		if err := c.Sources[i].validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if c.MaxWalks < 1 {
-		errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", EnvMaxWalks, c.MaxWalks))
+		errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", c.Origin(EnvMaxWalks), c.MaxWalks))
 	}
 	if c.MaxDeleteShare < 0 || c.MaxDeleteShare > 1 {
-		errs = append(errs, fmt.Errorf("%s must be between 0 and 1, got %g", EnvMaxDeleteShare, c.MaxDeleteShare))
+		errs = append(errs, fmt.Errorf("%s must be between 0 and 1, got %g", c.Origin(EnvMaxDeleteShare), c.MaxDeleteShare))
 	}
 	if c.MaxDeleteMin < 0 {
-		errs = append(errs, fmt.Errorf("%s must not be negative, got %d", EnvMaxDeleteMin, c.MaxDeleteMin))
+		errs = append(errs, fmt.Errorf("%s must not be negative, got %d", c.Origin(EnvMaxDeleteMin), c.MaxDeleteMin))
 	}
 	if c.RequestTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("%s must be positive, got %s", EnvRequestTimeout, c.RequestTimeout))
+		errs = append(errs, fmt.Errorf("%s must be positive, got %s", c.Origin(EnvRequestTimeout), c.RequestTimeout))
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 20 {
-		errs = append(errs, fmt.Errorf("%s must be between 1 and 20, got %d", EnvMaxAttempts, c.MaxAttempts))
+		errs = append(errs, fmt.Errorf("%s must be between 1 and 20, got %d", c.Origin(EnvMaxAttempts), c.MaxAttempts))
 	}
 	names := map[string]int{}
 	for _, s := range c.Sources {
@@ -349,13 +417,13 @@ func (c *Config) Validate() error {
 		names[s.Name] = s.line
 	}
 	if c.SeenRefresh < 0 {
-		errs = append(errs, fmt.Errorf("%s must not be negative, got %s", EnvSeenRefresh, c.SeenRefresh))
+		errs = append(errs, fmt.Errorf("%s must not be negative, got %s", c.Origin(EnvSeenRefresh), c.SeenRefresh))
 	}
 	if !(c.RateLimit >= 0) || math.IsInf(c.RateLimit, 1) {
-		errs = append(errs, fmt.Errorf("%s must be a number of requests per second, 0 for no limit, got %g", EnvRateLimit, c.RateLimit))
+		errs = append(errs, fmt.Errorf("%s must be a number of requests per second, 0 for no limit, got %g", c.Origin(EnvRateLimit), c.RateLimit))
 	}
 	if c.RunTimeout < 0 {
-		errs = append(errs, fmt.Errorf("%s must not be negative (0: no deadline), got %s", EnvRunTimeout, c.RunTimeout))
+		errs = append(errs, fmt.Errorf("%s must not be negative (0: no deadline), got %s", c.Origin(EnvRunTimeout), c.RunTimeout))
 	}
 	if c.DeleteCheckBudget < 1 {
 		errs = append(errs, fmt.Errorf("%s must be at least 1 call per run, got %d", EnvDeleteCheckBudget, c.DeleteCheckBudget))
@@ -370,31 +438,31 @@ func (c *Config) Validate() error {
 	}
 	if c.PageConcurrency < 1 || c.PageConcurrency > MaxPageConcurrency {
 		errs = append(errs, fmt.Errorf("%s must be between 1 (one page after the other) and %d, got %d",
-			EnvPageConcurrency, MaxPageConcurrency, c.PageConcurrency))
+			c.Origin(EnvPageConcurrency), MaxPageConcurrency, c.PageConcurrency))
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		errs = append(errs, fmt.Errorf("%s=%q is not host:port (examples: :8080, 127.0.0.1:8080)", EnvHTTPAddr, c.HTTPAddr))
+		errs = append(errs, fmt.Errorf("%s is not host:port (examples: :8080, 127.0.0.1:8080)", c.value(EnvHTTPAddr, c.HTTPAddr)))
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
-		errs = append(errs, fmt.Errorf("%s must be between 1 and %d, got %d", EnvConcurrency, MaxConcurrency, c.Concurrency))
+		errs = append(errs, fmt.Errorf("%s must be between 1 and %d, got %d", c.Origin(EnvConcurrency), MaxConcurrency, c.Concurrency))
 	}
 	if c.ShutdownGrace < 0 {
-		errs = append(errs, fmt.Errorf("%s must not be negative, got %s", EnvShutdownGrace, c.ShutdownGrace))
+		errs = append(errs, fmt.Errorf("%s must not be negative, got %s", c.Origin(EnvShutdownGrace), c.ShutdownGrace))
 	}
 	if loc, err := time.LoadLocation(c.Timezone); err != nil {
-		errs = append(errs, fmt.Errorf("%s=%q is not a time zone (examples: UTC, Asia/Shanghai): %v", EnvTimezone, c.Timezone, err))
+		errs = append(errs, fmt.Errorf("%s is not a time zone (examples: UTC, Asia/Shanghai, Europe/Berlin)", c.value(EnvTimezone, c.Timezone)))
 	} else {
 		c.Location = loc
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		errs = append(errs, fmt.Errorf("%s=%q: use debug, info, warn or error", EnvLogLevel, c.LogLevel))
+		errs = append(errs, fmt.Errorf("%s: use debug, info, warn or error", c.value(EnvLogLevel, c.LogLevel)))
 	}
 	switch c.LogFormat {
 	case "auto", "text", "json":
 	default:
-		errs = append(errs, fmt.Errorf("%s=%q: use auto, text or json", EnvLogFormat, c.LogFormat))
+		errs = append(errs, fmt.Errorf("%s: use auto, text or json", c.value(EnvLogFormat, c.LogFormat)))
 	}
 	return errors.Join(errs...)
 }
@@ -423,7 +491,7 @@ var fileFields = fieldNames{
 
 // value names a setting with its value: NAME="v" for a variable, name "v" for a key of the file.
 func (n *fieldNames) value(field, v string) string {
-	if n.file {
+	if n.file || strings.HasPrefix(field, "-") {
 		return fmt.Sprintf("%s %q", field, v)
 	}
 	return fmt.Sprintf("%s=%q", field, v)
@@ -481,8 +549,12 @@ func (s *Source) validate() error {
 	if _, err := cron.ParseStandard(s.Schedule); err != nil {
 		bad("%s: %v (examples: \"*/5 * * * *\", \"@every 10m\", \"@hourly\")", n.value(n.schedule, s.Schedule), err)
 	}
-	s.MaxPerPage = cmp.Or(s.MaxPerPage, DefaultPerPage)
-	s.PerPage = cmp.Or(s.PerPage, min(DefaultPerPage, s.MaxPerPage))
+	if !s.maxPerPageSet {
+		s.MaxPerPage = cmp.Or(s.MaxPerPage, DefaultPerPage)
+	}
+	if !s.perPageSet {
+		s.PerPage = cmp.Or(s.PerPage, min(DefaultPerPage, max(s.MaxPerPage, 1)))
+	}
 	if s.MaxPerPage < 1 || s.MaxPerPage > 1000 {
 		bad("%s must be between 1 and 1000, got %d", n.maxPerPage, s.MaxPerPage)
 	}
