@@ -30,7 +30,8 @@ var version = ""
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
-	cmd            string // the command running, for messages
+	stdin          io.Reader // answers to questions (forget-source)
+	cmd            string    // the command running, for messages
 }
 
 type command struct {
@@ -46,6 +47,7 @@ func commands() []command {
 		{"simulate", "serve the built-in ModelArts simulator (list API + IAM token API)", runSimulate},
 		{"demo", "simulator + migrate + daemon in one process against the configured database", runDemo},
 		{"probe", "read-only check of each source against the assumptions the sync relies on (run it first)", runProbe},
+		{"forget-source", "delete every row of one source (jobs, history, runs), after confirmation or with --yes", runForgetSource},
 		{"bench", "measure initial sync, resyncs, memory and requests against the simulator and a scratch database", runBench},
 		{"version", "print the version", runVersion},
 	}
@@ -53,7 +55,7 @@ func commands() []command {
 
 // Main runs one command and returns its exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := env{stdout: stdout, stderr: stderr, getenv: getenv}
+	e := env{stdout: stdout, stderr: stderr, getenv: getenv, stdin: os.Stdin}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -76,7 +78,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "indexer mirrors Huawei Cloud ModelArts visualization jobs, with history, into PostgreSQL.")
 	fmt.Fprintln(w, "\nUsage: indexer <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'indexer <command> --help' for the flags of a command. Configuration comes from the")
 	fmt.Fprintln(w, "environment (see README.md); flags override it.")

@@ -506,6 +506,9 @@ func (s *Source) validate() error {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if s.ProjectID == "" {
 		bad("%s is not set: the ModelArts project id (console: My Credentials > API Credentials)", n.projectID)
+	} else if !validProjectID(s.ProjectID) {
+		bad("%s is not a project id: letters, digits, - and _ only, at most 64 (a ModelArts project id is 32 hexadecimal characters; console: My Credentials > API Credentials)",
+			n.value(n.projectID, s.ProjectID))
 	}
 	if s.Endpoint == "" && s.Region != "" {
 		s.Endpoint = fmt.Sprintf(defaultEndpointTmpl, s.Region, domainFor(s.Region))
@@ -572,4 +575,18 @@ func (s *Source) validate() error {
 		errs[i] = fmt.Errorf("source %s: %w", name, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validProjectID says whether id can be a project id: it goes into the request path as is, so
+// anything that would change the path (/, .., %, ?) is refused before a request is sent.
+func validProjectID(id string) bool {
+	if len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

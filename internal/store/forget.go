@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SourceCounts is what the database holds of one source.
+type SourceCounts struct {
+	Jobs, Versions, Runs, BadItems int64
+}
+
+// Empty says whether the source has nothing in the database.
+func (c SourceCounts) Empty() bool { return c == SourceCounts{} }
+
+const (
+	countSourceSQL = `
+		SELECT (SELECT count(*) FROM modelarts.visualization_jobs WHERE source = $1),
+		       (SELECT count(*) FROM modelarts.visualization_job_history WHERE source = $1),
+		       (SELECT count(*) FROM modelarts.sync_runs WHERE source = $1),
+		       (SELECT count(*) FROM modelarts.bad_items WHERE source = $1)`
+
+	// The same lock key as a run's (run.go), taken for the transaction only.
+	lockSourceXactSQL = `SELECT pg_try_advisory_xact_lock($1::integer, hashtext($2::text))`
+
+	forgetHistorySQL  = `DELETE FROM modelarts.visualization_job_history WHERE source = $1`
+	forgetBadItemsSQL = `DELETE FROM modelarts.bad_items WHERE source = $1`
+	forgetJobsSQL     = `DELETE FROM modelarts.visualization_jobs WHERE source = $1`
+	forgetRunsSQL     = `DELETE FROM modelarts.sync_runs WHERE source = $1`
+)
+
+// CountSource counts the rows of source in every table.
+func (s *Store) CountSource(ctx context.Context, source string) (SourceCounts, error) {
+	var c SourceCounts
+	if err := s.pool.QueryRow(ctx, countSourceSQL, source).Scan(&c.Jobs, &c.Versions, &c.Runs, &c.BadItems); err != nil {
+		return c, fmt.Errorf("count source %s: %w", source, interpretError(err))
+	}
+	return c, nil
+}
+
+// ForgetSource deletes every row of source (jobs, their history, bad items and its runs in the
+// ledger) in one transaction, and returns what it deleted. It returns an error wrapping
+// ErrSourceBusy when a run of the source is in progress.
+func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, error) {
+	var c SourceCounts
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, lockSourceXactSQL, sourceLockClass, source).Scan(&locked); err != nil {
+			return err
+		}
+		if !locked {
+			return fmt.Errorf("%w: a run of source %s is in progress; try again when it has ended", ErrSourceBusy, source)
+		}
+		for _, st := range []struct {
+			sql string
+			n   *int64
+		}{{forgetHistorySQL, &c.Versions}, {forgetBadItemsSQL, &c.BadItems}, {forgetJobsSQL, &c.Jobs}, {forgetRunsSQL, &c.Runs}} {
+			tag, err := tx.Exec(ctx, st.sql, source)
+			if err != nil {
+				return err
+			}
+			*st.n = tag.RowsAffected()
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrSourceBusy) {
+			return SourceCounts{}, err
+		}
+		return SourceCounts{}, fmt.Errorf("forget source %s: %w", source, interpretError(err))
+	}
+	return c, nil
+}
+
+const sourcesSQL = `
+	SELECT source FROM modelarts.sync_runs
+	UNION
+	SELECT source FROM modelarts.visualization_jobs
+	ORDER BY 1`
+
+// Sources lists every source that has a run or a job in the database.
+func (s *Store) Sources(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, sourcesSQL)
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", interpretError(err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", interpretError(err))
+	}
+	return out, nil
+}
