@@ -2,17 +2,21 @@
 // so that tests that speak SQL run against a real server and in parallel.
 //
 // The server is the one INDEXER_TEST_DATABASE_URL names (a URL of a role that may create databases),
-// else a postgres:17-alpine container started once per test binary with testcontainers. With neither,
-// the test fails and says what to set: it never skips.
+// else a local server found as psql would find it (the libpq PG* variables and defaults), else one on
+// 127.0.0.1:5432 as the current user or as postgres, else a postgres:17-alpine container started
+// once per test binary with testcontainers. With none of them, the test fails and says what it tried:
+// it never skips.
 package testdb
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"os/user"
 	"strings"
 	"sync"
 	"testing"
@@ -34,13 +38,24 @@ var container struct {
 	err  error
 }
 
+var local struct {
+	once  sync.Once
+	url   string
+	tried []string // what was tried and why it did not do
+}
+
 // AdminURL returns the URL of a database on the test server through which databases can be created
-// and dropped: EnvURL when set, else the container's (started on first use, removed by testcontainers'
-// reaper when the test binary exits). It fails the test if there is no server.
+// and dropped: EnvURL when set, else a local server (see the package comment), else the container's
+// (started on first use, removed by testcontainers' reaper when the test binary exits). It fails the
+// test if there is no server, naming what it tried.
 func AdminURL(t testing.TB) string {
 	t.Helper()
 	if u := os.Getenv(EnvURL); u != "" {
 		return u
+	}
+	local.once.Do(func() { local.url, local.tried = findLocal() })
+	if local.url != "" {
+		return local.url
 	}
 	container.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -53,11 +68,84 @@ func AdminURL(t testing.TB) string {
 		container.url, container.err = c.ConnectionString(ctx, "sslmode=disable")
 	})
 	if container.err != nil {
-		t.Fatalf("no test database: set %s to a PostgreSQL URL the tests may create databases on "+
-			"(e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable), "+
-			"or run a Docker engine for testcontainers: %v", EnvURL, container.err)
+		t.Fatalf("no test database. Tried: %s unset; %s; testcontainers (%s): %v.\n"+
+			"Set %s to a PostgreSQL URL of a role that may create databases "+
+			"(e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable), or run a Docker engine.",
+			EnvURL, strings.Join(local.tried, "; "), image, container.err, EnvURL)
 	}
 	return container.url
+}
+
+// findLocal looks for a local server a test may create databases on, as psql would find it (the
+// PG* variables and libpq's defaults), then on 127.0.0.1:5432 as the current user, then as postgres.
+// It returns the first that answers, or what it tried and why each did not do.
+func findLocal() (string, []string) {
+	var pg []string
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PG") && k != "PGPASSWORD" {
+			pg = append(pg, k+"="+v)
+		}
+	}
+	desc := "libpq defaults (no PG* variable set)"
+	if len(pg) > 0 {
+		desc = "libpq defaults with " + strings.Join(pg, " ")
+	}
+	cands := []candidate{{"connect_timeout=3", desc}} // keyword/value: PG* variables and defaults fill the rest
+	users := []string{"postgres"}
+	if u, err := user.Current(); err == nil && u.Username != "" && u.Username != "postgres" {
+		users = []string{u.Username, "postgres"}
+	}
+	for _, u := range users {
+		url := "postgres://" + u + "@127.0.0.1:5432/postgres?sslmode=disable&connect_timeout=3"
+		cands = append(cands, candidate{url, "127.0.0.1:5432 as " + u})
+	}
+	return firstLocal(cands)
+}
+
+type candidate struct{ conn, desc string }
+
+// firstLocal returns the first candidate on which databases can be created, or what was tried.
+func firstLocal(cands []candidate) (string, []string) {
+	var tried []string
+	for _, c := range cands {
+		err := canCreateDatabases(c.conn)
+		if err == nil {
+			return c.conn, nil
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", c.desc, err))
+	}
+	return "", tried
+}
+
+// canCreateDatabases connects and checks that the role may create databases.
+func canCreateDatabases(conn string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(conn)
+	if err != nil {
+		return err
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 3 * time.Second
+	}
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return errors.New(firstLine(err.Error()))
+	}
+	defer c.Close(ctx)
+	var ok bool
+	if err := c.QueryRow(ctx, `SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("role %s may not create databases", cfg.User)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
 }
 
 // New creates an empty database for this test and returns its URL. The database is dropped (with
