@@ -103,7 +103,7 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 			return
 		}
 		switch fl.Name {
-		case "endpoint", "region", "project-id", "source", "iam-endpoint", "per-page", "max-per-page":
+		case "endpoint", "region", "project-id", "source", "iam-endpoint", "per-page", "max-per-page", "schedule":
 			if c.ConfigFile != "" {
 				perSource = append(perSource, "--"+fl.Name)
 				return

@@ -23,7 +23,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 		"migrations and the daemon, in one process, against the configured database ("+config.EnvDatabaseURL+").\n"+
 		"It syncs the simulator at start and then on --schedule, and prints queries to try. Ctrl-C stops it.")
 	cf := addConfigFlags(fs, false)
-	httpAddr := fs.String("http-addr", "", "listen address of /healthz, /readyz and /metrics (env "+config.EnvHTTPAddr+"; default "+config.DefaultHTTPAddr+")")
+	httpAddr := fs.String("http-addr", "", "listen address of the status page (/) and of /healthz, /readyz and /metrics (env "+config.EnvHTTPAddr+"; default "+config.DefaultHTTPAddr+")")
 	simAddr := fs.String("sim-addr", "127.0.0.1:0", "listen address of the simulator (default: a free local port)")
 	jobs := fs.Int("jobs", 500, "jobs the simulator starts with")
 	churn := fs.Float64("churn", 0.1, "mean number of random job changes after each list request (0: none)")

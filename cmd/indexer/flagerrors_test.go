@@ -32,6 +32,7 @@ func TestErrorsNameTheFlagInOneLine(t *testing.T) {
 		{args: []string{"sync", "--request-timeout", "0s"}, want: "indexer sync: --request-timeout must be positive, got 0s"},
 		{args: []string{"sync", "--max-walks", "0"}, want: "indexer sync: --max-walks must be at least 1, got 0"},
 		{args: []string{"sync", "--rate-limit", "fast"}, want: `indexer sync: --rate-limit "fast": not a number`},
+		{args: []string{"run", "--schedule", "every day"}, want: `indexer run: source 0123456789abcdef0123456789abcdef: --schedule "every day": `},
 		{args: []string{"sync", "--nope"}, want: "indexer sync: unknown flag --nope"},
 		{args: []string{"migrate", "--log-level", "loud", "status"}, want: `indexer migrate: --log-level "loud": use debug, info, warn or error`},
 	} {

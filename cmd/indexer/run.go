@@ -19,16 +19,19 @@ type daemonFlags struct {
 	runAtStart  *bool
 	concurrency *int
 	timezone    *string
+	schedule    *string
 }
 
 func addDaemonFlags(f *configFlags) {
 	fs := f.fs
 	f.daemon = &daemonFlags{
-		httpAddr:    fs.String("http-addr", "", "listen address of /healthz, /readyz and /metrics (env "+config.EnvHTTPAddr+"; default "+config.DefaultHTTPAddr+")"),
+		httpAddr:    fs.String("http-addr", "", "listen address of the status page (/) and of /healthz, /readyz and /metrics (env "+config.EnvHTTPAddr+"; default "+config.DefaultHTTPAddr+")"),
 		grace:       fs.Duration("grace", 0, "on SIGINT or SIGTERM, how long runs in flight may finish before they are cancelled (env "+config.EnvShutdownGrace+"; default 30s)"),
 		runAtStart:  fs.Bool("run-at-start", false, "sync every source once at start, then on schedule (env "+config.EnvRunAtStart+")"),
 		concurrency: fs.Int("concurrency", 0, fmt.Sprintf("sources synced at the same time, at most (env %s; default %d)", config.EnvConcurrency, config.DefaultConcurrency)),
 		timezone:    fs.String("timezone", "", "time zone the cron schedules are read in (env "+config.EnvTimezone+"; default UTC)"),
+		schedule: fs.String("schedule", "", "cron schedule of the syncs: five fields or a descriptor such as @every 10m (env "+
+			config.EnvSchedule+"; default "+config.DefaultSchedule+")"),
 	}
 }
 
@@ -44,15 +47,19 @@ func (df *daemonFlags) apply(name string, c *config.Config) {
 		c.Concurrency = *df.concurrency
 	case "timezone":
 		c.Timezone = *df.timezone
+	case "schedule":
+		if c.ConfigFile == "" && len(c.Sources) == 1 {
+			c.Sources[0].Schedule = *df.schedule
+		}
 	}
 }
 
 func runRun(ctx context.Context, e env, args []string) int {
 	fs := newFlagSet(e, "run", "run [flags]\n\n"+
 		"The daemon: applies pending migrations, then syncs every configured source on its cron schedule\n"+
-		"("+config.EnvSchedule+", or schedule: per source in the "+config.EnvConfigFile+" file) and serves /healthz,\n"+
-		"/readyz and /metrics. Replicas on one database share the sources: a source is never synced by two\n"+
-		"at once. SIGINT or SIGTERM: runs in flight may finish within --grace, then are cancelled and\n"+
+		"(--schedule or "+config.EnvSchedule+", or schedule: per source in the "+config.EnvConfigFile+" file) and serves\n"+
+		"the status page at / and /healthz, /readyz and /metrics. Replicas on one database share the\n"+
+		"sources: a source is never synced by two at once. SIGINT or SIGTERM: runs in flight may finish within --grace, then are cancelled and\n"+
 		"recorded as failed (\"interrupted by shutdown\"); exit 0. A second signal exits at once.")
 	cf := addConfigFlags(fs, true)
 	addDaemonFlags(cf)

@@ -155,7 +155,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
-	d.log.Info("http serving", "addr", ln.Addr().String(), "endpoints", "/healthz /readyz /metrics")
+	endpoints := "/healthz /readyz /metrics"
+	if d.opts.Index != nil {
+		endpoints = "/ (status page) " + endpoints
+	}
+	d.log.Info("http serving", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "endpoints", endpoints)
 
 	// Runs get a context of their own: the signal stops the scheduler, and only the end of the grace
 	// period cancels them.
@@ -379,4 +383,16 @@ func (d *Daemon) runOnce(ctx context.Context, s *source, kind string) {
 		return
 	}
 	d.metrics.observe(s.cfg.Name, kind, res, time.Since(started))
+}
+
+// browseURL is the URL to open for a listen address: localhost when it listens on every interface.
+func browseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
