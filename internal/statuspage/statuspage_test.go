@@ -373,3 +373,43 @@ func TestTemplateHasNoScript(t *testing.T) {
 		t.Error("the template contains a script or an event handler")
 	}
 }
+
+// Partial is not an error: a source whose runs always end partial is amber
+// with when it was last synced, not "never" in red; an old run's error is
+// not shown as the current error of a source whose last run succeeded; a
+// running run shows how far it has come.
+func TestPartialAndEarlierErrorsAreNotCurrentErrors(t *testing.T) {
+	t.Parallel()
+	rep := store.StatusReport{Now: now, Sources: []store.SourceHealth{
+		{Source: "always-partial", LastRunState: "partial", LastRunStartedAt: now.Add(-3 * time.Minute),
+			LastRunFinishedAt: now.Add(-2 * time.Minute), LastErrorAt: now.Add(-2 * time.Minute),
+			LastError: "sync partial: no walk of 3 could be verified complete", LastRunError: "sync partial: no walk of 3 could be verified complete"},
+		{Source: "recovered", LastRunState: "succeeded", LastRunStartedAt: now.Add(-2 * time.Minute),
+			LastRunFinishedAt: now.Add(-time.Minute), LastSuccessAt: now.Add(-time.Minute),
+			LastErrorAt: now.Add(-time.Hour), LastError: "abandoned: the process running it stopped before recording an outcome"},
+	}, RecentRuns: []store.RunRecord{
+		{ID: 9, Source: "recovered", State: "running", StartedAt: now.Add(-time.Minute), JobsSeen: 12000, Pages: 120, APITotalCount: 100000},
+	}}
+	_, body := get(t, New(fixed(rep), nil), http.MethodGet, "/")
+	rows := strings.Split(body, "<tr")
+	var partial, recovered, running string
+	for _, r := range rows {
+		switch {
+		case strings.Contains(r, ">always-partial<"):
+			partial = r
+		case strings.Contains(r, ">recovered<") && strings.Contains(r, "running for"):
+			running = r
+		case strings.Contains(r, ">recovered<"):
+			recovered = r
+		}
+	}
+	if strings.Contains(partial, "never") || strings.Contains(partial, `class="late"`) || !strings.Contains(partial, `class="stale">partial <time`) {
+		t.Errorf("always-partial source row:\n%s\nwant amber and 'partial 2m ago', not 'never' in red", partial)
+	}
+	if strings.Contains(recovered, `<div class="err">abandoned`) || !strings.Contains(recovered, "none since the last success") {
+		t.Errorf("recovered source row:\n%s\nwant no current error", recovered)
+	}
+	if !strings.Contains(running, "12000 of 100000 jobs listed (page 120)") {
+		t.Errorf("running run row:\n%s\nwant its progress", running)
+	}
+}

@@ -68,7 +68,9 @@ type sourceRow struct {
 	Running      int64
 	LastError    string
 	LastErrorAt  stamp
-	LastRunError bool // the last error is the last run's
+	LastRunError bool   // the last error is the last run's
+	EarlierError string // an error of a run before the last success (shown muted)
+	Partial      stamp  // when the last run, partial, ended after the last success; zero otherwise
 }
 
 type runRow struct {
@@ -118,10 +120,21 @@ func build(rep store.StatusReport) page {
 			LastErrorAt: stampOf(now, s.LastErrorAt),
 		}
 		row.LastRunError = s.LastRunError != "" && s.LastRunError == s.LastError
-		switch age := now.Sub(s.LastSuccessAt); {
-		case s.LastSuccessAt.IsZero() || age > lateAfter:
+		if s.LastRunState == store.StateSucceeded && !s.LastErrorAt.After(s.LastSuccessAt) {
+			// An older run's error (an abandoned run, say) is not the source's current error.
+			row.EarlierError, row.LastError = row.LastError, ""
+		}
+		// A partial run upserted what it saw: the data is current, only possibly incomplete.
+		seen := s.LastSuccessAt
+		partial := s.LastRunState == store.StatePartial && s.LastRunFinishedAt.After(seen)
+		if partial {
+			seen = s.LastRunFinishedAt
+			row.Partial = stampOf(now, s.LastRunFinishedAt)
+		}
+		switch age := now.Sub(seen); {
+		case seen.IsZero() || age > lateAfter:
 			row.Freshness = "late"
-		case age > staleAfter:
+		case age > staleAfter || partial:
 			row.Freshness = "stale"
 		default:
 			row.Freshness = "fresh"

@@ -146,9 +146,13 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 		if s.stats.DeletionsPending >= 0 {
 			attrs = append(attrs, "deletion_checks", s.stats.DeletionChecks, "deletions_pending", s.stats.DeletionsPending)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrPartial):
+			// Not an error: what was seen is stored; the run says what it could not verify.
+			log.Warn("sync ended", append(attrs, "reason", err)...)
+		case err != nil:
 			log.Error("sync ended", append(attrs, "error", err)...)
-		} else {
+		default:
 			log.Info("sync ended", attrs...)
 		}
 	}()

@@ -1,8 +1,10 @@
 package syncer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -318,7 +320,13 @@ func TestUnverifiableWalksEndPartial(t *testing.T) {
 			s.sim.SetStatus(order[200].ID, 11, time.Second) // and something to upsert
 		}
 	})
-	res := f.mustSync(t, s.client, options(s.name), syncer.ErrPartial)
+	var logs bytes.Buffer
+	opts := options(s.name)
+	opts.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	res := f.mustSync(t, s.client, opts, syncer.ErrPartial)
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"sync ended"`) || strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("a partial run is logged as an error:\n%s", logs.String())
+	}
 	if res.State != store.StatePartial || res.Walks != 3 || res.Verified || res.Deleted != 2 || res.Updated == 0 ||
 		!strings.Contains(res.Error, "no walk of 3 could be verified complete") || !strings.Contains(res.Error, "2 deletions confirmed by the service were marked") {
 		t.Fatalf("result %+v", res)
