@@ -58,6 +58,8 @@ const (
 
 	seenCountSQL = `SELECT count(*) FROM pg_temp.vizjob_seen WHERE walk = $1::integer`
 
+	seenTotalSQL = `SELECT count(*) FROM pg_temp.vizjob_seen`
+
 	liveCountSQL = `SELECT count(*) FROM modelarts.visualization_jobs WHERE source = $1 AND deleted_at IS NULL`
 )
 
@@ -341,6 +343,23 @@ func (r *Run) SeenCount(ctx context.Context) (int64, error) {
 	}
 	var n int64
 	if err := conn.QueryRow(ctx, seenCountSQL, r.walk).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count seen jobs: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// SeenTotal is the number of distinct jobs the run has upserted so far, over all its walks: the
+// run's jobs_seen. Every job the run inserted or updated is among them.
+func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
+	conn, err := r.active()
+	if err != nil {
+		return 0, err
+	}
+	if err := r.flushSeen(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := conn.QueryRow(ctx, seenTotalSQL).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count seen jobs: %w", interpretError(err))
 	}
 	return n, nil

@@ -65,9 +65,9 @@ type RunStats struct {
 	Pages         int    // pages read, over all walks
 	Requests      int    // HTTP requests, retries included
 	Retries       int    // HTTP requests that retried a failed one
-	JobsSeen      int64  // distinct jobs seen
-	Inserted      int64  // jobs seen for the first time
-	Updated       int64  // known jobs whose content changed
+	JobsSeen      int64  // distinct jobs the run saw, over all its walks (Run.SeenTotal)
+	Inserted      int64  // of those, jobs the database did not hold: Inserted <= JobsSeen
+	Updated       int64  // changes written to jobs the database held (a job changed twice during a run counts twice)
 	Deleted       int64  // jobs marked deleted
 	BadItems      int64  // items that could not be decoded
 	APITotalCount int64  // job_total_count of the last page; recorded as null when Pages is 0

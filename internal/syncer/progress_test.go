@@ -78,3 +78,31 @@ func TestProgressIsLoggedAndLongWalksAnnounced(t *testing.T) {
 		}
 	}
 }
+
+// An interrupted run records the jobs it saw, not 0 beside thousands inserted;
+// a run of several walks counts each job once: jobs_inserted <= jobs_seen.
+func TestCountersAgreeWhenInterrupted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "interrupted", simulator.Options{Jobs: 537, Seed: 7}, fetch.AuthAKSK)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.sim.OnList(func(c simulator.ListCall) {
+		if c.Page == 4 && !c.Desc {
+			cancel()
+		}
+	})
+	opts := options(s.name)
+	opts.PageConcurrency = 1
+	res, err := syncer.Sync(ctx, s.client, f.st, opts)
+	if err == nil {
+		t.Fatal("the interrupted run succeeded")
+	}
+	r, err := lastRun(context.Background(), f.db, s.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != "failed" || r.Inserted == 0 || r.Seen < r.Inserted || r.Seen != res.JobsSeen {
+		t.Errorf("interrupted run recorded %+v (result %+v): want jobs_seen >= jobs_inserted > 0", r, res.RunStats)
+	}
+}

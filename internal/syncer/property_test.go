@@ -204,6 +204,17 @@ func (p *propertyCase) syncWith(opts syncer.Options) (syncer.Result, error) {
 	} else if res.Walks > 1 {
 		p.tot.unverifiedWalks += res.Walks - 1
 	}
+	// The counters agree in every outcome: jobs_seen counts distinct jobs over all walks, the
+	// inserted ones are among them, and the ledger row says what the result says.
+	if res.RunID != 0 {
+		if res.Inserted > res.JobsSeen || res.JobsSeen < 0 || res.Updated < 0 || res.Deleted < 0 {
+			rt.Fatalf("inconsistent counters: %+v", res.RunStats)
+		}
+		if r, lerr := lastRun(ctx, p.f.db, p.src.name); lerr != nil || r.Seen != res.JobsSeen || r.Inserted != res.Inserted ||
+			r.Updated != res.Updated || r.Delete != res.Deleted {
+			rt.Fatalf("ledger row %+v (%v) differs from the result %+v", r, lerr, res.RunStats)
+		}
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, syncer.ErrPartial):

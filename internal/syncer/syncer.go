@@ -135,6 +135,11 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 		// Record the outcome even when ctx was cancelled (shutdown, deadline).
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
+		// jobs_seen: the distinct jobs of every walk, whatever the outcome (an interrupted run too).
+		if n, serr := run.SeenTotal(fctx); serr == nil {
+			s.stats.JobsSeen = n
+		}
+		s.stats.JobsSeen = max(s.stats.JobsSeen, s.stats.Inserted) // the database is gone: every insert was seen
 		if ferr := run.Finish(fctx, s.stats); ferr != nil {
 			err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
 		}
@@ -295,17 +300,18 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 	if errors.Is(err, fetch.ErrAuth) {
 		err = fmt.Errorf("%w (not retried: repeated failures lock an AK/SK key or IAM user; check the source's credentials and project id)", err)
 	}
-	if seen, serr := s.run.SeenCount(ctx); serr == nil {
-		s.stats.JobsSeen = seen
+	seen, serr := s.run.SeenCount(ctx) // this walk's: the run's total is recorded at the end
+	if serr == nil {
+		s.stats.JobsSeen = max(s.stats.JobsSeen, seen)
 	} else if err == nil {
 		err = serr
 	}
 	if err != nil {
 		return false, "", err
 	}
-	reason = verdict(wr, s.stats.JobsSeen, anonymous)
+	reason = verdict(wr, seen, anonymous)
 	s.log.Debug("walk ended", "walk", walk, "pages", wr.Pages, "jobs_at_start", wr.Baseline.Total,
-		"jobs_seen", s.stats.JobsSeen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", reason)
+		"jobs_seen", seen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", reason)
 	return reason == "", reason, nil
 }
 
