@@ -24,7 +24,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 		"It syncs the simulator at start and then on --schedule, and prints queries to try. Ctrl-C stops it.")
 	cf := addConfigFlags(fs, false)
 	httpAddr := fs.String("http-addr", "", "listen address of the status page (/) and of /healthz, /readyz and /metrics (env "+config.EnvHTTPAddr+"; default "+config.DefaultHTTPAddr+")")
-	simAddr := fs.String("sim-addr", "127.0.0.1:0", "listen address of the simulator (default: a free local port)")
+	simAddr := fs.String("sim-addr", "127.0.0.1:0", "listen address of the simulator; port 0: a free one")
 	jobs := fs.Int("jobs", 500, "jobs the simulator starts with")
 	churn := fs.Float64("churn", 0.1, "mean number of random job changes after each list request (0: none)")
 	schedule := fs.String("schedule", "@every 30s", "cron schedule of the syncs")
@@ -160,9 +160,8 @@ func printGuide(w io.Writer, cfg *config.Config, source, simURL string, jobs int
 Try, while it runs:
   %s -c "SELECT id, state, started_at, finished_at - started_at AS took, jobs_seen, jobs_inserted, jobs_updated, jobs_deleted, error
         FROM modelarts.sync_runs WHERE source = '%s' ORDER BY id DESC LIMIT 5"
-  %s -c "SELECT s.name AS status, count(*) FROM modelarts.visualization_jobs j
-        LEFT JOIN modelarts.job_statuses s ON s.code = j.status
-        WHERE j.source = '%s' AND j.deleted_at IS NULL GROUP BY 1 ORDER BY 2 DESC"
+  %s -c "SELECT status_name, count(*) FROM modelarts.jobs_current
+        WHERE source = '%s' AND NOT is_deleted GROUP BY 1 ORDER BY 2 DESC"
   %s -c "SELECT job_id, status, valid_from, valid_to FROM modelarts.visualization_job_history
         WHERE source = '%s' ORDER BY valid_from DESC LIMIT 10"
   curl -s %s/metrics | grep ^vizjob_

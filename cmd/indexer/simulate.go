@@ -28,7 +28,8 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 	maxPerPage := fs.Int("max-per-page", 100, "largest per_page accepted (the SDK reference says 100, newer REST pages 1000)")
 	churn := fs.Float64("churn", 0, "mean number of random mutations (create, delete, status change) after each list request,\n"+
 		"e.g. 0.7: the integer part always, the fraction with that probability; deterministic by --seed.\n"+
-		"POST /_sim/churn?rate=R changes it while serving, GET /_sim/state lists the current job ids")
+		"POST /_sim/churn?rate=R changes it while serving, GET /_sim/state lists the current job ids,\n"+
+		"POST /_sim/mutate?share=F&seed=S changes that share of the jobs at once")
 	faultSpec := fs.String("faults", "", "gateway faults to inject, deterministically: comma-separated key=value, e.g.\n"+
 		"throttle-every=3,retry-after=2s,retry-after-date,server-error-every=5,truncate-every=7,slow-every=11,slow-delay=40s,\n"+
 		"reset-every=13,wrong-content-type-every=17,html-page-every=19,expire-tokens-after=23,\n"+
@@ -36,7 +37,7 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		"duplicate-across-pages,lie-total-by=7 (see internal/simulator/faults.go).\n"+
 		"POST /_sim/faults?spec=SPEC changes them while serving (an empty spec switches them off)")
 	latency := fs.Duration("latency", 0, "delay every answer of the list and detail calls by this much (requests wait concurrently),\n"+
-		"as a distant server would. POST /_sim/mutate?share=F&seed=S changes that share of the jobs at once")
+		"as a distant server would")
 	dialectSpec := fs.String("dialect", "", "how to answer what the API documentation leaves open, comma-separated key=value:\n"+
 		"not-found=404|400|unpublished|html404 (the detail call's answer for a missing job; default 404 ModelArts.0105),\n"+
 		"search=name|name_desc|exact|ignored|nothing (how search_content matches; default name: substring of the name),\n"+

@@ -228,13 +228,24 @@ func parseFile(data []byte, path string) (*fileConfig, []span, error) {
 	}
 	var doc yaml.Node
 	_ = yaml.Unmarshal(data, &doc)
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 && doc.Content[0].Kind != yaml.MappingNode {
+		root := doc.Content[0]
+		return nil, nil, fmt.Errorf("%s:%d: the file must be a mapping with a sources: list (see README.md, Many sources), not %s",
+			path, root.Line, kindName(root))
+	}
 	spans := sourceSpans(&doc)
 	if err == nil {
 		return &fc, spans, nil
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return nil, nil, fmt.Errorf("%s=%s: %w", EnvConfigFile, path, err) // a syntax error: yaml says where
+		// A syntax error. yaml names the line where the enclosing block starts, often the line before
+		// the mistake: name the first line at which the file stops being valid YAML instead.
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if n := syntaxErrorLine(data); n > 0 {
+			msg = fmt.Sprintf("line %d: %s", n, lineRE.ReplaceAllString(msg, ""))
+		}
+		return nil, nil, fmt.Errorf("%s=%s: %s", EnvConfigFile, path, msg)
 	}
 	errs := make([]error, 0, len(te.Errors))
 	for _, msg := range te.Errors {
@@ -306,4 +317,38 @@ func explainTypeError(msg string, spans []span, path string) string {
 		}
 	}
 	return msg
+}
+
+// syntaxErrorLine is the first line of data at which it stops being valid YAML: the first k such
+// that its first k lines do not parse for a reason other than ending too early (0: none found).
+func syntaxErrorLine(data []byte) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for k := 1; k <= len(lines); k++ {
+		var n yaml.Node
+		err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n)
+		if err != nil && !strings.Contains(err.Error(), "end of stream") {
+			return k
+		}
+	}
+	return 0
+}
+
+// kindName says what a YAML node is, for messages.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("a single value (%q)", clipValue(n.Value))
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "that"
+}
+
+func clipValue(v string) string {
+	if len(v) > 40 {
+		return v[:40] + "..."
+	}
+	return v
 }

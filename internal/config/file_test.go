@@ -163,6 +163,23 @@ func TestConfigFileErrors(t *testing.T) {
 			wantErr: []string{"INDEXER_CONFIG="},
 		},
 		{
+			name:    "a syntax error names the line of the mistake, not the line before",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n  endpoint: : x\n",
+			wantErr: []string{"line 4: did not find expected '-' indicator"},
+			notIn:   []string{"line 1"},
+		},
+		{
+			name:    "a tab in the indentation",
+			yaml:    "sources:\n  - name: a\n\tproject_id: p\n",
+			wantErr: []string{"line 3: found a tab character"},
+		},
+		{
+			name:    "a file that is one string",
+			yaml:    "just a string\n",
+			wantErr: []string{`indexer.yaml:1: the file must be a mapping with a sources: list`, `not a single value ("just a string")`},
+			notIn:   []string{"unmarshal", "config.fileConfig"},
+		},
+		{
 			name:    "single-source variables set as well",
 			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n",
 			env:     map[string]string{EnvProjectID: "p", EnvSchedule: "@hourly"},

@@ -319,6 +319,9 @@ func decodeAPIError(status int, h http.Header, body []byte, now time.Time) *APIE
 		e.Message = fmt.Sprintf("answer is not a JSON object (%s): %q", describeType(h, body), snippet(body))
 	}
 	e.HTTPStatus = status
+	if e.Code == strconv.Itoa(status) { // IAM's {"error": {"code": 401}} repeats the status: say it once
+		e.Code = ""
+	}
 	e.RequestID = cmp.Or(e.RequestID, h.Get("X-Request-Id"))
 	e.RetryAfter = parseRetryAfter(h.Get("Retry-After"), now)
 	return e

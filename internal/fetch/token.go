@@ -173,6 +173,10 @@ func (c *Client) tokenError(err error, requests int) error {
 		ae.Attempts = requests
 		switch ae.HTTPStatus {
 		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+			if errors.Is(ae, ErrAuth) { // its text says "authentication failed" already
+				return fmt.Errorf("iam token: IAM rejected the username %q and its password for domain %q: %w",
+					c.cfg.Username, c.cfg.DomainName, ae)
+			}
 			return fmt.Errorf("iam token: IAM rejected the username %q and its password for domain %q: %w: %w",
 				c.cfg.Username, c.cfg.DomainName, ErrAuth, ae)
 		}

@@ -191,6 +191,10 @@ func TestIAMRejectionNotRetried(t *testing.T) {
 				}
 			}
 			assertNoSecrets(t, msg)
+			// Said once each: not "authentication failed: iam: authentication failed: http 401 401:".
+			if strings.Count(msg, "authentication failed") != 1 || strings.Contains(msg, fmt.Sprintf("%d %d", status, status)) {
+				t.Errorf("error %q repeats itself", msg)
+			}
 			if n := h.iam.requests.Load(); n != 1 {
 				t.Errorf("%d IAM requests, want exactly 1", n)
 			}

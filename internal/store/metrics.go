@@ -12,7 +12,7 @@ import (
 type JobCount struct {
 	Source     string
 	Status     int
-	StatusName string // from modelarts.job_statuses; empty for an undocumented code
+	StatusName string // from modelarts.job_statuses; UNDOCUMENTED_<code> for an undocumented code, as in the views
 	Jobs       int64
 }
 
@@ -24,7 +24,7 @@ type SourceSuccess struct {
 
 const (
 	countJobsSQL = `
-		SELECT j.source, j.status, coalesce(s.name, ''), count(*)
+		SELECT j.source, j.status, coalesce(s.name, 'UNDOCUMENTED_' || j.status), count(*)
 		FROM modelarts.visualization_jobs j
 		LEFT JOIN modelarts.job_statuses s ON s.code = j.status
 		WHERE j.source = ANY($1::text[]) AND j.deleted_at IS NULL

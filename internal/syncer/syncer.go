@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/vizjob/indexer/internal/fetch"
@@ -144,7 +145,7 @@ func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res R
 			err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
 		}
 		res.RunStats, res.Verified, res.DeletedBy = s.stats, s.verified, s.deletedBy
-		attrs := []any{"state", s.stats.State, "duration_seconds", time.Since(started).Round(time.Millisecond).Seconds(),
+		attrs := []any{"state", s.stats.State, "duration_seconds", math.Round(time.Since(started).Seconds()*1000) / 1000,
 			"pages", s.stats.Pages, "requests", s.stats.Requests, "retries", s.stats.Retries,
 			"jobs_seen", s.stats.JobsSeen, "jobs_inserted", s.stats.Inserted, "jobs_updated", s.stats.Updated,
 			"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount}
