@@ -17,7 +17,7 @@ import (
 // job's status ever goes back to one it had left.
 func TestDemoRestartKeepsHistory(t *testing.T) {
 	db := testdb.New(t)
-	env := map[string]string{"INDEXER_DATABASE_URL": db, "INDEXER_LOG_FORMAT": "json"}
+	env := map[string]string{"INDEXER_DATABASE_URL": db, "INDEXER_LOG_FORMAT": "json", "INDEXER_RATE_LIMIT": "0"}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, db)
 	if err != nil {
@@ -56,7 +56,7 @@ func TestDemoRestartKeepsHistory(t *testing.T) {
 		return out.String()
 	}
 
-	first := demo(3, "--churn", "20") // history moves on for a few runs
+	first := demo(3, "--churn", "3") // history moves on for a few runs
 	if !strings.Contains(first, "120 jobs generated") {
 		t.Errorf("first start: guide lacks %q:\n%s", "120 jobs generated", first)
 	}

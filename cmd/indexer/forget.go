@@ -92,5 +92,6 @@ func runForgetSource(ctx context.Context, e env, args []string) int {
 }
 
 func describeCounts(c store.SourceCounts) string {
-	return fmt.Sprintf("%d jobs, %d history versions, %d runs, %d bad items", c.Jobs, c.Versions, c.Runs, c.BadItems)
+	return fmt.Sprintf("%d jobs, %d history versions, %d runs, %d bad items, %d deletion candidates",
+		c.Jobs, c.Versions, c.Runs, c.BadItems, c.Candidates)
 }

@@ -33,10 +33,15 @@ func TestForgetSource(t *testing.T) {
 		t.Helper()
 		if err := c.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM modelarts.visualization_jobs WHERE source = $1)
 			+ (SELECT count(*) FROM modelarts.visualization_job_history WHERE source = $1)
-			+ (SELECT count(*) FROM modelarts.sync_runs WHERE source = $1)`, source).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM modelarts.sync_runs WHERE source = $1)
+			+ (SELECT count(*) FROM modelarts.deletion_candidates WHERE source = $1)`, source).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
+	}
+	if _, err := c.Exec(context.Background(), `INSERT INTO modelarts.deletion_candidates (source, job_id, first_missed_at, first_missed_run_id)
+		SELECT 'typo', job_id, now(), 1 FROM modelarts.visualization_jobs WHERE source = 'typo' LIMIT 1`); err != nil {
+		t.Fatal(err)
 	}
 	keep := count("sim")
 
@@ -51,7 +56,7 @@ func TestForgetSource(t *testing.T) {
 	if code, _, _ := forget("sim\n", "typo"); code != exitFailed || count("typo") == 0 {
 		t.Errorf("wrong name typed: exit %d; want 1 and nothing deleted", code)
 	}
-	if code, out, errOut := forget("typo\n", "typo"); code != exitOK || !strings.Contains(out, `deleted source "typo": 120 jobs, 120 history versions, 1 runs`) {
+	if code, out, errOut := forget("typo\n", "typo"); code != exitOK || !strings.Contains(out, `deleted source "typo": 120 jobs, 120 history versions, 1 runs, 0 bad items, 1 deletion candidates`) {
 		t.Errorf("confirmed: exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 	if n := count("typo"); n != 0 {

@@ -10,7 +10,7 @@ import (
 
 // SourceCounts is what the database holds of one source.
 type SourceCounts struct {
-	Jobs, Versions, Runs, BadItems int64
+	Jobs, Versions, Runs, BadItems, Candidates int64
 }
 
 // Empty says whether the source has nothing in the database.
@@ -21,28 +21,30 @@ const (
 		SELECT (SELECT count(*) FROM modelarts.visualization_jobs WHERE source = $1),
 		       (SELECT count(*) FROM modelarts.visualization_job_history WHERE source = $1),
 		       (SELECT count(*) FROM modelarts.sync_runs WHERE source = $1),
-		       (SELECT count(*) FROM modelarts.bad_items WHERE source = $1)`
+		       (SELECT count(*) FROM modelarts.bad_items WHERE source = $1),
+		       (SELECT count(*) FROM modelarts.deletion_candidates WHERE source = $1)`
 
 	// The same lock key as a run's (run.go), taken for the transaction only.
 	lockSourceXactSQL = `SELECT pg_try_advisory_xact_lock($1::integer, hashtext($2::text))`
 
-	forgetHistorySQL  = `DELETE FROM modelarts.visualization_job_history WHERE source = $1`
-	forgetBadItemsSQL = `DELETE FROM modelarts.bad_items WHERE source = $1`
-	forgetJobsSQL     = `DELETE FROM modelarts.visualization_jobs WHERE source = $1`
-	forgetRunsSQL     = `DELETE FROM modelarts.sync_runs WHERE source = $1`
+	forgetCandidatesSQL = `DELETE FROM modelarts.deletion_candidates WHERE source = $1`
+	forgetHistorySQL    = `DELETE FROM modelarts.visualization_job_history WHERE source = $1`
+	forgetBadItemsSQL   = `DELETE FROM modelarts.bad_items WHERE source = $1`
+	forgetJobsSQL       = `DELETE FROM modelarts.visualization_jobs WHERE source = $1`
+	forgetRunsSQL       = `DELETE FROM modelarts.sync_runs WHERE source = $1`
 )
 
 // CountSource counts the rows of source in every table.
 func (s *Store) CountSource(ctx context.Context, source string) (SourceCounts, error) {
 	var c SourceCounts
-	if err := s.pool.QueryRow(ctx, countSourceSQL, source).Scan(&c.Jobs, &c.Versions, &c.Runs, &c.BadItems); err != nil {
+	if err := s.pool.QueryRow(ctx, countSourceSQL, source).Scan(&c.Jobs, &c.Versions, &c.Runs, &c.BadItems, &c.Candidates); err != nil {
 		return c, fmt.Errorf("count source %s: %w", source, interpretError(err))
 	}
 	return c, nil
 }
 
-// ForgetSource deletes every row of source (jobs, their history, bad items and its runs in the
-// ledger) in one transaction, and returns what it deleted. It returns an error wrapping
+// ForgetSource deletes every row of source (jobs, their history, deletion candidates, bad items and
+// its runs in the ledger) in one transaction, and returns what it deleted. It returns an error wrapping
 // ErrSourceBusy when a run of the source is in progress.
 func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, error) {
 	var c SourceCounts
@@ -57,7 +59,7 @@ func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, 
 		for _, st := range []struct {
 			sql string
 			n   *int64
-		}{{forgetHistorySQL, &c.Versions}, {forgetBadItemsSQL, &c.BadItems}, {forgetJobsSQL, &c.Jobs}, {forgetRunsSQL, &c.Runs}} {
+		}{{forgetCandidatesSQL, &c.Candidates}, {forgetHistorySQL, &c.Versions}, {forgetBadItemsSQL, &c.BadItems}, {forgetJobsSQL, &c.Jobs}, {forgetRunsSQL, &c.Runs}} {
 			tag, err := tx.Exec(ctx, st.sql, source)
 			if err != nil {
 				return err
