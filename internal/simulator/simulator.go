@@ -40,10 +40,11 @@ const (
 )
 
 // Generated jobs are created over the year before Options.Epoch, which
-// defaults to the moment the simulator starts (Options.Now), so that a demo
-// started on any day has jobs created in the last days and weeks. A seed gives
-// the same jobs relative to the epoch: pass a fixed Epoch for the same
-// jobs exactly.
+// defaults to now (Options.Now, else the first simulator the process made),
+// so that a demo started on any day has jobs created in the last days and
+// weeks. A seed gives the same jobs relative to the epoch, and the same jobs
+// exactly within one process or with a fixed Epoch.
+var processEpoch = sync.OnceValue(func() time.Time { return time.Now().UTC().Truncate(time.Second) })
 
 // Gateway behaviour the simulator reproduces.
 const (
@@ -110,11 +111,13 @@ func (o Options) withDefaults() Options {
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = DefaultTokenTTL
 	}
+	if o.Epoch.IsZero() && o.Now != nil {
+		o.Epoch = o.Now().UTC().Truncate(time.Second)
+	} else if o.Epoch.IsZero() {
+		o.Epoch = processEpoch() // one per process: simulators of the same seed hold the same jobs
+	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.Epoch.IsZero() {
-		o.Epoch = o.Now().UTC().Truncate(time.Second)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
