@@ -30,7 +30,7 @@ func addDaemonFlags(f *configFlags) {
 		runAtStart:  fs.Bool("run-at-start", false, "sync every source once at start, then on schedule (env "+config.EnvRunAtStart+")"),
 		concurrency: fs.Int("concurrency", 0, fmt.Sprintf("sources synced at the same time, at most (env %s; default %d)", config.EnvConcurrency, config.DefaultConcurrency)),
 		timezone:    fs.String("timezone", "", "time zone the cron schedules are read in (env "+config.EnvTimezone+"; default UTC)"),
-		schedule: fs.String("schedule", "", "cron schedule of the syncs: five fields or a descriptor such as @every 10m (env "+
+		schedule: fs.String("schedule", "", "cron schedule of the full walks: five fields or a descriptor such as @every 10m (env "+
 			config.EnvSchedule+"; default "+config.DefaultSchedule+")"),
 	}
 }
