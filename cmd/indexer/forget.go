@@ -15,10 +15,10 @@ import (
 // status page and in sync_health for ever.
 func runForgetSource(ctx context.Context, e env, args []string) int {
 	fs := newFlagSet(e, "forget-source", "forget-source [--yes] SOURCE\n\n"+
-		"Deletes every row of one source from the database: its jobs, their history, its bad items and its\n"+
-		"runs in sync_runs (so it leaves the status page and sync_health). It says what it will delete and\n"+
-		"asks you to type the source's name, unless --yes is given. It refuses while a run of the source is\n"+
-		"in progress. A source still configured comes back at its next sync, from scratch.\n"+
+		"Deletes every row of one source from the database: its jobs, their history, its deletion candidates,\n"+
+		"its bad items and its runs in sync_runs (so it leaves the status page and sync_health). It says what\n"+
+		"it will delete and asks you to type the source's name, unless --yes is given. It refuses while a run of\n"+
+		"the source is in progress. A source still configured comes back at its next sync, from scratch.\n"+
 		"Exit codes: 0 deleted; 1 nothing deleted (unknown source, not confirmed, busy, database error); 2 usage.")
 	cf := addConfigFlags(fs, false)
 	yes := fs.Bool("yes", false, "delete without asking")
@@ -50,6 +50,11 @@ func runForgetSource(ctx context.Context, e env, args []string) int {
 	}
 	defer st.Close()
 
+	if pending, err := st.MigrationsPending(ctx); err == nil && pending {
+		fmt.Fprintln(e.stderr, "indexer forget-source: the database schema is older than this binary; nothing deleted")
+		fmt.Fprintln(e.stderr, "hint: run 'indexer migrate up' first")
+		return exitFailed
+	}
 	counts, err := st.CountSource(ctx, source)
 	if err != nil {
 		log.Error("cannot read the source", "source", source, "error", err)
