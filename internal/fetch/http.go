@@ -218,7 +218,9 @@ func (e *RedirectError) Error() string {
 // Unwrap makes errors.Is(err, ErrRedirect) true.
 func (e *RedirectError) Unwrap() error { return ErrRedirect }
 
-func isRedirect(status int) bool { return status >= 300 && status < 400 && status != http.StatusNotModified }
+func isRedirect(status int) bool {
+	return status >= 300 && status < 400 && status != http.StatusNotModified
+}
 
 // noRedirects returns a copy of hc (a new client when nil) that never follows a redirect: the
 // 3xx answer itself comes back to do, which turns it into a *RedirectError. The caller's client is
@@ -228,7 +230,7 @@ func noRedirects(hc *http.Client) *http.Client {
 	if hc != nil {
 		*c = *hc
 	}
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c
 }
 
