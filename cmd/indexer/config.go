@@ -30,6 +30,7 @@ type sourceFlags struct {
 	rateLimit                              *float64       // faults issue: client-side rate limit
 	runTimeout                             *time.Duration // faults issue: deadline of one run
 	pageConcurrency                        *int           // pages of a walk requested at the same time
+	allowInsecureHTTP                      *bool          // hardening issue: http:// endpoints off loopback
 }
 
 func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
@@ -59,6 +60,7 @@ func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
 		}
 		f.source.pageConcurrency = fs.Int("page-concurrency", 0, fmt.Sprintf("pages of a walk requested at the same time, 1 to %d; 1: one after the other (env %s; default %d)",
 			config.MaxPageConcurrency, config.EnvPageConcurrency, config.DefaultPageConcurrency))
+		f.source.allowInsecureHTTP = fs.Bool("allow-insecure-http", false, "accept http:// endpoints on other hosts than loopback: credentials then travel in clear text (env "+config.EnvAllowInsecureHTTP+"; default false)")
 	}
 	return f
 }
@@ -126,6 +128,8 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 			c.RunTimeout = *sf.runTimeout
 		case "page-concurrency":
 			c.PageConcurrency = *sf.pageConcurrency
+		case "allow-insecure-http":
+			c.AllowInsecureHTTP = *sf.allowInsecureHTTP
 		}
 	})
 	if len(perSource) > 0 {
@@ -142,6 +146,6 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 
 func validateBase(c *config.Config) error {
 	tmp := *c
-	tmp.Sources = []config.Source{{ProjectID: "-", Endpoint: "http://-", AK: "-", SK: "-"}}
+	tmp.Sources = []config.Source{{ProjectID: "-", Endpoint: "https://-", AK: "-", SK: "-"}}
 	return tmp.Validate()
 }

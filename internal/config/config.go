@@ -85,6 +85,9 @@ const (
 	HeadScheduleOff          = "off"
 )
 
+// Plain-HTTP endpoints: refused unless on a loopback address or allowed here.
+const EnvAllowInsecureHTTP = "INDEXER_ALLOW_INSECURE_HTTP"
+
 // Pages of a walk requested at the same time (fetch.WalkOptions.Concurrency).
 const (
 	EnvPageConcurrency     = "INDEXER_PAGE_CONCURRENCY"
@@ -153,6 +156,10 @@ type Config struct {
 	// HeadSchedule is the cron schedule of head walks (indexer run), for every source; HeadScheduleOff: none.
 	HeadSchedule string
 
+	// AllowInsecureHTTP accepts http:// ModelArts and IAM endpoints on other hosts than loopback
+	// (signatures, tokens and the IAM password then travel in clear text).
+	AllowInsecureHTTP bool
+
 	// ConfigFile is the YAML file the sources came from (INDEXER_CONFIG); empty: the environment.
 	ConfigFile string
 
@@ -216,14 +223,18 @@ func Load(getenv func(string) string) (*Config, error) {
 		rateLimit = f
 	}
 
-	runAtStart := false
-	if v := strings.TrimSpace(getenv(EnvRunAtStart)); v != "" {
+	boolVar := func(name string) bool {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return false
+		}
 		b, err := parseBool(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: use true or false", EnvRunAtStart, v))
+			errs = append(errs, fmt.Errorf("%s=%q: use true or false", name, v))
 		}
-		runAtStart = b
+		return b
 	}
+	runAtStart := boolVar(EnvRunAtStart)
 
 	c := &Config{
 		DatabaseURL:    cmp.Or(secret(EnvDatabaseURL), secret(EnvDatabaseURLAlt)),
@@ -248,6 +259,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.DeleteCheckBudget = intVar(EnvDeleteCheckBudget, DefaultDeleteCheckBudget)
 	c.DeleteCheckTime = durVar(EnvDeleteCheckTime, DefaultDeleteCheckTime)
 	c.HeadSchedule = cmp.Or(strings.TrimSpace(getenv(EnvHeadSchedule)), DefaultHeadSchedule)
+	c.AllowInsecureHTTP = boolVar(EnvAllowInsecureHTTP)
 	if c.ConfigFile != "" {
 		sources, err := loadFile(c.ConfigFile, getenv)
 		c.Sources = sources
@@ -302,6 +314,20 @@ func readSecret(getenv func(string) string, name string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
+// SecureOrLoopback says whether u is https, or http to a loopback address (localhost, 127.0.0.0/8,
+// ::1), where nothing crosses a network.
+func SecureOrLoopback(u *url.URL) bool {
+	if u.Scheme == "https" {
+		return true
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // domainFor returns the DNS suffix of a region (ap-southeast-1 is served under .cn).
 func domainFor(region string) string {
 	if region == "ap-southeast-1" {
@@ -318,7 +344,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("no source configured: set "+EnvProjectID+" and credentials"))
 	}
 	for i := range c.Sources {
-		if err := c.Sources[i].validate(); err != nil {
+		if err := c.Sources[i].validate(c.AllowInsecureHTTP); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -429,7 +455,7 @@ func (n *fieldNames) value(field, v string) string {
 	return fmt.Sprintf("%s=%q", field, v)
 }
 
-func (s *Source) validate() error {
+func (s *Source) validate(allowHTTP bool) error {
 	n := s.fields
 	if n == nil {
 		n = &envFields
@@ -446,6 +472,9 @@ func (s *Source) validate() error {
 		bad("no ModelArts endpoint: set %s (e.g. https://modelarts.cn-north-4.myhuaweicloud.com) or %s (e.g. cn-north-4)", n.endpoint, n.region)
 	} else if u, err := url.Parse(s.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("%s is not an http(s) URL", n.value(n.endpoint, s.Endpoint))
+	} else if !allowHTTP && !SecureOrLoopback(u) {
+		bad("%s: plain http to a host other than loopback sends the signature or token in clear text: "+
+			"use https, or set %s=true to accept it", n.value(n.endpoint, s.Endpoint), EnvAllowInsecureHTTP)
 	}
 	switch {
 	case s.AK != "" || s.SK != "":
@@ -470,6 +499,11 @@ func (s *Source) validate() error {
 		}
 		if s.IAMEndpoint == "" {
 			bad("no IAM endpoint for token authentication: set %s or %s", n.iamEndpoint, n.region)
+		} else if u, err := url.Parse(s.IAMEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("%s is not an http(s) URL", n.value(n.iamEndpoint, s.IAMEndpoint))
+		} else if !allowHTTP && !SecureOrLoopback(u) {
+			bad("%s: plain http to a host other than loopback sends the IAM password in clear text: "+
+				"use https, or set %s=true to accept it", n.value(n.iamEndpoint, s.IAMEndpoint), EnvAllowInsecureHTTP)
 		}
 	default:
 		bad("no credentials: set %s and %s, or %s, %s and %s", n.ak, n.sk, n.username, n.password, n.domainName)

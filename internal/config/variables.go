@@ -15,7 +15,7 @@ func Variables() []string {
 		EnvUsername, EnvPassword, EnvDomainName, EnvIAMEndpoint, EnvSource, EnvSchedule, EnvConfigFile, EnvPerPage,
 		EnvMaxPerPage, EnvMaxWalks, EnvMaxDeleteShare, EnvMaxDeleteMin, EnvRequestTimeout, EnvMaxAttempts,
 		EnvLogLevel, EnvLogFormat, EnvSeenRefresh, EnvHTTPAddr, EnvConcurrency, EnvShutdownGrace, EnvRunAtStart,
-		EnvTimezone, EnvRateLimit, EnvRunTimeout, EnvPageConcurrency, EnvDeleteCheckBudget, EnvDeleteCheckTime, EnvHeadSchedule,
+		EnvTimezone, EnvRateLimit, EnvRunTimeout, EnvPageConcurrency, EnvDeleteCheckBudget, EnvDeleteCheckTime, EnvHeadSchedule, EnvAllowInsecureHTTP,
 	}
 	for _, v := range secretVars() {
 		vars = append(vars, v+fileSuffix)

@@ -112,3 +112,27 @@ func TestCallerHTTPClientNotModified(t *testing.T) {
 		t.Fatal("the client follows redirects")
 	}
 }
+
+// TestPlainHTTPRefused: New refuses http:// endpoints off loopback unless AllowInsecureHTTP is set.
+func TestPlainHTTPRefused(t *testing.T) {
+	for _, tc := range []struct {
+		cfg   Config
+		allow bool
+	}{
+		{Config{Endpoint: "http://modelarts.example.com", ProjectID: "p", AK: "a", SK: "s"}, false},
+		{Config{Endpoint: "http://modelarts.example.com", ProjectID: "p", AK: "a", SK: "s", AllowInsecureHTTP: true}, true},
+		{Config{Endpoint: "http://127.0.0.1:1", ProjectID: "p", AK: "a", SK: "s"}, true},
+		{Config{Endpoint: "http://localhost:1", ProjectID: "p", Username: "u", Password: "p", DomainName: "d",
+			IAMEndpoint: "http://iam.example.com"}, false},
+		{Config{Endpoint: "https://m.example.com", ProjectID: "p", Username: "u", Password: "p", DomainName: "d",
+			IAMEndpoint: "http://[::1]:1"}, true},
+	} {
+		_, err := New(tc.cfg)
+		if (err == nil) != tc.allow {
+			t.Errorf("%s: error %v, want allowed %v", tc.cfg, err, tc.allow)
+		}
+		if err != nil && !strings.Contains(err.Error(), "clear text") {
+			t.Errorf("error does not say why: %v", err)
+		}
+	}
+}
