@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // DecodePage decodes one answer of the list call. It accepts an absent
@@ -291,9 +293,25 @@ func failure(f map[string]json.RawMessage) error {
 	}
 }
 
+// Caps of the text of an error answer, in bytes (see textcap.Clean): the message is cut and marked,
+// control characters escaped, so that a hostile or broken server cannot fill logs, the ledger and
+// the status page.
+const (
+	MaxErrorMessage = 4 << 10
+	maxErrorField   = 256 // error_code, request_id
+)
+
 // errorFields reads error_code, error_message or error_msg, request_id, and
-// IAM's {"error": {"code", "title", "message"}}.
+// IAM's {"error": {"code", "title", "message"}}, each capped.
 func errorFields(f map[string]json.RawMessage) *APIError {
+	e := rawErrorFields(f)
+	e.Code = textcap.Clean(e.Code, maxErrorField)
+	e.Message = textcap.Clean(e.Message, MaxErrorMessage)
+	e.RequestID = textcap.Clean(e.RequestID, maxErrorField)
+	return e
+}
+
+func rawErrorFields(f map[string]json.RawMessage) *APIError {
 	e := &APIError{Code: looseString(f["error_code"]), RequestID: looseString(f["request_id"])}
 	e.Message = cmp.Or(looseString(f["error_message"]), looseString(f["error_msg"]))
 	if kindOf(f["error"]) == "object" {
@@ -319,7 +337,7 @@ func decodeAPIError(status int, h http.Header, body []byte, now time.Time) *APIE
 		e.Message = fmt.Sprintf("answer is not a JSON object (%s): %q", describeType(h, body), snippet(body))
 	}
 	e.HTTPStatus = status
-	e.RequestID = cmp.Or(e.RequestID, h.Get("X-Request-Id"))
+	e.RequestID = cmp.Or(e.RequestID, textcap.Clean(h.Get("X-Request-Id"), maxErrorField))
 	e.RetryAfter = parseRetryAfter(h.Get("Retry-After"), now)
 	return e
 }

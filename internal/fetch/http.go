@@ -31,7 +31,7 @@ func (a *answer) explain(err error, requests int) error {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		ae.HTTPStatus = a.status
-		ae.RequestID = cmp.Or(ae.RequestID, a.header.Get("X-Request-Id"))
+		ae.RequestID = cmp.Or(ae.RequestID, textcap.Clean(a.header.Get("X-Request-Id"), maxErrorField))
 		ae.Attempts = requests
 		return ae
 	}

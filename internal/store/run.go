@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // Run states, as stored in modelarts.sync_runs.state.
@@ -287,7 +289,8 @@ func (r *Run) finishArgs(st RunStats) []any {
 	}
 	var errText *string
 	if st.Error != "" {
-		errText = &st.Error
+		text := textcap.Clean(st.Error, MaxErrorText)
+		errText = &text
 	}
 	var pending *int64
 	if st.DeletionsPending >= 0 {
@@ -297,6 +300,10 @@ func (r *Run) finishArgs(st RunStats) []any {
 		st.JobsSeen, st.Inserted, st.Updated, st.Deleted, st.BadItems, apiTotal, errText,
 		st.DeletionChecks, pending}
 }
+
+// MaxErrorText caps sync_runs.error, in bytes: a longer error is cut and marked so. Control
+// characters are stored escaped (\n, \x1b), so that a terminal showing the ledger shows text.
+const MaxErrorText = 8 << 10
 
 //go:embed sql/finish_run.sql
 var finishRunSQL string
