@@ -77,14 +77,36 @@ func jobItems(raw json.RawMessage) ([]json.RawMessage, error) {
 	case "null":
 		return nil, nil
 	case "array":
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
-		}
-		return items, nil
+		return splitArray(raw)
 	default:
 		return nil, fmt.Errorf("%w: jobs: want an array, got %s", ErrDecode, kind)
 	}
+}
+
+// splitArray returns the elements of a JSON array as slices of raw, without copying them: a page's
+// items (up to MaxBodyBytes) are then held once, not twice.
+func splitArray(raw json.RawMessage) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // [
+		return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
+	}
+	var items []json.RawMessage
+	for dec.More() {
+		start := dec.InputOffset()
+		var skip struct{} // scans the value, keeps nothing
+		if err := dec.Decode(&skip); err != nil {
+			var ute *json.UnmarshalTypeError
+			if !errors.As(err, &ute) {
+				return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
+			}
+		}
+		item := bytes.TrimLeft(raw[start:dec.InputOffset()], " \t\r\n,")
+		items = append(items, json.RawMessage(item[:len(item):len(item)]))
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
+	}
+	return items, nil
 }
 
 // decodeJob decodes one item of the jobs array strictly: job_id is a

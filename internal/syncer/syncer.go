@@ -264,7 +264,9 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 			jobs = append(jobs, p.Jobs...)
 		}
 		s.noteListed(jobs)
-		return s.upsert(ctx, jobs)
+		err := s.upsert(ctx, jobs)
+		clear(jobs) // keep no page alive while the next one is fetched (the walk's byte budget)
+		return err
 	})
 	s.stats.Pages += wr.Pages
 	s.stats.Requests += wr.Requests
