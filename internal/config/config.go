@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/url"
@@ -306,12 +307,34 @@ func readSecret(getenv func(string) string, name string) (string, error) {
 	case v != "":
 		return "", fmt.Errorf("both %s and %s are set: keep one", name, name+fileSuffix)
 	}
-	b, err := os.ReadFile(file)
+	b, err := readSecretFile(file)
 	if err != nil {
 		// The error names the file, never its content.
 		return "", fmt.Errorf("%s: cannot read the secret file: %w", name+fileSuffix, err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// MaxSecretFileBytes caps what a secret file (*_FILE, {file: PATH}) may hold: one key, password or
+// database URL. A larger file is refused rather than read into memory (a wrong path such as a log
+// file or a device).
+const MaxSecretFileBytes = 64 << 10
+
+// readSecretFile reads at most MaxSecretFileBytes of path; a larger file is an error that says so.
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxSecretFileBytes {
+		return nil, fmt.Errorf("the file is larger than %d KiB, the most a secret file may hold (is it the right file?)", MaxSecretFileBytes>>10)
+	}
+	return b, nil
 }
 
 // SecureOrLoopback says whether u is https, or http to a loopback address (localhost, 127.0.0.0/8,

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -51,4 +53,38 @@ func TestPlainHTTPRefusedOffLoopback(t *testing.T) {
 func with(m map[string]string, k, v string) map[string]string {
 	m[k] = v
 	return m
+}
+
+// TestSecretFilesCapped: *_FILE and {file: PATH} secrets larger than MaxSecretFileBytes are refused
+// with an error that says so (a wrong path, /dev/zero, is not read for ever).
+func TestSecretFilesCapped(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, MaxSecretFileBytes+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, []byte(strings.Repeat("s", MaxSecretFileBytes-1)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvProjectID: "p", EnvEndpoint: "https://m.example.com", EnvAK: "ak"}
+	for _, path := range []string{big, "/dev/zero"} {
+		_, err := Load(envOf(with(with(env, EnvSK, ""), EnvSK+"_FILE", path)))
+		if err == nil || !strings.Contains(err.Error(), "larger than 64 KiB") || !strings.Contains(err.Error(), EnvSK+"_FILE") {
+			t.Errorf("%s: error %v, want one saying the file is larger than 64 KiB", path, err)
+		}
+	}
+	if c, err := Load(envOf(with(env, EnvSK+"_FILE", ok))); err != nil || len(c.Sources[0].SK) != MaxSecretFileBytes-1 {
+		t.Errorf("a secret file within the cap: %v", err)
+	}
+
+	cfg := filepath.Join(dir, "sources.yaml")
+	yaml := "sources:\n  - name: a\n    project_id: p\n    endpoint: https://m.example.com\n    ak: {env: AK}\n    sk: {file: big}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(envOf(map[string]string{EnvConfigFile: cfg, "AK": "ak"}))
+	if err == nil || !strings.Contains(err.Error(), "{file: big}") || !strings.Contains(err.Error(), "larger than 64 KiB") {
+		t.Errorf("{file: big}: error %v, want one saying the file is larger than 64 KiB", err)
+	}
 }
