@@ -3,10 +3,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/dsn"
 )
 
 // configFlags are the flags that override the environment. Secrets have no
@@ -19,6 +21,8 @@ type configFlags struct {
 	logFmt   *string
 	source   *sourceFlags
 	daemon   *daemonFlags // indexer run: see run.go
+
+	passwordInFlag bool // --database-url carries a password (see warn)
 }
 
 type sourceFlags struct {
@@ -79,6 +83,7 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 		switch fl.Name {
 		case "database-url":
 			c.DatabaseURL = *f.database
+			f.passwordInFlag = len(dsn.Password(*f.database)) > 0
 		case "log-level":
 			c.LogLevel = *f.logLevel
 		case "log-format":
@@ -142,6 +147,16 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 		return c, validateBase(c)
 	}
 	return c, c.Validate()
+}
+
+// warn logs what a configuration may do but should not: a password on the command line, which every
+// user of the machine can read (ps, /proc/PID/cmdline).
+func (f *configFlags) warn(log *slog.Logger) {
+	if f.passwordInFlag {
+		log.Warn("--database-url carries a password, visible to every user of this machine in the process list; "+
+			"put the URL in a file and set "+config.EnvDatabaseURL+"_FILE to its path, or use ~/.pgpass",
+			"database", config.RedactDatabaseURL(*f.database))
+	}
 }
 
 func validateBase(c *config.Config) error {

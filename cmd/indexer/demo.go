@@ -43,6 +43,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 		return configError(e, err)
 	}
 	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	cf.warn(log)
 
 	sim := simulator.New(simulator.Options{Jobs: *jobs, Seed: 1, Churn: *churn,
 		Logger: log.With("component", "simulator")})

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/testdb"
 )
 
 // TestHugeErrorMessageCapped: a 400 whose error_msg is 30 MiB of text with ESC, CR and LF in it ends in
@@ -47,5 +48,51 @@ func TestHugeErrorMessageCapped(t *testing.T) {
 	}
 	if !strings.Contains(ledger, `\x1b[2J\r\n`) || !strings.Contains(ledger, "ModelArts.0104") {
 		t.Errorf("sync_runs.error does not keep the escaped message: %q", ledger[:300])
+	}
+}
+
+// TestPasswordInDatabaseURLFlagWarns: a password given with --database-url (visible in the process
+// list) is warned about, pointing to the _FILE form, and printed nowhere.
+func TestPasswordInDatabaseURLFlagWarns(t *testing.T) {
+	t.Parallel()
+	const pw = "Flag-Pa%ss-5ecret"
+	db := withPassword(t, testdb.New(t), strings.ReplaceAll(pw, "%", "%25"))
+	var out, errb lockedBuffer
+	code := Main(context.Background(), []string{"migrate", "--database-url", db, "up"}, &out, &errb, func(string) string { return "" })
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	text := out.String() + errb.String()
+	if !strings.Contains(text, "--database-url carries a password") || !strings.Contains(text, "INDEXER_DATABASE_URL_FILE") {
+		t.Errorf("no warning pointing to INDEXER_DATABASE_URL_FILE:\n%s", text)
+	}
+	if strings.Contains(text, pw) || strings.Contains(text, "ss-5ecret") {
+		t.Errorf("the password is printed:\n%s", text)
+	}
+	// The variable is not in the process list: no warning.
+	out, errb = lockedBuffer{}, lockedBuffer{}
+	Main(context.Background(), []string{"migrate", "up"}, &out, &errb, func(k string) string {
+		return map[string]string{"INDEXER_DATABASE_URL": db}[k]
+	})
+	if strings.Contains(errb.String(), "carries a password") {
+		t.Errorf("warned about a password from the environment:\n%s", errb.String())
+	}
+}
+
+// TestPasswordWithAtSignNeverPrinted: postgres://user:pa@ss@host is refused with a message that
+// prints no part of the password (pgx would read "ss@host" as the host name and print it).
+func TestPasswordWithAtSignNeverPrinted(t *testing.T) {
+	t.Parallel()
+	db := withPassword(t, testdb.New(t), "Pa@ss-5ecret")
+	var out, errb lockedBuffer
+	code := Main(context.Background(), []string{"migrate", "up"}, &out, &errb, func(k string) string {
+		return map[string]string{"INDEXER_DATABASE_URL": db}[k]
+	})
+	text := out.String() + errb.String()
+	if code == exitOK || !strings.Contains(text, "%40") {
+		t.Errorf("exit %d, want a failure that says to write @ as %%40:\n%s", code, text)
+	}
+	if strings.Contains(text, "ss-5ecret") {
+		t.Errorf("a part of the password is printed:\n%s", text)
 	}
 }

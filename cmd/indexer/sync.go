@@ -30,6 +30,7 @@ func runSync(ctx context.Context, e env, args []string) int {
 		return configError(e, err)
 	}
 	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	cf.warn(log)
 
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+
+	"github.com/vizjob/indexer/internal/dsn"
 )
 
 // Errors callers branch on. Every error of this package that has one of these causes wraps it.
@@ -65,6 +66,10 @@ type Store struct {
 func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if dsn.AmbiguousUserinfo(databaseURL) {
+		return nil, fmt.Errorf("store: invalid database URL %s: more than one '@' before the host; "+
+			"write an '@' of the user name or password as %%40", dsn.Redact(databaseURL))
 	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -183,21 +188,16 @@ func redact(err error, password string) error {
 	return &redactedError{text: masked, err: err}
 }
 
-// userinfoPassword matches the password part of user:password@ in a URL-looking text.
-var userinfoPassword = regexp.MustCompile(`([/@\w.%+-]):[^@/\s]*@`)
-
-// parseErrorText says why a connection string did not parse, masking the password three ways, since
-// the driver's own masking is best effort for a string that does not parse.
+// parseErrorText says why a connection string did not parse, with the password masked: the driver's
+// own masking is best effort for a string that does not parse, so the password is found by parsing
+// the string as libpq does (package dsn) and every spelling of it is masked.
 func parseErrorText(err error, connString string) string {
 	text := err.Error()
 	if connString != "" {
 		text = strings.ReplaceAll(text, connString, "<url>")
 	}
-	if u, uerr := url.Parse(connString); uerr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			text = strings.ReplaceAll(text, p, "xxxxx")
-		}
+	for _, p := range dsn.Password(connString) {
+		text = strings.ReplaceAll(text, p, dsn.Mask)
 	}
-	// Whatever is left of a URL-looking password (user:secret@host) is masked too.
-	return userinfoPassword.ReplaceAllString(text, "${1}:xxxxx@")
+	return text
 }
