@@ -66,7 +66,7 @@ const (
 	DefaultAttempts     = 5
 	DefaultTimeout      = 30 * time.Second
 	DefaultSeenRefresh  = 24 * time.Hour
-	DefaultHTTPAddr     = ":8080"
+	DefaultHTTPAddr     = "127.0.0.1:8080"
 	DefaultConcurrency  = 4
 	DefaultGrace        = 30 * time.Second
 	DefaultTimezone     = "UTC"
@@ -84,6 +84,13 @@ const (
 	DefaultDeleteCheckTime   = 2 * time.Minute
 	DefaultHeadSchedule      = "@every 1m"
 	HeadScheduleOff          = "off"
+)
+
+// EnvHTTPToken is the bearer token the daemon requires on / and /metrics (also EnvHTTPToken_FILE);
+// unset: no authentication. MinHTTPTokenLen is its least length.
+const (
+	EnvHTTPToken    = "INDEXER_HTTP_TOKEN"
+	MinHTTPTokenLen = 16
 )
 
 // Plain-HTTP endpoints: refused unless on a loopback address or allowed here.
@@ -166,6 +173,7 @@ type Config struct {
 
 	// The daemon (indexer run, indexer demo).
 	HTTPAddr      string         // listen address of /healthz, /readyz, /metrics
+	HTTPToken     string         // bearer token required on / and /metrics; empty: none
 	Concurrency   int            // sources synced at the same time, at most
 	ShutdownGrace time.Duration  // how long a run in flight may finish after a shutdown signal
 	RunAtStart    bool           // sync every source once at start, then on schedule
@@ -261,6 +269,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.DeleteCheckTime = durVar(EnvDeleteCheckTime, DefaultDeleteCheckTime)
 	c.HeadSchedule = cmp.Or(strings.TrimSpace(getenv(EnvHeadSchedule)), DefaultHeadSchedule)
 	c.AllowInsecureHTTP = boolVar(EnvAllowInsecureHTTP)
+	c.HTTPToken = secret(EnvHTTPToken)
 	if c.ConfigFile != "" {
 		sources, err := loadFile(c.ConfigFile, getenv)
 		c.Sources = sources
@@ -423,6 +432,10 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("%s=%q is not host:port (examples: :8080, 127.0.0.1:8080)", EnvHTTPAddr, c.HTTPAddr))
+	}
+	if c.HTTPToken != "" && (len(c.HTTPToken) < MinHTTPTokenLen || strings.ContainsAny(c.HTTPToken, " \t\r\n")) {
+		errs = append(errs, fmt.Errorf("%s must be at least %d characters without spaces (e.g. openssl rand -hex 32), got %d",
+			EnvHTTPToken, MinHTTPTokenLen, len(c.HTTPToken)))
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		errs = append(errs, fmt.Errorf("%s must be between 1 and %d, got %d", EnvConcurrency, MaxConcurrency, c.Concurrency))

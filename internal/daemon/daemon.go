@@ -27,6 +27,7 @@ import (
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/syncer"
+	"github.com/vizjob/indexer/internal/ttlcache"
 )
 
 // ErrShutdown is the cause given to runs still in flight when the grace period
@@ -67,6 +68,8 @@ type Daemon struct {
 	stopped  chan struct{} // closed when shutdown begins
 	inflight sync.WaitGroup
 	running  atomic.Int32 // runs in progress
+
+	ready ttlcache.Value[struct{}] // /readyz's checks, read at most every readyCacheTTL
 }
 
 // source is one configured source and its API client.
@@ -109,6 +112,7 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 	for _, sc := range cfg.Sources {
 		names = append(names, sc.Name)
 	}
+	d.ready = ttlcache.Value[struct{}]{TTL: readyCacheTTL, Load: d.checkReady}
 	d.metrics = newMetrics(d.reg, st, names, log)
 	for _, sc := range cfg.Sources {
 		srcLog := log.With("source", sc.Name)
@@ -153,7 +157,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("http: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(d.Handler())
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 	d.log.Info("http serving", "addr", ln.Addr().String(), "endpoints", "/healthz /readyz /metrics")

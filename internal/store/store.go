@@ -55,8 +55,9 @@ type Store struct {
 	pool       *pgxpool.Pool
 	log        *slog.Logger
 	migrations *goose.Provider
-	sqlDB      *sql.DB // the database/sql view of pool that goose runs on
-	where      string  // "host:port database "x" as user "y"", for error messages
+	sqlDB      *sql.DB       // the database/sql view of pool that goose runs on
+	where      string        // "host:port database "x" as user "y"", for error messages
+	reads      chan struct{} // slots of the HTTP reads (see readTx)
 }
 
 // Open builds the pool from databaseURL (a postgres:// URL or a libpq keyword/value string; empty means the
@@ -104,7 +105,8 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	log.Debug("database connected", "database", where)
-	return &Store{pool: pool, log: log, migrations: provider, sqlDB: sqlDB, where: where}, nil
+	return &Store{pool: pool, log: log, migrations: provider, sqlDB: sqlDB, where: where,
+		reads: make(chan struct{}, DefaultReadConns)}, nil
 }
 
 // Close closes the pool. Runs still open are cut off: their advisory locks are released by the
@@ -114,8 +116,14 @@ func (s *Store) Close() {
 	s.pool.Close()
 }
 
-// Ping checks that the database answers, for a liveness or readiness probe.
+// Ping checks that the database answers, for a liveness or readiness probe. It uses one of the
+// slots of HTTP reads.
 func (s *Store) Ping(ctx context.Context) error {
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return fmt.Errorf("store: ping %s: %w", s.where, err)
+	}
+	defer release()
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.where, interpretError(err))
 	}
