@@ -377,8 +377,17 @@ func (d *Daemon) runOnce(ctx context.Context, s *source, kind string) {
 		DeleteCheckTime:   d.cfg.DeleteCheckTime,
 	})
 	if errors.Is(err, store.ErrSourceBusy) {
-		s.log.Debug("source is being synced by another run (another replica, or a full and a head walk); skipped",
-			"kind", kind, "reason", err.Error())
+		// A run lasts at most the run timeout; a holder that died loses the lock within the lease.
+		expected := cmp.Or(d.cfg.RunTimeout, time.Hour) + store.DefaultLockLease
+		var busy *store.BusyError
+		if errors.As(err, &busy) && time.Since(busy.StartedAt) > expected {
+			s.log.Warn("source skipped: another run has held its lock for longer than a run may last; is it stuck?",
+				"kind", kind, "held_for", time.Since(busy.StartedAt).Round(time.Second), "expected_at_most", expected,
+				"holder_run_id", busy.RunID, "holder_host", busy.Host, "holder_pid", busy.PID)
+		} else {
+			s.log.Debug("source is being synced by another run (another replica, or a full and a head walk); skipped",
+				"kind", kind, "reason", err.Error())
+		}
 		d.metrics.counter(kind).WithLabelValues(s.cfg.Name, stateSkipped).Inc()
 		return
 	}

@@ -203,3 +203,26 @@ func (c *countingSource) StatusReport(ctx context.Context, opts store.StatusOpti
 	c.reads.Add(1)
 	return c.src.StatusReport(ctx, opts)
 }
+
+// TestSourceHeldTooLongWarns: a source whose lock has been held for longer than a run may last
+// (a stuck holder) is skipped with a warning naming the holder; a fresh holder is skipped at debug
+// (TestBusySourceSkippedAtDebug).
+func TestSourceHeldTooLongWarns(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	st := openStore(t, db, true)
+	_, u := newSimulator(t, 5, 1, nil)
+	held, err := st.BeginRun(t.Context(), "stuck", store.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = held.Finish(context.Background(), store.RunStats{State: store.StateFailed}) })
+	c := conn(t, db)
+	if _, err := c.Exec(t.Context(), `UPDATE modelarts.sync_runs SET started_at = now() - interval '3 hours' WHERE id = $1`, held.ID()); err != nil {
+		t.Fatal(err)
+	}
+	td := startDaemon(t, testConfig(t, simSource("stuck", u, "@every 1s")), openStore(t, db, false), Options{})
+	eventually(t, 20*time.Second, "a warning about the stuck holder", func() bool {
+		return td.logs.count(`"level":"WARN"`, `"source":"stuck"`, "longer than a run may last", `"holder_run_id":`) >= 1
+	})
+}
