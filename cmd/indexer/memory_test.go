@@ -53,7 +53,7 @@ func bigDescServer(t *testing.T, jobs, descLen int) string {
 
 // TestPeakMemoryWithLargeDescriptions syncs 600 jobs with 320 KB descriptions (pages of 32 MB) with
 // the real binary at default settings (page concurrency 4, batches of 10 pages) and reads its peak
-// RSS from the kernel (VmHWM): under 256 MiB. Measured 219 MiB; 438 MiB when pages ahead are bounded
+// RSS from the kernel (VmHWM): under 256 MiB. Measured 219 MiB; 458 MiB when pages ahead are bounded
 // by count only. Rerun with: go test ./cmd/indexer -run PeakMemory -v
 func TestPeakMemoryWithLargeDescriptions(t *testing.T) {
 	if testing.Short() {
