@@ -84,6 +84,15 @@ func TestDockerComposeMatchesCLI(t *testing.T) {
 	} else if vol, _, _ := strings.Cut(pg.Volumes[0], ":"); file.Volumes == nil || !hasKey(file.Volumes, vol) {
 		t.Errorf("service postgres: volume %q is not a named volume", vol)
 	}
+	// Published ports are reachable from this machine only: the database's superuser password and the
+	// simulator's control endpoints are demo values (hardening issue).
+	for name, svc := range file.Services {
+		for _, p := range svc.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("service %s: port %q is published on every interface; publish it on 127.0.0.1 only", name, p)
+			}
+		}
+	}
 	ix := file.Services["indexer"]
 	if len(ix.Command) == 0 || ix.Command[0] != "run" || ix.DependsOn["postgres"]["condition"] != "service_healthy" {
 		t.Errorf("service indexer: want `run`, depending on postgres being healthy: %+v", ix)

@@ -3,10 +3,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/dsn"
 )
 
 // configFlags are the flags that override the environment. Secrets have no
@@ -19,6 +21,8 @@ type configFlags struct {
 	logFmt   *string
 	source   *sourceFlags
 	daemon   *daemonFlags // indexer run: see run.go
+
+	passwordInFlag bool // --database-url carries a password (see warn)
 }
 
 type sourceFlags struct {
@@ -30,6 +34,7 @@ type sourceFlags struct {
 	rateLimit                              *float64       // faults issue: client-side rate limit
 	runTimeout                             *time.Duration // faults issue: deadline of one run
 	pageConcurrency                        *int           // pages of a walk requested at the same time
+	allowInsecureHTTP                      *bool          // hardening issue: http:// endpoints off loopback
 }
 
 func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
@@ -59,6 +64,7 @@ func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
 		}
 		f.source.pageConcurrency = fs.Int("page-concurrency", 0, fmt.Sprintf("pages of a walk requested at the same time, 1 to %d; 1: one after the other (env %s; default %d)",
 			config.MaxPageConcurrency, config.EnvPageConcurrency, config.DefaultPageConcurrency))
+		f.source.allowInsecureHTTP = fs.Bool("allow-insecure-http", false, "accept http:// endpoints on other hosts than loopback: credentials then travel in clear text (env "+config.EnvAllowInsecureHTTP+"; default false)")
 	}
 	return f
 }
@@ -94,6 +100,7 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 		switch fl.Name {
 		case "database-url":
 			c.DatabaseURL = *f.database
+			f.passwordInFlag = len(dsn.Password(*f.database)) > 0
 		case "log-level":
 			c.LogLevel = *f.logLevel
 		case "log-format":
@@ -143,6 +150,8 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 			c.RunTimeout = *sf.runTimeout
 		case "page-concurrency":
 			c.PageConcurrency = *sf.pageConcurrency
+		case "allow-insecure-http":
+			c.AllowInsecureHTTP = *sf.allowInsecureHTTP
 		}
 	})
 	if len(perSource) > 0 {
@@ -157,8 +166,18 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 	return c, c.Validate()
 }
 
+// warn logs what a configuration may do but should not: a password on the command line, which every
+// user of the machine can read (ps, /proc/PID/cmdline).
+func (f *configFlags) warn(log *slog.Logger) {
+	if f.passwordInFlag {
+		log.Warn("--database-url carries a password, visible to every user of this machine in the process list; "+
+			"put the URL in a file and set "+config.EnvDatabaseURL+"_FILE to its path, or use ~/.pgpass",
+			"database", config.RedactDatabaseURL(*f.database))
+	}
+}
+
 func validateBase(c *config.Config) error {
 	tmp := *c
-	tmp.Sources = []config.Source{{ProjectID: "-", Endpoint: "http://-", AK: "-", SK: "-"}}
+	tmp.Sources = []config.Source{{ProjectID: "-", Endpoint: "https://-", AK: "-", SK: "-"}}
 	return tmp.Validate()
 }

@@ -45,6 +45,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 		return configError(e, err)
 	}
 	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	cf.warn(log)
 
 	sim, resumed, err := demoSimulator(ctx, cfg, log, *name, *jobs, *churn)
 	if err != nil {

@@ -5,15 +5,25 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	_ "time/tzdata" // INDEXER_TIMEZONE works in images without a zoneinfo database
 )
 
+// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT sets one: the garbage
+// collector then returns the garbage of large pages (decoding a 32 MB page makes about three times
+// that) before the heap doubles. The pages a walk holds are bounded apart (fetch.DefaultMaxBufferBytes).
+const defaultMemoryLimit = 192 << 20
+
 // main is thin: the first SIGINT or SIGTERM cancels the context Main runs under
 // (the daemon then shuts down in order); a second one exits at once.
 func main() {
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 { // no GOMEMLIMIT
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)

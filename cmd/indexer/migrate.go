@@ -31,6 +31,7 @@ func runMigrate(ctx context.Context, e env, args []string) int {
 		return configError(e, err)
 	}
 	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	cf.warn(log)
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		log.Error("cannot open the database", "error", err)

@@ -76,6 +76,7 @@ func runRun(ctx context.Context, e env, args []string) int {
 		return configError(e, err)
 	}
 	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	cf.warn(log)
 	return serve(ctx, cfg, log, daemon.Options{Logger: log, Migrate: !*noMigrate})
 }
 

@@ -40,6 +40,7 @@ func runSync(ctx context.Context, e env, args []string) int {
 	if live != nil {
 		log = newLogger(logOut, cfg.LogLevel, "text")
 	}
+	cf.warn(log)
 
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
@@ -100,19 +101,20 @@ func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *
 
 func newClient(cfg *config.Config, src config.Source, log *slog.Logger) (*fetch.Client, error) {
 	return fetch.New(fetch.Config{
-		Endpoint:       src.Endpoint,
-		ProjectID:      src.ProjectID,
-		AK:             src.AK,
-		SK:             src.SK,
-		SecurityToken:  src.SecurityToken,
-		Username:       src.Username,
-		Password:       src.Password,
-		DomainName:     src.DomainName,
-		IAMEndpoint:    src.IAMEndpoint,
-		MaxPerPage:     src.MaxPerPage,
-		MaxAttempts:    cfg.MaxAttempts,
-		RequestTimeout: cfg.RequestTimeout,
-		RateLimit:      cfg.RateLimit,
-		Logger:         log.With("source", src.Name),
+		Endpoint:          src.Endpoint,
+		ProjectID:         src.ProjectID,
+		AK:                src.AK,
+		SK:                src.SK,
+		SecurityToken:     src.SecurityToken,
+		Username:          src.Username,
+		Password:          src.Password,
+		DomainName:        src.DomainName,
+		IAMEndpoint:       src.IAMEndpoint,
+		MaxPerPage:        src.MaxPerPage,
+		MaxAttempts:       cfg.MaxAttempts,
+		RequestTimeout:    cfg.RequestTimeout,
+		RateLimit:         cfg.RateLimit,
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		Logger:            log.With("source", src.Name),
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/url"
@@ -65,7 +66,7 @@ const (
 	DefaultAttempts     = 5
 	DefaultTimeout      = 30 * time.Second
 	DefaultSeenRefresh  = 24 * time.Hour
-	DefaultHTTPAddr     = ":8080"
+	DefaultHTTPAddr     = "127.0.0.1:8080"
 	DefaultConcurrency  = 4
 	DefaultGrace        = 30 * time.Second
 	DefaultTimezone     = "UTC"
@@ -84,6 +85,16 @@ const (
 	DefaultHeadSchedule      = "@every 1m"
 	HeadScheduleOff          = "off"
 )
+
+// EnvHTTPToken is the bearer token the daemon requires on / and /metrics (also EnvHTTPToken_FILE);
+// unset: no authentication. MinHTTPTokenLen is its least length.
+const (
+	EnvHTTPToken    = "INDEXER_HTTP_TOKEN"
+	MinHTTPTokenLen = 16
+)
+
+// Plain-HTTP endpoints: refused unless on a loopback address or allowed here.
+const EnvAllowInsecureHTTP = "INDEXER_ALLOW_INSECURE_HTTP"
 
 // Pages of a walk requested at the same time (fetch.WalkOptions.Concurrency).
 const (
@@ -156,11 +167,16 @@ type Config struct {
 	// HeadSchedule is the cron schedule of head walks (indexer run), for every source; HeadScheduleOff: none.
 	HeadSchedule string
 
+	// AllowInsecureHTTP accepts http:// ModelArts and IAM endpoints on other hosts than loopback
+	// (signatures, tokens and the IAM password then travel in clear text).
+	AllowInsecureHTTP bool
+
 	// ConfigFile is the YAML file the sources came from (INDEXER_CONFIG); empty: the environment.
 	ConfigFile string
 
 	// The daemon (indexer run, indexer demo).
 	HTTPAddr      string         // listen address of /healthz, /readyz, /metrics
+	HTTPToken     string         // bearer token required on / and /metrics; empty: none
 	Concurrency   int            // sources synced at the same time, at most
 	ShutdownGrace time.Duration  // how long a run in flight may finish after a shutdown signal
 	RunAtStart    bool           // sync every source once at start, then on schedule
@@ -276,14 +292,18 @@ func Load(getenv func(string) string) (*Config, error) {
 		rateLimit = f
 	}
 
-	runAtStart := false
-	if v := strings.TrimSpace(getenv(EnvRunAtStart)); v != "" {
+	boolVar := func(name string) bool {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return false
+		}
 		b, err := parseBool(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: use true or false", EnvRunAtStart, v))
+			errs = append(errs, fmt.Errorf("%s=%q: use true or false", name, v))
 		}
-		runAtStart = b
+		return b
 	}
+	runAtStart := boolVar(EnvRunAtStart)
 
 	*c = Config{
 		origin:         c.origin,
@@ -309,6 +329,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.DeleteCheckBudget = intVar(EnvDeleteCheckBudget, DefaultDeleteCheckBudget)
 	c.DeleteCheckTime = durVar(EnvDeleteCheckTime, DefaultDeleteCheckTime)
 	c.HeadSchedule = cmp.Or(strings.TrimSpace(getenv(EnvHeadSchedule)), DefaultHeadSchedule)
+	c.AllowInsecureHTTP = boolVar(EnvAllowInsecureHTTP)
+	c.HTTPToken = secret(EnvHTTPToken)
 	if c.ConfigFile != "" {
 		sources, err := loadFile(c.ConfigFile, getenv)
 		c.Sources = sources
@@ -357,12 +379,48 @@ func readSecret(getenv func(string) string, name string) (string, error) {
 	case v != "":
 		return "", fmt.Errorf("both %s and %s are set: keep one", name, name+fileSuffix)
 	}
-	b, err := os.ReadFile(file)
+	b, err := readSecretFile(file)
 	if err != nil {
 		// The error names the file, never its content.
 		return "", fmt.Errorf("%s: cannot read the secret file: %w", name+fileSuffix, err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// MaxSecretFileBytes caps what a secret file (*_FILE, {file: PATH}) may hold: one key, password or
+// database URL. A larger file is refused rather than read into memory (a wrong path such as a log
+// file or a device).
+const MaxSecretFileBytes = 64 << 10
+
+// readSecretFile reads at most MaxSecretFileBytes of path; a larger file is an error that says so.
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxSecretFileBytes {
+		return nil, fmt.Errorf("the file is larger than %d KiB, the most a secret file may hold (is it the right file?)", MaxSecretFileBytes>>10)
+	}
+	return b, nil
+}
+
+// SecureOrLoopback says whether u is https, or http to a loopback address (localhost, 127.0.0.0/8,
+// ::1), where nothing crosses a network.
+func SecureOrLoopback(u *url.URL) bool {
+	if u.Scheme == "https" {
+		return true
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // domainFor returns the DNS suffix of a region (ap-southeast-1 is served under .cn).
@@ -386,7 +444,7 @@ func (c *Config) Validate() error {
 			s.perPageSet = s.perPageSet || c.isSet(EnvPerPage)
 			s.maxPerPageSet = s.maxPerPageSet || c.isSet(EnvMaxPerPage)
 		}
-		if err := c.Sources[i].validate(); err != nil {
+		if err := c.Sources[i].validate(c.AllowInsecureHTTP); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -443,6 +501,10 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("%s is not host:port (examples: :8080, 127.0.0.1:8080)", c.value(EnvHTTPAddr, c.HTTPAddr)))
 	}
+	if c.HTTPToken != "" && (len(c.HTTPToken) < MinHTTPTokenLen || strings.ContainsAny(c.HTTPToken, " \t\r\n")) {
+		errs = append(errs, fmt.Errorf("%s must be at least %d characters without spaces (e.g. openssl rand -hex 32), got %d",
+			EnvHTTPToken, MinHTTPTokenLen, len(c.HTTPToken)))
+	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		errs = append(errs, fmt.Errorf("%s must be between 1 and %d, got %d", c.Origin(EnvConcurrency), MaxConcurrency, c.Concurrency))
 	}
@@ -497,7 +559,7 @@ func (n *fieldNames) value(field, v string) string {
 	return fmt.Sprintf("%s=%q", field, v)
 }
 
-func (s *Source) validate() error {
+func (s *Source) validate(allowHTTP bool) error {
 	n := s.fields
 	if n == nil {
 		n = &envFields
@@ -517,6 +579,9 @@ func (s *Source) validate() error {
 		bad("no ModelArts endpoint: set %s (e.g. https://modelarts.cn-north-4.myhuaweicloud.com) or %s (e.g. cn-north-4)", n.endpoint, n.region)
 	} else if u, err := url.Parse(s.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("%s is not an http(s) URL", n.value(n.endpoint, s.Endpoint))
+	} else if !allowHTTP && !SecureOrLoopback(u) {
+		bad("%s: plain http to a host other than loopback sends the signature or token in clear text: "+
+			"use https, or set %s=true to accept it", n.value(n.endpoint, s.Endpoint), EnvAllowInsecureHTTP)
 	}
 	switch {
 	case s.AK != "" || s.SK != "":
@@ -541,6 +606,11 @@ func (s *Source) validate() error {
 		}
 		if s.IAMEndpoint == "" {
 			bad("no IAM endpoint for token authentication: set %s or %s", n.iamEndpoint, n.region)
+		} else if u, err := url.Parse(s.IAMEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("%s is not an http(s) URL", n.value(n.iamEndpoint, s.IAMEndpoint))
+		} else if !allowHTTP && !SecureOrLoopback(u) {
+			bad("%s: plain http to a host other than loopback sends the IAM password in clear text: "+
+				"use https, or set %s=true to accept it", n.value(n.iamEndpoint, s.IAMEndpoint), EnvAllowInsecureHTTP)
 		}
 	default:
 		bad("no credentials: set %s and %s, or %s, %s and %s", n.ak, n.sk, n.username, n.password, n.domainName)

@@ -124,7 +124,7 @@ func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
-		b, err := os.ReadFile(path)
+		b, err := readSecretFile(path)
 		if err != nil {
 			// The error names the file, never its content.
 			return "", fmt.Errorf("%s: {file: %s}: cannot read the secret file: %w", field, r.File, err)

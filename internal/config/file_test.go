@@ -81,7 +81,7 @@ func TestConfigFileSources(t *testing.T) {
 		t.Errorf("token source: %+v", tok)
 	}
 	// The daemon's defaults.
-	if c.HTTPAddr != ":8080" || c.Concurrency != 4 || c.ShutdownGrace != 30*time.Second || c.RunAtStart ||
+	if c.HTTPAddr != DefaultHTTPAddr || c.Concurrency != 4 || c.ShutdownGrace != 30*time.Second || c.RunAtStart ||
 		c.Location != time.UTC {
 		t.Errorf("daemon defaults: addr %q concurrency %d grace %s at-start %v location %v",
 			c.HTTPAddr, c.Concurrency, c.ShutdownGrace, c.RunAtStart, c.Location)

@@ -3,9 +3,9 @@ package config
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
-	"regexp"
 	"strings"
+
+	"github.com/vizjob/indexer/internal/dsn"
 )
 
 // String never prints a secret: the database password is masked and each
@@ -24,21 +24,12 @@ func (c Config) GoString() string { return c.String() }
 // LogValue makes slog print the redacted form.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
-
 // RedactDatabaseURL masks the password of a PostgreSQL URL
-// (postgres://user:secret@host/db) or keyword/value string (password=secret).
+// (postgres://user:secret@host/db, postgres://user:pa@ss@host, ?password=) or keyword/value string
+// (password=secret, password='it\'s'), by parsing it (see package dsn).
 func RedactDatabaseURL(s string) string {
 	if s == "" {
 		return "(libpq defaults)"
 	}
-	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.Redacted()
-	}
-	return dsnPassword.ReplaceAllString(s, "${1}xxxxx")
+	return dsn.Redact(s)
 }

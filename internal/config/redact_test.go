@@ -14,12 +14,18 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 		"postgres://indexer@db/mirror?password=DBSECRET",
 		"host=db user=indexer password=DBSECRET dbname=mirror",
 		"host=db password='DB SECRET' dbname=mirror",
+		// Hardening issue: the regular expression missed these.
+		"postgres://indexer:DB@SECRET@db:5432/mirror",
+		"postgres://indexer:DBSECRET@db:5432,db2:5432/mirror",
+		"postgres://indexer:DB/SECRET@db/mirror",
+		`host=db password='DB\' SECRET' dbname=mirror`,
+		`host=db password=DB\ SECRET dbname=mirror`,
 	} {
 		c := Config{DatabaseURL: db, Sources: []Source{{Name: "s", ProjectID: "p", AK: "ak", SK: "SKSECRET", Password: "PWSECRET", SecurityToken: "STSECRET"}}}
 		var logged bytes.Buffer
 		slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c)
 		for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", &c), logged.String()} {
-			for _, secret := range []string{"DBSECRET", "DB SECRET", "SKSECRET", "PWSECRET", "STSECRET"} {
+			for _, secret := range []string{"DBSECRET", "DB SECRET", "SECRET@", "SECRET", "SKSECRET", "PWSECRET", "STSECRET"} {
 				if strings.Contains(out, secret) {
 					t.Errorf("%q leaks %s", out, secret)
 				}

@@ -2,7 +2,7 @@ package config
 
 // secretVars are the variables that may instead be read from the file named by NAME_FILE.
 func secretVars() []string {
-	return []string{EnvDatabaseURL, EnvDatabaseURLAlt, EnvAK, EnvSK, EnvSecurityToken, EnvUsername, EnvPassword}
+	return []string{EnvDatabaseURL, EnvDatabaseURLAlt, EnvAK, EnvSK, EnvSecurityToken, EnvUsername, EnvPassword, EnvHTTPToken}
 }
 
 // Variables lists every environment variable the configuration reads, *_FILE
@@ -15,7 +15,7 @@ func Variables() []string {
 		EnvUsername, EnvPassword, EnvDomainName, EnvIAMEndpoint, EnvSource, EnvSchedule, EnvConfigFile, EnvPerPage,
 		EnvMaxPerPage, EnvMaxWalks, EnvMaxDeleteShare, EnvMaxDeleteMin, EnvRequestTimeout, EnvMaxAttempts,
 		EnvLogLevel, EnvLogFormat, EnvSeenRefresh, EnvHTTPAddr, EnvConcurrency, EnvShutdownGrace, EnvRunAtStart,
-		EnvTimezone, EnvRateLimit, EnvRunTimeout, EnvPageConcurrency, EnvDeleteCheckBudget, EnvDeleteCheckTime, EnvHeadSchedule,
+		EnvTimezone, EnvRateLimit, EnvRunTimeout, EnvPageConcurrency, EnvDeleteCheckBudget, EnvDeleteCheckTime, EnvHeadSchedule, EnvAllowInsecureHTTP, EnvHTTPToken,
 	}
 	for _, v := range secretVars() {
 		vars = append(vars, v+fileSuffix)

@@ -27,6 +27,7 @@ import (
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/syncer"
+	"github.com/vizjob/indexer/internal/ttlcache"
 )
 
 // ErrShutdown is the cause given to runs still in flight when the grace period
@@ -67,6 +68,8 @@ type Daemon struct {
 	stopped  chan struct{} // closed when shutdown begins
 	inflight sync.WaitGroup
 	running  atomic.Int32 // runs in progress
+
+	ready ttlcache.Value[struct{}] // /readyz's checks, read at most every readyCacheTTL
 }
 
 // source is one configured source and its API client.
@@ -109,26 +112,28 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 	for _, sc := range cfg.Sources {
 		names = append(names, sc.Name)
 	}
+	d.ready = ttlcache.Value[struct{}]{TTL: readyCacheTTL, Load: d.checkReady}
 	d.metrics = newMetrics(d.reg, st, names, log)
 	for _, sc := range cfg.Sources {
 		srcLog := log.With("source", sc.Name)
 		requests := d.metrics.requests
 		client, err := fetch.New(fetch.Config{
-			Endpoint:       sc.Endpoint,
-			ProjectID:      sc.ProjectID,
-			AK:             sc.AK,
-			SK:             sc.SK,
-			SecurityToken:  sc.SecurityToken,
-			Username:       sc.Username,
-			Password:       sc.Password,
-			DomainName:     sc.DomainName,
-			IAMEndpoint:    sc.IAMEndpoint,
-			MaxPerPage:     sc.MaxPerPage,
-			MaxAttempts:    cfg.MaxAttempts,
-			RequestTimeout: cfg.RequestTimeout,
-			RateLimit:      cfg.RateLimit,
-			HTTPClient:     opts.HTTPClient,
-			Logger:         srcLog,
+			Endpoint:          sc.Endpoint,
+			ProjectID:         sc.ProjectID,
+			AK:                sc.AK,
+			SK:                sc.SK,
+			SecurityToken:     sc.SecurityToken,
+			Username:          sc.Username,
+			Password:          sc.Password,
+			DomainName:        sc.DomainName,
+			IAMEndpoint:       sc.IAMEndpoint,
+			MaxPerPage:        sc.MaxPerPage,
+			MaxAttempts:       cfg.MaxAttempts,
+			RequestTimeout:    cfg.RequestTimeout,
+			RateLimit:         cfg.RateLimit,
+			AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+			HTTPClient:        opts.HTTPClient,
+			Logger:            srcLog,
 			OnResponse: func(status int) {
 				requests.WithLabelValues(sc.Name, codeLabel(status)).Inc()
 			},
@@ -152,7 +157,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("http: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(d.Handler())
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 	endpoints := "/healthz /readyz /metrics"
@@ -377,8 +382,17 @@ func (d *Daemon) runOnce(ctx context.Context, s *source, kind string) {
 		RateLimit:         d.cfg.RateLimit,
 	})
 	if errors.Is(err, store.ErrSourceBusy) {
-		s.log.Debug("source is being synced by another run (another replica, or a full and a head walk); skipped",
-			"kind", kind, "reason", err.Error())
+		// A run lasts at most the run timeout; a holder that died loses the lock within the lease.
+		expected := cmp.Or(d.cfg.RunTimeout, time.Hour) + store.DefaultLockLease
+		var busy *store.BusyError
+		if errors.As(err, &busy) && time.Since(busy.StartedAt) > expected {
+			s.log.Warn("source skipped: another run has held its lock for longer than a run may last; is it stuck?",
+				"kind", kind, "held_for", time.Since(busy.StartedAt).Round(time.Second), "expected_at_most", expected,
+				"holder_run_id", busy.RunID, "holder_host", busy.Host, "holder_pid", busy.PID)
+		} else {
+			s.log.Debug("source is being synced by another run (another replica, or a full and a head walk); skipped",
+				"kind", kind, "reason", err.Error())
+		}
 		d.metrics.counter(kind).WithLabelValues(s.cfg.Name, stateSkipped).Inc()
 		return
 	}

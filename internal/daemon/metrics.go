@@ -11,6 +11,7 @@ import (
 
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/syncer"
+	"github.com/vizjob/indexer/internal/ttlcache"
 )
 
 // stateSkipped labels the scheduled runs that did not start because another run of the source (in
@@ -108,21 +109,30 @@ func codeLabel(status int) string {
 	return strconv.Itoa(status)
 }
 
-// dbCollector reads, at each scrape, what the database knows, whichever replica wrote it: live jobs by
-// source and status, and when each source last succeeded.
+// dbCollector reports what the database knows, whichever replica wrote it: live jobs by source and
+// status, and when each source last succeeded. The figures are read at most every metricsCacheTTL,
+// however often /metrics is scraped.
 type dbCollector struct {
-	store   *store.Store
-	sources []string
 	log     *slog.Logger
+	sources []string
+	cache   ttlcache.Value[dbFigures]
 
 	jobs, lastSuccess, up, pending, pendingAge *prometheus.Desc
 }
 
+// dbFigures is one read of the database for /metrics; ok is false if a query failed.
+type dbFigures struct {
+	counts    []store.JobCount
+	last      []store.SourceSuccess
+	pending   []store.PendingCandidates
+	pendingOK bool
+	ok        bool
+}
+
 func newDBCollector(st *store.Store, sources []string, log *slog.Logger) *dbCollector {
-	return &dbCollector{
-		store:   st,
-		sources: sources,
+	c := &dbCollector{
 		log:     log,
+		sources: sources,
 		jobs: prometheus.NewDesc("vizjob_jobs",
 			"Live (not deleted) jobs in the mirror by source and status code; status_name is the documented name, empty for an undocumented code. Running jobs are status=\"8\" (JOBSTAT_RUNNING) only, as modelarts.job_statuses.is_running says.",
 			[]string{"source", "status", "status_name"}, nil),
@@ -136,9 +146,30 @@ func newDBCollector(st *store.Store, sources []string, log *slog.Logger) *dbColl
 			"How long the oldest deletion candidate of the source has been waiting; 0 when none waits.",
 			[]string{"source"}, nil),
 		up: prometheus.NewDesc("vizjob_database_up",
-			"1 if vizjob_jobs and vizjob_last_success_timestamp_seconds could be read from the database at this scrape, else 0.",
+			"1 if vizjob_jobs and vizjob_last_success_timestamp_seconds could be read from the database (at most 5 s ago), else 0.",
 			nil, nil),
 	}
+	c.cache = ttlcache.Value[dbFigures]{TTL: metricsCacheTTL, Load: func(ctx context.Context) (dbFigures, error) {
+		ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
+		defer cancel()
+		f := dbFigures{ok: true}
+		var err error
+		if f.counts, err = st.CountJobs(ctx, sources); err != nil {
+			c.log.Warn("metrics: cannot count jobs", "error", err)
+			f.ok = false
+		}
+		if f.last, err = st.LastSuccesses(ctx, sources); err != nil {
+			c.log.Warn("metrics: cannot read the last successes", "error", err)
+			f.ok = false
+		}
+		if f.pending, err = st.PendingCandidates(ctx, sources); err != nil {
+			c.log.Warn("metrics: cannot read the deletion candidates", "error", err)
+			f.ok = false
+		}
+		f.pendingOK = err == nil
+		return f, nil
+	}}
+	return c
 }
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -150,41 +181,28 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
-	defer cancel()
-	up := 1.0
-	counts, err := c.store.CountJobs(ctx, c.sources)
-	if err != nil {
-		c.log.Warn("metrics: cannot count jobs", "error", err)
-		up = 0
+	f, _ := c.cache.Get(context.Background())
+	up := 0.0
+	if f.ok {
+		up = 1
 	}
-	for _, n := range counts {
+	for _, n := range f.counts {
 		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n.Jobs),
 			n.Source, strconv.Itoa(n.Status), n.StatusName)
 	}
-	last, err := c.store.LastSuccesses(ctx, c.sources)
-	if err != nil {
-		c.log.Warn("metrics: cannot read the last successes", "error", err)
-		up = 0
-	}
-	for _, l := range last {
+	for _, l := range f.last {
 		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue,
 			float64(l.FinishedAt.UnixNano())/1e9, l.Source)
-	}
-	pending, err := c.store.PendingCandidates(ctx, c.sources)
-	if err != nil {
-		c.log.Warn("metrics: cannot read the deletion candidates", "error", err)
-		up = 0
 	}
 	now := time.Now()
 	for _, src := range c.sources {
 		var n, age float64
-		for _, p := range pending {
+		for _, p := range f.pending {
 			if p.Source == src {
 				n, age = float64(p.Count), max(now.Sub(p.Oldest).Seconds(), 0)
 			}
 		}
-		if err == nil {
+		if f.pendingOK {
 			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, n, src)
 			ch <- prometheus.MustNewConstMetric(c.pendingAge, prometheus.GaugeValue, age, src)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -38,7 +39,7 @@ type Config struct {
 	Username, Password, DomainName string // IAM user: token authentication
 	IAMEndpoint                    string // IAM base URL, e.g. https://iam.cn-north-4.myhuaweicloud.com
 
-	HTTPClient     *http.Client  // nil: a new client
+	HTTPClient     *http.Client  // nil: a new client; redirects are never followed (see RedirectError)
 	MaxPerPage     int           // largest per_page accepted, default 100 (at most 1000)
 	MaxSearchLen   int           // longest search_content in runes, default 100
 	MaxAttempts    int           // requests per call, retries included, default 5
@@ -49,6 +50,10 @@ type Config struct {
 	MaxBodyBytes   int64         // largest answer read, default 32 MiB
 	RateLimit      float64       // requests per second to ModelArts (retries included), 0 = unlimited
 	Logger         *slog.Logger  // nil: discard
+
+	// AllowInsecureHTTP accepts http:// endpoints on other hosts than loopback. Without it, New refuses
+	// them: the signature, the token and the IAM password would travel in clear text.
+	AllowInsecureHTTP bool
 
 	// OnResponse, if set, is called once per HTTP attempt (ModelArts and IAM, retries included) with the
 	// status answered, or 0 when no answer came (network error, timeout): a hook for metrics.
@@ -101,9 +106,7 @@ func (cfg Config) withDefaults() Config {
 	cfg.MaxRetryAfter = cmp.Or(cfg.MaxRetryAfter, 2*time.Minute)
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 30*time.Second)
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 32<<20)
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
-	}
+	cfg.HTTPClient = noRedirects(cfg.HTTPClient)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,7 +124,7 @@ func (cfg Config) validate() error {
 	if cfg.Endpoint == "" {
 		return errors.New("fetch: endpoint is empty")
 	}
-	if err := checkBaseURL("endpoint", cfg.Endpoint); err != nil {
+	if err := checkBaseURL("endpoint", cfg.Endpoint, cfg.AllowInsecureHTTP); err != nil {
 		return err
 	}
 	if cfg.ProjectID == "" {
@@ -138,7 +141,7 @@ func (cfg Config) validate() error {
 		if cfg.IAMEndpoint == "" {
 			return errors.New("fetch: IAM endpoint is empty (needed for username/password authentication)")
 		}
-		return checkBaseURL("IAM endpoint", cfg.IAMEndpoint)
+		return checkBaseURL("IAM endpoint", cfg.IAMEndpoint, cfg.AllowInsecureHTTP)
 	}
 	return nil
 }
@@ -194,12 +197,24 @@ func (cfg Config) authMode() (string, error) {
 		strings.Join(missing, " and "))
 }
 
-func checkBaseURL(name, raw string) error {
+func checkBaseURL(name, raw string, allowHTTP bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
 		return fmt.Errorf("fetch: %s %q is not an http(s) base URL", name, raw)
 	}
+	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("fetch: %s %q: plain http to a host other than loopback would send credentials in clear text (use https, or AllowInsecureHTTP)", name, raw)
+	}
 	return nil
+}
+
+// isLoopback says whether host is localhost or a loopback address: nothing sent to it crosses a network.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Client calls the ModelArts visualization-job API. It is safe for

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // DecodePage decodes one answer of the list call. It accepts an absent
@@ -75,14 +77,36 @@ func jobItems(raw json.RawMessage) ([]json.RawMessage, error) {
 	case "null":
 		return nil, nil
 	case "array":
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
-		}
-		return items, nil
+		return splitArray(raw)
 	default:
 		return nil, fmt.Errorf("%w: jobs: want an array, got %s", ErrDecode, kind)
 	}
+}
+
+// splitArray returns the elements of a JSON array as slices of raw, without copying them: a page's
+// items (up to MaxBodyBytes) are then held once, not twice.
+func splitArray(raw json.RawMessage) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // [
+		return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
+	}
+	var items []json.RawMessage
+	for dec.More() {
+		start := dec.InputOffset()
+		var skip struct{} // scans the value, keeps nothing
+		if err := dec.Decode(&skip); err != nil {
+			var ute *json.UnmarshalTypeError
+			if !errors.As(err, &ute) {
+				return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
+			}
+		}
+		item := bytes.TrimLeft(raw[start:dec.InputOffset()], " \t\r\n,")
+		items = append(items, json.RawMessage(item[:len(item):len(item)]))
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
+	}
+	return items, nil
 }
 
 // decodeJob decodes one item of the jobs array strictly: job_id is a
@@ -291,9 +315,25 @@ func failure(f map[string]json.RawMessage) error {
 	}
 }
 
+// Caps of the text of an error answer, in bytes (see textcap.Clean): the message is cut and marked,
+// control characters escaped, so that a hostile or broken server cannot fill logs, the ledger and
+// the status page.
+const (
+	MaxErrorMessage = 4 << 10
+	maxErrorField   = 256 // error_code, request_id
+)
+
 // errorFields reads error_code, error_message or error_msg, request_id, and
-// IAM's {"error": {"code", "title", "message"}}.
+// IAM's {"error": {"code", "title", "message"}}, each capped.
 func errorFields(f map[string]json.RawMessage) *APIError {
+	e := rawErrorFields(f)
+	e.Code = textcap.Clean(e.Code, maxErrorField)
+	e.Message = textcap.Clean(e.Message, MaxErrorMessage)
+	e.RequestID = textcap.Clean(e.RequestID, maxErrorField)
+	return e
+}
+
+func rawErrorFields(f map[string]json.RawMessage) *APIError {
 	e := &APIError{Code: looseString(f["error_code"]), RequestID: looseString(f["request_id"])}
 	e.Message = cmp.Or(looseString(f["error_message"]), looseString(f["error_msg"]))
 	if kindOf(f["error"]) == "object" {
@@ -322,7 +362,7 @@ func decodeAPIError(status int, h http.Header, body []byte, now time.Time) *APIE
 	if e.Code == strconv.Itoa(status) { // IAM's {"error": {"code": 401}} repeats the status: say it once
 		e.Code = ""
 	}
-	e.RequestID = cmp.Or(e.RequestID, h.Get("X-Request-Id"))
+	e.RequestID = cmp.Or(e.RequestID, textcap.Clean(h.Get("X-Request-Id"), maxErrorField))
 	e.RetryAfter = parseRetryAfter(h.Get("Retry-After"), now)
 	return e
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // answer is a 2xx answer read in full.
@@ -29,7 +31,7 @@ func (a *answer) explain(err error, requests int) error {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		ae.HTTPStatus = a.status
-		ae.RequestID = cmp.Or(ae.RequestID, a.header.Get("X-Request-Id"))
+		ae.RequestID = cmp.Or(ae.RequestID, textcap.Clean(a.header.Get("X-Request-Id"), maxErrorField))
 		ae.Attempts = requests
 		return ae
 	}
@@ -173,6 +175,10 @@ func (c *Client) do(req *http.Request, service string) (*answer, error) {
 		return nil, &transientError{err}
 	}
 	defer resp.Body.Close()
+	if isRedirect(resp.StatusCode) {
+		return nil, &RedirectError{Service: cmp.Or(service, "modelarts api"), Status: resp.StatusCode,
+			From: req.URL.Redacted(), Location: resp.Header.Get("Location")}
+	}
 	body, err := readBody(resp.Body, c.cfg.MaxBodyBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: http %d: %w", req.Method, req.URL.Path, resp.StatusCode, err)
@@ -184,6 +190,48 @@ func (c *Client) do(req *http.Request, service string) (*answer, error) {
 		return nil, e
 	}
 	return ans, nil
+}
+
+// ErrRedirect matches a *RedirectError.
+var ErrRedirect = errors.New("redirect refused")
+
+// RedirectError is a 3xx answer. Redirects are never followed: the request carries credentials
+// (the signature and X-Security-Token, X-Auth-Token, the IAM password in the body) that must reach
+// the configured endpoint and no other host, in clear text never. An API that redirects is a
+// misconfigured endpoint; the error names where it points, so that the user can fix the setting.
+type RedirectError struct {
+	Service  string // "modelarts api" or "iam"
+	Status   int
+	From     string // the URL requested, without its query's secrets (there are none: AK/SK sign headers)
+	Location string // the Location header as received (possibly empty)
+}
+
+func (e *RedirectError) Error() string {
+	loc := "no Location header"
+	if e.Location != "" {
+		loc = "Location " + strconv.Quote(textcap.Clean(e.Location, 512))
+	}
+	return fmt.Sprintf("%s: http %d redirect (%s) refused: requests carry credentials and are never sent to another URL; "+
+		"check the endpoint setting (%s)", e.Service, e.Status, loc, e.From)
+}
+
+// Unwrap makes errors.Is(err, ErrRedirect) true.
+func (e *RedirectError) Unwrap() error { return ErrRedirect }
+
+func isRedirect(status int) bool {
+	return status >= 300 && status < 400 && status != http.StatusNotModified
+}
+
+// noRedirects returns a copy of hc (a new client when nil) that never follows a redirect: the
+// 3xx answer itself comes back to do, which turns it into a *RedirectError. The caller's client is
+// not modified.
+func noRedirects(hc *http.Client) *http.Client {
+	c := &http.Client{}
+	if hc != nil {
+		*c = *hc
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
 }
 
 // readBody reads at most limit bytes; a longer answer is an error (not

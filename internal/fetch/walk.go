@@ -43,6 +43,12 @@ type WalkOptions struct {
 	// a batch to fill. Walk always hands over one page.
 	MaxBatch int
 
+	// MaxBufferBytes bounds the memory of the pages requested ahead (default DefaultMaxBufferBytes):
+	// pages fetched and not yet handed over, those handed to fn until it returns, and the requests in
+	// flight, each counted as large as the largest page seen. The page the walk waits for is always
+	// requested, so pages larger than the budget make the walk sequential, never stuck.
+	MaxBufferBytes int64
+
 	// Verify makes the walk checkable afterwards (see WalkResult.Unseen).
 	// Before page 1 it asks for the newest jobs (one request, same sort key,
 	// order desc, PerPage items) to learn the Baseline: how many jobs exist
@@ -172,7 +178,10 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 			}
 		}
 		if len(batch) > 0 {
-			if err := fn(ctx, batch); err != nil {
+			err := fn(ctx, batch)
+			clear(batch) // the pages are fn's now: keep none alive while the next one arrives
+			pf.release()
+			if err != nil {
 				if len(batch) == 1 {
 					return fmt.Errorf("walk page %d: %w", first, err)
 				}
@@ -196,11 +205,14 @@ func lastPage(total int64, perPage int) int {
 	return int(min(total/int64(perPage)+1, math.MaxInt32))
 }
 
+// DefaultMaxBufferBytes is the default WalkOptions.MaxBufferBytes: 64 MiB of decoded pages.
+const DefaultMaxBufferBytes = 64 << 20
+
 // prefetcher requests the pages of a walk, each in a goroutine of its own:
 // the page the walk waits for, and with Concurrency above 1 the pages after
-// it, at most Concurrency requests in flight and a window of pages ahead.
-// A request that completes starts the next one, so the window stays full
-// while the walk's fn runs.
+// it, at most Concurrency requests in flight, a window of pages ahead and
+// MaxBufferBytes of pages held. A request that completes starts the next
+// one, so the window stays full while the walk's fn runs.
 type prefetcher struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -215,12 +227,32 @@ type prefetcher struct {
 	last    int              // the last page worth requesting ahead
 	flying  int              // requests in flight
 	stopped bool
+
+	held    int64 // bytes of the pages fetched and not released (pending or handed to fn)
+	handed  int64 // bytes of the pages taken, until release
+	largest int64 // the largest page seen: what a request in flight may bring
 }
 
 type fetched struct {
 	done chan struct{} // closed when p and err are set
 	p    *Page
 	err  error
+	size int64 // pageBytes(p)
+}
+
+// pageBytes estimates the memory a decoded page holds: each job's raw item and decoded strings.
+func pageBytes(p *Page) int64 {
+	if p == nil {
+		return 0
+	}
+	var n int64
+	for _, j := range p.Jobs {
+		n += int64(len(j.Raw) + len(j.Name) + len(j.Desc) + len(j.ServiceURL) + len(j.TrainURL) + len(j.ResourceID) + 128)
+	}
+	for _, b := range p.BadItems {
+		n += int64(len(b.Raw) + len(b.Reason) + 128)
+	}
+	return n
 }
 
 func newPrefetcher(ctx context.Context, l Lister, opts WalkOptions) *prefetcher {
@@ -246,20 +278,40 @@ func (f *prefetcher) advance(cursor, last int) {
 // that the window, the end of the listing and Concurrency allow. Callers
 // hold f.mu.
 func (f *prefetcher) launchLocked() {
-	for !f.stopped && f.next < f.cursor+f.window && (f.next == f.cursor || f.next <= f.last && f.flying < f.opts.Concurrency) {
+	for !f.stopped && f.next < f.cursor+f.window && (f.next == f.cursor || f.next <= f.last && f.flying < f.opts.Concurrency && f.roomLocked()) {
 		page, r := f.next, &fetched{done: make(chan struct{})}
 		f.pending[page] = r
 		f.next++
 		f.flying++
 		f.wg.Go(func() {
-			r.p, r.err = f.l.ListPage(f.ctx, f.opts.query(page))
-			close(r.done)
+			p, err := f.l.ListPage(f.ctx, f.opts.query(page))
+			size := pageBytes(p)
 			f.mu.Lock()
 			defer f.mu.Unlock()
+			r.p, r.err, r.size = p, err, size
+			close(r.done)
+			f.held += size
+			f.largest = max(f.largest, size)
 			f.flying--
 			f.launchLocked()
 		})
 	}
+}
+
+// roomLocked says whether one more page fits in MaxBufferBytes, with the pages held and each request
+// in flight (this one included) counted as large as the largest page seen. Until a page has arrived
+// its size is unknown: nothing is requested ahead. Callers hold f.mu.
+func (f *prefetcher) roomLocked() bool {
+	return f.largest > 0 && f.held+int64(f.flying+1)*f.largest <= f.opts.MaxBufferBytes
+}
+
+// release says fn returned: the pages taken since the last release are no longer held.
+func (f *prefetcher) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held -= f.handed
+	f.handed = 0
+	f.launchLocked()
 }
 
 // ready says whether page was fetched and can be taken without waiting.
@@ -285,6 +337,9 @@ func (f *prefetcher) take(page int) (*Page, error) {
 	delete(f.pending, page)
 	f.mu.Unlock()
 	<-r.done
+	f.mu.Lock()
+	f.handed += r.size
+	f.mu.Unlock()
 	return r.p, r.err
 }
 
@@ -307,8 +362,8 @@ func (f *prefetcher) stop() (requests, retries int) {
 }
 
 func (o WalkOptions) withDefaults() (WalkOptions, error) {
-	if o.PerPage < 0 || o.MaxPages < 0 || o.Concurrency < 0 || o.MaxBatch < 0 {
-		return o, errors.New("walk: per page, max pages, concurrency and max batch must not be negative")
+	if o.PerPage < 0 || o.MaxPages < 0 || o.Concurrency < 0 || o.MaxBatch < 0 || o.MaxBufferBytes < 0 {
+		return o, errors.New("walk: per page, max pages, concurrency, max batch and max buffer bytes must not be negative")
 	}
 	o.PerPage = cmp.Or(o.PerPage, 100)
 	o.SortBy = cmp.Or(o.SortBy, SortCreateTime)
@@ -316,6 +371,7 @@ func (o WalkOptions) withDefaults() (WalkOptions, error) {
 	o.MaxPages = cmp.Or(o.MaxPages, 100000)
 	o.Concurrency = max(o.Concurrency, 1)
 	o.MaxBatch = max(o.MaxBatch, 1)
+	o.MaxBufferBytes = cmp.Or(o.MaxBufferBytes, DefaultMaxBufferBytes)
 	if o.Verify && (o.SortBy != SortCreateTime || o.Order != "asc" || o.Status != nil || o.SearchContent != "") {
 		return o, errors.New("walk: Verify needs the create_time ascending order and no status or search filter")
 	}

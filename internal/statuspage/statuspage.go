@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/ttlcache"
 )
 
 // Source is where the page reads its data.
@@ -27,11 +28,13 @@ type Source interface {
 
 var _ Source = (*store.Store)(nil)
 
-// How much the page shows, and how long it waits for the database.
+// How much the page shows, how long it waits for the database, and how long one read of it is shown
+// (a flood of requests makes one read per period).
 const (
 	days         = 30
 	runs         = 20
 	queryTimeout = 10 * time.Second
+	cacheTTL     = 5 * time.Second
 )
 
 //go:embed page.html.tmpl
@@ -46,12 +49,18 @@ func New(src Source, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &handler{src: src, log: log.With("component", "statuspage")}
+	h := &handler{log: log.With("component", "statuspage")}
+	h.report = ttlcache.Value[store.StatusReport]{TTL: cacheTTL, Load: func(ctx context.Context) (store.StatusReport, error) {
+		ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+		defer cancel()
+		return src.StatusReport(ctx, store.StatusOptions{Days: days, Runs: runs})
+	}}
+	return h
 }
 
 type handler struct {
-	src Source
-	log *slog.Logger
+	report ttlcache.Value[store.StatusReport]
+	log    *slog.Logger
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,9 +79,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
-	rep, err := h.src.StatusReport(ctx, store.StatusOptions{Days: days, Runs: runs})
+	rep, err := h.report.Get(r.Context())
 	if err != nil {
 		h.log.Error("cannot read the status", "error", err)
 		hdr.Set("Content-Type", "text/plain; charset=utf-8")

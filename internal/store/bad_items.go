@@ -45,6 +45,7 @@ const (
 // count and is not a deletion candidate, yet its row in visualization_jobs keeps its last good state.
 // Both happen in one transaction, at seenAt.
 func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.Time) error {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return err

@@ -67,6 +67,7 @@ const maxAnswerBytes = 500
 // RefreshCandidates, called after the last walk of the run, makes the queue of deletion candidates
 // the live jobs of the source that the last walk did not list, and returns how many there are.
 func (r *Run) RefreshCandidates(ctx context.Context, now time.Time) (int64, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return 0, err
@@ -84,6 +85,7 @@ func (r *Run) RefreshCandidates(ctx context.Context, now time.Time) (int64, erro
 // CandidatesToCheck returns up to limit candidates of the source: never checked first, then the least
 // recently checked, so that no candidate waits for ever behind one the service never settles.
 func (r *Run) CandidatesToCheck(ctx context.Context, limit int) ([]Candidate, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return nil, err
@@ -105,6 +107,7 @@ func (r *Run) CandidatesToCheck(ctx context.Context, limit int) ([]Candidate, er
 // RecordChecks stores what checks of candidates found: alive ones leave the queue, inconclusive ones
 // are stamped with the time and the answer. (Gone ones leave it through MarkDeleted.)
 func (r *Run) RecordChecks(ctx context.Context, now time.Time, checks []CandidateCheck) error {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return err

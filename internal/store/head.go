@@ -39,6 +39,7 @@ const (
 // ActiveStatuses lists the statuses that are not final in which the mirror holds live jobs of the
 // source, with how many.
 func (r *Run) ActiveStatuses(ctx context.Context) ([]ActiveStatus, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return nil, err
@@ -56,6 +57,7 @@ func (r *Run) ActiveStatuses(ctx context.Context) ([]ActiveStatus, error) {
 
 // JobIDsInStatus lists the live jobs of the source that the mirror holds in status.
 func (r *Run) JobIDsInStatus(ctx context.Context, status int) ([]int64, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return nil, err
@@ -74,6 +76,7 @@ func (r *Run) JobIDsInStatus(ctx context.Context, status int) ([]int64, error) {
 // NewestCreateTime is the latest create_time of any job of the source the mirror holds; zero when
 // none.
 func (r *Run) NewestCreateTime(ctx context.Context) (time.Time, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return time.Time{}, err

@@ -95,6 +95,7 @@ var stagingColumns = []string{
 // time the page was received. Callers may pass several pages' jobs at once: a transaction costs about
 // the same for a hundred jobs as for a thousand.
 func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) (PageResult, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return PageResult{}, err
@@ -334,6 +335,7 @@ func (r *Run) NextWalk() int {
 
 // SeenCount is the number of distinct jobs the current walk has upserted so far.
 func (r *Run) SeenCount(ctx context.Context) (int64, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return 0, err
@@ -351,6 +353,7 @@ func (r *Run) SeenCount(ctx context.Context) (int64, error) {
 // SeenTotal is the number of distinct jobs the run has upserted so far, over all its walks: the
 // run's jobs_seen. Every job the run inserted or updated is among them.
 func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return 0, err
@@ -367,6 +370,7 @@ func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
 
 // LiveCount is the number of jobs of the source not marked deleted.
 func (r *Run) LiveCount(ctx context.Context) (int64, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return 0, err
@@ -383,6 +387,7 @@ func (r *Run) LiveCount(ctx context.Context) (int64, error) {
 // deletion candidates, atomically. It returns how many it marked. Callers pass only jobs the service
 // itself said do not exist.
 func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64) (int64, error) {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return 0, err

@@ -46,14 +46,18 @@ const (
 
 // CountJobs counts the live jobs of sources by status, for metrics.
 func (s *Store) CountJobs(ctx context.Context, sources []string) ([]JobCount, error) {
-	rows, err := s.pool.Query(ctx, countJobsSQL, sources)
-	if err != nil {
-		return nil, fmt.Errorf("count jobs: %w", interpretError(err))
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (JobCount, error) {
-		var c JobCount
-		err := r.Scan(&c.Source, &c.Status, &c.StatusName, &c.Jobs)
-		return c, err
+	var out []JobCount
+	err := s.readTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, countJobsSQL, sources)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (JobCount, error) {
+			var c JobCount
+			err := r.Scan(&c.Source, &c.Status, &c.StatusName, &c.Jobs)
+			return c, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count jobs: %w", interpretError(err))
@@ -64,14 +68,18 @@ func (s *Store) CountJobs(ctx context.Context, sources []string) ([]JobCount, er
 // LastSuccesses returns, for each of sources that ever succeeded, when its last succeeded run finished
 // (any process's run: the ledger is shared by replicas).
 func (s *Store) LastSuccesses(ctx context.Context, sources []string) ([]SourceSuccess, error) {
-	rows, err := s.pool.Query(ctx, lastSuccessSQL, sources)
-	if err != nil {
-		return nil, fmt.Errorf("last successes: %w", interpretError(err))
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SourceSuccess, error) {
-		var x SourceSuccess
-		err := r.Scan(&x.Source, &x.FinishedAt)
-		return x, err
+	var out []SourceSuccess
+	err := s.readTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, lastSuccessSQL, sources)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SourceSuccess, error) {
+			var x SourceSuccess
+			err := r.Scan(&x.Source, &x.FinishedAt)
+			return x, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("last successes: %w", interpretError(err))

@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // Run states, as stored in modelarts.sync_runs.state.
@@ -50,6 +54,11 @@ type RunOptions struct {
 
 	// Kind is the kind of run recorded in sync_runs.kind: KindFull (default) or KindHead.
 	Kind string
+
+	// LockLease bounds how long the source's lock outlives a holder that died or lost the network
+	// (default DefaultLockLease): the server ends the run's session when it has been idle that long,
+	// which a run that is alive prevents with a heartbeat every quarter of it.
+	LockLease time.Duration
 }
 
 // Kinds of run (sync_runs.kind).
@@ -57,6 +66,9 @@ const (
 	KindFull = "full" // a walk over every page: the source of truth, settles deletions
 	KindHead = "head" // the newest jobs and the jobs in a status that is not final; never deletes
 )
+
+// DefaultLockLease is RunOptions.LockLease's default: a dead holder's lock is free again within a minute.
+const DefaultLockLease = time.Minute
 
 // RunStats is what Finish records in the run's ledger row.
 type RunStats struct {
@@ -91,6 +103,10 @@ type Run struct {
 	log         *slog.Logger
 	pendingSeen []int64 // ids seen by walk pendingWalk, not yet in the seen table (see noteSeen)
 	pendingWalk int
+
+	mu       sync.Mutex    // the connection is used by one method, or the heartbeat, at a time
+	stopBeat chan struct{} // closed by Finish
+	beatDone chan struct{} // closed when the heartbeat has stopped
 }
 
 const (
@@ -178,7 +194,11 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 	if _, err := conn.Exec(ctx, createRunTablesSQL); err != nil {
 		return nil, interpretError(err)
 	}
-	return &Run{
+	lease := cmp.Or(opts.LockLease, DefaultLockLease)
+	if _, err := conn.Exec(ctx, setLeaseSQL, leaseSettings(lease)...); err != nil {
+		return nil, interpretError(err)
+	}
+	r := &Run{
 		store:       s,
 		conn:        conn,
 		id:          id,
@@ -186,23 +206,96 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 		seenRefresh: cmp.Or(opts.SeenRefresh, DefaultSeenRefresh),
 		walk:        1,
 		log:         s.log.With("source", source, "run_id", id),
-	}, nil
+		stopBeat:    make(chan struct{}),
+		beatDone:    make(chan struct{}),
+	}
+	go r.heartbeat(lease)
+	return r, nil
 }
 
-// busyError says who holds the source's lock, as far as the ledger knows.
+// The lease of a run's session: the server ends the session (and so releases the source's lock)
+// when it has been idle, or idle in a transaction, for the lease; TCP keepalives and
+// tcp_user_timeout end it when the network is gone while the server waits on the client. The
+// settings are the session's own and reset when the run ends.
+const (
+	setLeaseSQL = `SELECT set_config('idle_session_timeout', $1, false),
+		set_config('idle_in_transaction_session_timeout', $1, false),
+		set_config('tcp_user_timeout', $1, false),
+		set_config('tcp_keepalives_idle', $2, false),
+		set_config('tcp_keepalives_interval', $3, false),
+		set_config('tcp_keepalives_count', '3', false)`
+	resetLeaseSQL = `RESET idle_session_timeout; RESET idle_in_transaction_session_timeout; RESET tcp_user_timeout;
+		RESET tcp_keepalives_idle; RESET tcp_keepalives_interval; RESET tcp_keepalives_count`
+)
+
+// leaseSettings are setLeaseSQL's arguments: the lease in milliseconds, and keepalives that give up
+// within half of it (idle a quarter, then three probes a twelfth apart).
+func leaseSettings(lease time.Duration) []any {
+	secs := func(d time.Duration) string { return strconv.Itoa(max(int(d/time.Second), 1)) }
+	return []any{strconv.FormatInt(lease.Milliseconds(), 10), secs(lease / 4), secs(lease / 12)}
+}
+
+// heartbeat keeps the run's session from being idle for its lease while the run is alive (waiting
+// for the API between two pages, or retrying), until Finish.
+func (r *Run) heartbeat(lease time.Duration) {
+	defer close(r.beatDone)
+	t := time.NewTicker(lease / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stopBeat:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		if r.conn != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), lease/2)
+			err := r.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				r.mu.Unlock()
+				// The driver closed the connection: the server ends the session, and the lock, within the
+				// lease; the run's next statement fails.
+				r.log.Warn("the run's database session does not answer; the source's lock is lost when the server ends it",
+					"error", interpretError(err), "lock_lease", lease)
+				return
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// hold keeps the heartbeat off the connection until the returned function is called.
+func (r *Run) hold() func() {
+	r.mu.Lock()
+	return r.mu.Unlock
+}
+
+// BusyError says who holds a source's lock, as far as the ledger knows. It matches ErrSourceBusy.
+type BusyError struct {
+	RunID     int64
+	Host      string
+	PID       int
+	StartedAt time.Time
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("%v (run %d on host %s, pid %d, started %s)",
+		ErrSourceBusy, e.RunID, e.Host, e.PID, e.StartedAt.UTC().Format(time.RFC3339))
+}
+
+// Unwrap makes errors.Is(err, ErrSourceBusy) true.
+func (e *BusyError) Unwrap() error { return ErrSourceBusy }
+
+// busyError says who holds the source's lock, as far as the ledger knows: a *BusyError, or
+// ErrSourceBusy when the ledger has no running row.
 func (s *Store) busyError(ctx context.Context, conn *pgxpool.Conn, source string) error {
-	var (
-		id        int64
-		host      string
-		pid       int
-		startedAt time.Time
-	)
-	err := conn.QueryRow(ctx, lockHolderSQL, source).Scan(&id, &host, &pid, &startedAt)
+	var e BusyError
+	err := conn.QueryRow(ctx, lockHolderSQL, source).Scan(&e.RunID, &e.Host, &e.PID, &e.StartedAt)
 	if err != nil {
 		return ErrSourceBusy
 	}
-	return fmt.Errorf("%w (run %d on host %s, pid %d, started %s)",
-		ErrSourceBusy, id, host, pid, startedAt.UTC().Format(time.RFC3339))
+	return &e
 }
 
 // ID is the run's id in modelarts.sync_runs.
@@ -220,9 +313,15 @@ func (r *Run) Source() string { return r.source }
 // records the outcome through another connection of the pool if it can, and returns the error.
 // A State that is not final is recorded as failed.
 func (r *Run) Finish(ctx context.Context, st RunStats) error {
+	r.mu.Lock()
 	if r.conn == nil {
+		r.mu.Unlock()
 		return ErrRunFinished
 	}
+	r.mu.Unlock()
+	close(r.stopBeat)
+	<-r.beatDone
+	defer r.hold()()
 	conn := r.conn
 	r.conn = nil
 	if ctx.Err() != nil {
@@ -268,6 +367,9 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 func (r *Run) release(ctx context.Context, conn *pgxpool.Conn) error {
 	_, err := conn.Exec(ctx, dropRunTablesSQL)
 	if err == nil {
+		_, err = conn.Exec(ctx, resetLeaseSQL)
+	}
+	if err == nil {
 		var unlocked bool
 		err = conn.QueryRow(ctx, unlockSourceSQL, sourceLockClass, r.source).Scan(&unlocked)
 		if err == nil && !unlocked {
@@ -287,7 +389,8 @@ func (r *Run) finishArgs(st RunStats) []any {
 	}
 	var errText *string
 	if st.Error != "" {
-		errText = &st.Error
+		text := textcap.Clean(st.Error, MaxErrorText)
+		errText = &text
 	}
 	var pending *int64
 	if st.DeletionsPending >= 0 {
@@ -298,10 +401,15 @@ func (r *Run) finishArgs(st RunStats) []any {
 		st.DeletionChecks, pending}
 }
 
+// MaxErrorText caps sync_runs.error, in bytes: a longer error is cut and marked so. Control
+// characters are stored escaped (\n, \x1b), so that a terminal showing the ledger shows text.
+const MaxErrorText = 8 << 10
+
 //go:embed sql/finish_run.sql
 var finishRunSQL string
 
-// active returns the run's connection, or ErrRunFinished.
+// active returns the run's connection, or ErrRunFinished. Exported methods that use it call
+// defer r.hold()() first, so that the heartbeat never uses the connection at the same time.
 func (r *Run) active() (*pgxpool.Conn, error) {
 	if r.conn == nil {
 		return nil, ErrRunFinished
@@ -320,6 +428,7 @@ const progressRunSQL = `
 // Progress records the counts of a run so far in its ledger row, which stays 'running': a long
 // run is visible (sync_runs, the status page) before it ends. State and Error are ignored.
 func (r *Run) Progress(ctx context.Context, st RunStats) error {
+	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return err

@@ -182,7 +182,7 @@ func (s *Store) StatusReport(ctx context.Context, opts StatusOptions) (StatusRep
 	opts.Runs = min(cmp.Or(opts.Runs, 20), 1000)
 	opts.Changes = min(cmp.Or(opts.Changes, 10), 1000)
 	var rep StatusReport
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+	err := s.readTx(ctx, pgx.RepeatableRead,
 		func(tx pgx.Tx) error {
 			if err := tx.QueryRow(ctx, statusTotalsSQL).Scan(&rep.Now, &rep.LiveJobs, &rep.DeletedJobs); err != nil {
 				return fmt.Errorf("totals: %w", err)

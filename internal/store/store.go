@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+
+	"github.com/vizjob/indexer/internal/dsn"
 )
 
 // Errors callers branch on. Every error of this package that has one of these causes wraps it.
@@ -54,8 +55,9 @@ type Store struct {
 	pool       *pgxpool.Pool
 	log        *slog.Logger
 	migrations *goose.Provider
-	sqlDB      *sql.DB // the database/sql view of pool that goose runs on
-	where      string  // "host:port database "x" as user "y"", for error messages
+	sqlDB      *sql.DB       // the database/sql view of pool that goose runs on
+	where      string        // "host:port database "x" as user "y"", for error messages
+	reads      chan struct{} // slots of the HTTP reads (see readTx)
 }
 
 // Open builds the pool from databaseURL (a postgres:// URL or a libpq keyword/value string; empty means the
@@ -65,6 +67,10 @@ type Store struct {
 func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if dsn.AmbiguousUserinfo(databaseURL) {
+		return nil, fmt.Errorf("store: invalid database URL %s: more than one '@' before the host; "+
+			"write an '@' of the user name or password as %%40", dsn.Redact(databaseURL))
 	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -99,7 +105,8 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	log.Debug("database connected", "database", where)
-	return &Store{pool: pool, log: log, migrations: provider, sqlDB: sqlDB, where: where}, nil
+	return &Store{pool: pool, log: log, migrations: provider, sqlDB: sqlDB, where: where,
+		reads: make(chan struct{}, DefaultReadConns)}, nil
 }
 
 // Close closes the pool. Runs still open are cut off: their advisory locks are released by the
@@ -109,8 +116,14 @@ func (s *Store) Close() {
 	s.pool.Close()
 }
 
-// Ping checks that the database answers, for a liveness or readiness probe.
+// Ping checks that the database answers, for a liveness or readiness probe. It uses one of the
+// slots of HTTP reads.
 func (s *Store) Ping(ctx context.Context) error {
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return fmt.Errorf("store: ping %s: %w", s.where, err)
+	}
+	defer release()
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.where, interpretError(err))
 	}
@@ -183,21 +196,16 @@ func redact(err error, password string) error {
 	return &redactedError{text: masked, err: err}
 }
 
-// userinfoPassword matches the password part of user:password@ in a URL-looking text.
-var userinfoPassword = regexp.MustCompile(`([/@\w.%+-]):[^@/\s]*@`)
-
-// parseErrorText says why a connection string did not parse, masking the password three ways, since
-// the driver's own masking is best effort for a string that does not parse.
+// parseErrorText says why a connection string did not parse, with the password masked: the driver's
+// own masking is best effort for a string that does not parse, so the password is found by parsing
+// the string as libpq does (package dsn) and every spelling of it is masked.
 func parseErrorText(err error, connString string) string {
 	text := err.Error()
 	if connString != "" {
 		text = strings.ReplaceAll(text, connString, "<url>")
 	}
-	if u, uerr := url.Parse(connString); uerr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			text = strings.ReplaceAll(text, p, "xxxxx")
-		}
+	for _, p := range dsn.Password(connString) {
+		text = strings.ReplaceAll(text, p, dsn.Mask)
 	}
-	// Whatever is left of a URL-looking password (user:secret@host) is masked too.
-	return userinfoPassword.ReplaceAllString(text, "${1}:xxxxx@")
+	return text
 }

@@ -286,7 +286,9 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 			jobs = append(jobs, p.Jobs...)
 		}
 		s.noteListed(jobs)
-		if err := s.upsert(ctx, jobs); err != nil {
+		err := s.upsert(ctx, jobs)
+		clear(jobs) // keep no page alive while the next one is fetched (the walk's byte budget)
+		if err != nil {
 			return err
 		}
 		s.batchStored(ctx, walk, pages, len(jobs))

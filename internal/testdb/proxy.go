@@ -1,7 +1,6 @@
 package testdb
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -22,6 +21,7 @@ type Proxy struct {
 	accepted int
 	cuts     int
 	closed   bool
+	frozen   chan struct{} // non-nil while frozen; closed when thawed
 	wg       sync.WaitGroup
 }
 
@@ -94,12 +94,25 @@ func (p *Proxy) forward(client net.Conn) {
 
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.gate() // a frozen network delivers nothing
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		done <- struct{}{}
 	}
 	go pipe(server, client)
 	go pipe(client, server)
-	<-done // either side ended: end both
+	<-done   // either side ended: end both ...
+	p.gate() // ... unless the network is frozen: then the other side hears nothing
 	client.Close()
 	server.Close()
 	<-done
@@ -130,6 +143,31 @@ func (p *Proxy) Refuse(on bool) {
 	p.refuse = on
 }
 
+// Freeze stops every byte, and every close, from crossing the proxy while on is true, as a network
+// that went silent: both ends keep their connections, their kernels acknowledge what their peer sent
+// before, and nothing more arrives. Freeze(false) delivers what was held.
+func (p *Proxy) Freeze(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case on && p.frozen == nil:
+		p.frozen = make(chan struct{})
+	case !on && p.frozen != nil:
+		close(p.frozen)
+		p.frozen = nil
+	}
+}
+
+// gate waits while the proxy is frozen.
+func (p *Proxy) gate() {
+	p.mu.Lock()
+	ch := p.frozen
+	p.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
 // Open is the number of connections open through the proxy.
 func (p *Proxy) Open() int {
 	p.mu.Lock()
@@ -153,6 +191,7 @@ func (p *Proxy) Close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	p.Freeze(false)
 	_ = p.ln.Close()
 	p.CutAll()
 	p.wg.Wait()

@@ -1,0 +1,37 @@
+package textcap
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestClean(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a\x1b[31mred\r\nnext", `a\x1b[31mred\r\nnext`},
+		{"tab\there\x7f", `tab\there\x7f`},
+		{"bad \xff utf8", "bad \uFFFD utf8"},
+		{"ünïcode ok", "ünïcode ok"},
+	} {
+		if got := Clean(tc.in, 0); got != tc.want {
+			t.Errorf("Clean(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCleanCaps(t *testing.T) {
+	huge := strings.Repeat("é", 15<<20) // 30 MiB
+	got := Clean(huge, 4096)
+	if len(got) > 4096+64 {
+		t.Fatalf("len %d: not capped", len(got))
+	}
+	if !strings.HasSuffix(got, "... [cut: 31457280 bytes in all]") {
+		t.Fatalf("no cut mark: %q", got[len(got)-60:])
+	}
+	if !strings.HasPrefix(got, "éé") || strings.Contains(got, "\uFFFD") {
+		t.Fatal("cut inside a character")
+	}
+	if got := Clean("short", 4096); got != "short" {
+		t.Fatalf("short text changed: %q", got)
+	}
+}
