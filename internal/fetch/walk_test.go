@@ -773,3 +773,30 @@ func TestWalkBatches(t *testing.T) {
 		t.Errorf("error = %v, want it to name the pages of the batch", err)
 	}
 }
+
+// TestEndOfPage is the stop rule of a walk, case by case.
+func TestEndOfPage(t *testing.T) {
+	for _, tc := range []struct {
+		name                           string
+		page, items, perPage, maxPages int
+		total                          int64
+		confirming                     bool
+		want                           pageEnd
+	}{
+		{name: "short page ends", page: 3, items: 40, perPage: 100, maxPages: 10, total: 240, want: pageEnd{endedBy: EndedShortPage}},
+		{name: "empty page ends", page: 1, items: 0, perPage: 100, maxPages: 10, total: 0, want: pageEnd{endedBy: EndedEmptyPage}},
+		{name: "empty page after a confirming one", page: 3, items: 0, perPage: 100, maxPages: 10, total: 200, confirming: true, want: pageEnd{endedBy: EndedTotalReached}},
+		{name: "full page below its total goes on", page: 1, items: 100, perPage: 100, maxPages: 10, total: 250, want: pageEnd{}},
+		{name: "full page reaching its total asks for one more", page: 2, items: 100, perPage: 100, maxPages: 10, total: 200, want: pageEnd{confirming: true}},
+		{name: "a total that lies low does not end the walk", page: 2, items: 100, perPage: 100, maxPages: 10, total: 50, want: pageEnd{confirming: true}},
+		{name: "unknown total goes on", page: 2, items: 100, perPage: 100, maxPages: 10, total: 0, want: pageEnd{}},
+		{name: "cap reached with the listing going on", page: 10, items: 100, perPage: 100, maxPages: 10, total: 5000, want: pageEnd{endedBy: EndedPageCap, overCap: true}},
+		{name: "cap page that reaches its total may confirm", page: 10, items: 100, perPage: 100, maxPages: 10, total: 1000, want: pageEnd{confirming: true}},
+		{name: "past the cap even when confirming", page: 11, items: 100, perPage: 100, maxPages: 10, total: 1000, want: pageEnd{endedBy: EndedPageCap, confirming: true, overCap: true}},
+		{name: "short page at the cap ends normally", page: 10, items: 5, perPage: 100, maxPages: 10, total: 905, want: pageEnd{endedBy: EndedShortPage}},
+	} {
+		if got := endOfPage(tc.page, tc.items, tc.perPage, tc.maxPages, tc.total, tc.confirming); got != tc.want {
+			t.Errorf("%s: endOfPage = %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}

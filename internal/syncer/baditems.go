@@ -2,9 +2,7 @@ package syncer
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/store"
@@ -68,14 +66,3 @@ func (b *badItems) outcome(walk int, err error) error {
 	return fmt.Errorf("%w: %d malformed items were not mirrored (kept in modelarts.bad_items; their jobs keep their last good state)",
 		ErrPartial, n)
 }
-
-// withDeadline applies Options.Timeout to a run: ctx ends with ErrRunTimeout as its cause.
-func withDeadline(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	if timeout <= 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w (%s)", ErrRunTimeout, timeout))
-}
-
-// ErrRunTimeout is the cause of a run cut short by Options.Timeout.
-var ErrRunTimeout = errors.New("run deadline exceeded")

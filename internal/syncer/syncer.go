@@ -81,91 +81,117 @@ var ErrMassDelete = errors.New("mass deletion refused")
 // or deletion candidates could not be handled: the run kept what it saw.
 var ErrPartial = errors.New("sync partial")
 
-// Sync runs one sync of one source. It returns store.ErrSourceBusy when another
-// run of the same source holds the lock (nothing is recorded then). Otherwise
-// the run is recorded whatever happens, and the error (if any) is the one
-// recorded in sync_runs.error.
-func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (res Result, err error) {
-	opts.PerPage = cmp.Or(opts.PerPage, 100)
-	opts.MaxWalks = cmp.Or(opts.MaxWalks, 3)
-	opts.DeleteCheckBudget = cmp.Or(opts.DeleteCheckBudget, DefaultDeleteCheckBudget)
-	opts.DeleteCheckTime = cmp.Or(opts.DeleteCheckTime, DefaultDeleteCheckTime)
-	opts.Kind = cmp.Or(opts.Kind, store.KindFull)
-	opts.HeadMaxNewPages = cmp.Or(opts.HeadMaxNewPages, DefaultHeadMaxNewPages)
-	opts.HeadDetailBudget = cmp.Or(opts.HeadDetailBudget, DefaultHeadDetailBudget)
-	opts.ProgressEvery = cmp.Or(opts.ProgressEvery, DefaultProgressEvery)
-	opts.ProgressLogEvery = cmp.Or(opts.ProgressLogEvery, DefaultProgressLogEvery)
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// Sync runs one sync of one source: a full walk, or a head walk (Options.Kind). It returns
+// store.ErrSourceBusy when another run of the same source holds the lock (nothing is recorded then).
+// Otherwise the run is recorded whatever happens, and the error (if any) is the one recorded in
+// sync_runs.error.
+func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (Result, error) {
+	opts = opts.withDefaults()
 	ctx, cancel := withDeadline(ctx, opts.Timeout)
 	defer cancel()
 
 	run, err := st.BeginRun(ctx, opts.Source, store.RunOptions{SeenRefresh: opts.SeenRefresh, Kind: opts.Kind})
 	if err != nil {
 		if !errors.Is(err, store.ErrSourceBusy) {
-			log.Error("cannot start a run", "source", opts.Source, "error", err)
+			opts.Logger.Error("cannot start a run", "source", opts.Source, "error", err)
 		}
-		return res, fmt.Errorf("begin run: %w", err)
+		return Result{}, fmt.Errorf("begin run: %w", err)
 	}
-	res.RunID = run.ID()
-	log = log.With("source", opts.Source, "run_id", run.ID(), "kind", opts.Kind)
-	s := &syncRun{src: src, run: run, opts: opts, log: log}
+	log := opts.Logger.With("source", opts.Source, "run_id", run.ID(), "kind", opts.Kind)
+	s := &syncRun{src: src, run: run, opts: opts, log: log, started: time.Now()}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
-	started := time.Now()
+	err = s.body(ctx)
+	return s.finish(ctx, err)
+}
 
+func (o Options) withDefaults() Options {
+	o.PerPage = cmp.Or(o.PerPage, 100)
+	o.MaxWalks = cmp.Or(o.MaxWalks, 3)
+	o.DeleteCheckBudget = cmp.Or(o.DeleteCheckBudget, DefaultDeleteCheckBudget)
+	o.DeleteCheckTime = cmp.Or(o.DeleteCheckTime, DefaultDeleteCheckTime)
+	o.Kind = cmp.Or(o.Kind, store.KindFull)
+	o.HeadMaxNewPages = cmp.Or(o.HeadMaxNewPages, DefaultHeadMaxNewPages)
+	o.HeadDetailBudget = cmp.Or(o.HeadDetailBudget, DefaultHeadDetailBudget)
+	o.ProgressEvery = cmp.Or(o.ProgressEvery, DefaultProgressEvery)
+	o.ProgressLogEvery = cmp.Or(o.ProgressLogEvery, DefaultProgressLogEvery)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// withDeadline applies Options.Timeout to a run: ctx ends with ErrRunTimeout as its cause.
+func withDeadline(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w (%s)", ErrRunTimeout, timeout))
+}
+
+// ErrRunTimeout is the cause of a run cut short by Options.Timeout.
+var ErrRunTimeout = errors.New("run deadline exceeded")
+
+// body runs the run's kind of walk; a panic becomes the run's error.
+func (s *syncRun) body(ctx context.Context) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
 		}
-		if err != nil && ctx.Err() != nil {
-			// Say why the run was cut short (e.g. "interrupted by shutdown"), not just "context canceled".
-			if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
-				err = fmt.Errorf("%w: %w", cause, err)
-			}
-		}
-		s.stats.State = stateFor(err)
-		if err != nil {
-			s.stats.Error = err.Error()
-		}
-		// Record the outcome even when ctx was cancelled (shutdown, deadline).
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
-		// jobs_seen: the distinct jobs of every walk, whatever the outcome (an interrupted run too).
-		if n, serr := run.SeenTotal(fctx); serr == nil {
-			s.stats.JobsSeen = n
-		}
-		s.stats.JobsSeen = max(s.stats.JobsSeen, s.stats.Inserted) // the database is gone: every insert was seen
-		if ferr := run.Finish(fctx, s.stats); ferr != nil {
-			err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
-		}
-		res.RunStats, res.Verified, res.DeletedBy = s.stats, s.verified, s.deletedBy
-		attrs := []any{"state", s.stats.State, "duration_seconds", math.Round(time.Since(started).Seconds()*1000) / 1000,
-			"pages", s.stats.Pages, "requests", s.stats.Requests, "retries", s.stats.Retries,
-			"jobs_seen", s.stats.JobsSeen, "jobs_inserted", s.stats.Inserted, "jobs_updated", s.stats.Updated,
-			"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount}
-		if s.stats.DeletionsPending >= 0 {
-			attrs = append(attrs, "deletion_checks", s.stats.DeletionChecks, "deletions_pending", s.stats.DeletionsPending)
-		}
-		switch {
-		case errors.Is(err, ErrPartial):
-			// Not an error: what was seen is stored; the run says what it could not verify.
-			log.Warn("sync ended", append(attrs, "reason", err)...)
-		case err != nil:
-			log.Error("sync ended", append(attrs, "error", err)...)
-		default:
-			log.Info("sync ended", attrs...)
-		}
 	}()
-	if opts.Kind == store.KindHead {
-		return res, s.head(ctx)
+	if s.opts.Kind == store.KindHead {
+		return s.head(ctx)
 	}
-	return res, s.sync(ctx)
+	return s.full(ctx)
+}
+
+// finish records how the run ended in the ledger, even when ctx was cancelled (shutdown, deadline),
+// logs it, and returns the result and the run's error.
+func (s *syncRun) finish(ctx context.Context, err error) (Result, error) {
+	if err != nil && ctx.Err() != nil {
+		// Say why the run was cut short (e.g. "interrupted by shutdown"), not just "context canceled".
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+	}
+	s.stats.State = stateFor(err)
+	if err != nil {
+		s.stats.Error = err.Error()
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	// jobs_seen: the distinct jobs of every walk, whatever the outcome (an interrupted run too).
+	if n, serr := s.run.SeenTotal(fctx); serr == nil {
+		s.stats.JobsSeen = n
+	}
+	s.stats.JobsSeen = max(s.stats.JobsSeen, s.stats.Inserted) // the database is gone: every insert was seen
+	if ferr := s.run.Finish(fctx, s.stats); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
+	}
+	s.logEnd(err)
+	return Result{RunID: s.run.ID(), RunStats: s.stats, Verified: s.verified, DeletedBy: s.deletedBy}, err
+}
+
+// logEnd logs how the run ended: partial is a warning, not an error.
+func (s *syncRun) logEnd(err error) {
+	attrs := []any{"state", s.stats.State, "duration_seconds", math.Round(time.Since(s.started).Seconds()*1000) / 1000,
+		"pages", s.stats.Pages, "requests", s.stats.Requests, "retries", s.stats.Retries,
+		"jobs_seen", s.stats.JobsSeen, "jobs_inserted", s.stats.Inserted, "jobs_updated", s.stats.Updated,
+		"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount}
+	if s.stats.DeletionsPending >= 0 {
+		attrs = append(attrs, "deletion_checks", s.stats.DeletionChecks, "deletions_pending", s.stats.DeletionsPending)
+	}
+	switch {
+	case errors.Is(err, ErrPartial):
+		s.log.Warn("sync ended", append(attrs, "reason", err)...)
+	case err != nil:
+		s.log.Error("sync ended", append(attrs, "error", err)...)
+	default:
+		s.log.Info("sync ended", attrs...)
+	}
 }
 
 func stateFor(err error) string {
@@ -184,6 +210,7 @@ type syncRun struct {
 	run      *store.Run
 	opts     Options
 	log      *slog.Logger
+	started  time.Time
 	stats    store.RunStats
 	verified bool
 	bad      badItems // malformed items per walk: baditems.go
@@ -199,18 +226,20 @@ type syncRun struct {
 	prog          progress // progress of the walk: progress.go
 }
 
-func (s *syncRun) sync(ctx context.Context) error {
+// full walks every page until a walk is proven complete or MaxWalks walks were made, then settles
+// the deletion candidates (evidence.go).
+func (s *syncRun) full(ctx context.Context) error {
 	var why string
 	walk := 1
 	for ; ; walk++ {
 		if walk > 1 {
 			s.run.NextWalk()
 		}
-		ok, reason, err := s.walk(ctx, walk)
+		reason, err := s.walk(ctx, walk)
 		if err != nil {
 			return err // a walk cut short lists only some jobs: no deletion candidate is checked
 		}
-		if ok {
+		if reason == "" {
 			s.verified = true
 			break
 		}
@@ -252,7 +281,7 @@ func (s *syncRun) pendingWhy() string {
 // batchJobs is the most jobs a walk stores in one transaction.
 const batchJobs = 1000
 
-// walk walks every page once and says whether the walk is proven complete.
+// walk walks every page once and says why the walk is not proven complete, or "" when it is.
 //
 // The walk is sorted by create_time then job_id, so a job created during the
 // walk lands at the end and cannot move the jobs before it; only a deletion
@@ -266,7 +295,7 @@ const batchJobs = 1000
 // malformed items without a job_id; jobs created during the walk are not
 // required (the next run sees them). The distinct count comes from the run's seen table in the
 // database, so memory stays bounded whatever the number of jobs.
-func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason string, err error) {
+func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err error) {
 	s.stats.Walks = walk
 	s.startWalk()
 	bad, anonymous := 0, 0
@@ -310,12 +339,12 @@ func (s *syncRun) walk(ctx context.Context, walk int) (verified bool, reason str
 		err = serr
 	}
 	if err != nil {
-		return false, "", err
+		return "", err
 	}
-	reason = verdict(wr, seen, anonymous)
+	reason := verdict(wr, seen, anonymous)
 	s.log.Debug("walk ended", "walk", walk, "pages", wr.Pages, "jobs_at_start", wr.Baseline.Total,
 		"jobs_seen", seen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", reason)
-	return reason == "", reason, nil
+	return reason, nil
 }
 
 // verdict says why a walk that saw seen distinct jobs is not proven complete,
