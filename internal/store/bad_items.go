@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -20,19 +21,6 @@ type BadItem struct {
 }
 
 const (
-	recordBadItemsSQL = `
-		INSERT INTO modelarts.bad_items AS b
-			(source, item_sha256, job_id, reason, raw, first_seen_at, last_seen_at, first_sync_run_id, last_sync_run_id)
-		SELECT $1::text, x.sha, x.job_id, x.reason, x.raw, $2::timestamptz, $2::timestamptz, $3::bigint, $3::bigint
-		FROM unnest($4::text[], $5::bigint[], $6::text[], $7::text[]) AS x (sha, job_id, reason, raw)
-		ON CONFLICT (source, item_sha256) DO UPDATE SET
-			last_seen_at     = excluded.last_seen_at,
-			last_sync_run_id = excluded.last_sync_run_id,
-			reason           = excluded.reason,
-			runs             = b.runs + 1
-		-- Walks of the same run that meet the payload again change nothing.
-		WHERE b.last_sync_run_id IS DISTINCT FROM excluded.last_sync_run_id`
-
 	markBadSeenSQL = `
 		INSERT INTO pg_temp.vizjob_seen AS s (job_id, walk)
 		SELECT id, $2::integer FROM unnest($1::bigint[]) AS id
@@ -98,3 +86,6 @@ func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.T
 func storableUTF8(s string) string {
 	return storableText(strings.ToValidUTF8(s, "\uFFFD"))
 }
+
+//go:embed sql/record_bad_items.sql
+var recordBadItemsSQL string

@@ -1,0 +1,19 @@
+-- The newest versions first, from the valid_from index, each with the version it replaced
+-- (contiguous: its valid_to is this valid_from); versions that changed no status are skipped.
+SELECT h.source, h.job_id, h.job_name,
+       p.status, coalesce(gp.name, 'UNDOCUMENTED_' || p.status), coalesce(gp.status_group, 'unknown'),
+       h.status, coalesce(gh.name, 'UNDOCUMENTED_' || h.status), coalesce(gh.status_group, 'unknown'),
+       h.valid_from, j.deleted_at IS NOT NULL
+FROM modelarts.visualization_job_history AS h
+JOIN LATERAL (
+    SELECT prev.status
+    FROM modelarts.visualization_job_history AS prev
+    WHERE prev.source = h.source AND prev.job_id = h.job_id AND prev.valid_to = h.valid_from
+    ORDER BY prev.valid_from DESC
+    LIMIT 1
+) AS p ON p.status <> h.status
+JOIN modelarts.visualization_jobs AS j ON j.source = h.source AND j.job_id = h.job_id
+LEFT JOIN modelarts.job_status_groups AS gp ON gp.code = p.status
+LEFT JOIN modelarts.job_status_groups AS gh ON gh.code = h.status
+ORDER BY h.valid_from DESC, h.id DESC
+LIMIT $1::integer
