@@ -15,7 +15,7 @@ import (
 	"golang.org/x/term"
 )
 
-// Exit codes of every command (SPEC.md).
+// Exit codes of every command (the README, Commands).
 const (
 	exitOK      = 0
 	exitFailed  = 1

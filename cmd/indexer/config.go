@@ -31,10 +31,10 @@ type sourceFlags struct {
 	maxWalks, maxDeleteMin, maxAttempts    *int
 	maxDeleteShare                         *float64
 	timeout, seenRefresh                   *time.Duration
-	rateLimit                              *float64       // faults issue: client-side rate limit
-	runTimeout                             *time.Duration // faults issue: deadline of one run
+	rateLimit                              *float64       // client-side rate limit
+	runTimeout                             *time.Duration // deadline of one run
 	pageConcurrency                        *int           // pages of a walk requested at the same time
-	allowInsecureHTTP                      *bool          // hardening issue: http:// endpoints off loopback
+	allowInsecureHTTP                      *bool          // http:// endpoints off loopback
 }
 
 func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {

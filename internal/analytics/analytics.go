@@ -2,7 +2,7 @@
 // answer", one statement per file in queries/, on the views of migration 00004. The files are the
 // single source of truth: the tests run each one on a fixture history with known answers, and check
 // that the README section is exactly what Section renders from them. The demo command
-// (internal/analytics/demo) regenerates that section, with each query's answer on the demo data.
+// (internal/analytics/readmegen) regenerates that section, with each query's answer on the demo data.
 //
 // A query file is a header of comment lines, then the statement:
 //

@@ -9,9 +9,9 @@ import (
 )
 
 // The README section of the documented queries lies between these two lines. Everything between
-// them is generated: edit the query files and regenerate (internal/analytics/demo), never the section.
+// them is generated: edit the query files and regenerate (internal/analytics/readmegen), never the section.
 const (
-	BeginMarker = "<!-- BEGIN generated: documented queries (internal/analytics/queries; regenerate with go run ./internal/analytics/demo) -->"
+	BeginMarker = "<!-- BEGIN generated: documented queries (internal/analytics/queries; regenerate with go run ./internal/analytics/readmegen) -->"
 	EndMarker   = "<!-- END generated: documented queries -->"
 )
 

@@ -21,7 +21,7 @@ func TestReadmeIsCurrent(t *testing.T) {
 	if want := Section(Queries(), answers); section != want {
 		t.Errorf("README.md's generated section is stale: it is not what the files in internal/analytics/queries render.\n"+
 			"Regenerate it (the answers need a database): createdb vizjob_demo && "+
-			"go run ./internal/analytics/demo -database-url postgres://.../vizjob_demo -readme README.md\n%s",
+			"go run ./internal/analytics/readmegen -database-url postgres://.../vizjob_demo -readme README.md\n%s",
 			firstDifference(section, want))
 	}
 	for _, q := range Queries() {

@@ -58,7 +58,7 @@ type Daemon struct {
 	store   *store.Store
 	opts    Options
 	log     *slog.Logger
-	sources []*source
+	sources []*scheduledSource
 	reg     *prometheus.Registry
 	metrics *metrics
 	slots   chan struct{} // semaphore: one token per run in progress
@@ -72,8 +72,8 @@ type Daemon struct {
 	ready ttlcache.Value[struct{}] // /readyz's checks, read at most every readyCacheTTL
 }
 
-// source is one configured source and its API client.
-type source struct {
+// scheduledSource is one configured source, its API client and its schedules.
+type scheduledSource struct {
 	cfg    config.Source
 	client *fetch.Client
 	log    *slog.Logger
@@ -141,7 +141,7 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 		if err != nil {
 			return nil, fmt.Errorf("daemon: source %s: %w", sc.Name, err)
 		}
-		d.sources = append(d.sources, &source{cfg: sc, client: client, log: srcLog})
+		d.sources = append(d.sources, &scheduledSource{cfg: sc, client: client, log: srcLog})
 	}
 	return d, nil
 }
@@ -317,7 +317,7 @@ func jitter(sched cron.Schedule, now time.Time) time.Duration {
 
 // runOnce runs one sync of s of the given kind (store.KindFull or store.KindHead), when a slot is
 // free, unless shutdown begins first.
-func (d *Daemon) runOnce(ctx context.Context, s *source, kind string) {
+func (d *Daemon) runOnce(ctx context.Context, s *scheduledSource, kind string) {
 	d.mu.Lock()
 	if d.stopping {
 		d.mu.Unlock()

@@ -195,7 +195,7 @@ func TestFloodDuringSync(t *testing.T) {
 
 // countingSource counts the status page's reads of the database.
 type countingSource struct {
-	src   statuspage.Source
+	src   statuspage.Reports
 	reads atomic.Int64
 }
 

@@ -14,13 +14,13 @@ import (
 	"github.com/vizjob/indexer/internal/fetch"
 )
 
-// Source is what the probe needs from the ModelArts API.
-type Source interface {
+// API is what the probe needs from the ModelArts API (a *fetch.Client).
+type API interface {
 	ListPage(ctx context.Context, q fetch.Query) (*fetch.Page, error)
 	GetJob(ctx context.Context, jobID int64) (*fetch.Job, error)
 }
 
-var _ Source = (*fetch.Client)(nil)
+var _ API = (*fetch.Client)(nil)
 
 // Verdicts of a check.
 const (
@@ -50,7 +50,7 @@ type Options struct {
 const impossibleIDGap = 1_000_000_000
 
 // Run runs every check, in order; a check that needs what an earlier one failed to get is skipped.
-func Run(ctx context.Context, src Source, opts Options) []Check {
+func Run(ctx context.Context, src API, opts Options) []Check {
 	opts.PerPage = cmp.Or(opts.PerPage, 100)
 	opts.MaxPages = cmp.Or(opts.MaxPages, 10)
 	opts.SearchLen = cmp.Or(opts.SearchLen, 64)
@@ -72,7 +72,7 @@ func AllOK(checks []Check) bool {
 }
 
 type prober struct {
-	src    Source
+	src    API
 	opts   Options
 	checks []Check
 	page1  *fetch.Page // the sync's first page, per_page = PerPage

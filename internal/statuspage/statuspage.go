@@ -21,12 +21,12 @@ import (
 	"github.com/vizjob/indexer/internal/ttlcache"
 )
 
-// Source is where the page reads its data.
-type Source interface {
+// Reports is where the page reads its data (a *store.Store).
+type Reports interface {
 	StatusReport(ctx context.Context, opts store.StatusOptions) (store.StatusReport, error)
 }
 
-var _ Source = (*store.Store)(nil)
+var _ Reports = (*store.Store)(nil)
 
 // How much the page shows, how long it waits for the database, and how long one read of it is shown
 // (a flood of requests makes one read per period).
@@ -45,7 +45,7 @@ var tmpl = template.Must(template.New("page").Parse(pageTemplate))
 // New returns the handler of the status page. It answers GET and HEAD of "/" only (404 for any other
 // path, so that it can be mounted as a catch-all), and 503 when the database cannot be read; the
 // error is logged, not shown.
-func New(src Source, log *slog.Logger) http.Handler {
+func New(src Reports, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -99,7 +99,7 @@ func options(name string) syncer.Options {
 	return syncer.Options{Source: name, MaxDeleteShare: 0.5, MaxDeleteMin: 10}
 }
 
-func (f *fixture) sync(src syncer.Source, opts syncer.Options) (syncer.Result, error) {
+func (f *fixture) sync(src syncer.API, opts syncer.Options) (syncer.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return syncer.Sync(ctx, src, f.st, opts)

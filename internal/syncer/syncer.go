@@ -18,13 +18,13 @@ import (
 	"github.com/vizjob/indexer/internal/store"
 )
 
-// Source is what a sync needs from the ModelArts API.
-type Source interface {
+// API is what a sync needs from the ModelArts API (a *fetch.Client).
+type API interface {
 	ListPage(ctx context.Context, q fetch.Query) (*fetch.Page, error)
 	GetJob(ctx context.Context, jobID int64) (*fetch.Job, error)
 }
 
-var _ Source = (*fetch.Client)(nil)
+var _ API = (*fetch.Client)(nil)
 
 // Options configures one sync.
 type Options struct {
@@ -85,7 +85,7 @@ var ErrPartial = errors.New("sync partial")
 // store.ErrSourceBusy when another run of the same source holds the lock (nothing is recorded then).
 // Otherwise the run is recorded whatever happens, and the error (if any) is the one recorded in
 // sync_runs.error.
-func Sync(ctx context.Context, src Source, st *store.Store, opts Options) (Result, error) {
+func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	ctx, cancel := withDeadline(ctx, opts.Timeout)
 	defer cancel()
@@ -206,7 +206,7 @@ func stateFor(err error) string {
 }
 
 type syncRun struct {
-	src      Source
+	src      API
 	run      *store.Run
 	opts     Options
 	log      *slog.Logger

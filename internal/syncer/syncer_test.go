@@ -18,7 +18,7 @@ import (
 
 // fakeSource lets a test change what the real client answers.
 type fakeSource struct {
-	inner syncer.Source
+	inner syncer.API
 	list  func(ctx context.Context, q fetch.Query) (*fetch.Page, error) // nil: inner's
 }
 
@@ -35,7 +35,7 @@ func (f *fakeSource) GetJob(ctx context.Context, id int64) (*fetch.Job, error) {
 
 // mustSync runs one sync and fails the test unless it ends as want says:
 // nil for success, else an error matching want.
-func (f *fixture) mustSync(t *testing.T, src syncer.Source, opts syncer.Options, want error) syncer.Result {
+func (f *fixture) mustSync(t *testing.T, src syncer.API, opts syncer.Options, want error) syncer.Result {
 	t.Helper()
 	res, err := f.sync(src, opts)
 	if want == nil && err != nil || want != nil && !errors.Is(err, want) {

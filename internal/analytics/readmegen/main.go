@@ -9,7 +9,7 @@
 // generated section, and can serve the status page:
 //
 //	createdb vizjob_demo
-//	go run ./internal/analytics/demo -database-url postgres://postgres@127.0.0.1:5432/vizjob_demo?sslmode=disable \
+//	go run ./internal/analytics/readmegen -database-url postgres://postgres@127.0.0.1:5432/vizjob_demo?sslmode=disable \
 //	    [-readme README.md] [-serve 127.0.0.1:8099]
 //
 // The database must be empty (or hold only the schema): the demo refuses to touch one that has runs.
@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "demo data ready in %s; the timeline job is prod/%d\n", time.Since(started).Round(time.Millisecond), timelineJob)
 
-	answers := analytics.Answers{Generated: fmt.Sprintf("generated %s by `go run ./internal/analytics/demo` "+
+	answers := analytics.Answers{Generated: fmt.Sprintf("generated %s by `go run ./internal/analytics/readmegen` "+
 		"(sources prod and lab: simulators with seeds 1 and 2, synced every 6 simulated hours over 8 days; "+
 		"edge: an unreachable endpoint), with TimeZone UTC.", started.Format("2006-01-02 15:04 MST"))}
 	for _, q := range analytics.Queries() {
