@@ -35,6 +35,11 @@ COMMENT ON COLUMN modelarts.sync_runs.jobs_deleted IS 'Jobs marked deleted by th
 COMMENT ON COLUMN modelarts.sync_runs.state IS
     'running; succeeded (a walk was verified complete and every deletion candidate was settled); partial (upserted what it saw, but no walk could be verified complete or some deletion candidates still wait for evidence; deletions confirmed by the service were marked anyway); failed (see error).';
 
+COMMENT ON COLUMN modelarts.visualization_jobs.deleted_at IS
+    'When the job was marked deleted: it was missing from a walk and the ModelArts service itself said it does not exist (detail call, trusted name search, or the whole listing in one page; see deletion_candidates). Null while it exists; cleared if it comes back.';
+
 -- +goose Down
+COMMENT ON COLUMN modelarts.visualization_jobs.deleted_at IS
+    'When the job was found missing from a verified-complete walk; null while the job exists. Cleared if the job comes back.';
 ALTER TABLE modelarts.sync_runs DROP COLUMN deletion_checks, DROP COLUMN deletions_pending;
 DROP TABLE modelarts.deletion_candidates;
