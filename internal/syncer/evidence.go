@@ -104,6 +104,9 @@ func (s *syncRun) settleCandidates(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Checks take a request each, at the rate limit: say what is coming.
+	s.log.Info("checking deletion candidates with the service", "candidates", total, "checking", len(cands),
+		"budget_calls", s.opts.DeleteCheckBudget, "budget_time", s.opts.DeleteCheckTime.String())
 	for _, cand := range cands {
 		if !c.affordable() {
 			break
