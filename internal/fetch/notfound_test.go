@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,4 +61,24 @@ func TestJobNotFoundRule(t *testing.T) {
 	if _, ok := JobNotFound(iam); ok {
 		t.Error("an IAM answer is evidence of a deletion")
 	}
+}
+
+// FuzzJobNotFound: whatever an error answer holds, the rule never panics, and it recognises only
+// ModelArts.* JSON answers with HTTP 404 or 400.
+func FuzzJobNotFound(f *testing.F) {
+	f.Add(404, "application/json", `{"error_code":"ModelArts.0105","error_message":"Job does not exist"}`)
+	f.Add(400, "application/json", `{"error_code":"ModelArts.2764","error_msg":"Visualization job (ID: 7) not found."}`)
+	f.Add(404, "application/json", `{"error_code":"APIG.0101","error_msg":"The API does not exist"}`)
+	f.Add(404, "text/html", `<html>404 Not Found</html>`)
+	f.Add(500, "application/json", `{"error_code":"ModelArts.0010","error_msg":"not found"}`)
+	f.Fuzz(func(t *testing.T, status int, contentType, body string) {
+		err := decodeAPIError(status, http.Header{"Content-Type": {contentType}}, []byte(body), time.Now())
+		shape, ok := JobNotFound(err)
+		if !ok {
+			return
+		}
+		if status != 404 && status != 400 || !strings.HasPrefix(shape.Code, "ModelArts.") || shape.HTTPStatus != status || err.notJSON {
+			t.Fatalf("JobNotFound(%d %q) = %+v: not a ModelArts not-found answer", status, body, shape)
+		}
+	})
 }
