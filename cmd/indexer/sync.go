@@ -67,54 +67,27 @@ func runSync(ctx context.Context, e env, args []string) int {
 	return code
 }
 
-// syncSource runs one sync of one source; the syncer logs its outcome.
+// syncSource runs one sync of one source, as one tick of the daemon does; the syncer logs its outcome.
 func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *store.Store, allowMass bool, log *slog.Logger, live *liveLine) error {
-	client, err := newClient(cfg, src, log)
+	h := syncer.Hooks{Logger: log, Adjust: func(o *syncer.Options) { o.AllowMassDelete = allowMass }}
+	if live != nil {
+		h.Progress = func(p syncer.Progress) { live.set(progressText(p)) }
+		defer live.set("")
+	}
+	r, err := syncer.NewRunner(cfg, src, h)
 	if err != nil {
 		log.Error("cannot build the ModelArts client", "source", src.Name, "error", err)
 		return err
 	}
-	var progress func(syncer.Progress)
-	if live != nil {
-		progress = func(p syncer.Progress) { live.set(progressText(p)) }
-		defer live.set("")
-	}
-	_, err = syncer.Sync(ctx, client, st, syncer.Options{
-		Source:          src.Name,
-		PerPage:         src.PerPage,
-		MaxWalks:        cfg.MaxWalks,
-		MaxDeleteShare:  cfg.MaxDeleteShare,
-		MaxDeleteMin:    cfg.MaxDeleteMin,
-		AllowMassDelete: allowMass,
-		SeenRefresh:     cfg.SeenRefresh,
-		Timeout:         cfg.RunTimeout,
-		PageConcurrency: cfg.PageConcurrency,
-		Logger:          log,
-
-		DeleteCheckBudget: cfg.DeleteCheckBudget,
-		DeleteCheckTime:   cfg.DeleteCheckTime,
-		Progress:          progress,
-		RateLimit:         cfg.RateLimit,
-	})
+	_, err = r.Run(ctx, st, store.KindFull)
 	return err
 }
 
+// newClient builds the ModelArts client of one source (indexer probe).
 func newClient(cfg *config.Config, src config.Source, log *slog.Logger) (*fetch.Client, error) {
-	return fetch.New(fetch.Config{
-		Endpoint:          src.Endpoint,
-		ProjectID:         src.ProjectID,
-		AK:                src.AK,
-		SK:                src.SK,
-		SecurityToken:     src.SecurityToken,
-		Username:          src.Username,
-		Password:          src.Password,
-		DomainName:        src.DomainName,
-		IAMEndpoint:       src.IAMEndpoint,
-		MaxPerPage:        src.MaxPerPage,
-		MaxAttempts:       cfg.MaxAttempts,
-		RequestTimeout:    cfg.RequestTimeout,
-		RateLimit:         cfg.RateLimit,
-		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
-		Logger:            log.With("source", src.Name),
-	})
+	r, err := syncer.NewRunner(cfg, src, syncer.Hooks{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return r.Client, nil
 }

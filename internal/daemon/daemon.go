@@ -24,7 +24,6 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/vizjob/indexer/internal/config"
-	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/syncer"
 	"github.com/vizjob/indexer/internal/ttlcache"
@@ -75,7 +74,7 @@ type Daemon struct {
 // scheduledSource is one configured source, its API client and its schedules.
 type scheduledSource struct {
 	cfg    config.Source
-	client *fetch.Client
+	runner *syncer.Runner // its client and the options of its runs
 	log    *slog.Logger
 	sched  cron.Schedule
 	head   cron.Schedule // head walks; nil: none
@@ -117,23 +116,9 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 	for _, sc := range cfg.Sources {
 		srcLog := log.With("source", sc.Name)
 		requests := d.metrics.requests
-		client, err := fetch.New(fetch.Config{
-			Endpoint:          sc.Endpoint,
-			ProjectID:         sc.ProjectID,
-			AK:                sc.AK,
-			SK:                sc.SK,
-			SecurityToken:     sc.SecurityToken,
-			Username:          sc.Username,
-			Password:          sc.Password,
-			DomainName:        sc.DomainName,
-			IAMEndpoint:       sc.IAMEndpoint,
-			MaxPerPage:        sc.MaxPerPage,
-			MaxAttempts:       cfg.MaxAttempts,
-			RequestTimeout:    cfg.RequestTimeout,
-			RateLimit:         cfg.RateLimit,
-			AllowInsecureHTTP: cfg.AllowInsecureHTTP,
-			HTTPClient:        opts.HTTPClient,
-			Logger:            srcLog,
+		runner, err := syncer.NewRunner(cfg, sc, syncer.Hooks{
+			HTTPClient: opts.HTTPClient,
+			Logger:     log,
 			OnResponse: func(status int) {
 				requests.WithLabelValues(sc.Name, codeLabel(status)).Inc()
 			},
@@ -141,7 +126,7 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 		if err != nil {
 			return nil, fmt.Errorf("daemon: source %s: %w", sc.Name, err)
 		}
-		d.sources = append(d.sources, &scheduledSource{cfg: sc, client: client, log: srcLog})
+		d.sources = append(d.sources, &scheduledSource{cfg: sc, runner: runner, log: srcLog})
 	}
 	return d, nil
 }
@@ -364,23 +349,7 @@ func (d *Daemon) runOnce(ctx context.Context, s *scheduledSource, kind string) {
 	d.running.Add(1)
 	defer d.running.Add(-1)
 	started := time.Now()
-	res, err := syncer.Sync(ctx, s.client, d.store, syncer.Options{
-		Source:         s.cfg.Name,
-		PerPage:        s.cfg.PerPage,
-		MaxWalks:       d.cfg.MaxWalks,
-		MaxDeleteShare: d.cfg.MaxDeleteShare,
-		MaxDeleteMin:   d.cfg.MaxDeleteMin,
-		SeenRefresh:    d.cfg.SeenRefresh,
-		Timeout:        d.cfg.RunTimeout,
-		Logger:         d.log,
-
-		PageConcurrency: d.cfg.PageConcurrency,
-
-		Kind:              kind,
-		DeleteCheckBudget: d.cfg.DeleteCheckBudget,
-		DeleteCheckTime:   d.cfg.DeleteCheckTime,
-		RateLimit:         d.cfg.RateLimit,
-	})
+	res, err := s.runner.Run(ctx, d.store, kind)
 	if errors.Is(err, store.ErrSourceBusy) {
 		// A run lasts at most the run timeout; a holder that died loses the lock within the lease.
 		expected := cmp.Or(d.cfg.RunTimeout, time.Hour) + store.DefaultLockLease

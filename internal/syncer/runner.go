@@ -1,0 +1,87 @@
+package syncer
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/store"
+)
+
+// Runner is one configured source, ready to sync: its ModelArts client and the options of its runs,
+// both built here from the configuration, so that `indexer sync` is one tick of what the daemon runs.
+type Runner struct {
+	Name   string
+	Client *fetch.Client
+	opts   Options
+}
+
+// Hooks are what a caller adds to a source's runs besides the configuration.
+type Hooks struct {
+	HTTPClient *http.Client     // nil: a new one
+	OnResponse func(status int) // each HTTP attempt's status (0: no answer), for metrics
+	Progress   func(p Progress) // a terminal's progress line
+	Logger     *slog.Logger     // nil: discard
+	Adjust     func(o *Options) // last word on the options (a test, --allow-mass-delete)
+}
+
+// NewRunner builds the client and the run options of source src of cfg (validated).
+func NewRunner(cfg *config.Config, src config.Source, h Hooks) (*Runner, error) {
+	log := h.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	client, err := fetch.New(fetch.Config{
+		Endpoint:          src.Endpoint,
+		ProjectID:         src.ProjectID,
+		AK:                src.AK,
+		SK:                src.SK,
+		SecurityToken:     src.SecurityToken,
+		Username:          src.Username,
+		Password:          src.Password,
+		DomainName:        src.DomainName,
+		IAMEndpoint:       src.IAMEndpoint,
+		MaxPerPage:        src.MaxPerPage,
+		MaxAttempts:       cfg.MaxAttempts,
+		RequestTimeout:    cfg.RequestTimeout,
+		RateLimit:         cfg.RateLimit,
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		HTTPClient:        h.HTTPClient,
+		OnResponse:        h.OnResponse,
+		Logger:            log.With("source", src.Name),
+	})
+	if err != nil {
+		return nil, err
+	}
+	opts := Options{
+		Source:            src.Name,
+		PerPage:           src.PerPage,
+		MaxWalks:          cfg.MaxWalks,
+		MaxDeleteShare:    cfg.MaxDeleteShare,
+		MaxDeleteMin:      cfg.MaxDeleteMin,
+		SeenRefresh:       cfg.SeenRefresh,
+		Timeout:           cfg.RunTimeout,
+		PageConcurrency:   cfg.PageConcurrency,
+		DeleteCheckBudget: cfg.DeleteCheckBudget,
+		DeleteCheckTime:   cfg.DeleteCheckTime,
+		RateLimit:         cfg.RateLimit,
+		Progress:          h.Progress,
+		Logger:            log,
+	}
+	if h.Adjust != nil {
+		h.Adjust(&opts)
+	}
+	return &Runner{Name: src.Name, Client: client, opts: opts}, nil
+}
+
+// Run runs one sync of the source, of kind store.KindFull or store.KindHead.
+func (r *Runner) Run(ctx context.Context, st *store.Store, kind string) (Result, error) {
+	opts := r.opts
+	opts.Kind = kind
+	return Sync(ctx, r.Client, st, opts)
+}
+
+// Options returns the options of the source's runs (for a test).
+func (r *Runner) Options() Options { return r.opts }
