@@ -181,8 +181,12 @@ func TestMetrics(t *testing.T) {
 	eventually(t, 30*time.Second, "both runs", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE state = 'succeeded'`) == 2
 	})
-
-	m := scrape(t, td.url)
+	// The counters move just after the ledger: wait for them too.
+	var m map[string]float64
+	eventually(t, 10*time.Second, "both runs counted", func() bool {
+		m = scrape(t, td.url)
+		return m[`vizjob_sync_runs_total{source="a",state="succeeded"}`] == 1 && m[`vizjob_sync_runs_total{source="b",state="succeeded"}`] == 1
+	})
 	var statusSum float64
 	for k, v := range m {
 		if strings.HasPrefix(k, `vizjob_jobs{source="a",status="`) {
