@@ -1,15 +1,11 @@
 package simulator
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,68 +173,6 @@ func (f Faults) withDefaults() Faults {
 	return f
 }
 
-// ParseFaults reads the --faults flag of `indexer simulate`: comma-separated
-// key=value settings named after the Faults fields, e.g.
-//
-//	throttle-every=3,retry-after=2s,retry-after-date,server-error-every=5,
-//	bad-items=wrong_type+missing_id,bad-item-every=40,lie-total-by=7
-//
-// (bad-item-ids=10234+10567 lists the jobs to mangle instead of bad-item-every)
-//
-// Boolean keys (retry-after-date, duplicate-across-pages) may omit "=true";
-// several bad item kinds are joined with "+".
-func ParseFaults(spec string) (Faults, error) {
-	var f Faults
-	ints := map[string]*int{
-		"throttle-every": &f.ThrottleEvery, "server-error-every": &f.ServerErrorEvery,
-		"server-error-status": &f.ServerErrorStatus, "truncate-every": &f.TruncateEvery,
-		"slow-every": &f.SlowEvery, "reset-every": &f.ResetEvery,
-		"wrong-content-type-every": &f.WrongContentTypeEvery, "html-page-every": &f.HTMLPageEvery,
-		"expire-tokens-after": &f.ExpireTokensAfter, "bad-item-every": &f.BadItemEvery, "lie-total-by": &f.LieTotalBy,
-	}
-	durations := map[string]*time.Duration{"retry-after": &f.RetryAfter, "slow-delay": &f.SlowDelay}
-	bools := map[string]*bool{"retry-after-date": &f.RetryAfterHTTPDate, "duplicate-across-pages": &f.DuplicateAcrossPages}
-	for _, part := range strings.Split(spec, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		key, value, hasValue := strings.Cut(part, "=")
-		key = strings.TrimSpace(key)
-		value = strings.TrimSpace(value)
-		var err error
-		switch {
-		case ints[key] != nil:
-			*ints[key], err = strconv.Atoi(value)
-		case durations[key] != nil:
-			*durations[key], err = time.ParseDuration(value)
-		case bools[key] != nil:
-			*bools[key] = true
-			if hasValue {
-				*bools[key], err = strconv.ParseBool(value)
-			}
-		case key == "throttle-code":
-			f.ThrottleCode = value
-		case key == "bad-items":
-			f.BadItems = strings.Split(value, "+")
-		case key == "bad-item-ids":
-			for _, v := range strings.Split(value, "+") {
-				id, perr := strconv.ParseInt(v, 10, 64)
-				if perr != nil {
-					err = perr
-				}
-				f.BadItemIDs = append(f.BadItemIDs, id)
-			}
-		default:
-			return Faults{}, fmt.Errorf("faults: unknown setting %q", key)
-		}
-		if err != nil {
-			return Faults{}, fmt.Errorf("faults: %s: %q is not valid", key, value)
-		}
-	}
-	return f, f.Validate()
-}
-
 // faultState is the fault layer's state, behind its own mutex (never held
 // together with Simulator.mu).
 type faultState struct {
@@ -287,10 +221,6 @@ func (s *Simulator) FaultEvents() []FaultEvent {
 // withFaults wraps the API handler with the fault layer.
 func (s *Simulator) withFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/_sim/faults" && r.Method == http.MethodPost {
-			s.faultsAdmin(w, r)
-			return
-		}
 		if !strings.HasPrefix(r.URL.Path, "/v1/") {
 			next.ServeHTTP(w, r)
 			return
@@ -359,27 +289,6 @@ func (f Faults) plan(ev *FaultEvent, occurrence int) {
 	case FaultHTMLPage:
 		ev.Status = http.StatusOK
 	}
-}
-
-// faultsAdmin is POST /_sim/faults?spec=SPEC (the simulator's own endpoint, not
-// the API's): it replaces the faults of a running simulator, as ParseFaults
-// reads SPEC; an empty spec switches them off.
-func (s *Simulator) faultsAdmin(w http.ResponseWriter, r *http.Request) {
-	spec := r.URL.Query().Get("spec")
-	f, err := ParseFaults(spec)
-	if err == nil {
-		err = s.SetFaults(f)
-	}
-	if err != nil {
-		modelArtsError(w, http.StatusBadRequest, "ModelArts.0104", err.Error())
-		return
-	}
-	s.log.Info("simulator faults changed", "spec", spec)
-	b, _ := encode(struct {
-		Spec   string `json:"spec"`
-		Active bool   `json:"active"`
-	}{spec, f.Active()})
-	writeJSON(w, http.StatusOK, b)
 }
 
 // pick chooses the request-level fault of request n.
@@ -460,198 +369,4 @@ func (s *Simulator) applyFault(w http.ResponseWriter, r *http.Request, next http
 	}
 	w.WriteHeader(buf.status)
 	_, _ = w.Write(body)
-}
-
-// rewriteList applies the item-level faults to a list answer.
-func (fs *faultState) rewriteList(body []byte, q url.Values, f Faults) []byte {
-	if len(f.BadItems) == 0 && !f.DuplicateAcrossPages && f.LieTotalBy == 0 {
-		return body
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(body, &obj) != nil {
-		return body
-	}
-	var items []json.RawMessage
-	if json.Unmarshal(obj["jobs"], &items) != nil {
-		return body
-	}
-	if f.DuplicateAcrossPages && len(items) > 0 {
-		page, _ := strconv.Atoi(q.Get("page"))
-		page = max(page, 1)
-		q.Del("page")
-		key := q.Encode()
-		last := items[len(items)-1]
-		fs.mu.Lock()
-		if prev, ok := fs.lastItem[key]; ok && prev.page == page-1 {
-			items[0] = prev.raw
-		}
-		fs.lastItem[key] = pageItem{page: page, raw: last}
-		fs.mu.Unlock()
-	}
-	for i, it := range items {
-		if kind := f.badKind(it); kind != "" {
-			items[i] = mangle(it, kind)
-		}
-	}
-	list := []byte{'['}
-	for i, it := range items {
-		if i > 0 {
-			list = append(list, ',')
-		}
-		list = append(list, it...)
-	}
-	obj["jobs"] = append(list, ']')
-	if f.LieTotalBy != 0 {
-		var total int64
-		if json.Unmarshal(obj["job_total_count"], &total) == nil {
-			obj["job_total_count"] = json.RawMessage(strconv.FormatInt(total+int64(f.LieTotalBy), 10))
-		}
-	}
-	return joinObject(obj)
-}
-
-// joinObject writes a JSON object of raw values, keys sorted, without
-// re-validating the values (they come from a parsed document).
-func joinObject(obj map[string]json.RawMessage) []byte {
-	var b []byte
-	for i, k := range slices.Sorted(maps.Keys(obj)) {
-		if i == 0 {
-			b = append(b, '{')
-		} else {
-			b = append(b, ',')
-		}
-		b = appendString(b, k)
-		b = append(b, ':')
-		b = append(b, obj[k]...)
-	}
-	if b == nil {
-		return []byte("{}")
-	}
-	return append(b, '}')
-}
-
-// badKind returns the kind of fault item it gets, or "".
-func (f Faults) badKind(item json.RawMessage) string {
-	if len(f.BadItems) == 0 || f.BadItemEvery <= 0 {
-		return ""
-	}
-	var j struct {
-		ID *int64 `json:"job_id"`
-	}
-	if json.Unmarshal(item, &j) != nil || j.ID == nil {
-		return ""
-	}
-	if len(f.BadItemIDs) > 0 {
-		if i := slices.Index(f.BadItemIDs, *j.ID); i >= 0 {
-			return f.BadItems[i%len(f.BadItems)]
-		}
-		return ""
-	}
-	if *j.ID%int64(f.BadItemEvery) != 0 {
-		return ""
-	}
-	return f.BadItems[(*j.ID/int64(f.BadItemEvery))%int64(len(f.BadItems))]
-}
-
-// BadKind returns the kind of malformed item f makes of the job with this
-// id, or "" when f leaves it alone: tests predict which jobs a sync under
-// faults cannot decode.
-func (f Faults) BadKind(id int64) string {
-	f = f.withDefaults()
-	return f.badKind(json.RawMessage(`{"job_id":` + strconv.FormatInt(id, 10) + `}`))
-}
-
-// mangle makes one item malformed in the way kind says.
-func mangle(item json.RawMessage, kind string) json.RawMessage {
-	if kind == BadNotObject {
-		return append(append(json.RawMessage{'['}, item...), ']')
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(item, &obj) != nil {
-		return item
-	}
-	switch kind {
-	case BadWrongType:
-		obj["status"] = quoteRaw(obj["status"])
-	case BadIDType:
-		obj["job_id"] = quoteRaw(obj["job_id"])
-	case BadMissingID:
-		delete(obj, "job_id")
-	case BadNegativeDuration:
-		var d int64
-		_ = json.Unmarshal(obj["duration"], &d)
-		obj["duration"] = json.RawMessage(strconv.FormatInt(-d-1000, 10))
-	case BadHugeDesc:
-		obj["job_desc"] = hugeDescJSON()
-	}
-	return joinObject(obj)
-}
-
-func quoteRaw(raw json.RawMessage) json.RawMessage {
-	b, _ := encode(string(bytes.TrimSpace(raw)))
-	return b
-}
-
-// HugeDescription is the job_desc a BadHugeDesc item carries: 1 MiB (to
-// within a character) of text mixing ASCII, Chinese, emoji, quotes,
-// backslashes and newlines.
-var HugeDescription = sync.OnceValue(func() string {
-	const pattern = "TensorBoard 可视化作业 \"quoted\" C:\\runs\\exp 🚀 <b>&amp;</b>\ttab\nnext line; "
-	var b strings.Builder
-	b.Grow(hugeDescBytes + len(pattern))
-	for b.Len()+len(pattern) <= hugeDescBytes {
-		b.WriteString(pattern)
-	}
-	for _, r := range pattern {
-		if b.Len()+len(string(r)) > hugeDescBytes {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-})
-
-var hugeDescJSON = sync.OnceValue(func() json.RawMessage {
-	b, _ := encode(HugeDescription())
-	return b
-})
-
-// bufferedAnswer captures an answer so that the fault layer can change it.
-type bufferedAnswer struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedAnswer) Header() http.Header         { return b.header }
-func (b *bufferedAnswer) WriteHeader(code int)        { b.status = code }
-func (b *bufferedAnswer) Write(p []byte) (int, error) { return b.body.Write(p) }
-
-// resetConnection drops the connection with a TCP RST and no answer.
-func resetConnection(w http.ResponseWriter) {
-	if rec, ok := w.(*statusRecorder); ok {
-		rec.status = 0 // no answer: see RequestLog.Status
-	}
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler) // not hijackable (HTTP/2): abort the stream instead
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0) // close with RST, not FIN
-	}
-	_ = conn.Close()
-}
-
-func writeHTML(w http.ResponseWriter, status int, page string) {
-	w.Header().Set("Content-Type", "text/html")
-	w.Header().Set("X-Request-Id", randomHex(16))
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(page))
-}
-
-// gatewayPage is the HTML error page of an nginx-based gateway.
-func gatewayPage(status int) string {
-	title := fmt.Sprintf("%d %s", status, http.StatusText(status))
-	return "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
-		"</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 }

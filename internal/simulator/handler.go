@@ -32,7 +32,7 @@ func (s *Simulator) Handler() http.Handler {
 	mux.HandleFunc("POST /v3/auth/tokens", s.issueToken)
 	mux.HandleFunc("GET /v1/{project_id}/visualization-jobs", s.listJobs)
 	mux.HandleFunc("GET /v1/{project_id}/visualization-jobs/{job_id}", s.getJob)
-	s.registerAdmin(mux) // POST /_sim/churn, GET /_sim/state: see churn.go
+	s.registerAdmin(mux) // POST /_sim/churn, /_sim/mutate, /_sim/faults, GET /_sim/state: admin.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apigError(w, http.StatusNotFound, "APIG.0101", "The API does not exist or has not been published in the environment")
 	})
