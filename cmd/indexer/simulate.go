@@ -42,6 +42,8 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		"not-found=404|400|unpublished|html404 (the detail call's answer for a missing job; default 404 ModelArts.0105),\n"+
 		"search=name|name_desc|exact|ignored|nothing (how search_content matches; default name: substring of the name),\n"+
 		"create-skew=DURATION (new jobs get a create_time up to that much older than the newest job's; default 0)")
+	quota := fs.Float64("quota", 0, "requests per second each credential may make to the list and detail calls (a token bucket\n"+
+		"holding one second of them); beyond it the answer is 429 APIG.0308 with Retry-After. 0: no quota")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFmt := fs.String("log-format", "auto", "auto, text or json")
 	if stop, code := parseFlags(e, fs, args); stop {
@@ -57,8 +59,8 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "indexer simulate: --dialect: %v\n", err)
 		return exitUsage
 	}
-	if *jobs < 0 || *maxPerPage < 1 || *latency < 0 {
-		fmt.Fprintln(e.stderr, "indexer simulate: --jobs and --latency must be >= 0 and --max-per-page >= 1")
+	if *jobs < 0 || *maxPerPage < 1 || *latency < 0 || !(*quota >= 0) || math.IsInf(*quota, 1) {
+		fmt.Fprintln(e.stderr, "indexer simulate: --jobs, --latency and --quota must be >= 0 and --max-per-page >= 1")
 		return exitUsage
 	}
 	if !(*churn >= 0) || math.IsInf(*churn, 1) {
@@ -69,7 +71,7 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 	sim := simulator.New(simulator.Options{
 		Jobs: *jobs, Seed: *seed, ProjectID: *project, AK: *ak, SK: *sk,
 		Username: *user, Password: *password, DomainName: *domain, MaxPerPage: *maxPerPage, Logger: log,
-		Churn: *churn, Faults: faults, Latency: *latency, Dialect: dialect,
+		Churn: *churn, Faults: faults, Latency: *latency, Dialect: dialect, Quota: simulator.Quota{Rate: *quota},
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/time/rate"
 )
 
 // Authentication modes reported by Client.AuthMode.
@@ -48,8 +46,12 @@ type Config struct {
 	MaxRetryAfter  time.Duration // longest Retry-After honoured, default 2m; a longer one ends the call
 	RequestTimeout time.Duration // per attempt, default 30s
 	MaxBodyBytes   int64         // largest answer read, default 32 MiB
-	RateLimit      float64       // requests per second to ModelArts (retries included), 0 = unlimited
-	Logger         *slog.Logger  // nil: discard
+	RateLimit      float64       // requests per second to ModelArts at first (retries included), 0 = unlimited
+	// MaxRateLimit is the ceiling of the adaptive rate (ratelimit.go): the rate grows from RateLimit
+	// while requests succeed, up to this, and backs off on a 429. At most RateLimit (the default):
+	// the rate never grows above RateLimit, but still backs off on a 429.
+	MaxRateLimit float64
+	Logger       *slog.Logger // nil: discard
 
 	// AllowInsecureHTTP accepts http:// endpoints on other hosts than loopback. Without it, New refuses
 	// them: the signature, the token and the IAM password would travel in clear text.
@@ -164,6 +166,8 @@ func (cfg Config) validateLimits() error {
 		return fmt.Errorf("fetch: max body bytes %d is not positive", cfg.MaxBodyBytes)
 	case cfg.RateLimit < 0 || math.IsNaN(cfg.RateLimit):
 		return fmt.Errorf("fetch: rate limit %v is not a non-negative number of requests per second", cfg.RateLimit)
+	case cfg.MaxRateLimit < 0 || math.IsNaN(cfg.MaxRateLimit) || math.IsInf(cfg.MaxRateLimit, 1):
+		return fmt.Errorf("fetch: max rate limit %v is not a non-negative number of requests per second", cfg.MaxRateLimit)
 	}
 	return nil
 }
@@ -223,7 +227,7 @@ type Client struct {
 	cfg     Config
 	mode    string
 	signer  Signer
-	limiter *rate.Limiter // nil: unlimited
+	limiter *adaptiveRate // nil: unlimited
 	log     *slog.Logger
 	tokens  *tokenCache // nil under AK/SK
 }
@@ -244,9 +248,18 @@ func New(cfg Config) (*Client, error) {
 		c.tokens = newTokenCache()
 	}
 	if cfg.RateLimit > 0 {
-		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), 1)
+		c.limiter = newAdaptiveRate(cfg.RateLimit, cfg.MaxRateLimit)
 	}
 	return c, nil
+}
+
+// Rate returns the request rate the client has settled at, in requests per
+// second; 0 when it is unlimited.
+func (c *Client) Rate() float64 {
+	if c.limiter == nil {
+		return 0
+	}
+	return c.limiter.Rate()
 }
 
 // AuthMode returns "aksk" or "token".

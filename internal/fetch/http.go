@@ -126,7 +126,23 @@ func (c *Client) send(ctx context.Context, path string, params url.Values, token
 	if err != nil {
 		return nil, err
 	}
-	return c.do(req, "")
+	sent := time.Now()
+	ans, err := c.do(req, "")
+	if c.limiter != nil {
+		c.observe(sent, ans, err)
+	}
+	return ans, err
+}
+
+// observe tells the adaptive rate how a request sent at sent was answered.
+func (c *Client) observe(sent time.Time, ans *answer, err error) {
+	var ae *APIError
+	switch {
+	case err == nil:
+		c.limiter.observe(sent, ans.status, 0)
+	case errors.As(err, &ae):
+		c.limiter.observe(sent, ae.HTTPStatus, ae.RetryAfter)
+	}
 }
 
 // newRequest builds a GET with the headers ModelArts wants, signed under

@@ -36,7 +36,7 @@ func (s *Simulator) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apigError(w, http.StatusNotFound, "APIG.0101", "The API does not exist or has not been published in the environment")
 	})
-	api := s.withFaults(mux) // injected gateway faults: see faults.go
+	api := s.withQuota(s.withFaults(mux)) // the quota per credential (quota.go), injected gateway faults (faults.go)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		api.ServeHTTP(rec, r)

@@ -96,6 +96,9 @@ type Options struct {
 	// Latency delays every answer of the list and detail calls by this
 	// much, as a distant server would (requests wait concurrently).
 	Latency time.Duration
+
+	// Quota throttles ModelArts calls per credential (quota.go); zero: none.
+	Quota Quota
 }
 
 func (o Options) withDefaults() Options {
@@ -146,6 +149,7 @@ type Simulator struct {
 	transitions []Transition // see transitions.go
 
 	faultState faultState // see faults.go; its own mutex
+	quota      quotaState // see quota.go; its own mutex
 }
 
 type token struct {
@@ -206,6 +210,7 @@ func New(opts Options) *Simulator {
 		s.log.Error("simulator: dialect ignored", "error", err)
 		s.opts.Dialect = Dialect{}
 	}
+	s.SetQuota(opts.Quota)
 	if err := s.SetFaults(opts.Faults); err != nil {
 		s.log.Error("simulator: faults ignored", "error", err)
 		_ = s.SetFaults(Faults{})

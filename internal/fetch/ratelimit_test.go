@@ -1,0 +1,109 @@
+package fetch_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/simulator"
+)
+
+// inMemory serves requests with a handler in the calling goroutine, so that
+// a walk runs inside a synctest bubble (no sockets) on simulated time.
+type inMemory struct{ h http.Handler }
+
+func (t inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// TestAdaptiveRateFindsTheQuota walks 100 000 jobs (1 000 pages) against a
+// quota of 20 requests/s, starting from the default 5 requests/s, on
+// simulated time: the walk must take at most 1.2x the ideal 1 000/20 = 50 s
+// and at most 2% of the requests may be throttled. It logs the figures.
+func TestAdaptiveRateFindsTheQuota(t *testing.T) {
+	const (
+		jobs    = 100_000
+		quota   = 20.0
+		start   = 5.0
+		ceiling = 50.0
+	)
+	synctest.Test(t, func(t *testing.T) {
+		sim := simulator.New(simulator.Options{Jobs: jobs, Seed: 1, Quota: simulator.Quota{Rate: quota}})
+		c, err := fetch.New(fetch.Config{
+			Endpoint: "http://sim.invalid", ProjectID: simulator.DefaultProjectID,
+			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
+			HTTPClient: &http.Client{Transport: inMemory{sim.Handler()}},
+			RateLimit:  start, MaxRateLimit: ceiling,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		res, err := fetch.Walk(context.Background(), c, fetch.WalkOptions{Concurrency: 4},
+			func(context.Context, *fetch.Page) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(began)
+		qs := sim.QuotaStats()
+		requests := qs.Admitted + qs.Throttled
+		ideal := time.Duration(float64(qs.Admitted) / quota * float64(time.Second))
+		share := float64(qs.Throttled) / float64(requests)
+		t.Logf("walk of %d jobs: %d requests, %s (ideal %s, %.2fx), %d throttled (%.2f%%), settled at %.1f requests/s",
+			res.Delivered, requests, took, ideal, took.Seconds()/ideal.Seconds(), qs.Throttled, 100*share, c.Rate())
+		if res.Delivered != jobs {
+			t.Errorf("delivered %d jobs, want %d", res.Delivered, jobs)
+		}
+		if took > ideal*12/10 {
+			t.Errorf("walk took %s, more than 1.2x the ideal %s", took, ideal)
+		}
+		if share > 0.02 {
+			t.Errorf("%d of %d requests throttled (%.1f%%), want at most 2%%", qs.Throttled, requests, 100*share)
+		}
+	})
+}
+
+// TestAdaptiveRateHonoursRetryAfter: after a 429 asking for 3 s, no request
+// (the retry or another page's) is sent before those 3 s have passed, and the
+// rate backs off.
+func TestAdaptiveRateHonoursRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := simulator.New(simulator.Options{Jobs: 1000, Seed: 1,
+			Faults: simulator.Faults{ThrottleEvery: 3, RetryAfter: 3 * time.Second}})
+		var sent []time.Time
+		h := sim.Handler()
+		c, err := fetch.New(fetch.Config{
+			Endpoint: "http://sim.invalid", ProjectID: simulator.DefaultProjectID,
+			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
+			HTTPClient: &http.Client{Transport: inMemory{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				sent = append(sent, time.Now())
+				h.ServeHTTP(w, r)
+			})}},
+			RateLimit: 10, MaxRateLimit: 20,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fetch.Walk(context.Background(), c, fetch.WalkOptions{}, func(context.Context, *fetch.Page) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		// Requests 3, 6, 9, ... were throttled: the one after each waited 3 s.
+		for i := 2; i+1 < len(sent); i += 3 {
+			if gap := sent[i+1].Sub(sent[i]); gap < 3*time.Second {
+				t.Errorf("request %d came %s after the 429 of request %d, want at least 3s", i+2, gap, i+1)
+			}
+		}
+		if r := c.Rate(); r >= 10 {
+			t.Errorf("rate %.1f after 429s, want below the starting 10", r)
+		}
+	})
+}
