@@ -32,6 +32,7 @@ type sourceFlags struct {
 	maxDeleteShare                         *float64
 	timeout, seenRefresh                   *time.Duration
 	rateLimit                              *float64       // client-side rate limit
+	maxRateLimit                           *float64       // ceiling of the adaptive rate
 	runTimeout                             *time.Duration // deadline of one run
 	pageConcurrency                        *int           // pages of a walk requested at the same time
 	allowInsecureHTTP                      *bool          // http:// endpoints off loopback
@@ -59,7 +60,8 @@ func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
 			maxAttempts:    fs.Int("max-attempts", 0, "HTTP attempts per request, retries included (env "+config.EnvMaxAttempts+"; default 5)"),
 			timeout:        fs.Duration("request-timeout", 0, "timeout of one HTTP attempt (env "+config.EnvRequestTimeout+"; default 30s)"),
 			seenRefresh:    fs.Duration("seen-refresh", 0, "refresh last_seen_at of unchanged jobs at most this often (env "+config.EnvSeenRefresh+"; default 24h)"),
-			rateLimit:      fs.Float64("rate-limit", 0, "requests per second to ModelArts, per source, retries included; 0: no limit (env "+config.EnvRateLimit+"; default 5)"),
+			rateLimit:      fs.Float64("rate-limit", 0, "requests per second to ModelArts at the start of a run, per source, retries included; 0: no limit (env "+config.EnvRateLimit+"; default 5)"),
+			maxRateLimit:   fs.Float64("max-rate-limit", 0, "ceiling of the request rate, which grows from --rate-limit while the API answers without 429 and backs off on one (env "+config.EnvMaxRateLimit+"; default 50)"),
 			runTimeout:     fs.Duration("run-timeout", 0, "deadline of one run of one source; 0: none (env "+config.EnvRunTimeout+"; default 30m)"),
 		}
 		f.source.pageConcurrency = fs.Int("page-concurrency", 0, fmt.Sprintf("pages of a walk requested at the same time, 1 to %d; 1: one after the other (env %s; default %d)",
@@ -146,6 +148,8 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 			c.SeenRefresh = *sf.seenRefresh
 		case "rate-limit":
 			c.RateLimit = *sf.rateLimit
+		case "max-rate-limit":
+			c.MaxRateLimit = *sf.maxRateLimit
 		case "run-timeout":
 			c.RunTimeout = *sf.runTimeout
 		case "page-concurrency":

@@ -53,9 +53,11 @@ const (
 	EnvShutdownGrace    = "INDEXER_SHUTDOWN_GRACE"
 	EnvRunAtStart       = "INDEXER_RUN_AT_START"
 	EnvTimezone         = "INDEXER_TIMEZONE"
-	EnvRateLimit        = "INDEXER_RATE_LIMIT"  // requests per second to ModelArts, per source (0: unlimited)
-	EnvRunTimeout       = "INDEXER_RUN_TIMEOUT" // deadline of one run of one source (0: none)
+	EnvRateLimit        = "INDEXER_RATE_LIMIT"     // requests per second to ModelArts, per source (0: unlimited)
+	EnvRunTimeout       = "INDEXER_RUN_TIMEOUT"    // deadline of one run of one source (0: none)
+	EnvMaxRateLimit     = "INDEXER_MAX_RATE_LIMIT" // ceiling of the adaptive request rate, per source
 	DefaultRateLimit    = 5.0
+	DefaultMaxRateLimit = 50.0
 	DefaultRunTimeout   = 30 * time.Minute
 	fileSuffix          = "_FILE"
 	DefaultSchedule     = "*/5 * * * *"
@@ -154,7 +156,8 @@ type Config struct {
 	SeenRefresh    time.Duration // last_seen_at of unchanged rows is refreshed at most this often
 	LogLevel       string        // debug, info, warn, error
 	LogFormat      string        // auto, text, json
-	RateLimit      float64       // requests per second to ModelArts, per source; 0: unlimited
+	RateLimit      float64       // requests per second to ModelArts at the start of a run, per source; 0: unlimited
+	MaxRateLimit   float64       // the rate grows up to this while the API answers without 429
 	RunTimeout     time.Duration // deadline of one run of one source; 0: none
 
 	// PageConcurrency is how many pages of a walk are requested at the same time (1: one after the other).
@@ -292,6 +295,15 @@ func Load(getenv func(string) string) (*Config, error) {
 		rateLimit = f
 	}
 
+	maxRateLimit := DefaultMaxRateLimit
+	if v := getenv(EnvMaxRateLimit); v != "" {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not a number of requests per second", EnvMaxRateLimit, v))
+		}
+		maxRateLimit = f
+	}
+
 	boolVar := func(name string) bool {
 		v := strings.TrimSpace(getenv(name))
 		if v == "" {
@@ -317,6 +329,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		LogLevel:       cmp.Or(getenv(EnvLogLevel), "info"),
 		LogFormat:      cmp.Or(getenv(EnvLogFormat), "auto"),
 		RateLimit:      rateLimit,
+		MaxRateLimit:   maxRateLimit,
 		RunTimeout:     durVar(EnvRunTimeout, DefaultRunTimeout),
 		ConfigFile:     getenv(EnvConfigFile),
 		HTTPAddr:       cmp.Or(strings.TrimSpace(getenv(EnvHTTPAddr)), DefaultHTTPAddr),
@@ -479,6 +492,10 @@ func (c *Config) Validate() error {
 	}
 	if !(c.RateLimit >= 0) || math.IsInf(c.RateLimit, 1) {
 		errs = append(errs, fmt.Errorf("%s must be a number of requests per second, 0 for no limit, got %g", c.Origin(EnvRateLimit), c.RateLimit))
+	}
+	if !(c.MaxRateLimit >= 0) || math.IsInf(c.MaxRateLimit, 1) {
+		errs = append(errs, fmt.Errorf("%s must be a number of requests per second (at most %s, the rate never grows), got %g",
+			EnvMaxRateLimit, EnvRateLimit, c.MaxRateLimit))
 	}
 	if c.RunTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s must not be negative (0: no deadline), got %s", c.Origin(EnvRunTimeout), c.RunTimeout))

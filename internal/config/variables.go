@@ -15,7 +15,7 @@ func Variables() []string {
 		EnvUsername, EnvPassword, EnvDomainName, EnvIAMEndpoint, EnvSource, EnvSchedule, EnvConfigFile, EnvPerPage,
 		EnvMaxPerPage, EnvMaxWalks, EnvMaxDeleteShare, EnvMaxDeleteMin, EnvRequestTimeout, EnvMaxAttempts,
 		EnvLogLevel, EnvLogFormat, EnvSeenRefresh, EnvHTTPAddr, EnvConcurrency, EnvShutdownGrace, EnvRunAtStart,
-		EnvTimezone, EnvRateLimit, EnvRunTimeout, EnvPageConcurrency, EnvDeleteCheckBudget, EnvDeleteCheckTime, EnvHeadSchedule, EnvAllowInsecureHTTP, EnvHTTPToken,
+		EnvTimezone, EnvRateLimit, EnvMaxRateLimit, EnvRunTimeout, EnvPageConcurrency, EnvDeleteCheckBudget, EnvDeleteCheckTime, EnvHeadSchedule, EnvAllowInsecureHTTP, EnvHTTPToken,
 	}
 	for _, v := range secretVars() {
 		vars = append(vars, v+fileSuffix)

@@ -115,17 +115,21 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 	d.metrics = newMetrics(d.reg, st, names, log)
 	for _, sc := range cfg.Sources {
 		srcLog := log.With("source", sc.Name)
-		requests := d.metrics.requests
+		requests, throttled := d.metrics.requests, d.metrics.throttle
 		runner, err := syncer.NewRunner(cfg, sc, syncer.Hooks{
 			HTTPClient: opts.HTTPClient,
 			Logger:     log,
 			OnResponse: func(status int) {
 				requests.WithLabelValues(sc.Name, codeLabel(status)).Inc()
+				if status == http.StatusTooManyRequests {
+					throttled.WithLabelValues(sc.Name).Inc()
+				}
 			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("daemon: source %s: %w", sc.Name, err)
 		}
+		d.metrics.watchRate(sc.Name, runner.Client.Rate)
 		d.sources = append(d.sources, &scheduledSource{cfg: sc, runner: runner, log: srcLog})
 	}
 	return d, nil

@@ -29,10 +29,17 @@ type metrics struct {
 	requests *prometheus.CounterVec   // vizjob_api_requests_total{source,code}
 	retries  *prometheus.CounterVec   // vizjob_api_retries_total{source}
 	deleted  *prometheus.CounterVec   // vizjob_deletions_total{source,evidence}
+	throttle *prometheus.CounterVec   // vizjob_api_throttled_total{source}
+	reg      *prometheus.Registry
 }
 
 func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log *slog.Logger) *metrics {
 	m := &metrics{
+		reg: reg,
+		throttle: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vizjob_api_throttled_total",
+			Help: "Answers 429 (throttled by the API gateway's quota) by source; each backs the source's request rate off.",
+		}, []string{"source"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vizjob_sync_runs_total",
 			Help: "Full walks by source and outcome: succeeded, partial, failed, or skipped (another replica was syncing the source). Head walks count in vizjob_head_walks_total.",
@@ -66,16 +73,26 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 			m.heads.WithLabelValues(s, state)
 		}
 		m.retries.WithLabelValues(s)
+		m.throttle.WithLabelValues(s)
 		for _, by := range []string{syncer.ByDetail, syncer.BySearch, syncer.ByListing} {
 			m.deleted.WithLabelValues(s, by)
 		}
 	}
-	reg.MustRegister(m.runs, m.heads, m.duration, m.requests, m.retries, m.deleted,
+	reg.MustRegister(m.runs, m.heads, m.duration, m.requests, m.retries, m.deleted, m.throttle,
 		newDBCollector(st, sources, log),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// watchRate exports the request rate a source's client has adapted to.
+func (m *metrics) watchRate(source string, rate func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "vizjob_api_request_rate",
+		Help:        "Requests per second the source's client sends at now: it grows while the API answers and backs off on a 429 (0: no limit).",
+		ConstLabels: prometheus.Labels{"source": source},
+	}, rate))
 }
 
 // counter is the run counter of a kind of run.

@@ -2,8 +2,10 @@ package fetch_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -104,6 +106,39 @@ func TestAdaptiveRateHonoursRetryAfter(t *testing.T) {
 		}
 		if r := c.Rate(); r >= 10 {
 			t.Errorf("rate %.1f after 429s, want below the starting 10", r)
+		}
+	})
+}
+
+// TestWalkFailsFastWhenTheDeadlineCannotBeMet: 10 000 jobs are 100 more
+// requests after page 1 (99 pages and the empty one that confirms the end), 20 s at a ceiling of 5 requests/s: with 10 s left
+// the walk stops after page 1 and names what to raise.
+func TestWalkFailsFastWhenTheDeadlineCannotBeMet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := simulator.New(simulator.Options{Jobs: 10_000, Seed: 1})
+		c, err := fetch.New(fetch.Config{
+			Endpoint: "http://sim.invalid", ProjectID: simulator.DefaultProjectID,
+			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
+			HTTPClient: &http.Client{Transport: inMemory{sim.Handler()}},
+			RateLimit:  5, MaxRateLimit: 5,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := fetch.Walk(ctx, c, fetch.WalkOptions{}, func(context.Context, *fetch.Page) error { return nil })
+		var de *fetch.DeadlineError
+		if !errors.As(err, &de) {
+			t.Fatalf("walk error = %v, want a *fetch.DeadlineError", err)
+		}
+		if de.Jobs != 10_000 || de.Requests != 100 || res.Requests != 1 {
+			t.Errorf("error %+v after %d requests, want 10000 jobs, 100 requests, after 1 request", de, res.Requests)
+		}
+		for _, want := range []string{"INDEXER_RUN_TIMEOUT", "INDEXER_MAX_RATE_LIMIT", "at least 20s", "to at least 1m0s"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %s", err, want)
+			}
 		}
 	})
 }

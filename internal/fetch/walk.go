@@ -149,6 +149,12 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 				break
 			}
 			total = p.TotalCount
+			if b, ok := l.(budgeter); ok && page == 1 {
+				if err := b.fitsDeadline(ctx, total, lastPage(total, opts.PerPage)-1); err != nil {
+					stop = fmt.Errorf("walk page 1: %w", err)
+					break
+				}
+			}
 			items := len(p.Jobs) + len(p.BadItems) // as served: count drops the repeats
 			w.count(page, p)
 			batch = append(batch, p)

@@ -47,6 +47,7 @@ func NewRunner(cfg *config.Config, src config.Source, h Hooks) (*Runner, error) 
 		MaxAttempts:       cfg.MaxAttempts,
 		RequestTimeout:    cfg.RequestTimeout,
 		RateLimit:         cfg.RateLimit,
+		MaxRateLimit:      cfg.MaxRateLimit,
 		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
 		HTTPClient:        h.HTTPClient,
 		OnResponse:        h.OnResponse,
