@@ -47,6 +47,8 @@ var (
 	markDeletedSQL string
 	//go:embed sql/changed_jobs.sql
 	changedJobsSQL string
+	//go:embed sql/insert_new_jobs.sql
+	insertNewJobsSQL string
 )
 
 const (
@@ -61,6 +63,10 @@ const (
 	seenTotalSQL = `SELECT count(*) FROM pg_temp.vizjob_seen`
 
 	liveCountSQL = `SELECT count(*) FROM modelarts.visualization_jobs WHERE source = $1 AND deleted_at IS NULL`
+
+	firstSyncSQL = `
+		SELECT NOT EXISTS (SELECT 1 FROM modelarts.visualization_jobs WHERE source = $1)
+		   AND NOT EXISTS (SELECT 1 FROM modelarts.visualization_job_history WHERE source = $1)`
 )
 
 var stagingTable = pgx.Identifier{"pg_temp", "vizjob_staging"}
@@ -104,43 +110,73 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 	if len(jobs) == 0 {
 		return PageResult{}, nil
 	}
+	if r.firstSync == nil {
+		var first bool
+		if err := conn.QueryRow(ctx, firstSyncSQL, r.source).Scan(&first); err != nil {
+			return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
+		}
+		r.firstSync = &first
+	}
+	r.times.Batches++
+	t := time.Now()
 	ids := make([]int64, len(jobs))
 	sums := make([][]byte, len(jobs))
 	for i, j := range jobs {
 		ids[i], sums[i] = j.JobID, j.fingerprint()
 	}
+	t = since(&r.times.Prepare, t)
 	if err := r.noteSeen(ctx, ids); err != nil {
 		return PageResult{}, fmt.Errorf("upsert page: %w", err)
 	}
+	t = since(&r.times.Seen, t)
 	cutoff := observedAt.Add(-r.seenRefresh)
-	dbRows, err := conn.Query(ctx, changedJobsSQL, r.source, ids, sums, cutoff)
-	if err != nil {
-		return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
-	}
-	need, err := pgx.CollectRows(dbRows, pgx.RowTo[int64])
-	if err != nil {
-		return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
+	var need []int64 // nil: every job (a first sync: nothing to compare with)
+	if !*r.firstSync {
+		dbRows, err := conn.Query(ctx, changedJobsSQL, r.source, ids, sums, cutoff)
+		if err != nil {
+			return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
+		}
+		if need, err = pgx.CollectRows(dbRows, pgx.RowTo[int64]); err != nil {
+			return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
+		}
+		t = since(&r.times.Lookup, t)
+		if len(need) == 0 {
+			return PageResult{Unchanged: len(jobs)}, nil
+		}
 	}
 	res := PageResult{Unchanged: len(jobs)}
-	if len(need) == 0 {
-		return res, nil
-	}
 	rows, err := stagingRows(jobs, sums, need)
 	if err != nil {
 		return PageResult{}, fmt.Errorf("upsert page: %w", err)
 	}
+	t = since(&r.times.Prepare, t)
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.CopyFrom(ctx, stagingTable, stagingColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy to staging: %w", err)
 		}
+		t = since(&r.times.Copy, t)
+		if *r.firstSync {
+			if err := tx.QueryRow(ctx, insertNewJobsSQL, r.source, observedAt, r.id).Scan(&res.Inserted); err != nil {
+				return err
+			}
+			if res.Inserted == len(rows) {
+				return nil
+			}
+		}
+		var inserted int
 		b := &pgx.Batch{}
 		b.Queue(closeChangedVersionsSQL, r.source, observedAt)
 		b.Queue(upsertJobsSQL, r.source, observedAt, cutoff).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&res.Inserted, &res.Updated)
+			return row.Scan(&inserted, &res.Updated)
 		})
 		b.Queue(openVersionsSQL, r.source, observedAt, r.id)
-		return tx.SendBatch(ctx, b).Close()
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		res.Inserted += inserted
+		return nil
 	})
+	since(&r.times.Write, t)
 	if err != nil {
 		return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
 	}
@@ -203,16 +239,19 @@ func lastOccurrences(jobs []Job) []Job {
 	return out
 }
 
-// stagingRows turns the jobs whose ids are in need into COPY rows, in the order of jobs; the last
-// column is the job's fingerprint, from sums (parallel to jobs).
+// stagingRows turns the jobs whose ids are in need (nil: every job) into COPY rows, in the order of
+// jobs; the last column is the job's fingerprint, from sums (parallel to jobs).
 func stagingRows(jobs []Job, sums [][]byte, need []int64) ([][]any, error) {
-	wanted := make(map[int64]bool, len(need))
-	for _, id := range need {
-		wanted[id] = true
+	var wanted map[int64]bool
+	if need != nil {
+		wanted = make(map[int64]bool, len(need))
+		for _, id := range need {
+			wanted[id] = true
+		}
 	}
-	rows := make([][]any, 0, len(need))
+	rows := make([][]any, 0, len(jobs))
 	for i, j := range jobs {
-		if !wanted[j.JobID] {
+		if wanted != nil && !wanted[j.JobID] {
 			continue
 		}
 		raw, err := storableJSON(j.Raw)

@@ -370,3 +370,32 @@ func candidatesEqual(a, b []Candidate) bool {
 		return x.JobID == y.JobID && x.Name == y.Name && x.WalksMissed == y.WalksMissed && x.Since.Equal(y.Since)
 	})
 }
+
+// A first sync inserts without comparing; a job listed again later in the same run (listings shift
+// while they are walked), changed or not, is still handled as any resync handles it.
+func TestFirstSyncThenTheSameJobAgainInTheRun(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	r := beginRun(t, s, "p", RunOptions{})
+	a, b := job(1, "a", 8, 1000), job(2, "b", 8, 1000)
+	if res := upsert(t, r, t0, a, b); res != (PageResult{Inserted: 2}) {
+		t.Fatalf("first page: %+v, want 2 inserted", res)
+	}
+	a2 := job(1, "a", 10, 5000) // finished meanwhile: a new version
+	c := job(3, "c", 7, 0)
+	if res := upsert(t, r, t0.Add(time.Minute), a2, b, c); res != (PageResult{Inserted: 1, Updated: 1, Unchanged: 1}) {
+		t.Fatalf("second page: %+v, want 1 inserted, 1 updated, 1 unchanged", res)
+	}
+	finish(t, r, RunStats{State: StateSucceeded})
+	if v := history(t, s, "p", 1); len(v) != 2 || v[0].ValidTo == nil || !v[0].ValidTo.Equal(t0.Add(time.Minute)) || v[1].ValidTo != nil || v[1].Status != 10 {
+		t.Errorf("job 1's history = %+v, want a version closed at the second page and an open one with status 10", v)
+	}
+	for _, id := range []int64{2, 3} {
+		if v := history(t, s, "p", id); len(v) != 1 || v[0].ValidTo != nil {
+			t.Errorf("job %d's history = %+v, want one open version", id, v)
+		}
+	}
+	if got := stored(t, s, "p", 1); got.Status != 10 || got.DurationMS != 5000 {
+		t.Errorf("job 1 stored as %+v, want status 10, duration 5000", got)
+	}
+}

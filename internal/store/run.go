@@ -103,6 +103,10 @@ type Run struct {
 	log         *slog.Logger
 	pendingSeen []int64 // ids seen by walk pendingWalk, not yet in the seen table (see noteSeen)
 	pendingWalk int
+	// firstSync: the source had no row in the job and history tables when the run first stored jobs;
+	// nil until then. UpsertPage then inserts without comparing (insert_new_jobs.sql).
+	firstSync *bool
+	times     WriteTimes
 
 	mu       sync.Mutex    // the connection is used by one method, or the heartbeat, at a time
 	stopBeat chan struct{} // closed by Finish
@@ -339,6 +343,9 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		st.State = StateFailed
 	}
 	args := r.finishArgs(st)
+	if r.times.Batches > 0 {
+		r.log.Info("write path", "times", r.times)
+	}
 
 	_, err := conn.Exec(ctx, finishRunSQL, args...)
 	if err == nil {

@@ -1,0 +1,24 @@
+-- Page step for a source with no rows yet (its first sync): insert every staged job and open its
+-- first version in one statement, without comparing anything. A job already inserted by an earlier
+-- page of the same run (listings shift while they are walked) is left alone here: UpsertPage then
+-- runs the ordinary steps over the same staging rows, which handle it and are no-ops for the rest.
+-- $1 source, $2 observed_at, $3 sync run id.
+-- Returns how many jobs were inserted.
+WITH inserted AS (
+    INSERT INTO modelarts.visualization_jobs
+        (source, job_id, job_name, job_desc, status, create_time, duration_ms, service_url, train_url,
+         resource_id, raw, content_sha256, first_seen_at, last_seen_at, last_changed_at)
+    SELECT $1::text, s.job_id, s.job_name, s.job_desc, s.status, s.create_time, s.duration_ms,
+           s.service_url, s.train_url, s.resource_id, s.raw, s.content_sha256,
+           $2::timestamptz, $2::timestamptz, $2::timestamptz
+    FROM pg_temp.vizjob_staging AS s
+    ON CONFLICT (source, job_id) DO NOTHING
+    RETURNING job_id, status, job_name, job_desc, service_url, train_url, duration_ms
+), versions AS (
+    INSERT INTO modelarts.visualization_job_history
+        (source, job_id, status, job_name, job_desc, service_url, train_url, duration_ms, valid_from, sync_run_id)
+    SELECT $1::text, i.job_id, i.status, i.job_name, i.job_desc, i.service_url, i.train_url, i.duration_ms,
+           $2::timestamptz, $3::bigint
+    FROM inserted AS i
+)
+SELECT count(*) FROM inserted
