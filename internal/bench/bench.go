@@ -51,7 +51,12 @@ type Options struct {
 	Share           float64       // share of the jobs changed before the change phase, default 0.01
 	Seed            int64         // seed of the simulator's jobs and of the change, default 1
 	Keep            bool          // keep the scratch databases (their names are in the report)
-	Progress        io.Writer     // one line per phase as it ends; nil: none
+	// Quota, when above 0, adds the quota phase: a walk of QuotaJobs jobs (default 100 000) against a
+	// simulator that allows Quota requests/s, by a client that starts at the default rate limit and
+	// adapts up to the default ceiling. It runs in real time: QuotaJobs/100/Quota seconds at best.
+	Quota     float64
+	QuotaJobs int
+	Progress  io.Writer // one line per phase as it ends; nil: none
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +65,7 @@ func (o Options) withDefaults() Options {
 	o.PageConcurrency = cmp.Or(o.PageConcurrency, config.DefaultPageConcurrency)
 	o.Share = cmp.Or(o.Share, 0.01)
 	o.Seed = cmp.Or(o.Seed, 1)
+	o.QuotaJobs = cmp.Or(o.QuotaJobs, 100_000)
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -80,6 +86,9 @@ func (o Options) validate() error {
 	if o.PageConcurrency < 1 || o.PageConcurrency > config.MaxPageConcurrency {
 		errs = append(errs, fmt.Errorf("--page-concurrency must be between 1 and %d, got %d", config.MaxPageConcurrency, o.PageConcurrency))
 	}
+	if !(o.Quota >= 0) || o.QuotaJobs < 1 {
+		errs = append(errs, fmt.Errorf("--quota must not be negative and --quota-jobs must be at least 1, got %g and %d", o.Quota, o.QuotaJobs))
+	}
 	if o.Latency < 0 || !(o.Share > 0 && o.Share <= 1) {
 		errs = append(errs, fmt.Errorf("--latency must not be negative and --share must be in (0, 1], got %s and %g", o.Latency, o.Share))
 	}
@@ -94,6 +103,7 @@ const (
 	PhaseNoop    = "no-op resync"
 	PhaseChange  = "resync after change"
 	PhaseLatency = "no-op resync, latency"
+	PhaseQuota   = "walk against a quota"
 )
 
 // Phase is what one phase of one run measured.
@@ -104,6 +114,37 @@ type Phase struct {
 	Rows     int64        // jobs seen by the sync, or rows copied by the floor
 	Writes   store.Writes // rows written to the job and history tables (syncs only)
 	MaxRSS   int64        // peak resident memory of the sync's process, bytes; 0: in process or unknown
+	// WritePath is where the sync's write path spent its time (its "write path" log line); syncs only.
+	WritePath *WritePath
+	// Throttled and Rate: the quota phase's 429s and the rate its client settled at.
+	Throttled int
+	Rate      float64
+}
+
+// WritePath is store.WriteTimes as a sync logs it.
+type WritePath struct {
+	Batches int   `json:"batches"`
+	SeenMS  int64 `json:"seen_ms"`
+	Lookup  int64 `json:"lookup_ms"`
+	Prepare int64 `json:"prepare_ms"`
+	Copy    int64 `json:"copy_ms"`
+	Write   int64 `json:"write_ms"`
+}
+
+// writePath finds the "write path" line in a sync's JSON log.
+func writePath(log string) *WritePath {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `"msg":"write path"`) {
+			continue
+		}
+		var v struct {
+			Times WritePath `json:"times"`
+		}
+		if json.Unmarshal([]byte(line), &v) == nil {
+			return &v.Times
+		}
+	}
+	return nil
 }
 
 // RunResult is one run of every phase.
@@ -241,7 +282,50 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 			return run, err
 		}
 	}
+	if opts.Quota > 0 {
+		p, err := quotaWalk(ctx, opts)
+		if err != nil {
+			return run, fmt.Errorf("%s: %w", PhaseQuota, err)
+		}
+		run.Phases[PhaseQuota] = p
+		progress("%-22s %8s  %d requests, %d throttled, settled at %.1f requests/s", PhaseQuota, seconds(p.Wall), p.Requests, p.Throttled, p.Rate)
+	}
 	return run, nil
+}
+
+// quotaWalk walks QuotaJobs jobs against a simulator that allows Quota requests/s, from the default
+// rate limit up to the default ceiling, as a sync would.
+func quotaWalk(ctx context.Context, opts Options) (Phase, error) {
+	q := opts
+	q.Jobs = opts.QuotaJobs
+	sim, err := startSimulator(ctx, q, 0, "--quota", strconv.FormatFloat(opts.Quota, 'g', -1, 64))
+	if err != nil {
+		return Phase{}, err
+	}
+	defer func() { _ = sim.stop() }()
+	var mu sync.Mutex
+	throttled := 0
+	c, err := fetch.New(fetch.Config{
+		Endpoint: sim.url, ProjectID: simulator.DefaultProjectID, AK: simulator.DefaultAK, SK: simulator.DefaultSK,
+		RateLimit: config.DefaultRateLimit, MaxRateLimit: config.DefaultMaxRateLimit,
+		OnResponse: func(status int) {
+			if status == http.StatusTooManyRequests {
+				mu.Lock()
+				throttled++
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		return Phase{}, err
+	}
+	start := time.Now()
+	res, err := fetch.Walk(ctx, c, fetch.WalkOptions{PerPage: config.DefaultPerPage, Concurrency: opts.PageConcurrency, Verify: true},
+		func(context.Context, *fetch.Page) error { return nil })
+	wall := time.Since(start)
+	mu.Lock()
+	defer mu.Unlock()
+	return Phase{Wall: wall, Requests: res.Requests, Pages: res.Pages, Rows: int64(res.Delivered), Throttled: throttled, Rate: c.Rate()}, err
 }
 
 // bencher runs the phases of one run.
@@ -391,7 +475,7 @@ func (b *bencher) sync(ctx context.Context, endpoint string) (Phase, error) {
 		return Phase{}, fmt.Errorf("indexer sync ended %s: %s", run.State, run.Error)
 	}
 	return Phase{Wall: wall, Requests: run.Requests, Pages: run.Pages, Rows: run.JobsSeen,
-		Writes: after.Sub(before), MaxRSS: maxRSS(cmd.ProcessState)}, nil
+		Writes: after.Sub(before), MaxRSS: maxRSS(cmd.ProcessState), WritePath: writePath(out.String())}, nil
 }
 
 // simProcess is `indexer simulate` running as a child process.
@@ -406,9 +490,10 @@ var servingLine = regexp.MustCompile(`simulator on (http://\S+) with`)
 
 // startSimulator starts the simulator with the benchmark's jobs and seed on a free port of the
 // loopback interface, and returns once it serves.
-func startSimulator(ctx context.Context, opts Options, latency time.Duration) (*simProcess, error) {
-	cmd := exec.Command(opts.Exe, "simulate", "--addr", "127.0.0.1:0", "--jobs", strconv.Itoa(opts.Jobs),
-		"--seed", strconv.FormatInt(opts.Seed, 10), "--latency", latency.String(), "--log-level", "warn", "--log-format", "text")
+func startSimulator(ctx context.Context, opts Options, latency time.Duration, extra ...string) (*simProcess, error) {
+	args := append([]string{"simulate", "--addr", "127.0.0.1:0", "--jobs", strconv.Itoa(opts.Jobs),
+		"--seed", strconv.FormatInt(opts.Seed, 10), "--latency", latency.String(), "--log-level", "warn", "--log-format", "text"}, extra...)
+	cmd := exec.Command(opts.Exe, args...)
 	cmd.Env = []string{}
 	s := &simProcess{cmd: cmd, out: &tail{}, wait: make(chan error, 1)}
 	cmd.Stderr = s.out

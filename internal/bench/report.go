@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/store"
 )
@@ -19,6 +20,8 @@ const (
 	MaxNoopVsFetch     = 1.2      // no-op resync wall time / fetch-only time
 	MaxLatencyVsIdeal  = 1.2      // latency resync / (requests x latency / page concurrency)
 	MaxPeakRSS         = 64 << 20 // bytes, for a sync of 1 000 000 jobs
+	MaxQuotaVsIdeal    = 1.2      // quota walk / (requests answered 200 / quota)
+	MaxThrottledShare  = 0.02     // requests answered 429 in the quota walk
 	peakRSSTargetScale = 1_000_000
 )
 
@@ -30,7 +33,7 @@ type Target struct {
 }
 
 // phases in report order.
-var phases = []string{PhaseFetch, PhaseFloor, PhaseInitial, PhaseNoop, PhaseChange, PhaseLatency}
+var phases = []string{PhaseFetch, PhaseFloor, PhaseInitial, PhaseNoop, PhaseChange, PhaseLatency, PhaseQuota}
 
 // Targets evaluates the targets over the runs: ratios are the medians of each run's ratio, writes must
 // be exact in every run, memory is the peak over every sync of every run.
@@ -74,6 +77,19 @@ func (r *Report) Targets() []Target {
 		}
 		ts = append(ts, Target{name, peak <= MaxPeakRSS, mib(peak)})
 	}
+	if r.Options.Quota > 0 {
+		if ratio, ok := r.medianRatio(PhaseQuota, r.quotaIdeal); ok {
+			ts = append(ts, Target{fmt.Sprintf("walk against %g requests/s from %g/s, <= %.1fx requests / quota", r.Options.Quota,
+				config.DefaultRateLimit, MaxQuotaVsIdeal), ratio <= MaxQuotaVsIdeal, fmt.Sprintf("%.2fx", ratio)})
+			var shares []float64
+			for _, run := range r.Runs {
+				p := run.Phases[PhaseQuota]
+				shares = append(shares, float64(p.Throttled)/float64(max(p.Requests, 1)))
+			}
+			s := median(shares)
+			ts = append(ts, Target{fmt.Sprintf("at most %.0f%% of its requests throttled", 100*MaxThrottledShare), s <= MaxThrottledShare, fmt.Sprintf("%.2f%%", 100*s)})
+		}
+	}
 	if r.Options.Latency > 0 {
 		if ratio, ok := r.medianRatio(PhaseLatency, r.ideal); ok {
 			ts = append(ts, Target{fmt.Sprintf("with %s latency, <= %.1fx requests x latency / page concurrency", r.Options.Latency, MaxLatencyVsIdeal),
@@ -99,6 +115,13 @@ func expectedChange(c simulator.ChurnStats) store.Writes {
 func (r *Report) ideal(run RunResult) time.Duration {
 	p := run.Phases[PhaseLatency]
 	return time.Duration(p.Requests) * r.Options.Latency / time.Duration(r.Options.PageConcurrency)
+}
+
+// quotaIdeal is the wall time of the quota walk if every request but the throttled ones were
+// answered at exactly the quota: (requests - throttled) / quota.
+func (r *Report) quotaIdeal(run RunResult) time.Duration {
+	p := run.Phases[PhaseQuota]
+	return time.Duration(float64(p.Requests-p.Throttled) / r.Options.Quota * float64(time.Second))
 }
 
 // medianRatio is the median over the runs of the wall time of phase divided by base(run).
@@ -140,7 +163,7 @@ func (r *Report) Format(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\twall\tjobs/s\tratio\trequests\tjob rows i/u/d\thistory rows i/u/d\tpeak RSS\t")
 	for _, name := range phases {
-		if _, ok := r.Runs[0].Phases[name]; !ok {
+		if _, ok := r.Runs[0].Phases[name]; !ok || name == PhaseQuota {
 			continue
 		}
 		var walls []float64
@@ -192,6 +215,24 @@ func (r *Report) Format(w io.Writer) {
 	if o.Latency > 0 {
 		fmt.Fprintf(w, "latency ideal: %d requests x %s / %d at a time = %s\n", r.Runs[0].Phases[PhaseLatency].Requests, o.Latency,
 			o.PageConcurrency, seconds(r.ideal(r.Runs[0])))
+	}
+
+	r.formatWritePath(w)
+	if _, ok := r.Runs[0].Phases[PhaseQuota]; ok {
+		var walls, ideals, rates, throttled []float64
+		for _, run := range r.Runs {
+			p := run.Phases[PhaseQuota]
+			walls = append(walls, p.Wall.Seconds())
+			ideals = append(ideals, r.quotaIdeal(run).Seconds())
+			rates = append(rates, p.Rate)
+			throttled = append(throttled, float64(p.Throttled))
+		}
+		p := r.Runs[0].Phases[PhaseQuota]
+		fmt.Fprintf(w, "\nquota: a walk of %d jobs against %g requests/s per credential, from %g/s (INDEXER_RATE_LIMIT) up to %g/s (INDEXER_MAX_RATE_LIMIT):\n"+
+			"  %d requests, wall %s, ideal %s (requests answered / quota): %.2fx; %.0f throttled (%.2f%%); settled at %.1f requests/s\n",
+			o.QuotaJobs, o.Quota, config.DefaultRateLimit, config.DefaultMaxRateLimit, p.Requests, seconds(time.Duration(median(walls)*float64(time.Second))),
+			seconds(time.Duration(median(ideals)*float64(time.Second))), median(walls)/median(ideals), median(throttled),
+			100*median(throttled)/float64(max(p.Requests, 1)), median(rates))
 	}
 
 	fmt.Fprintln(w, "\ntargets")
@@ -252,4 +293,50 @@ func mib(b int64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+// formatWritePath writes where each sync's write path spent its time (medians, seconds), next to the
+// floor's COPY (floor minus fetch only) and the rest of the sync's wall time.
+func (r *Report) formatWritePath(w io.Writer) {
+	if _, ok := r.Runs[0].Phases[PhaseInitial]; !ok || r.Runs[0].Phases[PhaseInitial].WritePath == nil {
+		return
+	}
+	med := func(f func(RunResult) float64) float64 {
+		var xs []float64
+		for _, run := range r.Runs {
+			xs = append(xs, f(run))
+		}
+		return median(xs)
+	}
+	fmt.Fprintln(w, "\nwrite path, seconds on the sync's critical path (medians; the rest is fetching, decoding, deletion checks)")
+	fmt.Fprintf(w, "  floor's COPY (floor - fetch only): %.2fs\n", med(func(run RunResult) float64 {
+		return (run.Phases[PhaseFloor].Wall - run.Phases[PhaseFetch].Wall).Seconds()
+	}))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  phase\tbatches\tseen set\tlookup\tprepare\tCOPY\twrite\tstore total\trest\twall\t")
+	for _, name := range []string{PhaseInitial, PhaseNoop, PhaseChange, PhaseLatency} {
+		if _, ok := r.Runs[0].Phases[name]; !ok {
+			continue
+		}
+		step := func(f func(*WritePath) int64) float64 {
+			return med(func(run RunResult) float64 {
+				if wp := run.Phases[name].WritePath; wp != nil {
+					return float64(f(wp)) / 1000
+				}
+				return 0
+			})
+		}
+		total := func(wp *WritePath) int64 { return wp.SeenMS + wp.Lookup + wp.Prepare + wp.Copy + wp.Write }
+		wall := med(func(run RunResult) float64 { return run.Phases[name].Wall.Seconds() })
+		st := step(total)
+		batches := 0
+		if wp := r.Runs[0].Phases[name].WritePath; wp != nil {
+			batches = wp.Batches
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", name, batches,
+			step(func(wp *WritePath) int64 { return wp.SeenMS }), step(func(wp *WritePath) int64 { return wp.Lookup }),
+			step(func(wp *WritePath) int64 { return wp.Prepare }), step(func(wp *WritePath) int64 { return wp.Copy }),
+			step(func(wp *WritePath) int64 { return wp.Write }), st, wall-st, wall)
+	}
+	_ = tw.Flush()
 }
