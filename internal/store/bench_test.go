@@ -210,3 +210,62 @@ func TestScratchDatabase(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWritePath stores batches of 1000 jobs, as a sync does: into a source with no rows (a first
+// sync), and again unchanged (a no-op resync).
+func BenchmarkWritePath(b *testing.B) {
+	const batch, total = 1000, 20_000
+	ctx := context.Background()
+	open := func(b *testing.B) *Store {
+		s, err := Open(ctx, testdb.New(b), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(s.Close)
+		if _, err := s.MigrateUp(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	sync := func(b *testing.B, s *Store, at time.Time, want func(PageResult) bool) {
+		r, err := s.BeginRun(ctx, "bench", RunOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for first := int64(1); first <= total; first += batch {
+			res, err := r.UpsertPage(ctx, benchPage(first, batch, 0), at)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !want(res) {
+				b.Fatalf("batch from %d: %+v", first, res)
+			}
+		}
+		if _, err := r.SeenCount(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%+v", r.WriteTimes())
+		if err := r.Finish(ctx, RunStats{State: StateSucceeded}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			s := open(b)
+			b.StartTimer()
+			sync(b, s, at, func(r PageResult) bool { return r.Inserted == batch })
+		}
+		b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "jobs/s")
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		s := open(b)
+		sync(b, s, at, func(r PageResult) bool { return r.Inserted == batch })
+		b.ResetTimer()
+		for b.Loop() {
+			sync(b, s, at.Add(time.Minute), func(r PageResult) bool { return r.Unchanged == batch })
+		}
+		b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "jobs/s")
+	})
+}

@@ -136,7 +136,7 @@ const (
 		VALUES ($1, 'running', $2, $3, $4)
 		RETURNING id`
 
-	dropRunTablesSQL = `DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen`
+	dropRunTablesSQL = `DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen; RESET gin_pending_list_limit`
 )
 
 //go:embed sql/create_run_tables.sql

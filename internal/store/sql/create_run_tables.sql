@@ -18,6 +18,14 @@ CREATE TEMP TABLE vizjob_staging (
     content_sha256 bytea NOT NULL
 ) ON COMMIT DELETE ROWS;
 
+-- The trigram index on job_name (migration 00004) is a GIN index: new entries go to its pending list
+-- and are merged into the index when the list outgrows gin_pending_list_limit (4MB by default), by
+-- the insert that finds it full: during a large sync that merge, a few hundred jobs at a time, costs
+-- more than all other indexes together. With a larger list the run only appends, and autovacuum (which
+-- the inserts trigger) or the next merge does the work in bulk. Name searches read the pending list
+-- meanwhile; they stay correct. The run's connection only; release resets it.
+SET gin_pending_list_limit = '64MB';
+
 -- Every job id the run has upserted, with the last walk that did: the live jobs the current walk
 -- has not seen are the deletion candidates.
 CREATE TEMP TABLE vizjob_seen (
