@@ -151,18 +151,25 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 	}
 	t = since(&r.times.Prepare, t)
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if *r.firstSync {
+			inserted, err := tx.Query(ctx, insertNewJobsSQL, append([]any{r.source, observedAt, r.id}, columns(rows)...)...)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(inserted, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			t = since(&r.times.Write, t)
+			if res.Inserted = len(ids); res.Inserted == len(rows) {
+				return nil
+			}
+			rows = without(rows, ids) // listed earlier in the run: the ordinary steps below
+		}
 		if _, err := tx.CopyFrom(ctx, stagingTable, stagingColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy to staging: %w", err)
 		}
 		t = since(&r.times.Copy, t)
-		if *r.firstSync {
-			if err := tx.QueryRow(ctx, insertNewJobsSQL, r.source, observedAt, r.id).Scan(&res.Inserted); err != nil {
-				return err
-			}
-			if res.Inserted == len(rows) {
-				return nil
-			}
-		}
 		var inserted int
 		b := &pgx.Batch{}
 		b.Queue(closeChangedVersionsSQL, r.source, observedAt)
@@ -442,4 +449,43 @@ func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64
 		return 0, fmt.Errorf("mark deleted: %w", interpretError(err))
 	}
 	return n, nil
+}
+
+// columns turns staging rows into one array per column (raw as text), for insert_new_jobs.sql.
+func columns(rows [][]any) []any {
+	n := len(rows)
+	var (
+		ids       = make([]int64, n)
+		names     = make([]string, n)
+		descs     = make([]string, n)
+		statuses  = make([]int32, n)
+		created   = make([]*time.Time, n)
+		durations = make([]int64, n)
+		services  = make([]string, n)
+		trains    = make([]string, n)
+		resources = make([]*string, n)
+		raws      = make([]string, n)
+		sums      = make([][]byte, n)
+	)
+	for i, r := range rows {
+		ids[i], names[i], descs[i], statuses[i] = r[0].(int64), r[1].(string), r[2].(string), r[3].(int32)
+		created[i], durations[i], services[i], trains[i] = r[4].(*time.Time), r[5].(int64), r[6].(string), r[7].(string)
+		resources[i], raws[i], sums[i] = r[8].(*string), string(r[9].([]byte)), r[10].([]byte)
+	}
+	return []any{ids, names, descs, statuses, created, durations, services, trains, resources, raws, sums}
+}
+
+// without returns the rows whose job id (column 0) is not in ids.
+func without(rows [][]any, ids []int64) [][]any {
+	done := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		done[id] = true
+	}
+	var out [][]any
+	for _, r := range rows {
+		if !done[r[0].(int64)] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
