@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Job is one visualization job as the list API reported it.
@@ -45,8 +46,8 @@ var (
 	openVersionsSQL string
 	//go:embed sql/mark_deleted.sql
 	markDeletedSQL string
-	//go:embed sql/changed_jobs.sql
-	changedJobsSQL string
+	//go:embed sql/stored_fingerprints.sql
+	storedFingerprintsSQL string
 	//go:embed sql/insert_new_jobs.sql
 	insertNewJobsSQL string
 )
@@ -79,10 +80,13 @@ var stagingColumns = []string{
 // UpsertPage stores one page of jobs observed at observedAt, with a fixed number of round trips whatever
 // the page size:
 //
-//   - It remembers the ids as seen by the current walk (see NextWalk), and asks which jobs need writing,
-//     by a fingerprint of their content (visualization_jobs.content_sha256): new jobs, changed jobs,
-//     jobs back from deletion, and jobs whose last_seen_at is older than RunOptions.SeenRefresh. Only
-//     those are sent on: for a page in which nothing changed, that one read-only query is all.
+//   - It remembers the ids as seen by the current walk (see NextWalk), reads the stored fingerprint of
+//     the page's jobs (visualization_jobs.content_sha256, one scan of the primary key) and compares it
+//     with theirs: new jobs, changed jobs, jobs back from deletion, and jobs whose last_seen_at is
+//     older than RunOptions.SeenRefresh need writing. Only those are sent on: for a page in which
+//     nothing changed, that one read-only query is all. In a first sync of the source (no row in the
+//     job and history tables when the run first stores jobs) nothing is compared: the jobs are inserted
+//     from arrays with their first versions in one statement (insert_new_jobs.sql).
 //   - In one transaction, it COPYs them into the staging table, then set-based statements close the
 //     open history version of each job whose status, name, description, service URL or train URL
 //     changed (valid_to = observedAt); insert new jobs and rewrite known ones whose stored content
@@ -132,11 +136,7 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 	cutoff := observedAt.Add(-r.seenRefresh)
 	var need []int64 // nil: every job (a first sync: nothing to compare with)
 	if !*r.firstSync {
-		dbRows, err := conn.Query(ctx, changedJobsSQL, r.source, ids, sums, cutoff)
-		if err != nil {
-			return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
-		}
-		if need, err = pgx.CollectRows(dbRows, pgx.RowTo[int64]); err != nil {
+		if need, err = r.changed(ctx, conn, ids, sums, cutoff); err != nil {
 			return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
 		}
 		t = since(&r.times.Lookup, t)
@@ -189,6 +189,39 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 	}
 	res.Unchanged -= res.Inserted + res.Updated
 	return res, nil
+}
+
+// changed returns those of ids (with their fingerprints sums) that need writing: new jobs, jobs whose
+// stored fingerprint differs or is not stored yet, jobs marked deleted, and jobs last seen before
+// cutoff.
+func (r *Run) changed(ctx context.Context, conn *pgxpool.Conn, ids []int64, sums [][]byte, cutoff time.Time) ([]int64, error) {
+	type storedSum struct {
+		sum   []byte
+		fresh bool
+	}
+	have := make(map[int64]storedSum, len(ids))
+	rows, err := conn.Query(ctx, storedFingerprintsSQL, r.source, ids, cutoff)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		id int64
+		st storedSum
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &st.sum, &st.fresh}, func() error {
+		have[id] = storedSum{sum: bytes.Clone(st.sum), fresh: st.fresh}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	need := []int64{}
+	for i, id := range ids {
+		if st, ok := have[id]; !ok || !st.fresh || !bytes.Equal(st.sum, sums[i]) {
+			need = append(need, id)
+		}
+	}
+	return need, nil
 }
 
 // seenFlushAt is how many seen ids a run keeps before writing them to its seen table.

@@ -12,7 +12,7 @@ import (
 type WriteTimes struct {
 	Batches int           // UpsertPage calls that had jobs
 	Seen    time.Duration // recording the seen ids in the run's seen table (flushSeen)
-	Lookup  time.Duration // asking which jobs need writing (changed_jobs.sql); skipped in a first sync
+	Lookup  time.Duration // asking which jobs need writing (stored_fingerprints.sql); skipped in a first sync
 	Prepare time.Duration // building the COPY rows (fingerprints included)
 	Copy    time.Duration // COPY into the staging table
 	Write   time.Duration // the statements from staging into the job and history tables, and the commit

@@ -2,7 +2,7 @@
 -- from the pool and may have served an earlier run that could not clean up.
 DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen;
 
--- The jobs of a page that need writing (see changed_jobs.sql), COPYed in and emptied when the page's
+-- The jobs of a page that need writing (see stored_fingerprints.sql), COPYed in and emptied when the page's
 -- transaction ends.
 CREATE TEMP TABLE vizjob_staging (
     job_id      bigint PRIMARY KEY,
