@@ -41,7 +41,7 @@ func TestAdaptiveRateFindsTheQuota(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sim := simulator.New(simulator.Options{Jobs: jobs, Seed: 1, Quota: simulator.Quota{Rate: quota}})
 		c, err := fetch.New(fetch.Config{
-			Endpoint: "http://sim.invalid", ProjectID: simulator.DefaultProjectID,
+			Endpoint: "http://127.0.0.1:1" /* never dialled: inMemory serves */, ProjectID: simulator.DefaultProjectID,
 			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
 			HTTPClient: &http.Client{Transport: inMemory{sim.Handler()}},
 			RateLimit:  start, MaxRateLimit: ceiling,
@@ -84,7 +84,7 @@ func TestAdaptiveRateHonoursRetryAfter(t *testing.T) {
 		var sent []time.Time
 		h := sim.Handler()
 		c, err := fetch.New(fetch.Config{
-			Endpoint: "http://sim.invalid", ProjectID: simulator.DefaultProjectID,
+			Endpoint: "http://127.0.0.1:1" /* never dialled: inMemory serves */, ProjectID: simulator.DefaultProjectID,
 			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
 			HTTPClient: &http.Client{Transport: inMemory{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				sent = append(sent, time.Now())
@@ -117,7 +117,7 @@ func TestWalkFailsFastWhenTheDeadlineCannotBeMet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sim := simulator.New(simulator.Options{Jobs: 10_000, Seed: 1})
 		c, err := fetch.New(fetch.Config{
-			Endpoint: "http://sim.invalid", ProjectID: simulator.DefaultProjectID,
+			Endpoint: "http://127.0.0.1:1" /* never dialled: inMemory serves */, ProjectID: simulator.DefaultProjectID,
 			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
 			HTTPClient: &http.Client{Transport: inMemory{sim.Handler()}},
 			RateLimit:  5, MaxRateLimit: 5,
