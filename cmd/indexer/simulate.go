@@ -42,6 +42,8 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		"not-found=404|400|unpublished|html404 (the detail call's answer for a missing job; default 404 ModelArts.0105),\n"+
 		"search=name|name_desc|exact|ignored|nothing (how search_content matches; default name: substring of the name),\n"+
 		"create-skew=DURATION (new jobs get a create_time up to that much older than the newest job's; default 0)")
+	epoch := fs.String("epoch", "", "generated jobs are created over the year before this instant (RFC 3339, e.g. 2026-11-01T00:00:00Z);\n"+
+		"default: when the simulator starts. Simulators of one seed and one epoch hold the same jobs")
 	quota := fs.Float64("quota", 0, "requests per second each credential may make to the list and detail calls (a token bucket\n"+
 		"holding one second of them); beyond it the answer is 429 APIG.0308 with Retry-After. 0: no quota")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -67,11 +69,18 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "indexer simulate: --churn must be a number >= 0")
 		return exitUsage
 	}
+	var at time.Time
+	if *epoch != "" {
+		if at, err = time.Parse(time.RFC3339, *epoch); err != nil {
+			fmt.Fprintf(e.stderr, "indexer simulate: --epoch: %v\n", err)
+			return exitUsage
+		}
+	}
 	log := newLogger(e.stderr, *logLevel, *logFmt)
 	sim := simulator.New(simulator.Options{
 		Jobs: *jobs, Seed: *seed, ProjectID: *project, AK: *ak, SK: *sk,
 		Username: *user, Password: *password, DomainName: *domain, MaxPerPage: *maxPerPage, Logger: log,
-		Churn: *churn, Faults: faults, Latency: *latency, Dialect: dialect, Quota: simulator.Quota{Rate: *quota},
+		Churn: *churn, Faults: faults, Latency: *latency, Dialect: dialect, Quota: simulator.Quota{Rate: *quota}, Epoch: at,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

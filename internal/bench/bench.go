@@ -56,7 +56,10 @@ type Options struct {
 	// adapts up to the default ceiling. It runs in real time: QuotaJobs/100/Quota seconds at best.
 	Quota     float64
 	QuotaJobs int
-	Progress  io.Writer // one line per phase as it ends; nil: none
+	// Epoch is the simulators' --epoch, so that every simulator of the benchmark holds the same jobs.
+	// Default: when the benchmark starts.
+	Epoch    time.Time
+	Progress io.Writer // one line per phase as it ends; nil: none
 }
 
 func (o Options) withDefaults() Options {
@@ -66,6 +69,9 @@ func (o Options) withDefaults() Options {
 	o.Share = cmp.Or(o.Share, 0.01)
 	o.Seed = cmp.Or(o.Seed, 1)
 	o.QuotaJobs = cmp.Or(o.QuotaJobs, 100_000)
+	if o.Epoch.IsZero() {
+		o.Epoch = time.Now().UTC().Truncate(time.Second)
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -492,7 +498,8 @@ var servingLine = regexp.MustCompile(`simulator on (http://\S+) with`)
 // loopback interface, and returns once it serves.
 func startSimulator(ctx context.Context, opts Options, latency time.Duration, extra ...string) (*simProcess, error) {
 	args := append([]string{"simulate", "--addr", "127.0.0.1:0", "--jobs", strconv.Itoa(opts.Jobs),
-		"--seed", strconv.FormatInt(opts.Seed, 10), "--latency", latency.String(), "--log-level", "warn", "--log-format", "text"}, extra...)
+		"--seed", strconv.FormatInt(opts.Seed, 10), "--latency", latency.String(), "--log-level", "warn", "--log-format", "text",
+		"--epoch", opts.Epoch.Format(time.RFC3339)}, extra...)
 	cmd := exec.Command(opts.Exe, args...)
 	cmd.Env = []string{}
 	s := &simProcess{cmd: cmd, out: &tail{}, wait: make(chan error, 1)}
