@@ -151,7 +151,7 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 	}
 	t = since(&r.times.Prepare, t)
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if *r.firstSync {
+		if *r.firstSync && rowBytes(rows) <= maxArrayBytes {
 			inserted, err := tx.Query(ctx, insertNewJobsSQL, append([]any{r.source, observedAt, r.id}, columns(rows)...)...)
 			if err != nil {
 				return err
@@ -482,6 +482,20 @@ func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64
 		return 0, fmt.Errorf("mark deleted: %w", interpretError(err))
 	}
 	return n, nil
+}
+
+// maxArrayBytes is the most a batch's text may weigh for insert_new_jobs.sql, which holds the whole
+// batch in memory several times over (the arrays, then the message): a heavier batch (descriptions of
+// megabytes) is COPYed to staging, which streams, and takes the ordinary steps.
+const maxArrayBytes = 4 << 20
+
+// rowBytes is the weight of the text and JSON of staging rows.
+func rowBytes(rows [][]any) int {
+	n := 0
+	for _, r := range rows {
+		n += len(r[1].(string)) + len(r[2].(string)) + len(r[6].(string)) + len(r[7].(string)) + len(r[9].([]byte))
+	}
+	return n
 }
 
 // columns turns staging rows into one array per column (raw as text), for insert_new_jobs.sql.
