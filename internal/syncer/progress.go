@@ -95,8 +95,9 @@ func (s *syncRun) batchStored(ctx context.Context, walk int, pages []*fetch.Page
 		pr.announced = true
 		if est := Estimate(p.PagesTotal, s.opts.RateLimit); est > longWalk {
 			s.log.Info("long walk ahead", "jobs", total, "pages", p.PagesTotal, "rate_limit", s.opts.RateLimit,
-				"estimate", est.String(),
-				"hint", "the rate limit (--rate-limit, INDEXER_RATE_LIMIT; 0: none) bounds a walk: raise it if the API quota allows")
+				"estimate_at_starting_rate", est.String(),
+				"hint", "the client raises its rate toward the API's quota while no request is throttled, up to "+
+					"--max-rate-limit (INDEXER_MAX_RATE_LIMIT); --rate-limit (INDEXER_RATE_LIMIT) is where it starts")
 		}
 	}
 	if s.opts.Progress != nil {

@@ -72,7 +72,7 @@ func TestProgressIsLoggedAndLongWalksAnnounced(t *testing.T) {
 	opts.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	f.mustSync(t, s.client, opts, nil)
 	out := logs.String()
-	for _, want := range []string{`"msg":"sync progress"`, `"pages_total":11`, `"msg":"long walk ahead"`, `"estimate":"1m50s"`, `--rate-limit`} {
+	for _, want := range []string{`"msg":"sync progress"`, `"pages_total":11`, `"msg":"long walk ahead"`, `"estimate_at_starting_rate":"1m50s"`, `--rate-limit`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %s:\n%s", want, out)
 		}
