@@ -414,24 +414,18 @@ func (r *Run) NextWalk() int {
 
 // SeenCount is the number of distinct jobs the current walk has upserted so far.
 func (r *Run) SeenCount(ctx context.Context) (int64, error) {
-	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
-	if err != nil {
-		return 0, err
-	}
-	if err := r.flushSeen(ctx); err != nil {
-		return 0, err
-	}
-	var n int64
-	if err := conn.QueryRow(ctx, seenCountSQL, r.walk).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count seen jobs: %w", interpretError(err))
-	}
-	return n, nil
+	return r.countSeen(ctx, "count seen jobs", seenCountSQL, r.walk)
 }
 
 // SeenTotal is the number of distinct jobs the run has upserted so far, over all its walks: the
 // run's jobs_seen. Every job the run inserted or updated is among them.
 func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
+	return r.countSeen(ctx, "count seen jobs", seenTotalSQL)
+}
+
+// countSeen writes the seen ids kept in memory to the run's seen table, then runs a statement that
+// counts on the run's connection; what names it in errors.
+func (r *Run) countSeen(ctx context.Context, what, sql string, args ...any) (int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
@@ -441,8 +435,8 @@ func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	if err := conn.QueryRow(ctx, seenTotalSQL).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count seen jobs: %w", interpretError(err))
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("%s: %w", what, interpretError(err))
 	}
 	return n, nil
 }
