@@ -11,78 +11,136 @@ import (
 	"github.com/vizjob/indexer/internal/dsn"
 )
 
-// configFlags are the flags that override the environment. Secrets have no
-// flags on purpose: a command line is visible to every user of the machine
-// (ps, /proc); use the variables or their *_FILE forms.
+// configFlags are the flags that override the environment, as the table settingFlags describes them.
+// Secrets have no flags on purpose: a command line is visible to every user of the machine (ps,
+// /proc); use the variables or their *_FILE forms.
 type configFlags struct {
-	fs       *flag.FlagSet
-	database *string
-	logLevel *string
-	logFmt   *string
-	source   *sourceFlags
-	daemon   *daemonFlags // indexer run: see run.go
+	fs     *flag.FlagSet
+	values map[string]any // flag name -> the pointer the flag package fills
+	source bool           // the command syncs or probes a source (the source group's flags)
 
-	passwordInFlag bool // --database-url carries a password (see warn)
+	database       *string // --database-url, kept for warn
+	passwordInFlag bool    // --database-url carries a password (see warn)
 }
 
-type sourceFlags struct {
-	endpoint, region, projectID, name, iam *string
-	perPage, maxPerPage                    *int
-	maxWalks, maxDeleteMin, maxAttempts    *int
-	maxDeleteShare                         *float64
-	timeout, seenRefresh                   *time.Duration
-	rateLimit                              *float64       // client-side rate limit
-	maxRateLimit                           *float64       // ceiling of the adaptive rate
-	runTimeout                             *time.Duration // deadline of one run
-	pageConcurrency                        *int           // pages of a walk requested at the same time
-	allowInsecureHTTP                      *bool          // http:// endpoints off loopback
+// Groups of flags: which commands have them.
+const (
+	groupBase   = iota // every command that reads the configuration
+	groupSource        // commands that reach a source: sync, probe, run
+	groupDaemon        // indexer run
+)
+
+// flagSetting is one setting a flag overrides: the flag, the variable it overrides, the commands that
+// have it, its help, and the field of the configuration it sets. The flags, applying them, and what
+// an error calls a value given by a flag (Config.SetBy) all come from this one table.
+type flagSetting struct {
+	flag, variable string
+	group          int
+	perSource      bool // a setting of the environment's one source: refused with a configuration file
+	help           string
+	field          func(c *config.Config) any // a *string, *int, *float64, *bool or *time.Duration in c
 }
 
+func src0(c *config.Config) *config.Source { return &c.Sources[0] }
+
+var settingFlags = []flagSetting{
+	{"database-url", config.EnvDatabaseURL, groupBase, false, "PostgreSQL URL (env " + config.EnvDatabaseURL + ", else " + config.EnvDatabaseURLAlt + ", else libpq PG* defaults)",
+		func(c *config.Config) any { return &c.DatabaseURL }},
+	{"log-level", config.EnvLogLevel, groupBase, false, "debug, info, warn or error (env " + config.EnvLogLevel + "; default info)",
+		func(c *config.Config) any { return &c.LogLevel }},
+	{"log-format", config.EnvLogFormat, groupBase, false, "auto, text or json (env " + config.EnvLogFormat + "; default auto: text on a terminal)",
+		func(c *config.Config) any { return &c.LogFormat }},
+
+	{"endpoint", config.EnvEndpoint, groupSource, true, "ModelArts base URL (env " + config.EnvEndpoint + ")",
+		func(c *config.Config) any { return &src0(c).Endpoint }},
+	{"region", config.EnvRegion, groupSource, true, "region, e.g. cn-north-4 (env " + config.EnvRegion + ")",
+		func(c *config.Config) any { return &src0(c).Region }},
+	{"project-id", config.EnvProjectID, groupSource, true, "project id (env " + config.EnvProjectID + ")",
+		func(c *config.Config) any { return &src0(c).ProjectID }},
+	{"source", config.EnvSource, groupSource, true, "source name in the database (env " + config.EnvSource + "; default the project id)",
+		func(c *config.Config) any { return &src0(c).Name }},
+	{"iam-endpoint", config.EnvIAMEndpoint, groupSource, true, "IAM base URL (env " + config.EnvIAMEndpoint + ")",
+		func(c *config.Config) any { return &src0(c).IAMEndpoint }},
+	{"per-page", config.EnvPerPage, groupSource, true, "page size of a walk (env " + config.EnvPerPage + "; default 100)",
+		func(c *config.Config) any { return &src0(c).PerPage }},
+	{"max-per-page", config.EnvMaxPerPage, groupSource, true, "largest per_page the endpoint accepts (env " + config.EnvMaxPerPage + "; default 100)",
+		func(c *config.Config) any { return &src0(c).MaxPerPage }},
+	{"max-walks", config.EnvMaxWalks, groupSource, false, "walks per run before it ends partial (env " + config.EnvMaxWalks + "; default 3)",
+		func(c *config.Config) any { return &c.MaxWalks }},
+	{"max-delete-share", config.EnvMaxDeleteShare, groupSource, false, "refuse runs that would mark more than this share of live jobs deleted (env " + config.EnvMaxDeleteShare + "; default 0.5)",
+		func(c *config.Config) any { return &c.MaxDeleteShare }},
+	{"max-delete-min", config.EnvMaxDeleteMin, groupSource, false, "... and more than this many jobs (env " + config.EnvMaxDeleteMin + "; default 10)",
+		func(c *config.Config) any { return &c.MaxDeleteMin }},
+	{"max-attempts", config.EnvMaxAttempts, groupSource, false, "HTTP attempts per request, retries included (env " + config.EnvMaxAttempts + "; default 5)",
+		func(c *config.Config) any { return &c.MaxAttempts }},
+	{"request-timeout", config.EnvRequestTimeout, groupSource, false, "timeout of one HTTP attempt (env " + config.EnvRequestTimeout + "; default 30s)",
+		func(c *config.Config) any { return &c.RequestTimeout }},
+	{"seen-refresh", config.EnvSeenRefresh, groupSource, false, "refresh last_seen_at of unchanged jobs at most this often (env " + config.EnvSeenRefresh + "; default 24h)",
+		func(c *config.Config) any { return &c.SeenRefresh }},
+	{"rate-limit", config.EnvRateLimit, groupSource, false, "requests per second to ModelArts at the start of a run, per source, retries included; 0: no limit (env " + config.EnvRateLimit + "; default 5)",
+		func(c *config.Config) any { return &c.RateLimit }},
+	{"max-rate-limit", config.EnvMaxRateLimit, groupSource, false, "ceiling of the request rate, which grows from --rate-limit while the API answers without 429 and backs off on one (env " + config.EnvMaxRateLimit + "; default 50)",
+		func(c *config.Config) any { return &c.MaxRateLimit }},
+	{"run-timeout", config.EnvRunTimeout, groupSource, false, "deadline of one run of one source; 0: none (env " + config.EnvRunTimeout + "; default 30m)",
+		func(c *config.Config) any { return &c.RunTimeout }},
+	{"page-concurrency", config.EnvPageConcurrency, groupSource, false, fmt.Sprintf("pages of a walk requested at the same time, 1 to %d; 1: one after the other (env %s; default %d)",
+		config.MaxPageConcurrency, config.EnvPageConcurrency, config.DefaultPageConcurrency),
+		func(c *config.Config) any { return &c.PageConcurrency }},
+	{"allow-insecure-http", config.EnvAllowInsecureHTTP, groupSource, false, "accept http:// endpoints on other hosts than loopback: credentials then travel in clear text (env " + config.EnvAllowInsecureHTTP + "; default false)",
+		func(c *config.Config) any { return &c.AllowInsecureHTTP }},
+
+	{"http-addr", config.EnvHTTPAddr, groupDaemon, false, "listen address of the status page (/) and of /healthz, /readyz and /metrics (env " + config.EnvHTTPAddr + "; default " + config.DefaultHTTPAddr + ")",
+		func(c *config.Config) any { return &c.HTTPAddr }},
+	{"grace", config.EnvShutdownGrace, groupDaemon, false, "on SIGINT or SIGTERM, how long runs in flight may finish before they are cancelled (env " + config.EnvShutdownGrace + "; default 30s)",
+		func(c *config.Config) any { return &c.ShutdownGrace }},
+	{"run-at-start", config.EnvRunAtStart, groupDaemon, false, "sync every source once at start, then on schedule (env " + config.EnvRunAtStart + ")",
+		func(c *config.Config) any { return &c.RunAtStart }},
+	{"concurrency", config.EnvConcurrency, groupDaemon, false, fmt.Sprintf("sources synced at the same time, at most (env %s; default %d)", config.EnvConcurrency, config.DefaultConcurrency),
+		func(c *config.Config) any { return &c.Concurrency }},
+	{"timezone", config.EnvTimezone, groupDaemon, false, "time zone the cron schedules are read in (env " + config.EnvTimezone + "; default UTC)",
+		func(c *config.Config) any { return &c.Timezone }},
+	{"schedule", config.EnvSchedule, groupDaemon, true, "cron schedule of the full walks: five fields or a descriptor such as @every 10m (env " +
+		config.EnvSchedule + "; default " + config.DefaultSchedule + ")",
+		func(c *config.Config) any { return &src0(c).Schedule }},
+}
+
+// addConfigFlags defines the flags of the groups a command has: the base group always, the source
+// group when withSource, the daemon group with addDaemonFlags.
 func addConfigFlags(fs *flag.FlagSet, withSource bool) *configFlags {
-	f := &configFlags{
-		fs:       fs,
-		database: fs.String("database-url", "", "PostgreSQL URL (env "+config.EnvDatabaseURL+", else "+config.EnvDatabaseURLAlt+", else libpq PG* defaults)"),
-		logLevel: fs.String("log-level", "", "debug, info, warn or error (env "+config.EnvLogLevel+"; default info)"),
-		logFmt:   fs.String("log-format", "", "auto, text or json (env "+config.EnvLogFormat+"; default auto: text on a terminal)"),
-	}
+	f := &configFlags{fs: fs, values: map[string]any{}, source: withSource}
+	f.define(groupBase)
 	if withSource {
-		f.source = &sourceFlags{
-			endpoint:       fs.String("endpoint", "", "ModelArts base URL (env "+config.EnvEndpoint+")"),
-			region:         fs.String("region", "", "region, e.g. cn-north-4 (env "+config.EnvRegion+")"),
-			projectID:      fs.String("project-id", "", "project id (env "+config.EnvProjectID+")"),
-			name:           fs.String("source", "", "source name in the database (env "+config.EnvSource+"; default the project id)"),
-			iam:            fs.String("iam-endpoint", "", "IAM base URL (env "+config.EnvIAMEndpoint+")"),
-			perPage:        fs.Int("per-page", 0, "page size of a walk (env "+config.EnvPerPage+"; default 100)"),
-			maxPerPage:     fs.Int("max-per-page", 0, "largest per_page the endpoint accepts (env "+config.EnvMaxPerPage+"; default 100)"),
-			maxWalks:       fs.Int("max-walks", 0, "walks per run before it ends partial (env "+config.EnvMaxWalks+"; default 3)"),
-			maxDeleteShare: fs.Float64("max-delete-share", 0, "refuse runs that would mark more than this share of live jobs deleted (env "+config.EnvMaxDeleteShare+"; default 0.5)"),
-			maxDeleteMin:   fs.Int("max-delete-min", 0, "... and more than this many jobs (env "+config.EnvMaxDeleteMin+"; default 10)"),
-			maxAttempts:    fs.Int("max-attempts", 0, "HTTP attempts per request, retries included (env "+config.EnvMaxAttempts+"; default 5)"),
-			timeout:        fs.Duration("request-timeout", 0, "timeout of one HTTP attempt (env "+config.EnvRequestTimeout+"; default 30s)"),
-			seenRefresh:    fs.Duration("seen-refresh", 0, "refresh last_seen_at of unchanged jobs at most this often (env "+config.EnvSeenRefresh+"; default 24h)"),
-			rateLimit:      fs.Float64("rate-limit", 0, "requests per second to ModelArts at the start of a run, per source, retries included; 0: no limit (env "+config.EnvRateLimit+"; default 5)"),
-			maxRateLimit:   fs.Float64("max-rate-limit", 0, "ceiling of the request rate, which grows from --rate-limit while the API answers without 429 and backs off on one (env "+config.EnvMaxRateLimit+"; default 50)"),
-			runTimeout:     fs.Duration("run-timeout", 0, "deadline of one run of one source; 0: none (env "+config.EnvRunTimeout+"; default 30m)"),
-		}
-		f.source.pageConcurrency = fs.Int("page-concurrency", 0, fmt.Sprintf("pages of a walk requested at the same time, 1 to %d; 1: one after the other (env %s; default %d)",
-			config.MaxPageConcurrency, config.EnvPageConcurrency, config.DefaultPageConcurrency))
-		f.source.allowInsecureHTTP = fs.Bool("allow-insecure-http", false, "accept http:// endpoints on other hosts than loopback: credentials then travel in clear text (env "+config.EnvAllowInsecureHTTP+"; default false)")
+		f.define(groupSource)
 	}
+	f.database = f.values["database-url"].(*string)
 	return f
 }
 
-// flagVariables maps every flag that overrides a variable to that variable: the one place that says
-// where a value came from, so that an error about a value given by a flag names the flag.
-var flagVariables = map[string]string{
-	"database-url": config.EnvDatabaseURL, "log-level": config.EnvLogLevel, "log-format": config.EnvLogFormat,
-	"endpoint": config.EnvEndpoint, "region": config.EnvRegion, "project-id": config.EnvProjectID,
-	"source": config.EnvSource, "iam-endpoint": config.EnvIAMEndpoint, "per-page": config.EnvPerPage,
-	"max-per-page": config.EnvMaxPerPage, "max-walks": config.EnvMaxWalks, "max-delete-share": config.EnvMaxDeleteShare,
-	"max-delete-min": config.EnvMaxDeleteMin, "max-attempts": config.EnvMaxAttempts,
-	"request-timeout": config.EnvRequestTimeout, "seen-refresh": config.EnvSeenRefresh,
-	"rate-limit": config.EnvRateLimit, "run-timeout": config.EnvRunTimeout, "page-concurrency": config.EnvPageConcurrency,
-	"http-addr": config.EnvHTTPAddr, "grace": config.EnvShutdownGrace, "run-at-start": config.EnvRunAtStart,
-	"concurrency": config.EnvConcurrency, "timezone": config.EnvTimezone, "schedule": config.EnvSchedule,
+// addDaemonFlags adds the daemon's flags (indexer run).
+func addDaemonFlags(f *configFlags) { f.define(groupDaemon) }
+
+// define defines the flags of one group, each of the type of the field it sets.
+func (f *configFlags) define(group int) {
+	probe := &config.Config{Sources: make([]config.Source, 1)}
+	for _, s := range settingFlags {
+		if s.group != group {
+			continue
+		}
+		switch s.field(probe).(type) {
+		case *string:
+			f.values[s.flag] = f.fs.String(s.flag, "", s.help)
+		case *int:
+			f.values[s.flag] = f.fs.Int(s.flag, 0, s.help)
+		case *float64:
+			f.values[s.flag] = f.fs.Float64(s.flag, 0, s.help)
+		case *bool:
+			f.values[s.flag] = f.fs.Bool(s.flag, false, s.help)
+		case *time.Duration:
+			f.values[s.flag] = f.fs.Duration(s.flag, 0, s.help)
+		default:
+			panic("flag " + s.flag + ": a field of an unsupported type")
+		}
+	}
 }
 
 // load reads the environment, applies the flags that were set, and validates.
@@ -91,78 +149,45 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	byFlag := make(map[string]flagSetting, len(settingFlags))
+	for _, s := range settingFlags {
+		byFlag[s.flag] = s
+	}
 	var perSource []string // flags of the environment's one source, meaningless with a configuration file
 	f.fs.Visit(func(fl *flag.Flag) {
-		if v, ok := flagVariables[fl.Name]; ok {
-			c.SetBy(v, "--"+fl.Name)
+		s, ok := byFlag[fl.Name]
+		if _, defined := f.values[fl.Name]; !ok || !defined {
+			return // a flag of the command's own (demo has its own --schedule and --source)
 		}
-		if f.daemon != nil {
-			f.daemon.apply(fl.Name, c)
-		}
-		switch fl.Name {
-		case "database-url":
-			c.DatabaseURL = *f.database
-			f.passwordInFlag = len(dsn.Password(*f.database)) > 0
-		case "log-level":
-			c.LogLevel = *f.logLevel
-		case "log-format":
-			c.LogFormat = *f.logFmt
-		}
-		if f.source == nil {
+		if s.perSource && c.ConfigFile != "" {
+			perSource = append(perSource, "--"+fl.Name)
 			return
 		}
-		switch fl.Name {
-		case "endpoint", "region", "project-id", "source", "iam-endpoint", "per-page", "max-per-page", "schedule":
-			if c.ConfigFile != "" {
-				perSource = append(perSource, "--"+fl.Name)
-				return
-			}
+		if s.perSource && len(c.Sources) == 0 {
+			return
 		}
-		s, sf := &c.Sources[0], f.source
-		switch fl.Name {
-		case "endpoint":
-			s.Endpoint = *sf.endpoint
-		case "region":
-			s.Region = *sf.region
-		case "project-id":
-			s.ProjectID = *sf.projectID
-		case "source":
-			s.Name = *sf.name
-		case "iam-endpoint":
-			s.IAMEndpoint = *sf.iam
-		case "per-page":
-			s.PerPage = *sf.perPage
-		case "max-per-page":
-			s.MaxPerPage = *sf.maxPerPage
-		case "max-walks":
-			c.MaxWalks = *sf.maxWalks
-		case "max-delete-share":
-			c.MaxDeleteShare = *sf.maxDeleteShare
-		case "max-delete-min":
-			c.MaxDeleteMin = *sf.maxDeleteMin
-		case "max-attempts":
-			c.MaxAttempts = *sf.maxAttempts
-		case "request-timeout":
-			c.RequestTimeout = *sf.timeout
-		case "seen-refresh":
-			c.SeenRefresh = *sf.seenRefresh
-		case "rate-limit":
-			c.RateLimit = *sf.rateLimit
-		case "max-rate-limit":
-			c.MaxRateLimit = *sf.maxRateLimit
-		case "run-timeout":
-			c.RunTimeout = *sf.runTimeout
-		case "page-concurrency":
-			c.PageConcurrency = *sf.pageConcurrency
-		case "allow-insecure-http":
-			c.AllowInsecureHTTP = *sf.allowInsecureHTTP
+		c.SetBy(s.variable, "--"+fl.Name)
+		switch dst := s.field(c).(type) {
+		case *string:
+			*dst = *f.values[fl.Name].(*string)
+		case *int:
+			*dst = *f.values[fl.Name].(*int)
+		case *float64:
+			*dst = *f.values[fl.Name].(*float64)
+		case *bool:
+			*dst = *f.values[fl.Name].(*bool)
+		case *time.Duration:
+			*dst = *f.values[fl.Name].(*time.Duration)
+		}
+		if fl.Name == "database-url" {
+			f.passwordInFlag = len(dsn.Password(*f.database)) > 0
 		}
 	})
 	if len(perSource) > 0 {
 		return nil, fmt.Errorf("%s configure the source of the environment; with %s=%s, set them per source in the file",
 			strings.Join(perSource, ", "), config.EnvConfigFile, c.ConfigFile)
 	}
-	if f.source == nil {
+	if !f.source {
 		// Commands without a source (migrate) only need the database settings.
 		c.Sources = nil
 		return c, validateBase(c)

@@ -4,55 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/daemon"
 	"github.com/vizjob/indexer/internal/statuspage"
 	"github.com/vizjob/indexer/internal/store"
 )
-
-// daemonFlags are the daemon's settings that flags override (indexer run).
-type daemonFlags struct {
-	httpAddr    *string
-	grace       *time.Duration
-	runAtStart  *bool
-	concurrency *int
-	timezone    *string
-	schedule    *string
-}
-
-func addDaemonFlags(f *configFlags) {
-	fs := f.fs
-	f.daemon = &daemonFlags{
-		httpAddr:    fs.String("http-addr", "", "listen address of the status page (/) and of /healthz, /readyz and /metrics (env "+config.EnvHTTPAddr+"; default "+config.DefaultHTTPAddr+")"),
-		grace:       fs.Duration("grace", 0, "on SIGINT or SIGTERM, how long runs in flight may finish before they are cancelled (env "+config.EnvShutdownGrace+"; default 30s)"),
-		runAtStart:  fs.Bool("run-at-start", false, "sync every source once at start, then on schedule (env "+config.EnvRunAtStart+")"),
-		concurrency: fs.Int("concurrency", 0, fmt.Sprintf("sources synced at the same time, at most (env %s; default %d)", config.EnvConcurrency, config.DefaultConcurrency)),
-		timezone:    fs.String("timezone", "", "time zone the cron schedules are read in (env "+config.EnvTimezone+"; default UTC)"),
-		schedule: fs.String("schedule", "", "cron schedule of the full walks: five fields or a descriptor such as @every 10m (env "+
-			config.EnvSchedule+"; default "+config.DefaultSchedule+")"),
-	}
-}
-
-func (df *daemonFlags) apply(name string, c *config.Config) {
-	switch name {
-	case "http-addr":
-		c.HTTPAddr = *df.httpAddr
-	case "grace":
-		c.ShutdownGrace = *df.grace
-	case "run-at-start":
-		c.RunAtStart = *df.runAtStart
-	case "concurrency":
-		c.Concurrency = *df.concurrency
-	case "timezone":
-		c.Timezone = *df.timezone
-	case "schedule":
-		if c.ConfigFile == "" && len(c.Sources) == 1 {
-			c.Sources[0].Schedule = *df.schedule
-		}
-	}
-}
 
 func runRun(ctx context.Context, e env, args []string) int {
 	fs := newFlagSet(e, "run", "run [flags]\n\n"+
