@@ -86,6 +86,10 @@ var settingFlags = []flagSetting{
 	{"page-concurrency", config.EnvPageConcurrency, groupSource, false, fmt.Sprintf("pages of a walk requested at the same time, 1 to %d; 1: one after the other (env %s; default %d)",
 		config.MaxPageConcurrency, config.EnvPageConcurrency, config.DefaultPageConcurrency),
 		func(c *config.Config) any { return &c.PageConcurrency }},
+	{"delete-check-budget", config.EnvDeleteCheckBudget, groupSource, false, fmt.Sprintf("calls a run may spend asking the service about deletion candidates (env %s; default %d)", config.EnvDeleteCheckBudget, config.DefaultDeleteCheckBudget),
+		func(c *config.Config) any { return &c.DeleteCheckBudget }},
+	{"delete-check-time", config.EnvDeleteCheckTime, groupSource, false, "time a run may spend asking the service about deletion candidates (env " + config.EnvDeleteCheckTime + "; default 2m)",
+		func(c *config.Config) any { return &c.DeleteCheckTime }},
 	{"allow-insecure-http", config.EnvAllowInsecureHTTP, groupSource, false, "accept http:// endpoints on other hosts than loopback: credentials then travel in clear text (env " + config.EnvAllowInsecureHTTP + "; default false)",
 		func(c *config.Config) any { return &c.AllowInsecureHTTP }},
 
@@ -99,6 +103,8 @@ var settingFlags = []flagSetting{
 		func(c *config.Config) any { return &c.Concurrency }},
 	{"timezone", config.EnvTimezone, groupDaemon, false, "time zone the cron schedules are read in (env " + config.EnvTimezone + "; default UTC)",
 		func(c *config.Config) any { return &c.Timezone }},
+	{"head-schedule", config.EnvHeadSchedule, groupDaemon, false, "cron schedule of the head walks, for every source; off: none (env " + config.EnvHeadSchedule + "; default " + config.DefaultHeadSchedule + ")",
+		func(c *config.Config) any { return &c.HeadSchedule }},
 	{"schedule", config.EnvSchedule, groupDaemon, true, "cron schedule of the full walks: five fields or a descriptor such as @every 10m (env " +
 		config.EnvSchedule + "; default " + config.DefaultSchedule + ")",
 		func(c *config.Config) any { return &src0(c).Schedule }},

@@ -495,20 +495,20 @@ func (c *Config) Validate() error {
 	}
 	if !(c.MaxRateLimit >= 0) || math.IsInf(c.MaxRateLimit, 1) {
 		errs = append(errs, fmt.Errorf("%s must be a number of requests per second (at most %s, the rate never grows), got %g",
-			EnvMaxRateLimit, EnvRateLimit, c.MaxRateLimit))
+			c.Origin(EnvMaxRateLimit), c.Origin(EnvRateLimit), c.MaxRateLimit))
 	}
 	if c.RunTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s must not be negative (0: no deadline), got %s", c.Origin(EnvRunTimeout), c.RunTimeout))
 	}
 	if c.DeleteCheckBudget < 1 {
-		errs = append(errs, fmt.Errorf("%s must be at least 1 call per run, got %d", EnvDeleteCheckBudget, c.DeleteCheckBudget))
+		errs = append(errs, fmt.Errorf("%s must be at least 1 call per run, got %d", c.Origin(EnvDeleteCheckBudget), c.DeleteCheckBudget))
 	}
 	if c.DeleteCheckTime <= 0 {
-		errs = append(errs, fmt.Errorf("%s must be positive, got %s", EnvDeleteCheckTime, c.DeleteCheckTime))
+		errs = append(errs, fmt.Errorf("%s must be positive, got %s", c.Origin(EnvDeleteCheckTime), c.DeleteCheckTime))
 	}
 	if c.HeadSchedule != HeadScheduleOff {
 		if _, err := cron.ParseStandard(c.HeadSchedule); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %v (examples: \"@every 1m\", \"* * * * *\", or off)", EnvHeadSchedule, c.HeadSchedule, err))
+			errs = append(errs, fmt.Errorf("%s %q: %v (examples: \"@every 1m\", \"* * * * *\", or off)", c.Origin(EnvHeadSchedule), c.HeadSchedule, err))
 		}
 	}
 	if c.PageConcurrency < 1 || c.PageConcurrency > MaxPageConcurrency {
