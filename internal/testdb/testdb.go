@@ -1,5 +1,6 @@
-// Package testdb is a test helper: it gives each test a fresh, empty PostgreSQL database of its own,
-// so that tests that speak SQL run against a real server and in parallel.
+// Package testdb is a test helper: it gives each test a fresh PostgreSQL database of its own, empty
+// (New) or with every migration applied (NewMigrated, a copy of a template migrated once), so that
+// tests that speak SQL run against a real server and in parallel.
 //
 // The server is the one INDEXER_TEST_DATABASE_URL names (a URL of a role that may create databases),
 // else a local server found as psql would find it (the libpq PG* variables and defaults), else one on
@@ -152,12 +153,18 @@ func firstLine(s string) string {
 // FORCE, so connections left open do not stop it) when the test and its subtests end.
 func New(t testing.TB) string {
 	t.Helper()
-	admin := AdminURL(t)
+	return create(t, AdminURL(t), "template0")
+}
+
+// create creates a database for this test as a copy of template, drops it when the test ends and
+// returns its URL.
+func create(t testing.TB, admin, template string) string {
+	t.Helper()
 	name := databaseName(t.Name())
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	exec(ctx, t, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0")
+	exec(ctx, t, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

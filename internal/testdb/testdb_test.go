@@ -1,8 +1,15 @@
 package testdb
 
 import (
+	"context"
+	"io/fs"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vizjob/indexer/migrations"
 )
 
 // When no local server answers, the failure names every place tried and why.
@@ -13,5 +20,61 @@ func TestFirstLocalSaysWhatItTried(t *testing.T) {
 	})
 	if url != "" || len(tried) != 2 || !strings.HasPrefix(tried[0], "127.0.0.1:1 as nobody: ") || !strings.HasPrefix(tried[1], "127.0.0.1:2 as nobody: ") {
 		t.Errorf("got %q, tried %q", url, tried)
+	}
+}
+
+// A migrated database has every migration applied, in goose's version table.
+func TestNewMigrated(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, err := pgx.Connect(ctx, NewMigrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	entries, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied int
+	if err := c.QueryRow(ctx, `SELECT count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0 AND is_applied`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(entries) {
+		t.Errorf("%d migrations applied, want %d", applied, len(entries))
+	}
+}
+
+// A build interrupted half-way is dropped by the next build of the same template, which then leaves
+// a complete template under the final name.
+func TestTemplateBuildDropsInterruptedBuild(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	admin := AdminURL(t)
+	name := databaseName("tmpl")
+	stale := name + "_building_dead"
+	exec(ctx, t, admin, "CREATE DATABASE "+pgx.Identifier{stale}.Sanitize()+" TEMPLATE template0")
+	t.Cleanup(func() {
+		ctx := context.Background()
+		exec(ctx, t, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{stale}.Sanitize())
+		exec(ctx, t, admin, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" IS_TEMPLATE false")
+		exec(ctx, t, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	})
+	if err := ensureTemplate(ctx, admin, name, 1); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var got []string
+	rows, _ := c.Query(ctx, `SELECT datname || ' ' || datistemplate || ' ' || datallowconn FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1`, name)
+	got, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{name + " true false"}; !slices.Equal(got, want) {
+		t.Errorf("databases after the build: %q, want %q (the template, closed to connections)", got, want)
 	}
 }
