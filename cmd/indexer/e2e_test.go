@@ -18,7 +18,8 @@ import (
 	"github.com/vizjob/indexer/internal/testdb"
 )
 
-// harness runs the real commands against an in-process simulator and a fresh database.
+// harness runs the real commands against an in-process simulator and a fresh database, migrated
+// (`migrate up` finds nothing to do; the tests of migrating an empty database use testdb.New).
 type harness struct {
 	t   *testing.T
 	sim *simulator.Simulator
@@ -32,7 +33,7 @@ func newHarness(t *testing.T, jobs int, auth string) *harness {
 	sim := simulator.New(simulator.Options{Jobs: jobs, Seed: 42})
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	h := &harness{t: t, sim: sim, url: srv.URL, db: testdb.New(t)}
+	h := &harness{t: t, sim: sim, url: srv.URL, db: testdb.NewMigrated(t)}
 	h.env = map[string]string{
 		"INDEXER_DATABASE_URL":       h.db,
 		"MODELARTS_ENDPOINT":         srv.URL,

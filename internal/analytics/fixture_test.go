@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/testdb"
 )
 
@@ -196,16 +195,7 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 func fixtureTx(t *testing.T) (pgx.Tx, clock) {
 	t.Helper()
 	ctx := t.Context()
-	url := testdb.New(t)
-	st, err := store.Open(ctx, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-
+	url := testdb.NewMigrated(t)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ import (
 // and no two runs of one source ever overlap in time.
 func TestReplicasNeverOverlap(t *testing.T) {
 	t.Parallel()
-	db := testdb.New(t)
+	db := testdb.NewMigrated(t)
 	var sources []config.Source
 	for i := range 3 {
 		// About 1.2 s per run (4 requests of 300 ms): with two replicas ticking every 2 s, runs of one
@@ -36,7 +36,7 @@ func TestReplicasNeverOverlap(t *testing.T) {
 	cfg.RunAtStart = true
 	// Migrated beforehand so that both schedulers start together: "@every" ticks are in phase with
 	// the start, and replicas share the work when their ticks coincide (as with wall-clock schedules).
-	stA, stB := openStore(t, db, true), openStore(t, db, false)
+	stA, stB := openStore(t, db), openStore(t, db)
 	a := startDaemon(t, cfg, stA, Options{})
 	b := startDaemon(t, cfg, stB, Options{})
 	time.Sleep(30 * time.Second)
@@ -73,15 +73,15 @@ func TestReplicasNeverOverlap(t *testing.T) {
 // A source that another replica is syncing is skipped, and that is logged at debug level.
 func TestBusySourceSkippedAtDebug(t *testing.T) {
 	t.Parallel()
-	db := testdb.New(t)
-	st := openStore(t, db, true)
+	db := testdb.NewMigrated(t)
+	st := openStore(t, db)
 	_, u := newSimulator(t, 20, 1, nil)
 	held, err := st.BeginRun(t.Context(), "busy", store.RunOptions{}) // "another replica"
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig(t, simSource("busy", u, "@every 1s"))
-	td := startDaemon(t, cfg, openStore(t, db, false), Options{})
+	td := startDaemon(t, cfg, openStore(t, db), Options{})
 	eventually(t, 20*time.Second, "a skip logged at debug", func() bool {
 		return td.logs.count(`"level":"DEBUG"`, `"source":"busy"`, "skipped") >= 2
 	})
@@ -111,7 +111,7 @@ func TestShutdownCancelsRunAfterGrace(t *testing.T) {
 	cfg := testConfig(t, simSource("slow", u, "@every 1h"))
 	cfg.RunAtStart = true
 	cfg.ShutdownGrace = time.Second
-	td := startDaemon(t, cfg, openStore(t, db, false), Options{Migrate: true})
+	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
 	eventually(t, 30*time.Second, "a run in flight", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE state = 'running'`) == 1
@@ -142,7 +142,7 @@ func TestShutdownLetsRunFinishWithinGrace(t *testing.T) {
 	cfg := testConfig(t, simSource("slowish", u, "@every 1h"))
 	cfg.RunAtStart = true
 	cfg.ShutdownGrace = 30 * time.Second
-	td := startDaemon(t, cfg, openStore(t, db, false), Options{Migrate: true})
+	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
 	eventually(t, 30*time.Second, "a run in flight", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE state = 'running'`) == 1
@@ -176,7 +176,7 @@ func TestMetrics(t *testing.T) {
 	sim2, u2 := newSimulator(t, 10, 2, nil)
 	cfg := testConfig(t, simSource("a", u, "@every 1h"), simSource("b", u2, "@every 1h"))
 	cfg.RunAtStart = true
-	td := startDaemon(t, cfg, openStore(t, db, false), Options{Migrate: true})
+	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
 	eventually(t, 30*time.Second, "both runs", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE state = 'succeeded'`) == 2
@@ -255,10 +255,10 @@ func TestMetrics(t *testing.T) {
 // Options.Index serves "/" and below; the daemon's endpoints keep their paths.
 func TestIndexHandler(t *testing.T) {
 	t.Parallel()
-	db := testdb.New(t)
+	db := testdb.NewMigrated(t)
 	_, u := newSimulator(t, 1, 1, nil)
 	index := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "status page at "+r.URL.Path) })
-	td := startDaemon(t, testConfig(t, simSource("s", u, "@every 1h")), openStore(t, db, true), Options{Index: index})
+	td := startDaemon(t, testConfig(t, simSource("s", u, "@every 1h")), openStore(t, db), Options{Index: index})
 	for path, want := range map[string]string{"/": "status page at /", "/runs/1": "status page at /runs/1", "/healthz": "ok"} {
 		if code, body := get(t, td.url+path); code != http.StatusOK || strings.TrimSpace(body) != want {
 			t.Errorf("%s: %d %q, want %q", path, code, body, want)
@@ -277,7 +277,7 @@ func TestReadyz(t *testing.T) {
 	}
 	proxy := newTCPProxy(t, u.Host)
 	u.Host = proxy.addr()
-	st := openStore(t, u.String(), false)
+	st := openStore(t, u.String())
 	_, sim := newSimulator(t, 1, 1, nil)
 	td := startDaemon(t, testConfig(t, simSource("s", sim, "@every 1h")), st, Options{})
 
@@ -388,7 +388,7 @@ func TestHeadWalksScheduled(t *testing.T) {
 	cfg := testConfig(t, simSource("h", u, "@every 1h"))
 	cfg.RunAtStart = true
 	cfg.HeadSchedule = "@every 1s"
-	td := startDaemon(t, cfg, openStore(t, db, false), Options{Migrate: true})
+	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
 	eventually(t, 30*time.Second, "a full walk and two head walks", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE kind = 'full' AND state = 'succeeded'`) == 1 &&

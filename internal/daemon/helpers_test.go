@@ -108,18 +108,15 @@ func testLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func openStore(t *testing.T, url string, migrate bool) *store.Store {
+// openStore opens a store on url; tests that need the schema in place first get url from
+// testdb.NewMigrated.
+func openStore(t *testing.T, url string) *store.Store {
 	t.Helper()
 	st, err := store.Open(t.Context(), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if migrate {
-		if _, err := st.MigrateUp(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return st
 }
 

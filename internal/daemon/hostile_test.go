@@ -40,11 +40,11 @@ func getWith(t *testing.T, url, token string) (int, string) {
 func TestHTTPToken(t *testing.T) {
 	t.Parallel()
 	const token = "s3cret-token-0123456789"
-	db := testdb.New(t)
+	db := testdb.NewMigrated(t)
 	_, u := newSimulator(t, 1, 1, nil)
 	cfg := testConfig(t, simSource("s", u, "@every 1h"))
 	cfg.HTTPToken = token
-	td := startDaemon(t, cfg, openStore(t, db, true), Options{})
+	td := startDaemon(t, cfg, openStore(t, db), Options{})
 	for _, tc := range []struct {
 		path, token string
 		want        int
@@ -71,14 +71,14 @@ func TestHTTPToken(t *testing.T) {
 // TestReadyzRevealsNothing: /readyz says "not ready" without the database's host, name or user.
 func TestReadyzRevealsNothing(t *testing.T) {
 	t.Parallel()
-	db := testdb.New(t)
+	db := testdb.NewMigrated(t)
 	u, err := url.Parse(db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := newTCPProxy(t, u.Host)
 	u.Host = proxy.addr()
-	st := openStore(t, u.String(), true)
+	st := openStore(t, u.String())
 	_, sim := newSimulator(t, 1, 1, nil)
 	td := startDaemon(t, testConfig(t, simSource("s", sim, "@every 1h")), st, Options{})
 	proxy.setDown(true)
@@ -119,8 +119,8 @@ func TestDefaultListenAddressIsLoopback(t *testing.T) {
 // metrics are read from the database a few times, not once per request.
 func TestFloodDuringSync(t *testing.T) {
 	t.Parallel()
-	db := testdb.New(t)
-	st := openStore(t, db, true)
+	db := testdb.NewMigrated(t)
+	st := openStore(t, db)
 	_, u := newSimulator(t, 8000, 5, func(h http.Handler) http.Handler { return slowHandler(100*time.Millisecond, h) })
 	cfg := testConfig(t, simSource("flood", u, "@every 1h"))
 	cfg.RunAtStart = true
@@ -209,8 +209,8 @@ func (c *countingSource) StatusReport(ctx context.Context, opts store.StatusOpti
 // (TestBusySourceSkippedAtDebug).
 func TestSourceHeldTooLongWarns(t *testing.T) {
 	t.Parallel()
-	db := testdb.New(t)
-	st := openStore(t, db, true)
+	db := testdb.NewMigrated(t)
+	st := openStore(t, db)
 	_, u := newSimulator(t, 5, 1, nil)
 	held, err := st.BeginRun(t.Context(), "stuck", store.RunOptions{})
 	if err != nil {
@@ -221,7 +221,7 @@ func TestSourceHeldTooLongWarns(t *testing.T) {
 	if _, err := c.Exec(t.Context(), `UPDATE modelarts.sync_runs SET started_at = now() - interval '3 hours' WHERE id = $1`, held.ID()); err != nil {
 		t.Fatal(err)
 	}
-	td := startDaemon(t, testConfig(t, simSource("stuck", u, "@every 1s")), openStore(t, db, false), Options{})
+	td := startDaemon(t, testConfig(t, simSource("stuck", u, "@every 1s")), openStore(t, db), Options{})
 	eventually(t, 20*time.Second, "a warning about the stuck holder", func() bool {
 		return td.logs.count(`"level":"WARN"`, `"source":"stuck"`, "longer than a run may last", `"holder_run_id":`) >= 1
 	})

@@ -22,14 +22,11 @@ func TestPageOnSyncedData(t *testing.T) {
 	sim := simulator.New(simulator.Options{Jobs: 150, Seed: 3})
 	api := httptest.NewServer(sim.Handler())
 	t.Cleanup(api.Close)
-	st, err := store.Open(ctx, testdb.New(t), nil)
+	st, err := store.Open(ctx, testdb.NewMigrated(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if _, err := st.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
 	client, err := fetch.New(fetch.Config{Endpoint: api.URL, ProjectID: simulator.DefaultProjectID,
 		AK: simulator.DefaultAK, SK: simulator.DefaultSK})
 	if err != nil {

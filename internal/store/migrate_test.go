@@ -176,3 +176,41 @@ func TestJobStatusesSeeded(t *testing.T) {
 		t.Fatalf("%d statuses, want 23", next)
 	}
 }
+
+// A copy of testdb's migrated template is what MigrateUp leaves on an empty database: nothing is
+// pending, and the schema (tables, columns, indexes, views, functions, extensions) is the same.
+func TestMigratedTemplateIsCurrent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	fromTemplate := migratedStore(t)
+	if pending, err := fromTemplate.MigrationsPending(ctx); err != nil || pending {
+		t.Fatalf("MigrationsPending on the template's copy = %v, %v; want false", pending, err)
+	}
+	if up, err := fromTemplate.MigrateUp(ctx); err != nil || len(up) != 0 {
+		t.Fatalf("MigrateUp on the template's copy = %v, %v; want nothing to do", up, err)
+	}
+	migrated := openStore(t)
+	if _, err := migrated.MigrateUp(ctx); err != nil {
+		t.Fatalf("MigrateUp: %v", err)
+	}
+	const schema = `
+		SELECT coalesce(string_agg(d, E'\n' ORDER BY d), '') FROM (
+		  SELECT format('column %s.%s.%s %s %s %s', table_schema, table_name, column_name, data_type, is_nullable, column_default) AS d
+		    FROM information_schema.columns WHERE table_schema IN ('public', 'modelarts')
+		  UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname IN ('public', 'modelarts')
+		  UNION ALL SELECT format('view %s.%s %s', schemaname, viewname, definition) FROM pg_views WHERE schemaname IN ('public', 'modelarts')
+		  UNION ALL SELECT format('function %s %s', p.oid::regprocedure, md5(p.prosrc)) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'modelarts'
+		  UNION ALL SELECT 'extension ' || extname FROM pg_extension
+		  UNION ALL SELECT format('version %s %s', version_id, is_applied) FROM goose_db_version
+		) AS s`
+	var want, got string
+	if err := migrated.pool.QueryRow(ctx, schema).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if err := fromTemplate.pool.QueryRow(ctx, schema).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want || want == "" {
+		t.Errorf("the template's copy differs from a database MigrateUp migrated:\ntemplate:\n%s\nMigrateUp:\n%s", got, want)
+	}
+}

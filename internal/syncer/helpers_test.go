@@ -31,16 +31,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	url := testdb.New(t)
+	url := testdb.NewMigrated(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, url, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(st.Close)
-	if _, err := st.MigrateUp(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
 	db, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
