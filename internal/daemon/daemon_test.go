@@ -18,8 +18,8 @@ import (
 	"github.com/vizjob/indexer/internal/testdb"
 )
 
-// Two replicas on one database, three sources every 2 s for 30 s: every source is synced many times
-// and no two runs of one source ever overlap in time.
+// Two replicas on one database, three sources every 2 s: within 30 s every source is synced many
+// times, both replicas take part, and no two runs of one source ever overlap in time.
 func TestReplicasNeverOverlap(t *testing.T) {
 	t.Parallel()
 	db := testdb.NewMigrated(t)
@@ -39,13 +39,25 @@ func TestReplicasNeverOverlap(t *testing.T) {
 	stA, stB := openStore(t, db), openStore(t, db)
 	a := startDaemon(t, cfg, stA, Options{})
 	b := startDaemon(t, cfg, stB, Options{})
-	time.Sleep(30 * time.Second)
+	c := conn(t, db)
+	succeeded := func(source string) int64 {
+		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE source = $1 AND state = 'succeeded'`, source)
+	}
+	start := time.Now()
+	eventually(t, 30*time.Second, "every source synced at least 5 times, by both replicas", func() bool {
+		for _, s := range sources {
+			if succeeded(s.Name) < 5 {
+				return false
+			}
+		}
+		return a.logs.count(`"msg":"sync ended"`) > 0 && b.logs.count(`"msg":"sync ended"`) > 0
+	})
 	a.stop(t)
 	b.stop(t)
+	t.Logf("stopped after %s", time.Since(start).Round(time.Millisecond))
 
-	c := conn(t, db)
 	for _, s := range sources {
-		n := queryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE source = $1 AND state = 'succeeded'`, s.Name)
+		n := succeeded(s.Name)
 		t.Logf("%s: %d runs succeeded", s.Name, n)
 		if n < 5 {
 			t.Errorf("%s: %d runs succeeded in 30 s, want several (at least 5)", s.Name, n)
