@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -710,8 +711,11 @@ func TestWalkConcurrentVerifyIsExact(t *testing.T) {
 
 // WalkBatches hands a slow fn the pages fetched meanwhile, in order and at
 // most MaxBatch at a time; a failing page comes after every page before it
-// was handed over.
-func TestWalkBatches(t *testing.T) {
+// was handed over. The pages and fn take their time on synctest's clock, so
+// the batch sizes do not depend on how busy the machine is.
+func TestWalkBatches(t *testing.T) { synctest.Test(t, testWalkBatches) }
+
+func testWalkBatches(t *testing.T) {
 	inner := pagesOf(1000, func() [][]int64 {
 		var pages [][]int64
 		for p := range int64(10) {
