@@ -21,11 +21,11 @@ func TestProbe(t *testing.T) {
 		unexpected []string // checks that must not hold
 		code       int
 	}{
-		{simulator.Dialect{}, nil, exitOK},
-		{simulator.Dialect{NotFound: simulator.NotFound400, Search: simulator.SearchNameDesc}, nil, exitOK},
-		{simulator.Dialect{NotFound: simulator.NotFoundUnpublished}, []string{"detail_matches_list", "detail_not_found"}, exitFailed},
-		{simulator.Dialect{NotFound: simulator.NotFoundHTML}, []string{"detail_not_found"}, exitFailed},
-		{simulator.Dialect{Search: simulator.SearchNothing}, []string{"name_search"}, exitFailed},
+		{dialect: simulator.Dialect{}, unexpected: nil, code: exitOK},
+		{dialect: simulator.Dialect{NotFound: simulator.NotFound400, Search: simulator.SearchNameDesc}, unexpected: nil, code: exitOK},
+		{dialect: simulator.Dialect{NotFound: simulator.NotFoundUnpublished}, unexpected: []string{"detail_matches_list", "detail_not_found"}, code: exitFailed},
+		{dialect: simulator.Dialect{NotFound: simulator.NotFoundHTML}, unexpected: []string{"detail_not_found"}, code: exitFailed},
+		{dialect: simulator.Dialect{Search: simulator.SearchNothing}, unexpected: []string{"name_search"}, code: exitFailed},
 	} {
 		t.Run(tc.dialect.String(), func(t *testing.T) {
 			t.Parallel()

@@ -97,17 +97,17 @@ func TestNoSecretLeaks(t *testing.T) {
 		args   []string
 		code   int
 	}{
-		{"migrate", base, simulator.Faults{}, []string{"migrate", "up"}, exitOK},
-		{"AK/SK with a security token, through faults, json", with(base, aksk), noisy, []string{"sync"}, exitOK},
-		{"AK/SK, text logs", with(base, aksk, map[string]string{"INDEXER_LOG_FORMAT": "text"}), noisy, []string{"sync"}, exitOK},
-		{"wrong SK", with(base, aksk, map[string]string{"HUAWEICLOUD_SDK_SK": leakWrongSK}), simulator.Faults{}, []string{"sync"}, exitFailed},
-		{"wrong security token", with(base, aksk, map[string]string{"HUAWEICLOUD_SDK_SECURITY_TOKEN": leakWrongSecToken}), simulator.Faults{}, []string{"sync"}, exitFailed},
-		{"token expiring mid-walk", with(base, token), simulator.Faults{ExpireTokensAfter: 2, ThrottleEvery: 3}, []string{"sync"}, exitOK},
-		{"token, text logs", with(base, token, map[string]string{"INDEXER_LOG_FORMAT": "text"}), simulator.Faults{ExpireTokensAfter: 1}, []string{"sync"}, exitOK},
-		{"IAM rejects the password", with(base, token, map[string]string{"HUAWEICLOUD_PASSWORD": leakWrongPassword}), simulator.Faults{}, []string{"sync"}, exitFailed},
-		{"database unreachable", with(base, aksk, map[string]string{"INDEXER_DATABASE_URL": downURL}), simulator.Faults{}, []string{"sync"}, exitFailed},
-		{"database unreachable, migrate", with(base, map[string]string{"INDEXER_DATABASE_URL": downURL}), simulator.Faults{}, []string{"migrate", "up"}, exitFailed},
-		{"configuration error", with(base, aksk, map[string]string{"HUAWEICLOUD_SDK_AK": "", "INDEXER_LOG_FORMAT": "text"}), simulator.Faults{}, []string{"sync"}, exitUsage},
+		{name: "migrate", env: base, faults: simulator.Faults{}, args: []string{"migrate", "up"}, code: exitOK},
+		{name: "AK/SK with a security token, through faults, json", env: with(base, aksk), faults: noisy, args: []string{"sync"}, code: exitOK},
+		{name: "AK/SK, text logs", env: with(base, aksk, map[string]string{"INDEXER_LOG_FORMAT": "text"}), faults: noisy, args: []string{"sync"}, code: exitOK},
+		{name: "wrong SK", env: with(base, aksk, map[string]string{"HUAWEICLOUD_SDK_SK": leakWrongSK}), faults: simulator.Faults{}, args: []string{"sync"}, code: exitFailed},
+		{name: "wrong security token", env: with(base, aksk, map[string]string{"HUAWEICLOUD_SDK_SECURITY_TOKEN": leakWrongSecToken}), faults: simulator.Faults{}, args: []string{"sync"}, code: exitFailed},
+		{name: "token expiring mid-walk", env: with(base, token), faults: simulator.Faults{ExpireTokensAfter: 2, ThrottleEvery: 3}, args: []string{"sync"}, code: exitOK},
+		{name: "token, text logs", env: with(base, token, map[string]string{"INDEXER_LOG_FORMAT": "text"}), faults: simulator.Faults{ExpireTokensAfter: 1}, args: []string{"sync"}, code: exitOK},
+		{name: "IAM rejects the password", env: with(base, token, map[string]string{"HUAWEICLOUD_PASSWORD": leakWrongPassword}), faults: simulator.Faults{}, args: []string{"sync"}, code: exitFailed},
+		{name: "database unreachable", env: with(base, aksk, map[string]string{"INDEXER_DATABASE_URL": downURL}), faults: simulator.Faults{}, args: []string{"sync"}, code: exitFailed},
+		{name: "database unreachable, migrate", env: with(base, map[string]string{"INDEXER_DATABASE_URL": downURL}), faults: simulator.Faults{}, args: []string{"migrate", "up"}, code: exitFailed},
+		{name: "configuration error", env: with(base, aksk, map[string]string{"HUAWEICLOUD_SDK_AK": "", "INDEXER_LOG_FORMAT": "text"}), faults: simulator.Faults{}, args: []string{"sync"}, code: exitUsage},
 	}
 	var written strings.Builder
 	for _, st := range steps {

@@ -244,14 +244,14 @@ func TestDaemonSettings(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{with(EnvSchedule, "every 5m"), `source p: INDEXER_SCHEDULE="every 5m": expected exactly 5 fields`},
-		{with(EnvSchedule, "61 * * * *"), `INDEXER_SCHEDULE="61 * * * *"`},
-		{with(EnvHTTPAddr, "8080"), `INDEXER_HTTP_ADDR="8080" is not host:port`},
-		{with(EnvConcurrency, "0"), "INDEXER_CONCURRENCY must be between 1 and 64, got 0"},
-		{with(EnvShutdownGrace, "-1s"), "INDEXER_SHUTDOWN_GRACE must not be negative"},
-		{with(EnvShutdownGrace, "soon"), `INDEXER_SHUTDOWN_GRACE="soon" is not a duration`},
-		{with(EnvRunAtStart, "maybe"), `INDEXER_RUN_AT_START="maybe": use true or false`},
-		{with(EnvTimezone, "Mars/Olympus_Mons"), `INDEXER_TIMEZONE="Mars/Olympus_Mons" is not a time zone`},
+		{env: with(EnvSchedule, "every 5m"), want: `source p: INDEXER_SCHEDULE="every 5m": expected exactly 5 fields`},
+		{env: with(EnvSchedule, "61 * * * *"), want: `INDEXER_SCHEDULE="61 * * * *"`},
+		{env: with(EnvHTTPAddr, "8080"), want: `INDEXER_HTTP_ADDR="8080" is not host:port`},
+		{env: with(EnvConcurrency, "0"), want: "INDEXER_CONCURRENCY must be between 1 and 64, got 0"},
+		{env: with(EnvShutdownGrace, "-1s"), want: "INDEXER_SHUTDOWN_GRACE must not be negative"},
+		{env: with(EnvShutdownGrace, "soon"), want: `INDEXER_SHUTDOWN_GRACE="soon" is not a duration`},
+		{env: with(EnvRunAtStart, "maybe"), want: `INDEXER_RUN_AT_START="maybe": use true or false`},
+		{env: with(EnvTimezone, "Mars/Olympus_Mons"), want: `INDEXER_TIMEZONE="Mars/Olympus_Mons" is not a time zone`},
 	} {
 		_, err := loadValidate(tt.env)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

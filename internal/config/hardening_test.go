@@ -22,16 +22,16 @@ func TestPlainHTTPRefusedOffLoopback(t *testing.T) {
 		env     map[string]string
 		wantErr string
 	}{
-		{"https", aksk("https://modelarts.example.com"), ""},
-		{"loopback v4", aksk("http://127.0.0.1:8081"), ""},
-		{"loopback 127.x", aksk("http://127.1.2.3:8081"), ""},
-		{"loopback v6", aksk("http://[::1]:8081"), ""},
-		{"localhost", aksk("http://localhost:8081"), ""},
-		{"remote http", aksk("http://modelarts.example.com"), EnvEndpoint + `="http://modelarts.example.com": plain http`},
-		{"remote http opted in", with(aksk("http://modelarts.example.com"), EnvAllowInsecureHTTP, "true"), ""},
-		{"iam http", token("https://m.example.com", "http://iam.example.com"), EnvIAMEndpoint + `="http://iam.example.com": plain http`},
-		{"iam http opted in", with(token("https://m.example.com", "http://iam.example.com"), EnvAllowInsecureHTTP, "yes"), ""},
-		{"iam loopback", token("https://m.example.com", "http://127.0.0.1:1"), ""},
+		{name: "https", env: aksk("https://modelarts.example.com"), wantErr: ""},
+		{name: "loopback v4", env: aksk("http://127.0.0.1:8081"), wantErr: ""},
+		{name: "loopback 127.x", env: aksk("http://127.1.2.3:8081"), wantErr: ""},
+		{name: "loopback v6", env: aksk("http://[::1]:8081"), wantErr: ""},
+		{name: "localhost", env: aksk("http://localhost:8081"), wantErr: ""},
+		{name: "remote http", env: aksk("http://modelarts.example.com"), wantErr: EnvEndpoint + `="http://modelarts.example.com": plain http`},
+		{name: "remote http opted in", env: with(aksk("http://modelarts.example.com"), EnvAllowInsecureHTTP, "true"), wantErr: ""},
+		{name: "iam http", env: token("https://m.example.com", "http://iam.example.com"), wantErr: EnvIAMEndpoint + `="http://iam.example.com": plain http`},
+		{name: "iam http opted in", env: with(token("https://m.example.com", "http://iam.example.com"), EnvAllowInsecureHTTP, "yes"), wantErr: ""},
+		{name: "iam loopback", env: token("https://m.example.com", "http://127.0.0.1:1"), wantErr: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Load(envOf(tc.env))

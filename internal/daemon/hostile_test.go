@@ -49,14 +49,14 @@ func TestHTTPToken(t *testing.T) {
 		path, token string
 		want        int
 	}{
-		{"/", "", http.StatusUnauthorized},
-		{"/", "wrong-token-0123456789", http.StatusUnauthorized},
-		{"/", token, http.StatusOK},
-		{"/metrics", "", http.StatusUnauthorized},
-		{"/metrics", token[:len(token)-1], http.StatusUnauthorized},
-		{"/metrics", token, http.StatusOK},
-		{"/healthz", "", http.StatusOK},
-		{"/readyz", "", http.StatusOK},
+		{path: "/", token: "", want: http.StatusUnauthorized},
+		{path: "/", token: "wrong-token-0123456789", want: http.StatusUnauthorized},
+		{path: "/", token: token, want: http.StatusOK},
+		{path: "/metrics", token: "", want: http.StatusUnauthorized},
+		{path: "/metrics", token: token[:len(token)-1], want: http.StatusUnauthorized},
+		{path: "/metrics", token: token, want: http.StatusOK},
+		{path: "/healthz", token: "", want: http.StatusOK},
+		{path: "/readyz", token: "", want: http.StatusOK},
 	} {
 		code, body := getWith(t, td.url+tc.path, tc.token)
 		if code != tc.want {

@@ -11,19 +11,19 @@ func TestRedact(t *testing.T) {
 		in, want string
 		secrets  []string
 	}{
-		{"postgres://u:secret@db:5432/x?sslmode=disable", "postgres://u:xxxxx@db:5432/x?sslmode=disable", []string{"secret"}},
-		{"postgres://u:pa@ss@db/x", "postgres://u:xxxxx@db/x", []string{"pa@ss", "ss@"}},
-		{"postgresql://u:p%40ss%2Fw@db/x", "postgresql://u:xxxxx@db/x", []string{"p%40ss", "p@ss/w"}},
-		{"postgres://u:pa/ss@db/x", "postgres://u:xxxxx@db/x", []string{"pa/ss"}},
-		{"postgres://u:secret@h1:5432,h2:5433/x", "postgres://u:xxxxx@h1:5432,h2:5433/x", []string{"secret"}},
-		{"postgres://u@db/x?password=se%26cret&sslmode=disable", "postgres://u@db/x?password=xxxxx&sslmode=disable", []string{"se%26cret", "se&cret"}},
-		{"postgres://db/x", "postgres://db/x", nil},
-		{"host=db user=u password=secret dbname=x", "host=db user=u password=xxxxx dbname=x", []string{"secret"}},
-		{"host=db password = 'it''s' dbname=x", "(a connection string that does not parse; not shown)", []string{"it"}},
-		{`host=db password='it\'s a \\ secret' dbname=x`, "host=db password=xxxxx dbname=x", []string{`it\'s`, "a \\", "secret"}},
-		{`host=db password=sec\ ret dbname=x`, "host=db password=xxxxx dbname=x", []string{"sec", "ret"}},
-		{"host=db password='unterminated", "(a connection string that does not parse; not shown)", []string{"unterminated"}},
-		{"password=", "password=xxxxx", nil},
+		{in: "postgres://u:secret@db:5432/x?sslmode=disable", want: "postgres://u:xxxxx@db:5432/x?sslmode=disable", secrets: []string{"secret"}},
+		{in: "postgres://u:pa@ss@db/x", want: "postgres://u:xxxxx@db/x", secrets: []string{"pa@ss", "ss@"}},
+		{in: "postgresql://u:p%40ss%2Fw@db/x", want: "postgresql://u:xxxxx@db/x", secrets: []string{"p%40ss", "p@ss/w"}},
+		{in: "postgres://u:pa/ss@db/x", want: "postgres://u:xxxxx@db/x", secrets: []string{"pa/ss"}},
+		{in: "postgres://u:secret@h1:5432,h2:5433/x", want: "postgres://u:xxxxx@h1:5432,h2:5433/x", secrets: []string{"secret"}},
+		{in: "postgres://u@db/x?password=se%26cret&sslmode=disable", want: "postgres://u@db/x?password=xxxxx&sslmode=disable", secrets: []string{"se%26cret", "se&cret"}},
+		{in: "postgres://db/x", want: "postgres://db/x", secrets: nil},
+		{in: "host=db user=u password=secret dbname=x", want: "host=db user=u password=xxxxx dbname=x", secrets: []string{"secret"}},
+		{in: "host=db password = 'it''s' dbname=x", want: "(a connection string that does not parse; not shown)", secrets: []string{"it"}},
+		{in: `host=db password='it\'s a \\ secret' dbname=x`, want: "host=db password=xxxxx dbname=x", secrets: []string{`it\'s`, "a \\", "secret"}},
+		{in: `host=db password=sec\ ret dbname=x`, want: "host=db password=xxxxx dbname=x", secrets: []string{"sec", "ret"}},
+		{in: "host=db password='unterminated", want: "(a connection string that does not parse; not shown)", secrets: []string{"unterminated"}},
+		{in: "password=", want: "password=xxxxx", secrets: nil},
 	} {
 		got := Redact(tc.in)
 		if got != tc.want {

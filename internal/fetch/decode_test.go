@@ -44,12 +44,12 @@ func TestDecodePageSuccessShapes(t *testing.T) {
 		body string
 		jobs int
 	}{
-		{"absent is_success", `{"job_total_count":1,"jobs":[{"job_id":1}]}`, 1},
-		{"null is_success", `{"is_success":null,"jobs":[{"job_id":1}]}`, 1},
-		{"empty jobs", `{"is_success":true,"job_total_count":0,"jobs":[]}`, 0},
-		{"null jobs", `{"is_success":true,"job_total_count":0,"jobs":null}`, 0},
-		{"is_success true wins over a stray error_code", `{"is_success":true,"error_code":"","jobs":[{"job_id":2}]}`, 1},
-		{"surrounding whitespace", " \n{\"jobs\":[{\"job_id\":3}]}\n", 1},
+		{name: "absent is_success", body: `{"job_total_count":1,"jobs":[{"job_id":1}]}`, jobs: 1},
+		{name: "null is_success", body: `{"is_success":null,"jobs":[{"job_id":1}]}`, jobs: 1},
+		{name: "empty jobs", body: `{"is_success":true,"job_total_count":0,"jobs":[]}`, jobs: 0},
+		{name: "null jobs", body: `{"is_success":true,"job_total_count":0,"jobs":null}`, jobs: 0},
+		{name: "is_success true wins over a stray error_code", body: `{"is_success":true,"error_code":"","jobs":[{"job_id":2}]}`, jobs: 1},
+		{name: "surrounding whitespace", body: " \n{\"jobs\":[{\"job_id\":3}]}\n", jobs: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,16 +69,16 @@ func TestDecodePageFailures(t *testing.T) {
 		requestID string
 		is        error
 	}{
-		{"error_message spelling", `{"is_success":false,"error_code":"ModelArts.0104","error_message":"bad per_page"}`,
-			"ModelArts.0104", "bad per_page", "", ErrBadInput},
-		{"error_msg spelling", `{"is_success":false,"error_code":"ModelArts.0202","error_msg":"token expired"}`,
-			"ModelArts.0202", "token expired", "", ErrAuth},
-		{"gateway shape without is_success", `{"error_code":"APIG.0308","error_msg":"throttled","request_id":"req-9"}`,
-			"APIG.0308", "throttled", "req-9", ErrThrottled},
-		{"is_success false without details", `{"is_success":false}`, "", "", "", nil},
-		{"IAM shape", `{"error":{"code":401,"title":"Unauthorized","message":"The request you have made requires authentication."}}`,
-			"401", "The request you have made requires authentication.", "", nil},
-		{"IAM shape, title only", `{"error":{"code":"IAM.0001","title":"Unauthorized"}}`, "IAM.0001", "Unauthorized", "", nil},
+		{name: "error_message spelling", body: `{"is_success":false,"error_code":"ModelArts.0104","error_message":"bad per_page"}`,
+			code: "ModelArts.0104", msg: "bad per_page", requestID: "", is: ErrBadInput},
+		{name: "error_msg spelling", body: `{"is_success":false,"error_code":"ModelArts.0202","error_msg":"token expired"}`,
+			code: "ModelArts.0202", msg: "token expired", requestID: "", is: ErrAuth},
+		{name: "gateway shape without is_success", body: `{"error_code":"APIG.0308","error_msg":"throttled","request_id":"req-9"}`,
+			code: "APIG.0308", msg: "throttled", requestID: "req-9", is: ErrThrottled},
+		{name: "is_success false without details", body: `{"is_success":false}`, code: "", msg: "", requestID: "", is: nil},
+		{name: "IAM shape", body: `{"error":{"code":401,"title":"Unauthorized","message":"The request you have made requires authentication."}}`,
+			code: "401", msg: "The request you have made requires authentication.", requestID: "", is: nil},
+		{name: "IAM shape, title only", body: `{"error":{"code":"IAM.0001","title":"Unauthorized"}}`, code: "IAM.0001", msg: "Unauthorized", requestID: "", is: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,18 +103,18 @@ func TestDecodePageMalformed(t *testing.T) {
 		body string
 		want string
 	}{
-		{"HTML gateway page", "<html>\r\n<head><title>502 Bad Gateway</title></head>\n<body>\x00nginx</body></html>",
-			`not JSON (invalid character '<' looking for beginning of value): "<html> <head><title>502 Bad Gateway</title></head> <body> nginx</body></html>"`},
-		{"truncated", `{"is_success":true,"jobs":[{"job_id":1`, "not JSON (unexpected end of JSON input)"},
-		{"empty", "", "empty answer"},
-		{"array", `[{"job_id":1}]`, "want a JSON object, got array"},
-		{"null", `null`, "want a JSON object, got null"},
-		{"is_success string", `{"is_success":"true","jobs":[]}`, "is_success: want a boolean, got string"},
-		{"no jobs", `{"is_success":true,"job_total_count":3}`, "answer has no jobs array"},
-		{"jobs object", `{"jobs":{"job_id":1}}`, "jobs: want an array, got object"},
-		{"total string", `{"job_total_count":"3","jobs":[]}`, "job_total_count: want an integer, got string"},
-		{"total fractional", `{"job_total_count":3.5,"jobs":[]}`, "job_total_count: want an integer, got 3.5"},
-		{"long body is cut", `<!DOCTYPE html>` + strings.Repeat("x", 500), `xxx..."`},
+		{name: "HTML gateway page", body: "<html>\r\n<head><title>502 Bad Gateway</title></head>\n<body>\x00nginx</body></html>",
+			want: `not JSON (invalid character '<' looking for beginning of value): "<html> <head><title>502 Bad Gateway</title></head> <body> nginx</body></html>"`},
+		{name: "truncated", body: `{"is_success":true,"jobs":[{"job_id":1`, want: "not JSON (unexpected end of JSON input)"},
+		{name: "empty", body: "", want: "empty answer"},
+		{name: "array", body: `[{"job_id":1}]`, want: "want a JSON object, got array"},
+		{name: "null", body: `null`, want: "want a JSON object, got null"},
+		{name: "is_success string", body: `{"is_success":"true","jobs":[]}`, want: "is_success: want a boolean, got string"},
+		{name: "no jobs", body: `{"is_success":true,"job_total_count":3}`, want: "answer has no jobs array"},
+		{name: "jobs object", body: `{"jobs":{"job_id":1}}`, want: "jobs: want an array, got object"},
+		{name: "total string", body: `{"job_total_count":"3","jobs":[]}`, want: "job_total_count: want an integer, got string"},
+		{name: "total fractional", body: `{"job_total_count":3.5,"jobs":[]}`, want: "job_total_count: want an integer, got 3.5"},
+		{name: "long body is cut", body: `<!DOCTYPE html>` + strings.Repeat("x", 500), want: `xxx..."`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,27 +137,27 @@ func TestDecodePageBadItems(t *testing.T) {
 		raw    string
 		reason string // "" for a good item
 	}{
-		{`{"job_id":1,"job_name":"ok"}`, ""},
-		{`[1,2]`, "want a JSON object, got array"},
-		{`"job"`, "want a JSON object, got string"},
-		{`{"job_name":"no id"}`, "job_id is missing"},
-		{`{"job_id":null}`, "job_id is missing"},
-		{`{"job_id":"7"}`, "job_id: want an integer, got string"},
-		{`{"job_id":7.5}`, "job_id: want an integer, got 7.5"},
-		{`{"job_id":7.0}`, "job_id: want an integer, got 7.0"},
-		{`{"job_id":1e3}`, "job_id: want an integer, got 1e3"},
-		{`{"job_id":9223372036854775808}`, "job_id: 9223372036854775808 does not fit in 64 bits"},
-		{`{"job_id":8,"status":"7"}`, "status: want an integer, got string"},
-		{`{"job_id":9,"status":4294967296}`, "status: 4294967296 does not fit in 32 bits"},
-		{`{"job_id":10,"create_time":1.5e12}`, "create_time: want an integer, got 1.5e12"},
-		{`{"job_id":11,"duration":true}`, "duration: want an integer, got boolean"},
-		{`{"job_id":12,"job_name":5}`, "job_name: want a string, got number"},
-		{`{"job_id":13,"train_url":{}}`, "train_url: want a string, got object"},
-		{`{"job_id":14,"job_desc":null,"duration":null,"status":null,"create_time":null}`, ""},
-		{`{"job_id":-15}`, "job_id: -15 is negative"},
-		{`{"job_id":16,"duration":-1}`, "duration: -1 is negative"},
-		{`{"job_id":17,"create_time":-1565149736000}`, "create_time: -1565149736000 is negative"},
-		{`{"job_id":0,"duration":0,"create_time":0}`, ""},
+		{raw: `{"job_id":1,"job_name":"ok"}`, reason: ""},
+		{raw: `[1,2]`, reason: "want a JSON object, got array"},
+		{raw: `"job"`, reason: "want a JSON object, got string"},
+		{raw: `{"job_name":"no id"}`, reason: "job_id is missing"},
+		{raw: `{"job_id":null}`, reason: "job_id is missing"},
+		{raw: `{"job_id":"7"}`, reason: "job_id: want an integer, got string"},
+		{raw: `{"job_id":7.5}`, reason: "job_id: want an integer, got 7.5"},
+		{raw: `{"job_id":7.0}`, reason: "job_id: want an integer, got 7.0"},
+		{raw: `{"job_id":1e3}`, reason: "job_id: want an integer, got 1e3"},
+		{raw: `{"job_id":9223372036854775808}`, reason: "job_id: 9223372036854775808 does not fit in 64 bits"},
+		{raw: `{"job_id":8,"status":"7"}`, reason: "status: want an integer, got string"},
+		{raw: `{"job_id":9,"status":4294967296}`, reason: "status: 4294967296 does not fit in 32 bits"},
+		{raw: `{"job_id":10,"create_time":1.5e12}`, reason: "create_time: want an integer, got 1.5e12"},
+		{raw: `{"job_id":11,"duration":true}`, reason: "duration: want an integer, got boolean"},
+		{raw: `{"job_id":12,"job_name":5}`, reason: "job_name: want a string, got number"},
+		{raw: `{"job_id":13,"train_url":{}}`, reason: "train_url: want a string, got object"},
+		{raw: `{"job_id":14,"job_desc":null,"duration":null,"status":null,"create_time":null}`, reason: ""},
+		{raw: `{"job_id":-15}`, reason: "job_id: -15 is negative"},
+		{raw: `{"job_id":16,"duration":-1}`, reason: "duration: -1 is negative"},
+		{raw: `{"job_id":17,"create_time":-1565149736000}`, reason: "create_time: -1565149736000 is negative"},
+		{raw: `{"job_id":0,"duration":0,"create_time":0}`, reason: ""},
 	}
 	raws := make([]string, len(items))
 	for i, it := range items {
@@ -194,16 +194,16 @@ func TestBadItemJobID(t *testing.T) {
 		raw  string
 		want int64 // -1: no id
 	}{
-		{`{"job_id":8,"status":"7"}`, 8},
-		{`{"job_id":9,"duration":-3}`, 9},
-		{`{"job_id":10,"job_desc":{"nested":true}}`, 10},
-		{`{"job_id":"11","status":1}`, -1},
-		{`{"job_id":12.0}`, -1},
-		{`{"job_id":-13}`, -1},
-		{`{"job_id":null,"status":1}`, -1},
-		{`{"status":1}`, -1},
-		{`[{"job_id":14}]`, -1},
-		{`null`, -1},
+		{raw: `{"job_id":8,"status":"7"}`, want: 8},
+		{raw: `{"job_id":9,"duration":-3}`, want: 9},
+		{raw: `{"job_id":10,"job_desc":{"nested":true}}`, want: 10},
+		{raw: `{"job_id":"11","status":1}`, want: -1},
+		{raw: `{"job_id":12.0}`, want: -1},
+		{raw: `{"job_id":-13}`, want: -1},
+		{raw: `{"job_id":null,"status":1}`, want: -1},
+		{raw: `{"status":1}`, want: -1},
+		{raw: `[{"job_id":14}]`, want: -1},
+		{raw: `null`, want: -1},
 	}
 	for _, tt := range tests {
 		p, err := DecodePage([]byte(`{"jobs":[` + tt.raw + `]}`))
@@ -237,18 +237,18 @@ func TestAPIErrorUnwrap(t *testing.T) {
 		is    []error
 		isNot []error
 	}{
-		{&APIError{HTTPStatus: 401}, []error{ErrAuth}, []error{ErrThrottled}},
-		{&APIError{HTTPStatus: 401, Code: "ModelArts.0202"}, []error{ErrAuth}, nil},
-		{&APIError{HTTPStatus: 200, Code: "ModelArts.4127"}, []error{ErrAuth}, []error{ErrServer}},
-		{&APIError{HTTPStatus: 403, Code: "ModelArts.0206"}, []error{ErrForbidden}, []error{ErrAuth}},
-		{&APIError{HTTPStatus: 429}, []error{ErrThrottled}, nil},
-		{&APIError{HTTPStatus: 400, Code: "APIG.0308"}, []error{ErrThrottled, ErrBadInput}, nil},
-		{&APIError{HTTPStatus: 200, Code: "ModelArts.6101"}, []error{ErrThrottled}, nil},
-		{&APIError{HTTPStatus: 500, Code: "ModelArts.0010"}, []error{ErrServer}, []error{ErrDecode}},
-		{&APIError{HTTPStatus: 502, notJSON: true}, []error{ErrServer, ErrDecode}, nil},
-		{&APIError{HTTPStatus: 404}, []error{ErrNotFound}, []error{ErrBadInput}},
-		{&APIError{HTTPStatus: 408}, []error{ErrServer}, []error{ErrBadInput}},
-		{&APIError{HTTPStatus: 400, Code: "ModelArts.0101"}, []error{ErrBadInput}, []error{ErrAuth}},
+		{err: &APIError{HTTPStatus: 401}, is: []error{ErrAuth}, isNot: []error{ErrThrottled}},
+		{err: &APIError{HTTPStatus: 401, Code: "ModelArts.0202"}, is: []error{ErrAuth}, isNot: nil},
+		{err: &APIError{HTTPStatus: 200, Code: "ModelArts.4127"}, is: []error{ErrAuth}, isNot: []error{ErrServer}},
+		{err: &APIError{HTTPStatus: 403, Code: "ModelArts.0206"}, is: []error{ErrForbidden}, isNot: []error{ErrAuth}},
+		{err: &APIError{HTTPStatus: 429}, is: []error{ErrThrottled}, isNot: nil},
+		{err: &APIError{HTTPStatus: 400, Code: "APIG.0308"}, is: []error{ErrThrottled, ErrBadInput}, isNot: nil},
+		{err: &APIError{HTTPStatus: 200, Code: "ModelArts.6101"}, is: []error{ErrThrottled}, isNot: nil},
+		{err: &APIError{HTTPStatus: 500, Code: "ModelArts.0010"}, is: []error{ErrServer}, isNot: []error{ErrDecode}},
+		{err: &APIError{HTTPStatus: 502, notJSON: true}, is: []error{ErrServer, ErrDecode}, isNot: nil},
+		{err: &APIError{HTTPStatus: 404}, is: []error{ErrNotFound}, isNot: []error{ErrBadInput}},
+		{err: &APIError{HTTPStatus: 408}, is: []error{ErrServer}, isNot: []error{ErrBadInput}},
+		{err: &APIError{HTTPStatus: 400, Code: "ModelArts.0101"}, is: []error{ErrBadInput}, isNot: []error{ErrAuth}},
 	}
 	for _, tt := range tests {
 		for _, target := range tt.is {

@@ -48,11 +48,11 @@ func TestRedirectsNeverFollowed(t *testing.T) {
 		status     int
 		fromIAM    bool
 	}{
-		{"aksk 302", AuthAKSK, http.StatusFound, false},
-		{"aksk 307", AuthAKSK, http.StatusTemporaryRedirect, false},
-		{"token 302", AuthToken, http.StatusFound, false},
-		{"token 308", AuthToken, http.StatusPermanentRedirect, false},
-		{"iam 307", AuthToken, http.StatusTemporaryRedirect, true},
+		{name: "aksk 302", mode: AuthAKSK, status: http.StatusFound, fromIAM: false},
+		{name: "aksk 307", mode: AuthAKSK, status: http.StatusTemporaryRedirect, fromIAM: false},
+		{name: "token 302", mode: AuthToken, status: http.StatusFound, fromIAM: false},
+		{name: "token 308", mode: AuthToken, status: http.StatusPermanentRedirect, fromIAM: false},
+		{name: "iam 307", mode: AuthToken, status: http.StatusTemporaryRedirect, fromIAM: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			other := newElsewhere(t)
@@ -119,13 +119,13 @@ func TestPlainHTTPRefused(t *testing.T) {
 		cfg   Config
 		allow bool
 	}{
-		{Config{Endpoint: "http://modelarts.example.com", ProjectID: "p", AK: "a", SK: "s"}, false},
-		{Config{Endpoint: "http://modelarts.example.com", ProjectID: "p", AK: "a", SK: "s", AllowInsecureHTTP: true}, true},
-		{Config{Endpoint: "http://127.0.0.1:1", ProjectID: "p", AK: "a", SK: "s"}, true},
-		{Config{Endpoint: "http://localhost:1", ProjectID: "p", Username: "u", Password: "p", DomainName: "d",
-			IAMEndpoint: "http://iam.example.com"}, false},
-		{Config{Endpoint: "https://m.example.com", ProjectID: "p", Username: "u", Password: "p", DomainName: "d",
-			IAMEndpoint: "http://[::1]:1"}, true},
+		{cfg: Config{Endpoint: "http://modelarts.example.com", ProjectID: "p", AK: "a", SK: "s"}, allow: false},
+		{cfg: Config{Endpoint: "http://modelarts.example.com", ProjectID: "p", AK: "a", SK: "s", AllowInsecureHTTP: true}, allow: true},
+		{cfg: Config{Endpoint: "http://127.0.0.1:1", ProjectID: "p", AK: "a", SK: "s"}, allow: true},
+		{cfg: Config{Endpoint: "http://localhost:1", ProjectID: "p", Username: "u", Password: "p", DomainName: "d",
+			IAMEndpoint: "http://iam.example.com"}, allow: false},
+		{cfg: Config{Endpoint: "https://m.example.com", ProjectID: "p", Username: "u", Password: "p", DomainName: "d",
+			IAMEndpoint: "http://[::1]:1"}, allow: true},
 	} {
 		_, err := New(tc.cfg)
 		if (err == nil) != tc.allow {

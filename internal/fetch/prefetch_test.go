@@ -50,9 +50,9 @@ func TestPrefetchBoundedInBytes(t *testing.T) {
 		maxAlive int
 		minAlive int
 	}{
-		{"large pages stay within the budget", 8 << 10, 1 << 20, 2, 1},          // ~1.6 MiB a page
-		{"three pages fit", 1 << 10, 700 << 10, 4, 3},                           // ~230 KiB a page: 3 held, or 2 + 1 in flight
-		{"small pages use the whole window", 10, DefaultMaxBufferBytes, 21, 10}, // a batch of 10 in fn, a window of 10 ahead
+		{name: "large pages stay within the budget", descLen: 8 << 10, budget: 1 << 20, maxAlive: 2, minAlive: 1},          // ~1.6 MiB a page
+		{name: "three pages fit", descLen: 1 << 10, budget: 700 << 10, maxAlive: 4, minAlive: 3},                           // ~230 KiB a page: 3 held, or 2 + 1 in flight
+		{name: "small pages use the whole window", descLen: 10, budget: DefaultMaxBufferBytes, maxAlive: 21, minAlive: 10}, // a batch of 10 in fn, a window of 10 ahead
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

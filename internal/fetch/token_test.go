@@ -55,8 +55,8 @@ func TestTokenRenewedNearExpiry(t *testing.T) {
 		stillOK  time.Duration // elapsed time at which the first token is still used
 		renew    time.Duration // elapsed time at which a new one is fetched
 	}{
-		{"24h token renews 10 minutes before expiry", 24 * time.Hour, 24*time.Hour - 11*time.Minute, 24*time.Hour - 9*time.Minute},
-		{"30m token renews at 10% of its lifetime", 30 * time.Minute, 26 * time.Minute, 28 * time.Minute},
+		{name: "24h token renews 10 minutes before expiry", lifetime: 24 * time.Hour, stillOK: 24*time.Hour - 11*time.Minute, renew: 24*time.Hour - 9*time.Minute},
+		{name: "30m token renews at 10% of its lifetime", lifetime: 30 * time.Minute, stillOK: 26 * time.Minute, renew: 28 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,12 +270,12 @@ func TestParseToken(t *testing.T) {
 		want    time.Time
 		wantErr string
 	}{
-		{"fractional seconds", "t1", `{"token":{"expires_at":"2025-03-02T12:00:00.123000Z"}}`, time.Date(2025, 3, 2, 12, 0, 0, 123000000, time.UTC), ""},
-		{"whole seconds", "t1", `{"token":{"expires_at":"2025-03-02T12:00:00Z"}}`, time.Date(2025, 3, 2, 12, 0, 0, 0, time.UTC), ""},
-		{"offset", "t1", `{"token":{"expires_at":"2025-03-02T20:00:00+08:00"}}`, time.Date(2025, 3, 2, 12, 0, 0, 0, time.UTC), ""},
-		{"no header", "", `{"token":{"expires_at":"2025-03-02T12:00:00Z"}}`, time.Time{}, "no X-Subject-Token header"},
-		{"no expiry", "t1", `{"token":{}}`, time.Time{}, `token.expires_at "" is not an RFC 3339 time`},
-		{"not JSON", "t1", `<html>`, time.Time{}, "iam answer"},
+		{name: "fractional seconds", header: "t1", body: `{"token":{"expires_at":"2025-03-02T12:00:00.123000Z"}}`, want: time.Date(2025, 3, 2, 12, 0, 0, 123000000, time.UTC), wantErr: ""},
+		{name: "whole seconds", header: "t1", body: `{"token":{"expires_at":"2025-03-02T12:00:00Z"}}`, want: time.Date(2025, 3, 2, 12, 0, 0, 0, time.UTC), wantErr: ""},
+		{name: "offset", header: "t1", body: `{"token":{"expires_at":"2025-03-02T20:00:00+08:00"}}`, want: time.Date(2025, 3, 2, 12, 0, 0, 0, time.UTC), wantErr: ""},
+		{name: "no header", header: "", body: `{"token":{"expires_at":"2025-03-02T12:00:00Z"}}`, want: time.Time{}, wantErr: "no X-Subject-Token header"},
+		{name: "no expiry", header: "t1", body: `{"token":{}}`, want: time.Time{}, wantErr: `token.expires_at "" is not an RFC 3339 time`},
+		{name: "not JSON", header: "t1", body: `<html>`, want: time.Time{}, wantErr: "iam answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

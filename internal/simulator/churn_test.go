@@ -242,12 +242,12 @@ func TestUnfilteredListFollowsEveryMutation(t *testing.T) {
 		name string
 		do   func()
 	}{
-		{"create", func() { sim.CreateJob() }},
-		{"delete", func() { sim.DeleteJob(sim.Jobs()[7].ID) }},
-		{"set status", func() { sim.SetStatus(sim.Jobs()[3].ID, 10, time.Minute) }},
-		{"churn", func() { sim.SetChurn(3); listPages(t, sim, 2); sim.SetChurn(0) }},
-		{"mutate", func() { sim.Mutate(0.2, 4) }},
-		{"put back", func() {
+		{name: "create", do: func() { sim.CreateJob() }},
+		{name: "delete", do: func() { sim.DeleteJob(sim.Jobs()[7].ID) }},
+		{name: "set status", do: func() { sim.SetStatus(sim.Jobs()[3].ID, 10, time.Minute) }},
+		{name: "churn", do: func() { sim.SetChurn(3); listPages(t, sim, 2); sim.SetChurn(0) }},
+		{name: "mutate", do: func() { sim.Mutate(0.2, 4) }},
+		{name: "put back", do: func() {
 			j, _ := sim.JobState(sim.Jobs()[0].ID)
 			sim.DeleteJob(j.ID)
 			check("deleted", "status")

@@ -531,8 +531,8 @@ func TestSortSpellingFollowsAuthMode(t *testing.T) {
 		param string
 		other string
 	}{
-		{"aksk", func(q url.Values) answer { return signedList(t, srv, q) }, "sortBy", "sort_by"},
-		{"token", func(q url.Values) answer { return tokenList(t, srv, tok, q) }, "sort_by", "sortBy"},
+		{name: "aksk", list: func(q url.Values) answer { return signedList(t, srv, q) }, param: "sortBy", other: "sort_by"},
+		{name: "token", list: func(q url.Values) answer { return tokenList(t, srv, tok, q) }, param: "sort_by", other: "sortBy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := tc.list(url.Values{"per_page": {"100"}, tc.param: {"create_time"}, "order": {"desc"}})
@@ -567,15 +567,15 @@ func TestBadParameters(t *testing.T) {
 		q     url.Values
 		names string
 	}{
-		{url.Values{"per_page": {"0"}}, "per_page"},
-		{url.Values{"per_page": {"101"}}, "per_page"},
-		{url.Values{"per_page": {"ten"}}, "per_page"},
-		{url.Values{"page": {"0"}}, "page"},
-		{url.Values{"page": {"1.5"}}, "page"},
-		{url.Values{"order": {"up"}}, "order"},
-		{url.Values{"status": {"running"}}, "status"},
-		{url.Values{"search_content": {strings.Repeat("训", 101)}}, "search_content"},
-		{url.Values{"sortBy": {"name"}}, "sortBy"},
+		{q: url.Values{"per_page": {"0"}}, names: "per_page"},
+		{q: url.Values{"per_page": {"101"}}, names: "per_page"},
+		{q: url.Values{"per_page": {"ten"}}, names: "per_page"},
+		{q: url.Values{"page": {"0"}}, names: "page"},
+		{q: url.Values{"page": {"1.5"}}, names: "page"},
+		{q: url.Values{"order": {"up"}}, names: "order"},
+		{q: url.Values{"status": {"running"}}, names: "status"},
+		{q: url.Values{"search_content": {strings.Repeat("训", 101)}}, names: "search_content"},
+		{q: url.Values{"sortBy": {"name"}}, names: "sortBy"},
 	} {
 		a := signedList(t, srv, tc.q)
 		wantError(t, a, http.StatusBadRequest, "ModelArts.0104")
@@ -798,7 +798,7 @@ func TestStatsRecordRequests(t *testing.T) {
 		auth   string
 		status int
 		sort   string
-	}{{AuthPassword, 201, ""}, {AuthAKSK, 200, "create_time"}, {AuthToken, 200, ""}, {AuthNone, 401, ""}}
+	}{{auth: AuthPassword, status: 201, sort: ""}, {auth: AuthAKSK, status: 200, sort: "create_time"}, {auth: AuthToken, status: 200, sort: ""}, {auth: AuthNone, status: 401, sort: ""}}
 	for i, w := range want {
 		r := st.Requests[i]
 		if r.Auth != w.auth || r.Status != w.status || r.Query().Get("sortBy") != w.sort {

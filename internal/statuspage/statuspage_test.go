@@ -189,9 +189,9 @@ func TestPage(t *testing.T) {
 			t.Fatalf("%d source rows, want 3", len(rows))
 		}
 		checks := []struct{ name, state, freshness, success string }{
-			{"edge", "failed", "late", "never"},
-			{"lab&#34;&gt;", "partial", "stale", "3h 0m ago"},
-			{"prod", "succeeded", "fresh", "1m 5s ago"},
+			{name: "edge", state: "failed", freshness: "late", success: "never"},
+			{name: "lab&#34;&gt;", state: "partial", freshness: "stale", success: "3h 0m ago"},
+			{name: "prod", state: "succeeded", freshness: "fresh", success: "1m 5s ago"},
 		}
 		for i, c := range checks {
 			row := rows[i]

@@ -276,7 +276,7 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	for _, p := range []struct {
 		raw []byte
 		v   *any
-	}{{a, &va}, {b, &vb}} {
+	}{{raw: a, v: &va}, {raw: b, v: &vb}} {
 		if err := json.Unmarshal(p.raw, p.v); err != nil {
 			t.Fatalf("%s: %v", p.raw, err)
 		}

@@ -72,16 +72,16 @@ func TestInterpretError(t *testing.T) {
 		err  error
 		want error
 	}{
-		{&pgconn.PgError{Code: "40001"}, ErrConflict},
-		{&pgconn.PgError{Code: "40P01"}, ErrConflict},
-		{&pgconn.PgError{Code: "08006"}, ErrUnavailable},
-		{&pgconn.PgError{Code: "57P01"}, ErrUnavailable},
-		{&pgconn.PgError{Code: "53300"}, ErrUnavailable},
-		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), ErrUnavailable},
-		{fmt.Errorf("x: %w", pgconn.ErrConnClosed), ErrUnavailable},
-		{context.Canceled, context.Canceled},
-		{&pgconn.PgError{Code: "23505"}, nil},
-		{other, other},
+		{err: &pgconn.PgError{Code: "40001"}, want: ErrConflict},
+		{err: &pgconn.PgError{Code: "40P01"}, want: ErrConflict},
+		{err: &pgconn.PgError{Code: "08006"}, want: ErrUnavailable},
+		{err: &pgconn.PgError{Code: "57P01"}, want: ErrUnavailable},
+		{err: &pgconn.PgError{Code: "53300"}, want: ErrUnavailable},
+		{err: fmt.Errorf("read: %w", io.ErrUnexpectedEOF), want: ErrUnavailable},
+		{err: fmt.Errorf("x: %w", pgconn.ErrConnClosed), want: ErrUnavailable},
+		{err: context.Canceled, want: context.Canceled},
+		{err: &pgconn.PgError{Code: "23505"}, want: nil},
+		{err: other, want: other},
 	} {
 		got := interpretError(tc.err)
 		if !errors.Is(got, tc.err) {

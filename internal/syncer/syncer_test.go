@@ -252,13 +252,13 @@ func TestMassDeletionGuard(t *testing.T) {
 		min           int
 		wantInMessage string
 	}{
-		{"more than half and more than 10", 100, 60, true, 0.5, 10, "60 of 100 live jobs (60%) would be marked deleted (the service confirmed 60 of the 60 candidates checked gone), more than the 50% allowed"},
-		{"more than 10 but not half", 100, 11, false, 0.5, 10, ""},
-		{"more than half but only 10", 12, 10, false, 0.5, 10, ""},
-		{"stricter share", 100, 21, true, 0.2, 10, "21 of 100 live jobs (21%)"},
+		{name: "more than half and more than 10", jobs: 100, delete: 60, refused: true, share: 0.5, min: 10, wantInMessage: "60 of 100 live jobs (60%) would be marked deleted (the service confirmed 60 of the 60 candidates checked gone), more than the 50% allowed"},
+		{name: "more than 10 but not half", jobs: 100, delete: 11, refused: false, share: 0.5, min: 10, wantInMessage: ""},
+		{name: "more than half but only 10", jobs: 12, delete: 10, refused: false, share: 0.5, min: 10, wantInMessage: ""},
+		{name: "stricter share", jobs: 100, delete: 21, refused: true, share: 0.2, min: 10, wantInMessage: "21 of 100 live jobs (21%)"},
 		// More candidates than the default check budget (200): the share confirmed among those checked is
 		// projected onto all of them. With a larger budget, all 450 are marked in one run.
-		{"more than one mark batch", 500, 450, true, 0.5, 10, "450 of 500 live jobs (90%)"},
+		{name: "more than one mark batch", jobs: 500, delete: 450, refused: true, share: 0.5, min: 10, wantInMessage: "450 of 500 live jobs (90%)"},
 	}
 	for _, tt := range tests {
 		s := mustSource(t, "guard-"+tt.name, simulator.Options{Jobs: tt.jobs, Seed: 2}, fetch.AuthAKSK)

@@ -7,11 +7,11 @@ import (
 
 func TestClean(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"plain", "plain"},
-		{"a\x1b[31mred\r\nnext", `a\x1b[31mred\r\nnext`},
-		{"tab\there\x7f", `tab\there\x7f`},
-		{"bad \xff utf8", "bad \uFFFD utf8"},
-		{"ünïcode ok", "ünïcode ok"},
+		{in: "plain", want: "plain"},
+		{in: "a\x1b[31mred\r\nnext", want: `a\x1b[31mred\r\nnext`},
+		{in: "tab\there\x7f", want: `tab\there\x7f`},
+		{in: "bad \xff utf8", want: "bad \uFFFD utf8"},
+		{in: "ünïcode ok", want: "ünïcode ok"},
 	} {
 		if got := Clean(tc.in, 0); got != tc.want {
 			t.Errorf("Clean(%q) = %q, want %q", tc.in, got, tc.want)
