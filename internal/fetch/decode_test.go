@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -30,8 +29,13 @@ func TestDecodePageEveryField(t *testing.T) {
 		},
 		{ID: 9223372036854775807, Status: 99, Raw: []byte(item1)},
 	}
-	if !reflect.DeepEqual(p.Jobs, want) {
-		t.Errorf("jobs =\n%+v\nwant\n%+v", p.Jobs, want)
+	if len(p.Jobs) != len(want) {
+		t.Fatalf("%d jobs, want %d:\n%+v", len(p.Jobs), len(want), p.Jobs)
+	}
+	for i := range want {
+		if d := fieldDiff(p.Jobs[i], want[i]); d != "" {
+			t.Errorf("job %d differs:%s", i, d)
+		}
 	}
 	if got := p.Jobs[0].CreatedAt().Format("2006-01-02T15:04:05Z"); got != "2019-08-07T03:48:56Z" {
 		t.Errorf("CreatedAt = %s", got)
