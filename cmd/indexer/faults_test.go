@@ -560,7 +560,16 @@ func TestDatabaseRestartMidRun(t *testing.T) {
 
 	proxy.Refuse(false)
 	must(t, h.sim.SetFaults(simulator.Faults{}))
-	if code, _, errOut := h.run("sync"); code != exitOK {
+	// The server ends the cut session, and releases its lock on the source, when it notices the
+	// connection is gone; until then the next sync finds the source busy and skips it (exit 0).
+	waitFor(t, 30*time.Second, "the server to end the cut session", func() bool {
+		var held int64
+		err := c.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held)
+		return err == nil && held == 0
+	})
+	code, _, errOut = h.run("sync")
+	if code != exitOK {
 		t.Fatalf("sync after the outage: exit %d\n%s", code, tail(errOut, 4000))
 	}
 	var abandoned int64
