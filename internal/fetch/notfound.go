@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The rule for "the ModelArts service says this job does not exist". It is
@@ -65,4 +66,28 @@ func JobNotFound(err error) (NotFoundShape, bool) {
 		return NotFoundShape{}, false
 	}
 	return NotFoundShape{HTTPStatus: ae.HTTPStatus, Code: ae.Code}, true
+}
+
+// The sync and indexer probe learn the detail call's answers, and search by name, the same way.
+
+// impossibleIDGap: ImpossibleJobID is this much above the largest id known, so that it cannot exist,
+// yet stays within a 32-bit integer for small ids (a service that parses ids as int32 would
+// otherwise answer "invalid parameter", not "not found").
+const impossibleIDGap = 1_000_000_000
+
+// ImpossibleJobID is a job id that cannot exist when maxKnown is the largest id ever listed: the id
+// whose detail call shows what the service answers for a missing job.
+func ImpossibleJobID(maxKnown int64) int64 { return max(maxKnown, 0) + impossibleIDGap }
+
+// NameSearchRunes is the longest search_content a name search sends: the REST reference allows 64
+// characters, the SDK reference 100.
+const NameSearchRunes = 64
+
+// NameSearch is the search_content that looks for a job named name: its first NameSearchRunes
+// characters (a search may match substrings: a prefix still finds the job).
+func NameSearch(name string) string {
+	if utf8.RuneCountInString(name) <= NameSearchRunes {
+		return name
+	}
+	return string([]rune(name)[:NameSearchRunes])
 }

@@ -82,3 +82,30 @@ func FuzzJobNotFound(f *testing.F) {
 		}
 	})
 }
+
+func TestWholePageAndNameSearch(t *testing.T) {
+	jobs := func(n int) []Job { return make([]Job, n) }
+	for _, tc := range []struct {
+		name string
+		p    Page
+		want bool
+	}{
+		{name: "short page holding its total", p: Page{Jobs: jobs(3), TotalCount: 3}, want: true},
+		{name: "empty listing", p: Page{TotalCount: 0}, want: true},
+		{name: "full page", p: Page{Jobs: jobs(100), TotalCount: 100}},
+		{name: "total lies low", p: Page{Jobs: jobs(3), TotalCount: 2}},
+		{name: "total says more", p: Page{Jobs: jobs(3), TotalCount: 4}},
+		{name: "an undecoded item", p: Page{Jobs: jobs(2), BadItems: []BadItem{{}}, TotalCount: 2}},
+	} {
+		if got := tc.p.Whole(100); got != tc.want {
+			t.Errorf("%s: Whole = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	long := strings.Repeat("名", 70)
+	if got := NameSearch(long); got != strings.Repeat("名", NameSearchRunes) || NameSearch("tb-bert") != "tb-bert" {
+		t.Errorf("NameSearch cut %q", got)
+	}
+	if id := ImpossibleJobID(197); id != 197+impossibleIDGap || id > 1<<31-1 {
+		t.Errorf("ImpossibleJobID(197) = %d", id)
+	}
+}

@@ -162,7 +162,7 @@ func (w *walker) probe(ctx context.Context, l Lister, opts WalkOptions) error {
 		}
 		b.ids[k.ID] = struct{}{}
 	}
-	b.Whole = len(p.BadItems) == 0 && int64(len(p.Jobs)) == b.Total && len(p.Jobs) < opts.PerPage
+	b.Whole = p.Whole(opts.PerPage)
 	oneTime := len(keys) > 0 && !slices.ContainsFunc(keys, func(k Key) bool { return k.CreateTime != b.Last.CreateTime })
 	switch {
 	case b.Total > 0 && len(keys) == 0:

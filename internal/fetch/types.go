@@ -72,6 +72,13 @@ type Page struct {
 	BadItems []BadItem
 }
 
+// Whole says whether p is the whole answer of its query, in one page: fewer items than perPage, as
+// many as job_total_count, every one decoded. A job missing from such a page was not in the listing
+// when the page was answered.
+func (p *Page) Whole(perPage int) bool {
+	return len(p.BadItems) == 0 && len(p.Jobs) < perPage && int64(len(p.Jobs)) == p.TotalCount
+}
+
 // BadItem is one item of the jobs array that could not be decoded.
 type BadItem struct {
 	Index  int             // position in the jobs array

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // API is what the probe needs from the ModelArts API (a *fetch.Client).
@@ -40,20 +40,15 @@ type Check struct {
 
 // Options shape the probe.
 type Options struct {
-	PerPage   int    // the sync's page size (default 100)
-	AuthMode  string // for the report: fetch.AuthAKSK or fetch.AuthToken
-	MaxPages  int    // job_total_count is checked against the pages when it needs at most this many (default 10)
-	SearchLen int    // longest search_content sent (default 64)
+	PerPage  int    // the sync's page size (default 100)
+	AuthMode string // for the report: fetch.AuthAKSK or fetch.AuthToken
+	MaxPages int    // job_total_count is checked against the pages when it needs at most this many (default 10)
 }
-
-// impossibleIDGap matches the sync's: the id asked for is this much above the largest id listed.
-const impossibleIDGap = 1_000_000_000
 
 // Run runs every check, in order; a check that needs what an earlier one failed to get is skipped.
 func Run(ctx context.Context, src API, opts Options) []Check {
 	opts.PerPage = cmp.Or(opts.PerPage, 100)
 	opts.MaxPages = cmp.Or(opts.MaxPages, 10)
-	opts.SearchLen = cmp.Or(opts.SearchLen, 64)
 	p := &prober{src: src, opts: opts}
 	p.auth(ctx)
 	p.pageSize(ctx)
@@ -190,16 +185,16 @@ func (p *prober) detailNotFound(ctx context.Context) {
 			maxID = max(maxID, j.ID)
 		}
 	}
-	id := maxID + impossibleIDGap
+	id := fetch.ImpossibleJobID(maxID)
 	_, err := p.src.GetJob(ctx, id)
 	shape, ok := fetch.JobNotFound(err)
 	switch {
 	case err == nil:
 		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("id %d, which cannot exist, returned a job", id)
 	case ok:
-		c.Verdict, c.Observed = OK, fmt.Sprintf("id %d: %s (%s)", id, shape, clip(err.Error(), 160))
+		c.Verdict, c.Observed = OK, fmt.Sprintf("id %d: %s (%s)", id, shape, textcap.Clean(err.Error(), 160))
 	default:
-		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("id %d: %s", id, clip(err.Error(), 200))
+		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("id %d: %s", id, textcap.Clean(err.Error(), 200))
 	}
 	p.add(c)
 }
@@ -212,7 +207,7 @@ func (p *prober) nameSearch(ctx context.Context) {
 		p.skip(c, "no named job listed to search for")
 		return
 	}
-	name := cut(j.Name, p.opts.SearchLen)
+	name := fetch.NameSearch(j.Name)
 	pg, err := p.src.ListPage(ctx, fetch.Query{Page: 1, PerPage: p.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: name})
 	if err != nil {
 		c.Verdict, c.Observed = Unexpected, err.Error()
@@ -321,21 +316,4 @@ func clipIDs(ids []int64) string {
 		return fmt.Sprintf("%v...", ids[:8])
 	}
 	return fmt.Sprint(ids)
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
-
-func cut(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n])
 }

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,14 +72,7 @@ func (d Dialect) Validate() error {
 // String is the dialect in the syntax ParseDialect reads.
 func (d Dialect) String() string {
 	return fmt.Sprintf("not-found=%s,search=%s,create-skew=%s",
-		cmpOr(d.NotFound, NotFound404), cmpOr(d.Search, SearchName), d.CreateSkew)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+		cmp.Or(d.NotFound, NotFound404), cmp.Or(d.Search, SearchName), d.CreateSkew)
 }
 
 // ParseDialect reads "not-found=400,search=name_desc,create-skew=2s" (any

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // Candidate is a live job of the mirror that a run did not see, waiting in modelarts.deletion_candidates
@@ -108,7 +110,7 @@ func (r *Run) RecordChecks(ctx context.Context, now time.Time, checks []Candidat
 			alive = append(alive, c.JobID)
 		case CheckUnknown:
 			unknown = append(unknown, c.JobID)
-			answers = append(answers, storableText(capText(c.Answer, maxAnswerBytes)))
+			answers = append(answers, storableText(textcap.Clean(c.Answer, maxAnswerBytes)))
 		}
 	}
 	b := &pgx.Batch{}
@@ -145,16 +147,4 @@ func (s *Store) PendingCandidates(ctx context.Context, sources []string) ([]Pend
 		return nil, fmt.Errorf("pending deletion candidates: %w", interpretError(err))
 	}
 	return out, nil
-}
-
-// capText cuts s to at most n bytes on a rune boundary, marking the cut.
-func capText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "... [cut]"
 }

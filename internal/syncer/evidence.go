@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // Deletions on evidence.
@@ -42,15 +42,6 @@ const (
 	BySearch  = "search"
 	ByListing = "listing"
 )
-
-// searchRunes is the longest search_content sent: the REST reference allows 64 characters, the SDK
-// reference 100.
-const searchRunes = 64
-
-// impossibleIDGap: the id asked for to learn the not-found answer is this much above the largest id
-// known, so that it cannot exist, yet stays within a 32-bit integer for small ids (a service that
-// parses ids as int32 would otherwise answer "invalid parameter", not "not found").
-const impossibleIDGap = 1_000_000_000
 
 type trust int
 
@@ -241,7 +232,7 @@ func (c *confirmer) byDetail(ctx context.Context, cand store.Candidate) (string,
 	case notFound:
 		return fmt.Sprintf("the detail call answered %s, not the %s it gives for an id that cannot exist", shape, c.detailShape), nil
 	default:
-		return "the detail call answered: " + capText(err.Error(), 300), nil
+		return "the detail call answered: " + textcap.Clean(err.Error(), 300), nil
 	}
 }
 
@@ -254,7 +245,7 @@ func (c *confirmer) calibrateDetail(ctx context.Context, candID int64) error {
 		c.detailWhy = "budget spent"
 		return nil
 	}
-	impossible := max(c.s.maxID, candID) + impossibleIDGap
+	impossible := fetch.ImpossibleJobID(max(c.s.maxID, candID))
 	c.spend()
 	_, err := c.s.src.GetJob(ctx, impossible)
 	shape, ok := fetch.JobNotFound(err)
@@ -265,7 +256,7 @@ func (c *confirmer) calibrateDetail(ctx context.Context, candID int64) error {
 		c.detailWhy = fmt.Sprintf("the detail call returned a job for id %d, which cannot exist", impossible)
 		return nil
 	case !ok:
-		c.detailWhy = "its answer for an id that cannot exist is not a recognised not-found: " + capText(err.Error(), 300)
+		c.detailWhy = "its answer for an id that cannot exist is not a recognised not-found: " + textcap.Clean(err.Error(), 300)
 		c.s.log.Warn("the detail call gives no evidence of deletions in this run; using name searches", "reason", c.detailWhy)
 		return nil
 	}
@@ -309,12 +300,12 @@ func (c *confirmer) bySearch(ctx context.Context, cand store.Candidate) (string,
 	case ctx.Err() != nil:
 		return "", ctx.Err()
 	case err != nil:
-		return "name search failed: " + capText(err.Error(), 300), nil
+		return "name search failed: " + textcap.Clean(err.Error(), 300), nil
 	}
 	if i := slices.IndexFunc(p.Jobs, func(j fetch.Job) bool { return j.ID == cand.JobID }); i >= 0 {
 		return "", c.alive(ctx, p.Jobs[i])
 	}
-	if !onePage(p, c.s.searchPerPage()) {
+	if !p.Whole(c.s.searchPerPage()) {
 		return fmt.Sprintf("a search for its name matched %d jobs, more than one complete page", p.TotalCount), nil
 	}
 	if !c.verified && cand.WalksMissed < 2 {
@@ -344,7 +335,7 @@ func (c *confirmer) calibrateSearch(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if err != nil {
-			c.searchWhy = "a name search failed: " + capText(err.Error(), 300)
+			c.searchWhy = "a name search failed: " + textcap.Clean(err.Error(), 300)
 			return nil
 		}
 		if slices.ContainsFunc(p.Jobs, func(j fetch.Job) bool { return j.ID == known.ID }) {
@@ -360,9 +351,9 @@ func (c *confirmer) calibrateSearch(ctx context.Context) error {
 	return nil
 }
 
-// searchName lists the first page of the jobs whose name matches name (cut to searchRunes runes).
+// searchName lists the first page of the jobs whose name matches name (fetch.NameSearch).
 func (s *syncRun) searchName(ctx context.Context, name string) (*fetch.Page, error) {
-	q := fetch.Query{Page: 1, PerPage: s.searchPerPage(), SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: cutRunes(name, searchRunes)}
+	q := fetch.Query{Page: 1, PerPage: s.searchPerPage(), SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: fetch.NameSearch(name)}
 	p, err := s.src.ListPage(ctx, q)
 	if p != nil {
 		s.stats.Requests += p.HTTPRequests
@@ -372,28 +363,3 @@ func (s *syncRun) searchName(ctx context.Context, name string) (*fetch.Page, err
 }
 
 func (s *syncRun) searchPerPage() int { return s.opts.PerPage }
-
-// onePage says whether p is the whole answer of its query: fewer items than the page size, as many as
-// job_total_count, all decoded.
-func onePage(p *fetch.Page, perPage int) bool {
-	return len(p.BadItems) == 0 && len(p.Jobs) < perPage && int64(len(p.Jobs)) == p.TotalCount
-}
-
-func cutRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n])
-}
-
-func capText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "... [cut]"
-}
