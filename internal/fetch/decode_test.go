@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/vizjob/indexer/internal/testdiff"
 )
 
 func TestDecodePageEveryField(t *testing.T) {
@@ -33,7 +35,7 @@ func TestDecodePageEveryField(t *testing.T) {
 		t.Fatalf("%d jobs, want %d:\n%+v", len(p.Jobs), len(want), p.Jobs)
 	}
 	for i := range want {
-		if d := fieldDiff(p.Jobs[i], want[i]); d != "" {
+		if d := testdiff.Fields(p.Jobs[i], want[i]); d != "" {
 			t.Errorf("job %d differs:%s", i, d)
 		}
 	}

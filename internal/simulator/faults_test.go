@@ -3,7 +3,6 @@ package simulator
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vizjob/indexer/internal/testdiff"
 
 	"github.com/vizjob/indexer/internal/fetch"
 )
@@ -324,7 +325,7 @@ func TestParseFaults(t *testing.T) {
 		ServerErrorStatus: 503, TruncateEvery: 7, SlowEvery: 11, SlowDelay: 40 * time.Second, ResetEvery: 13,
 		WrongContentTypeEvery: 17, HTMLPageEvery: 19, ExpireTokensAfter: 23, BadItems: []string{BadWrongType, BadMissingID},
 		BadItemEvery: 40, DuplicateAcrossPages: true, LieTotalBy: -7, ThrottleCode: "ModelArts.2799", BadItemIDs: []int64{10, 20, 30}}
-	if d := fieldDiff(f, want); d != "" {
+	if d := testdiff.Fields(f, want); d != "" {
 		t.Errorf("ParseFaults differs:%s", d)
 	}
 	for _, bad := range []string{"throttle=3", "throttle-every=x", "bad-item-ids=1+x", "server-error-status=500", "bad-items=weird", "slow-delay=-1s", "reset-every=-2"} {
@@ -372,32 +373,4 @@ func TestFaultsLeaveIAMAlone(t *testing.T) {
 	if n := len(sim.FaultEvents()); n != 0 {
 		t.Errorf("%d fault events for an IAM request", n)
 	}
-}
-
-// fieldDiff names the fields in which two values of one struct type differ, with both values, one
-// field a line; it is empty when they are deeply equal.
-func fieldDiff(got, want any) string {
-	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
-	if g.Type() != w.Type() || g.Kind() != reflect.Struct || !exportedOnly(g.Type()) {
-		if reflect.DeepEqual(got, want) {
-			return ""
-		}
-		return fmt.Sprintf("got %+v, want %+v", got, want)
-	}
-	var b strings.Builder
-	for i := range g.NumField() {
-		if gf, wf := g.Field(i), w.Field(i); !reflect.DeepEqual(gf.Interface(), wf.Interface()) {
-			fmt.Fprintf(&b, "\n%s: got %+v, want %+v", g.Type().Field(i).Name, gf.Interface(), wf.Interface())
-		}
-	}
-	return b.String()
-}
-
-func exportedOnly(t reflect.Type) bool {
-	for i := range t.NumField() {
-		if !t.Field(i).IsExported() {
-			return false
-		}
-	}
-	return true
 }
