@@ -305,7 +305,7 @@ func (c *confirmer) bySearch(ctx context.Context, cand store.Candidate) (string,
 	if i := slices.IndexFunc(p.Jobs, func(j fetch.Job) bool { return j.ID == cand.JobID }); i >= 0 {
 		return "", c.alive(ctx, p.Jobs[i])
 	}
-	if !p.Whole(c.s.searchPerPage()) {
+	if !p.Whole(c.s.opts.PerPage) {
 		return fmt.Sprintf("a search for its name matched %d jobs, more than one complete page", p.TotalCount), nil
 	}
 	if !c.verified && cand.WalksMissed < 2 {
@@ -353,7 +353,7 @@ func (c *confirmer) calibrateSearch(ctx context.Context) error {
 
 // searchName lists the first page of the jobs whose name matches name (fetch.NameSearch).
 func (s *syncRun) searchName(ctx context.Context, name string) (*fetch.Page, error) {
-	q := fetch.Query{Page: 1, PerPage: s.searchPerPage(), SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: fetch.NameSearch(name)}
+	q := fetch.Query{Page: 1, PerPage: s.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: fetch.NameSearch(name)}
 	p, err := s.src.ListPage(ctx, q)
 	if p != nil {
 		s.stats.Requests += p.HTTPRequests
@@ -361,5 +361,3 @@ func (s *syncRun) searchName(ctx context.Context, name string) (*fetch.Page, err
 	}
 	return p, err
 }
-
-func (s *syncRun) searchPerPage() int { return s.opts.PerPage }
