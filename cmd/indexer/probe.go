@@ -74,9 +74,9 @@ func printChecks(w io.Writer, source, endpoint, auth string, checks []probe.Chec
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Verdict, c.Assumption, c.Observed)
 	}
 	_ = tw.Flush()
-	bad := 0
+	bad, skipped := 0, 0
 	for _, c := range checks {
-		if c.Verdict == probe.OK {
+		if c.Verdict != probe.Unexpected {
 			continue
 		}
 		if bad == 0 {
@@ -85,8 +85,16 @@ func printChecks(w io.Writer, source, endpoint, auth string, checks []probe.Chec
 		bad++
 		fmt.Fprintf(w, "  %s: %s\n", c.Name, c.Consequence)
 	}
-	if bad == 0 {
+	for _, c := range checks {
+		if c.Verdict == probe.Skipped {
+			skipped++
+		}
+	}
+	switch {
+	case bad == 0 && skipped == 0:
 		fmt.Fprintln(w, "\nEvery assumption holds.")
+	case skipped > 0:
+		fmt.Fprintf(w, "\n%d checks could not be made; fix what is above and probe again.\n", skipped)
 	}
 	fmt.Fprintln(w)
 }

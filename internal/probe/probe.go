@@ -102,7 +102,7 @@ func (p *prober) pageSize(ctx context.Context) {
 	c := Check{Name: "per_page", Assumption: fmt.Sprintf("per_page=%d is accepted and honoured, sorted by create_time", p.opts.PerPage),
 		Consequence: "walks fail or take more pages: set INDEXER_PER_PAGE / INDEXER_MAX_PER_PAGE to what the endpoint accepts"}
 	if !p.authOK {
-		p.skip(c, "authentication failed")
+		p.skip(c, "not checked: the first request failed (see auth)")
 		return
 	}
 	pg, err := p.src.ListPage(ctx, p.syncQuery(1))
@@ -176,7 +176,7 @@ func (p *prober) detailNotFound(ctx context.Context) {
 	c := Check{Name: "detail_not_found", Assumption: "the detail call answers a missing job with a recognised not-found (a ModelArts.* code, HTTP 404 or 400, a message saying not found)",
 		Consequence: "the detail call gives no evidence of deletions: candidates are confirmed by name searches; if those give none either, jobs deleted at the source stay live in the mirror and runs end partial"}
 	if !p.authOK {
-		p.skip(c, "authentication failed")
+		p.skip(c, "not checked: the first request failed (see auth)")
 		return
 	}
 	var maxID int64
