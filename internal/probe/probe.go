@@ -238,7 +238,7 @@ func (p *prober) nameSearch(ctx context.Context) {
 
 func (p *prober) statusFilter(ctx context.Context) {
 	c := Check{Name: "status_filter", Assumption: "status=<code> returns only jobs in that status",
-		Consequence: "none today: the sync does not filter by status (it matters to a future head walk)"}
+		Consequence: "head walks notice it and ask the detail call about active jobs instead, within their budget: status changes are recorded later, at the latest by the next full walk; full walks do not filter"}
 	j, ok := p.known()
 	if !ok {
 		p.skip(c, "no job listed to take a status from")
