@@ -26,6 +26,7 @@ func TestProbe(t *testing.T) {
 		{dialect: simulator.Dialect{NotFound: simulator.NotFoundUnpublished}, unexpected: []string{"detail_matches_list", "detail_not_found"}, code: exitFailed},
 		{dialect: simulator.Dialect{NotFound: simulator.NotFoundHTML}, unexpected: []string{"detail_not_found"}, code: exitFailed},
 		{dialect: simulator.Dialect{Search: simulator.SearchNothing}, unexpected: []string{"name_search"}, code: exitFailed},
+		{dialect: simulator.Dialect{StatusIgnored: true}, unexpected: []string{"status_filter"}, code: exitFailed},
 	} {
 		t.Run(tc.dialect.String(), func(t *testing.T) {
 			t.Parallel()

@@ -41,6 +41,7 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 	dialectSpec := fs.String("dialect", "", "how to answer what the API documentation leaves open, comma-separated key=value:\n"+
 		"not-found=404|400|unpublished|html404 (the detail call's answer for a missing job; default 404 ModelArts.0105),\n"+
 		"search=name|name_desc|exact|ignored|nothing (how search_content matches; default name: substring of the name),\n"+
+		"status-filter=honoured|ignored (whether the status parameter filters; default honoured),\n"+
 		"create-skew=DURATION (new jobs get a create_time up to that much older than the newest job's; default 0)")
 	epoch := fs.String("epoch", "", "generated jobs are created over the year before this instant (RFC 3339, e.g. 2026-11-01T00:00:00Z);\n"+
 		"default: when the simulator starts. Simulators of one seed and one epoch hold the same jobs")

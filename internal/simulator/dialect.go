@@ -26,6 +26,9 @@ type Dialect struct {
 	// Search is how search_content matches (one of the Search* constants;
 	// default SearchName).
 	Search string
+	// StatusIgnored makes the list call ignore its status filter and list
+	// every job, as a deployment that does not know the parameter would.
+	StatusIgnored bool
 }
 
 // Answers of the detail call for a missing job (Dialect.NotFound).
@@ -71,8 +74,12 @@ func (d Dialect) Validate() error {
 
 // String is the dialect in the syntax ParseDialect reads.
 func (d Dialect) String() string {
-	return fmt.Sprintf("not-found=%s,search=%s,create-skew=%s",
-		cmp.Or(d.NotFound, NotFound404), cmp.Or(d.Search, SearchName), d.CreateSkew)
+	status := "honoured"
+	if d.StatusIgnored {
+		status = "ignored"
+	}
+	return fmt.Sprintf("not-found=%s,search=%s,status-filter=%s,create-skew=%s",
+		cmp.Or(d.NotFound, NotFound404), cmp.Or(d.Search, SearchName), status, d.CreateSkew)
 }
 
 // ParseDialect reads "not-found=400,search=name_desc,create-skew=2s" (any
@@ -90,6 +97,14 @@ func ParseDialect(spec string) (Dialect, error) {
 			d.NotFound = value
 		case "search":
 			d.Search = value
+		case "status-filter":
+			switch value {
+			case "ignored":
+				d.StatusIgnored = true
+			case "", "honoured":
+			default:
+				return d, fmt.Errorf("dialect: status-filter %q: want honoured or ignored", value)
+			}
 		case "create-skew":
 			v, err := time.ParseDuration(value)
 			if err != nil {
@@ -97,7 +112,7 @@ func ParseDialect(spec string) (Dialect, error) {
 			}
 			d.CreateSkew = v
 		default:
-			return d, fmt.Errorf("dialect: unknown key %q (want not-found, search or create-skew)", key)
+			return d, fmt.Errorf("dialect: unknown key %q (want not-found, search, status-filter or create-skew)", key)
 		}
 	}
 	return d, d.Validate()

@@ -374,7 +374,7 @@ func (s *Simulator) listJobs(w http.ResponseWriter, r *http.Request) {
 	if lq.status != nil || lq.search != "" {
 		var filtered []*JobState
 		for _, j := range matches {
-			if lq.status != nil && j.Status != *lq.status {
+			if lq.status != nil && !s.opts.Dialect.StatusIgnored && j.Status != *lq.status {
 				continue
 			}
 			if lq.search != "" && !s.searchMatches(j, lq.search, lq.searchRaw) {

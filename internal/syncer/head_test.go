@@ -97,3 +97,41 @@ func TestHeadWalk(t *testing.T) {
 		len(active), len(statuses), st.ListRequests, st.DetailRequests, 3000/100+2)
 	_ = syncer.ByDetail
 }
+
+// A deployment that ignores the status filter: the head walk notices jobs in other statuses, asks
+// the detail call about the active jobs instead, and still records their changes and deletes nothing.
+func TestHeadWalkStatusFilterIgnored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "head-ignored", simulator.Options{Jobs: 40, Seed: 22, Dialect: simulator.Dialect{StatusIgnored: true}}, fetch.AuthAKSK)
+	f.mustSync(t, s.client, options(s.name), nil)
+	var active []fetch.Job
+	for _, j := range s.sim.Jobs() {
+		if !finalStatus(j.Status) {
+			active = append(active, j)
+		}
+	}
+	if len(active) < 4 {
+		t.Fatalf("only %d active jobs: the test tests nothing", len(active))
+	}
+	for _, j := range active[:3] {
+		s.sim.SetStatus(j.ID, 11, 0) // failed
+	}
+	s.sim.DeleteJob(active[3].ID)
+	opts := options(s.name)
+	opts.Kind, opts.HeadDetailBudget = store.KindHead, 100
+	res := f.mustSync(t, s.client, opts, nil)
+	if res.Deleted != 0 || res.State != store.StateSucceeded {
+		t.Fatalf("result %+v", res)
+	}
+	for _, j := range active[:3] {
+		if vs := f.versions(t, s.name, j.ID); vs[len(vs)-1].Status != 11 || vs[len(vs)-1].To != nil {
+			t.Errorf("job %d: versions %+v, want an open version in status 11", j.ID, vs)
+		}
+	}
+	if at := f.deletedAt(t, s.name, active[3].ID); at != nil {
+		t.Errorf("a head walk marked job %d deleted", active[3].ID)
+	}
+	f.mustSync(t, s.client, options(s.name), nil)
+	f.check(t, newModel(), s, true)
+}

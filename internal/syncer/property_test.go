@@ -37,8 +37,8 @@ const propertyChecks = "40"
 // churn and repeated syncs, against the real client over HTTP and a real
 // database, in every dialect the simulator can speak for what the API
 // documentation leaves open: each answer of the detail call for a missing job
-// (a subtest each), how search_content matches and whether new jobs carry a
-// skewed create_time (drawn per case). After every sync:
+// (a subtest each), how search_content matches, whether new jobs carry a
+// skewed create_time and whether the status filter is honoured (drawn per case). After every sync:
 //   - no job is ever marked deleted while it exists in the source;
 //   - after a sync without churn the live mirror equals the source exactly;
 //   - the history invariants (see model.check);
@@ -66,9 +66,10 @@ func TestSyncProperties(t *testing.T) {
 				tot.cases++
 				p := &propertyCase{rt: rt, f: f, tot: &tot, m: newModel()}
 				dialect := simulator.Dialect{
-					NotFound:   notFound,
-					Search:     rapid.SampledFrom([]string{simulator.SearchName, simulator.SearchNameDesc, simulator.SearchExact}).Draw(rt, "search"),
-					CreateSkew: rapid.SampledFrom([]time.Duration{0, 0, 2 * time.Second}).Draw(rt, "create_skew"),
+					NotFound:      notFound,
+					Search:        rapid.SampledFrom([]string{simulator.SearchName, simulator.SearchNameDesc, simulator.SearchExact}).Draw(rt, "search"),
+					CreateSkew:    rapid.SampledFrom([]time.Duration{0, 0, 2 * time.Second}).Draw(rt, "create_skew"),
+					StatusIgnored: rapid.SampledFrom([]bool{false, false, true}).Draw(rt, "status_filter_ignored"),
 				}
 				auth := rapid.SampledFrom([]string{fetch.AuthAKSK, fetch.AuthToken}).Draw(rt, "auth")
 				p.run(fmt.Sprintf("prop-%s-%04d", notFound, next.Add(1)), auth, dialect)
