@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/url"
 	"os"
@@ -238,137 +237,119 @@ func (c *Config) envFields() *fieldNames {
 	return &n
 }
 
-// Load reads the configuration from getenv (os.Getenv in production). It does
-// not validate: apply flag overrides, then call Validate.
+// Load reads the configuration from getenv (os.Getenv in production), every setting as the table
+// settings describes it. It does not validate: apply flag overrides, then call Validate.
 func Load(getenv func(string) string) (*Config, error) {
 	var errs []error
-	c := &Config{}
+	c := &Config{Sources: make([]Source, 1)}
 	for _, name := range Variables() {
 		if getenv(name) != "" {
 			c.setFrom(name)
 		}
 	}
-	secret := func(name string) string {
-		v, err := readSecret(getenv, name)
-		if err != nil {
+	// The configuration file, if any, replaces the environment's source: its settings are not read.
+	c.ConfigFile = strings.TrimSpace(getenv(EnvConfigFile))
+	for _, s := range settings {
+		if s.PerSource && c.ConfigFile != "" {
+			continue
+		}
+		if err := s.load(c, getenv); err != nil {
 			errs = append(errs, err)
 		}
-		return v
 	}
-	intVar := func(name string, def int) int {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not an integer", name, v))
-		}
-		return n
-	}
-	durVar := func(name string, def time.Duration) time.Duration {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a duration (examples: 30s, 5m, 24h)", name, v))
-		}
-		return d
-	}
-	share := DefaultDeleteShare
-	if v := getenv(EnvMaxDeleteShare); v != "" {
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a number between 0 and 1", EnvMaxDeleteShare, v))
-		}
-		share = f
-	}
-
-	rateLimit := DefaultRateLimit
-	if v := getenv(EnvRateLimit); v != "" {
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a number of requests per second", EnvRateLimit, v))
-		}
-		rateLimit = f
-	}
-
-	maxRateLimit := DefaultMaxRateLimit
-	if v := getenv(EnvMaxRateLimit); v != "" {
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a number of requests per second", EnvMaxRateLimit, v))
-		}
-		maxRateLimit = f
-	}
-
-	boolVar := func(name string) bool {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return false
-		}
-		b, err := parseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: use true or false", name, v))
-		}
-		return b
-	}
-	runAtStart := boolVar(EnvRunAtStart)
-
-	*c = Config{
-		origin:         c.origin,
-		DatabaseURL:    cmp.Or(secret(EnvDatabaseURL), secret(EnvDatabaseURLAlt)),
-		MaxWalks:       intVar(EnvMaxWalks, DefaultMaxWalks),
-		MaxDeleteShare: share,
-		MaxDeleteMin:   intVar(EnvMaxDeleteMin, DefaultDeleteMin),
-		RequestTimeout: durVar(EnvRequestTimeout, DefaultTimeout),
-		MaxAttempts:    intVar(EnvMaxAttempts, DefaultAttempts),
-		SeenRefresh:    durVar(EnvSeenRefresh, DefaultSeenRefresh),
-		LogLevel:       cmp.Or(getenv(EnvLogLevel), "info"),
-		LogFormat:      cmp.Or(getenv(EnvLogFormat), "auto"),
-		RateLimit:      rateLimit,
-		MaxRateLimit:   maxRateLimit,
-		RunTimeout:     durVar(EnvRunTimeout, DefaultRunTimeout),
-		ConfigFile:     getenv(EnvConfigFile),
-		HTTPAddr:       cmp.Or(strings.TrimSpace(getenv(EnvHTTPAddr)), DefaultHTTPAddr),
-		Concurrency:    intVar(EnvConcurrency, DefaultConcurrency),
-		ShutdownGrace:  durVar(EnvShutdownGrace, DefaultGrace),
-		RunAtStart:     runAtStart,
-		Timezone:       cmp.Or(strings.TrimSpace(getenv(EnvTimezone)), DefaultTimezone),
-	}
-	c.PageConcurrency = intVar(EnvPageConcurrency, DefaultPageConcurrency)
-	c.DeleteCheckBudget = intVar(EnvDeleteCheckBudget, DefaultDeleteCheckBudget)
-	c.DeleteCheckTime = durVar(EnvDeleteCheckTime, DefaultDeleteCheckTime)
-	c.HeadSchedule = cmp.Or(strings.TrimSpace(getenv(EnvHeadSchedule)), DefaultHeadSchedule)
-	c.AllowInsecureHTTP = boolVar(EnvAllowInsecureHTTP)
-	c.HTTPToken = secret(EnvHTTPToken)
 	if c.ConfigFile != "" {
 		sources, err := loadFile(c.ConfigFile, getenv)
 		c.Sources = sources
-		return c, errors.Join(append(errs, err)...)
+		errs = append(errs, err)
 	}
-	s := Source{
-		Name:          getenv(EnvSource),
-		Endpoint:      getenv(EnvEndpoint),
-		Region:        getenv(EnvRegion),
-		ProjectID:     getenv(EnvProjectID),
-		AK:            secret(EnvAK),
-		SK:            secret(EnvSK),
-		SecurityToken: secret(EnvSecurityToken),
-		Username:      secret(EnvUsername),
-		Password:      secret(EnvPassword),
-		DomainName:    getenv(EnvDomainName),
-		IAMEndpoint:   getenv(EnvIAMEndpoint),
-		Schedule:      getenv(EnvSchedule),
-		PerPage:       intVar(EnvPerPage, 0),
-		MaxPerPage:    intVar(EnvMaxPerPage, 0),
-		perPageSet:    getenv(EnvPerPage) != "",
-		maxPerPageSet: getenv(EnvMaxPerPage) != "",
-	}
-	c.Sources = []Source{s}
 	return c, errors.Join(errs...)
+}
+
+// load sets the setting's field in c from the environment: its value, else its default.
+func (s Setting) load(c *Config, getenv func(string) string) error {
+	v, err := s.read(getenv)
+	if err != nil {
+		return err
+	}
+	name := s.Variable
+	if v == "" && s.Alt != "" {
+		name = s.Alt
+	}
+	if !s.Secret {
+		v = strings.TrimSpace(v) // secrets are taken as they are
+	}
+	bad := func(what string) error { return fmt.Errorf("%s=%q %s", name, v, what) }
+	switch dst := s.field(c).(type) {
+	case *string:
+		*dst = v
+		if v == "" && s.def != nil {
+			*dst = s.def.(string)
+		}
+	case *int:
+		if v == "" {
+			*dst, _ = s.def.(int)
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return bad("is not an integer")
+		}
+		*dst = n
+	case *float64:
+		if v == "" {
+			*dst, _ = s.def.(float64)
+			return nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return bad("is not " + s.noun)
+		}
+		*dst = f
+	case *time.Duration:
+		if v == "" {
+			*dst, _ = s.def.(time.Duration)
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return bad("is not a duration (examples: 30s, 5m, 24h)")
+		}
+		*dst = d
+	case *bool:
+		if v == "" {
+			*dst, _ = s.def.(bool)
+			return nil
+		}
+		b, err := parseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: use true or false", name, v)
+		}
+		*dst = b
+	default:
+		panic("setting " + s.Variable + ": a field of an unsupported type")
+	}
+	return nil
+}
+
+// read returns the setting's text: its variable, or the file its _FILE form names for a secret, else
+// the same of its alternative variable.
+func (s Setting) read(getenv func(string) string) (string, error) {
+	for _, name := range []string{s.Variable, s.Alt} {
+		if name == "" {
+			continue
+		}
+		if !s.Secret {
+			if v := getenv(name); v != "" {
+				return v, nil
+			}
+			continue
+		}
+		v, err := readSecret(getenv, name)
+		if v != "" || err != nil {
+			return v, err
+		}
+	}
+	return "", nil
 }
 
 // parseBool accepts what strconv.ParseBool does, and yes/no, on/off.
@@ -461,20 +442,13 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.MaxWalks < 1 {
-		errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", c.Origin(EnvMaxWalks), c.MaxWalks))
-	}
-	if c.MaxDeleteShare < 0 || c.MaxDeleteShare > 1 {
-		errs = append(errs, fmt.Errorf("%s must be between 0 and 1, got %g", c.Origin(EnvMaxDeleteShare), c.MaxDeleteShare))
-	}
-	if c.MaxDeleteMin < 0 {
-		errs = append(errs, fmt.Errorf("%s must not be negative, got %d", c.Origin(EnvMaxDeleteMin), c.MaxDeleteMin))
-	}
-	if c.RequestTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("%s must be positive, got %s", c.Origin(EnvRequestTimeout), c.RequestTimeout))
-	}
-	if c.MaxAttempts < 1 || c.MaxAttempts > 20 {
-		errs = append(errs, fmt.Errorf("%s must be between 1 and 20, got %d", c.Origin(EnvMaxAttempts), c.MaxAttempts))
+	for _, st := range settings {
+		if st.check == nil || st.PerSource {
+			continue
+		}
+		if err := st.check(c, c.Origin(st.Variable)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	names := map[string]int{}
 	for _, s := range c.Sources {
@@ -486,62 +460,6 @@ func (c *Config) Validate() error {
 				s.Name, prev, s.line, c.ConfigFile))
 		}
 		names[s.Name] = s.line
-	}
-	if c.SeenRefresh < 0 {
-		errs = append(errs, fmt.Errorf("%s must not be negative, got %s", c.Origin(EnvSeenRefresh), c.SeenRefresh))
-	}
-	if !(c.RateLimit >= 0) || math.IsInf(c.RateLimit, 1) {
-		errs = append(errs, fmt.Errorf("%s must be a number of requests per second, 0 for no limit, got %g", c.Origin(EnvRateLimit), c.RateLimit))
-	}
-	if !(c.MaxRateLimit >= 0) || math.IsInf(c.MaxRateLimit, 1) {
-		errs = append(errs, fmt.Errorf("%s must be a number of requests per second (at most %s, the rate never grows), got %g",
-			c.Origin(EnvMaxRateLimit), c.Origin(EnvRateLimit), c.MaxRateLimit))
-	}
-	if c.RunTimeout < 0 {
-		errs = append(errs, fmt.Errorf("%s must not be negative (0: no deadline), got %s", c.Origin(EnvRunTimeout), c.RunTimeout))
-	}
-	if c.DeleteCheckBudget < 1 {
-		errs = append(errs, fmt.Errorf("%s must be at least 1 call per run, got %d", c.Origin(EnvDeleteCheckBudget), c.DeleteCheckBudget))
-	}
-	if c.DeleteCheckTime <= 0 {
-		errs = append(errs, fmt.Errorf("%s must be positive, got %s", c.Origin(EnvDeleteCheckTime), c.DeleteCheckTime))
-	}
-	if c.HeadSchedule != HeadScheduleOff {
-		if _, err := cron.ParseStandard(c.HeadSchedule); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: %v (examples: \"@every 1m\", \"* * * * *\", or off)", c.Origin(EnvHeadSchedule), c.HeadSchedule, err))
-		}
-	}
-	if c.PageConcurrency < 1 || c.PageConcurrency > MaxPageConcurrency {
-		errs = append(errs, fmt.Errorf("%s must be between 1 (one page after the other) and %d, got %d",
-			c.Origin(EnvPageConcurrency), MaxPageConcurrency, c.PageConcurrency))
-	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		errs = append(errs, fmt.Errorf("%s is not host:port (examples: :8080, 127.0.0.1:8080)", c.value(EnvHTTPAddr, c.HTTPAddr)))
-	}
-	if c.HTTPToken != "" && (len(c.HTTPToken) < MinHTTPTokenLen || strings.ContainsAny(c.HTTPToken, " \t\r\n")) {
-		errs = append(errs, fmt.Errorf("%s must be at least %d characters without spaces (e.g. openssl rand -hex 32), got %d",
-			EnvHTTPToken, MinHTTPTokenLen, len(c.HTTPToken)))
-	}
-	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
-		errs = append(errs, fmt.Errorf("%s must be between 1 and %d, got %d", c.Origin(EnvConcurrency), MaxConcurrency, c.Concurrency))
-	}
-	if c.ShutdownGrace < 0 {
-		errs = append(errs, fmt.Errorf("%s must not be negative, got %s", c.Origin(EnvShutdownGrace), c.ShutdownGrace))
-	}
-	if loc, err := time.LoadLocation(c.Timezone); err != nil {
-		errs = append(errs, fmt.Errorf("%s is not a time zone (examples: UTC, Asia/Shanghai, Europe/Berlin)", c.value(EnvTimezone, c.Timezone)))
-	} else {
-		c.Location = loc
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("%s: use debug, info, warn or error", c.value(EnvLogLevel, c.LogLevel)))
-	}
-	switch c.LogFormat {
-	case "auto", "text", "json":
-	default:
-		errs = append(errs, fmt.Errorf("%s: use auto, text or json", c.value(EnvLogFormat, c.LogFormat)))
 	}
 	return errors.Join(errs...)
 }

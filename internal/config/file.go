@@ -138,16 +138,10 @@ func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func
 	return "", nil
 }
 
-// singleSourceVars configure the environment's one source; with a configuration
-// file they would be ignored, so setting them is an error. Credential variables
-// are not listed: the file may reference them ({env: HUAWEICLOUD_SDK_SK}).
-var singleSourceVars = []string{EnvEndpoint, EnvRegion, EnvProjectID, EnvIAMEndpoint, EnvSource, EnvSchedule,
-	EnvPerPage, EnvMaxPerPage}
-
 // loadFile reads the sources of the configuration file at path.
 func loadFile(path string, getenv func(string) string) ([]Source, error) {
 	var errs []error
-	for _, v := range singleSourceVars {
+	for _, v := range perSourceVariables() {
 		if getenv(v) != "" {
 			errs = append(errs, fmt.Errorf("%s is set, and so is %s=%s: with a configuration file, set the sources' "+
 				"settings in the file and unset %s", v, EnvConfigFile, path, v))
