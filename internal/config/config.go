@@ -281,53 +281,40 @@ func (s Setting) load(c *Config, getenv func(string) string) error {
 	bad := func(what string) error { return fmt.Errorf("%s=%q %s", name, v, what) }
 	switch dst := s.field(c).(type) {
 	case *string:
-		*dst = v
-		if v == "" && s.def != nil {
-			*dst = s.def.(string)
-		}
+		return assign(dst, v, s.def, func(v string) (string, error) { return v, nil })
 	case *int:
-		if v == "" {
-			*dst, _ = s.def.(int)
-			return nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
+		if assign(dst, v, s.def, strconv.Atoi) != nil {
 			return bad("is not an integer")
 		}
-		*dst = n
 	case *float64:
-		if v == "" {
-			*dst, _ = s.def.(float64)
-			return nil
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
+		if assign(dst, v, s.def, func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }) != nil {
 			return bad("is not " + s.noun)
 		}
-		*dst = f
 	case *time.Duration:
-		if v == "" {
-			*dst, _ = s.def.(time.Duration)
-			return nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
+		if assign(dst, v, s.def, time.ParseDuration) != nil {
 			return bad("is not a duration (examples: 30s, 5m, 24h)")
 		}
-		*dst = d
 	case *bool:
-		if v == "" {
-			*dst, _ = s.def.(bool)
-			return nil
-		}
-		b, err := parseBool(v)
-		if err != nil {
+		if assign(dst, v, s.def, parseBool) != nil {
 			return fmt.Errorf("%s=%q: use true or false", name, v)
 		}
-		*dst = b
 	default:
 		panic("setting " + s.Variable + ": a field of an unsupported type")
 	}
+	return nil
+}
+
+// assign sets *dst to parse(v), or to def (the zero value when def is nil) when v is empty.
+func assign[T any](dst *T, v string, def any, parse func(string) (T, error)) error {
+	if v == "" {
+		*dst, _ = def.(T)
+		return nil
+	}
+	x, err := parse(v)
+	if err != nil {
+		return err
+	}
+	*dst = x
 	return nil
 }
 

@@ -268,13 +268,7 @@ func (s *Simulator) CreateJob() fetch.Job {
 func (s *Simulator) DeleteJob(id int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.byID[id]; !ok {
-		return false
-	}
-	delete(s.byID, id)
-	s.jobs = slices.DeleteFunc(s.jobs, func(j *JobState) bool { return j.ID == id })
-	clear(s.sorted)
-	return true
+	return s.deleteLocked(id)
 }
 
 // SetStatus changes a job's status, adds addDuration to its duration and sets
