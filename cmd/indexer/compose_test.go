@@ -85,7 +85,7 @@ func TestDockerComposeMatchesCLI(t *testing.T) {
 		t.Errorf("service postgres: volume %q is not a named volume", vol)
 	}
 	// Published ports are reachable from this machine only: the database's superuser password and the
-	// simulator's control endpoints are demo values (hardening issue).
+	// simulator's control endpoints are demo values.
 	for name, svc := range file.Services {
 		for _, p := range svc.Ports {
 			if !strings.HasPrefix(p, "127.0.0.1:") {

@@ -147,7 +147,7 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 			{11, "lab-vit-longrun", d(-8, 12), time.Time{}},
 		}},
 
-		// Source qa: the cases of issue 16, each with its wrong answer before the fix.
+		// Source qa: the awkward cases, each with the wrong answer a naive query gives.
 		//
 		// Failed, then renamed while still failed, then deleted and back (still failed): one failure
 		// (D-2 10:00), not three.

@@ -71,7 +71,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	if len(Queries()) < 10 {
-		t.Errorf("%d documented queries, the issue asks for at least 10", len(Queries()))
+		t.Errorf("%d documented queries, want at least 10 (the README's questions)", len(Queries()))
 	}
 }
 

@@ -14,7 +14,7 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 		"postgres://indexer@db/mirror?password=DBSECRET",
 		"host=db user=indexer password=DBSECRET dbname=mirror",
 		"host=db password='DB SECRET' dbname=mirror",
-		// Hardening issue: the regular expression missed these.
+		// A regular expression once missed these: a password with @ and a host list.
 		"postgres://indexer:DB@SECRET@db:5432/mirror",
 		"postgres://indexer:DBSECRET@db:5432,db2:5432/mirror",
 		"postgres://indexer:DB/SECRET@db/mirror",

@@ -169,7 +169,7 @@ func TestShutdownLetsRunFinishWithinGrace(t *testing.T) {
 	}
 }
 
-// /metrics exposes the series of the issue with their labels; /healthz and / answer.
+// /metrics exposes the README's series with their labels; /healthz and / answer.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)

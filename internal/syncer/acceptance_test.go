@@ -11,7 +11,7 @@ import (
 	"github.com/vizjob/indexer/internal/syncer"
 )
 
-// The acceptance run, in process: 400 jobs churning at 0.7 mutations
+// The churn run of the README's "Correct under churn", in process: 400 jobs churning at 0.7 mutations
 // per list request, ten syncs in a row, none of which may mark deleted a job
 // that still exists; then churn stops and one more sync leaves the live
 // mirror equal to the simulator.

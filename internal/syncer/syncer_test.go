@@ -108,7 +108,7 @@ func TestSyncMirrorsEveryJobWithOneProbePerWalk(t *testing.T) {
 	}
 }
 
-// The case the issue starts from: during the walk one job already read is
+// The case that makes counting alone unsafe: during the walk one job already read is
 // deleted and one is created. job_total_count stays the same and as many
 // distinct jobs are seen as it says, yet the first job of page 2 shifted onto
 // page 1 and was never listed. The walk is not verified; the next one is.
