@@ -98,7 +98,8 @@ func (s *syncRun) settleCandidates(ctx context.Context) error {
 	// Checks take a request each, at the rate limit: say what is coming.
 	s.log.Info("checking deletion candidates with the service", "candidates", total, "checking", len(cands),
 		"budget_calls", s.opts.DeleteCheckBudget, "budget_time", s.opts.DeleteCheckTime.String())
-	for _, cand := range cands {
+	started, lastLog := time.Now(), time.Now()
+	for i, cand := range cands {
 		if !c.affordable() {
 			break
 		}
@@ -107,6 +108,11 @@ func (s *syncRun) settleCandidates(ctx context.Context) error {
 				break // deadline or shutdown: record what was settled, then end
 			}
 			return err
+		}
+		if time.Since(lastLog) >= s.opts.ProgressLogEvery && i+1 < len(cands) {
+			lastLog = time.Now()
+			s.log.Info("deletion checks progress", "asked", i+1, "of", len(cands), "confirmed_gone", len(c.gone),
+				"calls_left", c.calls, "elapsed", time.Since(started).Round(time.Second).String())
 		}
 	}
 	s.stats.DeletionChecks += s.opts.DeleteCheckBudget - c.calls

@@ -149,6 +149,31 @@ func TestDeletionPlusCreationDuringWalkIsCaught(t *testing.T) {
 	}
 }
 
+// Deletion checks take a request each, at the rate limit: a run that asks about many candidates
+// says how far it has come, as a walk does.
+func TestDeletionChecksReportProgress(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "checks-progress", simulator.Options{Jobs: 60, Seed: 3}, fetch.AuthAKSK)
+	f.mustSync(t, s.client, options(s.name), nil)
+	for _, j := range s.sim.Jobs()[:8] {
+		s.sim.DeleteJob(j.ID)
+	}
+	var logs bytes.Buffer
+	opts := options(s.name)
+	opts.ProgressLogEvery = time.Nanosecond
+	opts.MaxDeleteMin = 100 // 8 of 60 is not a mass deletion here
+	opts.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	if res := f.mustSync(t, s.client, opts, nil); res.Deleted != 8 {
+		t.Fatalf("%d jobs marked deleted, want 8", res.Deleted)
+	}
+	for _, want := range []string{`"msg":"deletion checks progress","source":"checks-progress"`, `"asked":1,"of":8`, `"asked":7,"of":8`, `"calls_left"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %s:\n%s", want, logs.String())
+		}
+	}
+}
+
 func TestDeletionConfirmedByDetailCall(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
