@@ -96,7 +96,7 @@ func TestSchemaContract(t *testing.T) {
 			"duration_ms", "valid_from", "valid_to", "sync_run_id"},
 		"sync_runs": {"id", "source", "started_at", "finished_at", "state", "jobs_seen", "jobs_inserted",
 			"jobs_updated", "jobs_deleted", "api_total_count", "error"},
-		"job_statuses": {"code", "name", "meaning", "is_final"},
+		"job_statuses": {"code", "name", "meaning", "is_final", "status_group"},
 	}
 	for table, cols := range want {
 		for _, c := range cols {
