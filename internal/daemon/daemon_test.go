@@ -413,9 +413,10 @@ func TestHeadWalksScheduled(t *testing.T) {
 	}
 	// The counters move just after the ledger: wait for them too.
 	var m map[string]float64
-	eventually(t, 10*time.Second, "the head walks counted", func() bool {
+	eventually(t, 10*time.Second, "the full walk and the head walks counted", func() bool {
 		m = scrape(t, td.url)
-		return m[`vizjob_head_walks_total{source="h",state="succeeded"}`] >= 2
+		return m[`vizjob_head_walks_total{source="h",state="succeeded"}`] >= 2 &&
+			m[`vizjob_sync_runs_total{source="h",state="succeeded"}`] >= 1
 	})
 	if m[`vizjob_head_walks_total{source="h",state="succeeded"}`] < 2 || m[`vizjob_sync_runs_total{source="h",state="succeeded"}`] != 1 {
 		t.Errorf("head walks %v, full walks %v", m[`vizjob_head_walks_total{source="h",state="succeeded"}`],
