@@ -3,7 +3,8 @@
 // across every replica, through the store's per-source locks), serves /healthz,
 // /readyz and /metrics, and shuts down in order: stop the scheduler, let the
 // runs in flight finish within a grace period, cancel the rest and record how
-// they ended, close HTTP. The caller closes the store last.
+// they ended, close HTTP. The caller closes the store last. Daemon's doc comment
+// states the lifecycle.
 package daemon
 
 import (
@@ -16,8 +17,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +51,22 @@ type Options struct {
 
 // Daemon schedules the syncs of every source of a configuration. Create it with New, then call Run
 // once; Handler may be used before, during or after Run.
+//
+// The lifecycle, in Run:
+//
+//  1. Serving. HTTP is served, migrations applied, then the scheduler starts. Every attempt at a run
+//     is a job of the scheduler, the run at start too (the first tick of the source's schedule): the
+//     scheduler skips a tick while the previous one's attempt is in progress, and knows when every
+//     attempt has returned. An attempt waits its jitter, then for one of the slots, which bound the
+//     runs in progress (Config.Concurrency), then runs under the runs' context.
+//  2. Draining, once Run's ctx is done (a signal) or HTTP fails: the scheduler stops (no new tick) and
+//     stopping is done, so that attempts that have not started a run give up and /readyz answers 503.
+//     Run waits for the attempts to return, up to Config.ShutdownGrace.
+//  3. Cancelling, if the grace period ends first: the runs' context is cancelled with the cause
+//     ErrShutdown; each run records how it ended (the syncer writes the ledger under
+//     context.WithoutCancel plus a timeout). Run waits for them up to recordTimeout.
+//  4. Stopped: HTTP is closed and Run returns. The caller closes the store last. A second signal is
+//     the caller's to handle (cmd/indexer exits at once).
 type Daemon struct {
 	cfg     *config.Config
 	store   *store.Store
@@ -60,13 +75,13 @@ type Daemon struct {
 	sources []*scheduledSource
 	reg     *prometheus.Registry
 	metrics *metrics
-	slots   chan struct{} // semaphore: one token per run in progress
 
-	mu       sync.Mutex
-	stopping bool          // set once shutdown begins: no new run starts
-	stopped  chan struct{} // closed when shutdown begins
-	inflight sync.WaitGroup
-	running  atomic.Int32 // runs in progress
+	// slots bounds the runs in progress: a run holds one from its start to its end, so len(slots) is
+	// the number of runs in progress.
+	slots chan struct{}
+	// stopping is done once shutdown begins (its cause says why): no run starts any more.
+	stopping  context.Context
+	beginStop context.CancelCauseFunc
 
 	ready ttlcache.Value[struct{}] // /readyz's checks, read at most every readyCacheTTL
 }
@@ -99,14 +114,14 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 		concurrency = max(pool-1, 1)
 	}
 	d := &Daemon{
-		cfg:     cfg,
-		store:   st,
-		opts:    opts,
-		log:     log,
-		reg:     prometheus.NewRegistry(),
-		slots:   make(chan struct{}, concurrency),
-		stopped: make(chan struct{}),
+		cfg:   cfg,
+		store: st,
+		opts:  opts,
+		log:   log,
+		reg:   prometheus.NewRegistry(),
+		slots: make(chan struct{}, concurrency),
 	}
+	d.stopping, d.beginStop = context.WithCancelCause(context.Background())
 	names := make([]string, 0, len(cfg.Sources))
 	for _, sc := range cfg.Sources {
 		names = append(names, sc.Name)
@@ -136,9 +151,10 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 }
 
 // Run serves HTTP, applies migrations if asked, and syncs every source on its schedule until ctx is
-// done; then it shuts down in order and returns nil. It returns an error if it cannot start (the
-// HTTP address is taken, a migration fails) or if the HTTP server fails.
+// done; then it shuts down in order (see Daemon) and returns nil. It returns an error if it cannot
+// start (the HTTP address is taken, a migration fails) or if the HTTP server fails.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer d.beginStop(errRunReturned) // whichever way Run returns, the daemon is no longer ready
 	ln := d.opts.Listener
 	if ln == nil {
 		var err error
@@ -174,15 +190,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cron.WithLogger(logger),
 		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)),
 	)
-	ids := make([]cron.EntryID, len(d.sources))
-	for i, s := range d.sources {
+	for _, s := range d.sources {
 		sched, err := cron.ParseStandard(s.cfg.Schedule) // cron.New's parser
 		if err != nil {                                  // config.Validate parses schedules the same way: not expected
 			d.closeHTTP(srv)
 			return fmt.Errorf("source %s: schedule %q: %w", s.cfg.Name, s.cfg.Schedule, err)
 		}
 		s.sched = sched
-		ids[i] = c.Schedule(sched, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindFull) }))
+		var ticks cron.Schedule = sched
+		if d.cfg.RunAtStart {
+			ticks = &tickAtStart{Schedule: sched}
+		}
+		c.Schedule(ticks, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindFull) }))
 		if d.cfg.HeadSchedule != "" && d.cfg.HeadSchedule != config.HeadScheduleOff {
 			head, err := cron.ParseStandard(d.cfg.HeadSchedule)
 			if err != nil { // config.Validate parses it the same way: not expected
@@ -198,23 +217,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	c.Start()
 	d.log.Info("daemon started", "sources", len(d.sources), "concurrency", cap(d.slots),
 		"timezone", c.Location().String(), "run_at_start", d.cfg.RunAtStart, "shutdown_grace", d.cfg.ShutdownGrace)
-	for i, s := range d.sources {
-		e := c.Entry(ids[i])
-		s.log.Info("source scheduled", "schedule", s.cfg.Schedule, "next_run", e.Next, "head_schedule", d.cfg.HeadSchedule)
-		if d.cfg.RunAtStart && e.WrappedJob != nil {
-			go e.WrappedJob.Run() // through the chain: never twice at once with the schedule
-		}
+	now := time.Now().In(c.Location())
+	for _, s := range d.sources {
+		s.log.Info("source scheduled", "schedule", s.cfg.Schedule, "next_run", s.sched.Next(now), "head_schedule", d.cfg.HeadSchedule)
 	}
 
 	var err error
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down", "cause", context.Cause(ctx))
+		d.shutdown(c, context.Cause(ctx), cancelRuns)
 	case err = <-httpErr:
 		err = fmt.Errorf("http: %w", err)
 		d.log.Error("http server failed; shutting down", "error", err)
+		d.shutdown(c, err, cancelRuns)
 	}
-	d.shutdown(c, cancelRuns)
 	d.closeHTTP(srv)
 	d.log.Info("daemon stopped")
 	return err
@@ -238,35 +255,26 @@ func (d *Daemon) prepare(ctx context.Context) error {
 	return nil
 }
 
-// shutdown stops the scheduler, waits for the runs in flight up to the grace period, then cancels them
-// and waits for them to record their outcome.
-func (d *Daemon) shutdown(c *cron.Cron, cancelRuns context.CancelCauseFunc) {
-	cronDone := c.Stop() // no new tick; done when the jobs the scheduler started have returned
-	d.mu.Lock()
-	d.stopping = true
-	close(d.stopped) // runs waiting for a slot give up
-	d.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		d.inflight.Wait()
-		<-cronDone.Done()
-		close(done)
-	}()
+// shutdown drains and, once the grace period is over, cancels (see Daemon): it stops the scheduler
+// and begins stopping with cause, waits for the attempts in progress up to the grace period, then
+// cancels the runs' context and waits for the runs to record their outcome.
+func (d *Daemon) shutdown(c *cron.Cron, cause error, cancelRuns context.CancelCauseFunc) {
+	attempts := c.Stop() // no new tick; done once every attempt the scheduler started has returned
+	d.beginStop(cause)   // attempts that have not started a run give up; /readyz answers 503
 	grace := time.NewTimer(d.cfg.ShutdownGrace)
 	defer grace.Stop()
-	if n := d.running.Load(); n > 0 {
+	if n := len(d.slots); n > 0 {
 		d.log.Info("waiting for the runs in flight", "runs", n, "grace", d.cfg.ShutdownGrace)
 	}
 	select {
-	case <-done:
+	case <-attempts.Done():
 		return
 	case <-grace.C:
 	}
 	d.log.Warn("grace period over: cancelling the runs in flight", "grace", d.cfg.ShutdownGrace)
 	cancelRuns(ErrShutdown)
 	select {
-	case <-done:
+	case <-attempts.Done():
 	case <-time.After(recordTimeout):
 		d.log.Error("runs did not end after being cancelled; the next run of their source will close them",
 			"waited", recordTimeout)
@@ -282,10 +290,25 @@ func (d *Daemon) closeHTTP(srv *http.Server) {
 }
 
 // isStopping says whether shutdown has begun.
-func (d *Daemon) isStopping() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.stopping
+func (d *Daemon) isStopping() bool { return d.stopping.Err() != nil }
+
+// errRunReturned is the cause of stopping when Run returns without a shutdown (it could not start).
+var errRunReturned = errors.New("daemon: Run returned")
+
+// tickAtStart is a schedule whose first tick is when the scheduler starts, then the ticks of
+// Schedule: the run at start is an attempt of the scheduler like any other. Only the scheduler's
+// goroutine calls Next.
+type tickAtStart struct {
+	cron.Schedule
+	ticked bool
+}
+
+func (s *tickAtStart) Next(t time.Time) time.Time {
+	if !s.ticked {
+		s.ticked = true
+		return t
+	}
+	return s.Schedule.Next(t)
 }
 
 // maxJitter caps the random wait before a run; it is also at most a tenth of the schedule's interval.
@@ -304,18 +327,9 @@ func jitter(sched cron.Schedule, now time.Time) time.Duration {
 	return 0
 }
 
-// runOnce runs one sync of s of the given kind (store.KindFull or store.KindHead), when a slot is
-// free, unless shutdown begins first.
+// runOnce is one attempt: after its jitter, when a slot is free, it runs one sync of s of the given
+// kind (store.KindFull or store.KindHead) under ctx, the runs' context, unless stopping is done first.
 func (d *Daemon) runOnce(ctx context.Context, s *scheduledSource, kind string) {
-	d.mu.Lock()
-	if d.stopping {
-		d.mu.Unlock()
-		return
-	}
-	d.inflight.Add(1)
-	d.mu.Unlock()
-	defer d.inflight.Done()
-
 	// Replicas tick at the same instants: a short random wait lets a different one win the source's
 	// lock each time, so that they share the work, and spreads the requests of sources that share a
 	// schedule.
@@ -325,20 +339,20 @@ func (d *Daemon) runOnce(ctx context.Context, s *scheduledSource, kind string) {
 	}
 	if j := jitter(sched, time.Now()); j > 0 {
 		t := time.NewTimer(j)
+		defer t.Stop()
 		select {
 		case <-t.C:
-		case <-d.stopped:
-			t.Stop()
+		case <-d.stopping.Done():
 			return
 		}
 	}
 	select {
 	case d.slots <- struct{}{}:
-	case <-d.stopped:
+	case <-d.stopping.Done():
 		return
 	}
 	defer func() { <-d.slots }()
-	if d.isStopping() {
+	if d.isStopping() { // both were ready and select chose the slot
 		return
 	}
 	// A panic must not reach the scheduler's SkipIfStillRunning, which would then skip the source for
@@ -350,8 +364,6 @@ func (d *Daemon) runOnce(ctx context.Context, s *scheduledSource, kind string) {
 		}
 	}()
 
-	d.running.Add(1)
-	defer d.running.Add(-1)
 	started := time.Now()
 	res, err := s.runner.Run(ctx, d.store, kind)
 	if errors.Is(err, store.ErrSourceBusy) {
