@@ -86,13 +86,13 @@ type Daemon struct {
 	ready ttlcache.Value[struct{}] // /readyz's checks, read at most every readyCacheTTL
 }
 
-// scheduledSource is one configured source, its API client and its schedules.
+// scheduledSource is one configured source, how to sync it and its schedules.
 type scheduledSource struct {
-	cfg    config.Source
-	runner *syncer.Runner // its client and the options of its runs
-	log    *slog.Logger
-	sched  cron.Schedule
-	head   cron.Schedule // head walks; nil: none
+	cfg   config.Source
+	sync  func(ctx context.Context, kind string) (syncer.Result, error) // one run: its syncer.Runner over the store
+	log   *slog.Logger
+	sched cron.Schedule
+	head  cron.Schedule // head walks; nil: none
 }
 
 // New builds a daemon for cfg (validated: see config.Config.Validate) over st, which the caller closes
@@ -113,15 +113,8 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 			"concurrency", concurrency, "pool_max_conns", pool, "effective_concurrency", max(pool-1, 1))
 		concurrency = max(pool-1, 1)
 	}
-	d := &Daemon{
-		cfg:   cfg,
-		store: st,
-		opts:  opts,
-		log:   log,
-		reg:   prometheus.NewRegistry(),
-		slots: make(chan struct{}, concurrency),
-	}
-	d.stopping, d.beginStop = context.WithCancelCause(context.Background())
+	d := newDaemon(cfg, log, concurrency)
+	d.store, d.opts = st, opts
 	names := make([]string, 0, len(cfg.Sources))
 	for _, sc := range cfg.Sources {
 		names = append(names, sc.Name)
@@ -145,9 +138,23 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 			return nil, fmt.Errorf("daemon: source %s: %w", sc.Name, err)
 		}
 		d.metrics.watchRate(sc.Name, runner.Client.Rate)
-		d.sources = append(d.sources, &scheduledSource{cfg: sc, runner: runner, log: srcLog})
+		d.sources = append(d.sources, &scheduledSource{cfg: sc, log: srcLog,
+			sync: func(ctx context.Context, kind string) (syncer.Result, error) { return runner.Run(ctx, st, kind) }})
 	}
 	return d, nil
+}
+
+// newDaemon is a daemon before its sources, store and metrics: its lifecycle, with slots for
+// concurrency runs at once.
+func newDaemon(cfg *config.Config, log *slog.Logger, concurrency int) *Daemon {
+	d := &Daemon{
+		cfg:   cfg,
+		log:   log,
+		reg:   prometheus.NewRegistry(),
+		slots: make(chan struct{}, concurrency),
+	}
+	d.stopping, d.beginStop = context.WithCancelCause(context.Background())
+	return d
 }
 
 // Run serves HTTP, applies migrations if asked, and syncs every source on its schedule until ctx is
@@ -184,35 +191,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 
-	logger := cronLogger{d.log}
-	c := cron.New(
-		cron.WithLocation(cmp.Or(d.cfg.Location, time.UTC)),
-		cron.WithLogger(logger),
-		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)),
-	)
-	for _, s := range d.sources {
-		sched, err := cron.ParseStandard(s.cfg.Schedule) // cron.New's parser
-		if err != nil {                                  // config.Validate parses schedules the same way: not expected
-			d.closeHTTP(srv)
-			return fmt.Errorf("source %s: schedule %q: %w", s.cfg.Name, s.cfg.Schedule, err)
-		}
-		s.sched = sched
-		var ticks cron.Schedule = sched
-		if d.cfg.RunAtStart {
-			ticks = &tickAtStart{Schedule: sched}
-		}
-		c.Schedule(ticks, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindFull) }))
-		if d.cfg.HeadSchedule != "" && d.cfg.HeadSchedule != config.HeadScheduleOff {
-			head, err := cron.ParseStandard(d.cfg.HeadSchedule)
-			if err != nil { // config.Validate parses it the same way: not expected
-				d.closeHTTP(srv)
-				return fmt.Errorf("head schedule %q: %w", d.cfg.HeadSchedule, err)
-			}
-			s.head = head
-			// Its own entry (SkipIfStillRunning per entry); the source's lock keeps it from overlapping
-			// a full walk, which it then skips.
-			c.Schedule(head, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindHead) }))
-		}
+	c, err := d.scheduler(runCtx)
+	if err != nil {
+		d.closeHTTP(srv)
+		return err
 	}
 	c.Start()
 	d.log.Info("daemon started", "sources", len(d.sources), "concurrency", cap(d.slots),
@@ -222,7 +204,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		s.log.Info("source scheduled", "schedule", s.cfg.Schedule, "next_run", s.sched.Next(now), "head_schedule", d.cfg.HeadSchedule)
 	}
 
-	var err error
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down", "cause", context.Cause(ctx))
@@ -235,6 +216,39 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.closeHTTP(srv)
 	d.log.Info("daemon stopped")
 	return err
+}
+
+// scheduler is the scheduler of every source's attempts, not started: runs get runCtx.
+func (d *Daemon) scheduler(runCtx context.Context) (*cron.Cron, error) {
+	logger := cronLogger{d.log}
+	c := cron.New(
+		cron.WithLocation(cmp.Or(d.cfg.Location, time.UTC)),
+		cron.WithLogger(logger),
+		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)),
+	)
+	for _, s := range d.sources {
+		sched, err := cron.ParseStandard(s.cfg.Schedule) // cron.New's parser
+		if err != nil {                                  // config.Validate parses schedules the same way: not expected
+			return nil, fmt.Errorf("source %s: schedule %q: %w", s.cfg.Name, s.cfg.Schedule, err)
+		}
+		s.sched = sched
+		var ticks cron.Schedule = sched
+		if d.cfg.RunAtStart {
+			ticks = &tickAtStart{Schedule: sched}
+		}
+		c.Schedule(ticks, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindFull) }))
+		if d.cfg.HeadSchedule != "" && d.cfg.HeadSchedule != config.HeadScheduleOff {
+			head, err := cron.ParseStandard(d.cfg.HeadSchedule)
+			if err != nil { // config.Validate parses it the same way: not expected
+				return nil, fmt.Errorf("head schedule %q: %w", d.cfg.HeadSchedule, err)
+			}
+			s.head = head
+			// Its own entry (SkipIfStillRunning per entry); the source's lock keeps it from overlapping
+			// a full walk, which it then skips.
+			c.Schedule(head, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindHead) }))
+		}
+	}
+	return c, nil
 }
 
 // prepare applies pending migrations, or warns that some are pending.
@@ -365,7 +379,7 @@ func (d *Daemon) runOnce(ctx context.Context, s *scheduledSource, kind string) {
 	}()
 
 	started := time.Now()
-	res, err := s.runner.Run(ctx, d.store, kind)
+	res, err := s.sync(ctx, kind)
 	if errors.Is(err, store.ErrSourceBusy) {
 		// A run lasts at most the run timeout; a holder that died loses the lock within the lease.
 		expected := cmp.Or(d.cfg.RunTimeout, time.Hour) + store.DefaultLockLease
