@@ -18,19 +18,19 @@ import (
 	"github.com/vizjob/indexer/internal/testdb"
 )
 
-// Two replicas on one database, three sources every 2 s: within 30 s every source is synced many
+// Two replicas on one database, three sources every second: within 30 s every source is synced many
 // times, both replicas take part, and no two runs of one source ever overlap in time.
 func TestReplicasNeverOverlap(t *testing.T) {
 	t.Parallel()
 	db := testdb.NewMigrated(t)
 	var sources []config.Source
 	for i := range 3 {
-		// About 1.2 s per run (4 requests of 300 ms): with two replicas ticking every 2 s, runs of one
-		// source are attempted while another is in flight.
+		// About 0.6 s per run (4 requests of 150 ms): with two replicas ticking every second, runs of
+		// one source are attempted while another is in flight.
 		_, u := newSimulator(t, 300, int64(i+1), func(h http.Handler) http.Handler {
-			return slowHandler(300*time.Millisecond, h)
+			return slowHandler(150*time.Millisecond, h)
 		})
-		sources = append(sources, simSource(fmt.Sprintf("src-%d", i+1), u, "@every 2s"))
+		sources = append(sources, simSource(fmt.Sprintf("src-%d", i+1), u, "@every 1s"))
 	}
 	cfg := testConfig(t, sources...)
 	cfg.RunAtStart = true

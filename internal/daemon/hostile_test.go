@@ -121,7 +121,7 @@ func TestFloodDuringSync(t *testing.T) {
 	t.Parallel()
 	db := testdb.NewMigrated(t)
 	st := openStore(t, db)
-	_, u := newSimulator(t, 8000, 5, func(h http.Handler) http.Handler { return slowHandler(100*time.Millisecond, h) })
+	_, u := newSimulator(t, 3000, 5, func(h http.Handler) http.Handler { return slowHandler(100*time.Millisecond, h) })
 	cfg := testConfig(t, simSource("flood", u, "@every 1h"))
 	cfg.RunAtStart = true
 	cfg.RateLimit = 0
