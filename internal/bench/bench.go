@@ -36,6 +36,7 @@ import (
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/pgadmin"
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/store"
 )
@@ -115,11 +116,11 @@ const (
 // Phase is what one phase of one run measured.
 type Phase struct {
 	Wall     time.Duration
-	Requests int          // list requests (the probe included): sync_runs.requests, or the walk's own count
-	Pages    int          // pages read
-	Rows     int64        // jobs seen by the sync, or rows copied by the floor
-	Writes   store.Writes // rows written to the job and history tables (syncs only)
-	MaxRSS   int64        // peak resident memory of the sync's process, bytes; 0: in process or unknown
+	Requests int    // list requests (the probe included): sync_runs.requests, or the walk's own count
+	Pages    int    // pages read
+	Rows     int64  // jobs seen by the sync, or rows copied by the floor
+	Writes   Writes // rows written to the job and history tables (syncs only)
+	MaxRSS   int64  // peak resident memory of the sync's process, bytes; 0: in process or unknown
 	// WritePath is where the sync's write path spent its time (its "write path" log line); syncs only.
 	WritePath *WritePath
 	// Throttled and Rate: the quota phase's 429s and the rate its client settled at.
@@ -192,7 +193,7 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 		fmt.Fprintf(opts.Progress, "run %d/%d: "+format+"\n", append([]any{i + 1, opts.Runs}, a...)...)
 	}
 	run = RunResult{Database: fmt.Sprintf("vizjob_bench_%d_%d", time.Now().Unix(), i+1), Phases: map[string]Phase{}}
-	dbURL, err := store.CreateScratchDatabase(ctx, opts.AdminURL, run.Database)
+	dbURL, err := pgadmin.CreateDatabase(ctx, opts.AdminURL, run.Database, "")
 	if err != nil {
 		return run, err
 	}
@@ -200,10 +201,10 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 		defer func() {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			err = errors.Join(err, store.DropScratchDatabase(dctx, opts.AdminURL, run.Database))
+			err = errors.Join(err, pgadmin.DropDatabase(dctx, opts.AdminURL, run.Database))
 		}()
 	}
-	benchURL, err := store.WithApplicationName(dbURL, "vizjob-bench")
+	benchURL, err := pgadmin.WithApplicationName(dbURL, "vizjob-bench")
 	if err != nil {
 		return run, err
 	}
@@ -215,8 +216,14 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 	if _, err := st.MigrateUp(ctx); err != nil {
 		return run, err
 	}
+	session, err := pgadmin.Connect(ctx, benchURL)
+	if err != nil {
+		return run, err
+	}
+	defer session.Close(context.WithoutCancel(ctx))
+	db := database{session}
 	if rep.Server == "" {
-		rep.Server, _ = st.ServerVersion(ctx)
+		rep.Server, _ = session.ServerVersion(ctx)
 	}
 
 	sim, err := startSimulator(ctx, opts, 0)
@@ -225,7 +232,7 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 	}
 	defer func() { err = errors.Join(err, sim.stop()) }()
 
-	b := &bencher{opts: opts, st: st, dbURL: dbURL}
+	b := &bencher{opts: opts, st: st, db: db, dbURL: dbURL}
 	if err := b.warm(ctx, sim.url); err != nil {
 		return run, err
 	}
@@ -244,7 +251,7 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 	progress("%-22s %8s  %d rows copied", PhaseFloor, seconds(floor.Wall), floor.Rows)
 
 	phase := func(name, endpoint string) error {
-		if err := st.Settle(ctx); err != nil {
+		if err := db.settle(ctx); err != nil {
 			return err
 		}
 		p, err := b.sync(ctx, endpoint)
@@ -337,7 +344,8 @@ func quotaWalk(ctx context.Context, opts Options) (Phase, error) {
 // bencher runs the phases of one run.
 type bencher struct {
 	opts  Options
-	st    *store.Store
+	st    *store.Store // the store's work: migrations and the floor
+	db    database     // the rest: statistics, VACUUM, the ledger's last run
 	dbURL string
 }
 
@@ -444,7 +452,7 @@ func rows(jobs []fetch.Job) []store.Job {
 
 // sync runs `indexer sync` in a child process against endpoint and the scratch database.
 func (b *bencher) sync(ctx context.Context, endpoint string) (Phase, error) {
-	before, err := b.st.Writes(ctx)
+	before, err := b.db.writes(ctx)
 	if err != nil {
 		return Phase{}, err
 	}
@@ -469,11 +477,11 @@ func (b *bencher) sync(ctx context.Context, endpoint string) (Phase, error) {
 	if err != nil {
 		return Phase{}, fmt.Errorf("indexer sync: %w\n%s", err, out.String())
 	}
-	after, err := b.st.Writes(ctx)
+	after, err := b.db.writes(ctx)
 	if err != nil {
 		return Phase{}, err
 	}
-	run, err := b.st.LastRun(ctx, source)
+	run, err := b.db.lastRun(ctx, source)
 	if err != nil {
 		return Phase{}, err
 	}

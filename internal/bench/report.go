@@ -11,7 +11,6 @@ import (
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/simulator"
-	"github.com/vizjob/indexer/internal/store"
 )
 
 // Targets of the performance issue.
@@ -102,11 +101,11 @@ func (r *Report) Targets() []Target {
 // expectedChange is what a resync must write after the simulator's change: every changed job's row
 // rewritten, and for each status change the open version closed (an update) and a new one opened (an
 // insert); a duration-only change starts no version.
-func expectedChange(c simulator.ChurnStats) store.Writes {
+func expectedChange(c simulator.ChurnStats) Writes {
 	s := int64(c.StatusChanged)
-	return store.Writes{
-		Jobs:    store.TableWrites{Updated: s + int64(c.DurationGrown)},
-		History: store.TableWrites{Inserted: s, Updated: s},
+	return Writes{
+		Jobs:    TableWrites{Updated: s + int64(c.DurationGrown)},
+		History: TableWrites{Inserted: s, Updated: s},
 	}
 }
 
@@ -189,8 +188,8 @@ func (r *Report) Format(w io.Writer) {
 			}
 		}
 		if name != PhaseFetch && name != PhaseFloor {
-			jobRows = r.writesText(name, func(w store.Writes) store.TableWrites { return w.Jobs })
-			historyRows = r.writesText(name, func(w store.Writes) store.TableWrites { return w.History })
+			jobRows = r.writesText(name, func(w Writes) TableWrites { return w.Jobs })
+			historyRows = r.writesText(name, func(w Writes) TableWrites { return w.History })
 			var peak int64
 			for _, run := range r.Runs {
 				peak = max(peak, run.Phases[name].MaxRSS)
@@ -274,7 +273,7 @@ func (r *Report) ratioText(phase, base, label string) string {
 }
 
 // writesText shows the writes of a phase: the same in every run, or each run's.
-func (r *Report) writesText(phase string, table func(store.Writes) store.TableWrites) string {
+func (r *Report) writesText(phase string, table func(Writes) TableWrites) string {
 	var xs []string
 	for _, run := range r.Runs {
 		xs = append(xs, writes(table(run.Phases[phase].Writes)))
@@ -282,7 +281,7 @@ func (r *Report) writesText(phase string, table func(store.Writes) store.TableWr
 	return strings.Join(slices.Compact(xs), " | ")
 }
 
-func writes(w store.TableWrites) string {
+func writes(w TableWrites) string {
 	return fmt.Sprintf("%d/%d/%d", w.Inserted, w.Updated, w.Deleted)
 }
 

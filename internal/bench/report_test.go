@@ -7,18 +7,17 @@ import (
 	"time"
 
 	"github.com/vizjob/indexer/internal/simulator"
-	"github.com/vizjob/indexer/internal/store"
 )
 
 // run builds one run whose phases took the given seconds.
-func run(fetch, floor, initial, noop, change, latency float64, changeWrites store.Writes, rss int64) RunResult {
+func run(fetch, floor, initial, noop, change, latency float64, changeWrites Writes, rss int64) RunResult {
 	s := func(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
 	return RunResult{
 		Changed: simulator.ChurnStats{StatusChanged: 5, DurationGrown: 5},
 		Phases: map[string]Phase{
 			PhaseFetch:   {Wall: s(fetch), Requests: 1002},
 			PhaseFloor:   {Wall: s(floor), Requests: 1002, Rows: 100_000},
-			PhaseInitial: {Wall: s(initial), Requests: 1002, MaxRSS: rss, Writes: store.Writes{Jobs: store.TableWrites{Inserted: 1000}, History: store.TableWrites{Inserted: 1000}}},
+			PhaseInitial: {Wall: s(initial), Requests: 1002, MaxRSS: rss, Writes: Writes{Jobs: TableWrites{Inserted: 1000}, History: TableWrites{Inserted: 1000}}},
 			PhaseNoop:    {Wall: s(noop), Requests: 1002, MaxRSS: rss},
 			PhaseChange:  {Wall: s(change), Requests: 1002, MaxRSS: rss, Writes: changeWrites},
 			PhaseLatency: {Wall: s(latency), Requests: 1002, MaxRSS: rss},
@@ -27,7 +26,7 @@ func run(fetch, floor, initial, noop, change, latency float64, changeWrites stor
 }
 
 func TestTargets(t *testing.T) {
-	exact := store.Writes{Jobs: store.TableWrites{Updated: 10}, History: store.TableWrites{Inserted: 5, Updated: 5}}
+	exact := Writes{Jobs: TableWrites{Updated: 10}, History: TableWrites{Inserted: 5, Updated: 5}}
 	opts := Options{Jobs: 100_000, PageConcurrency: 4, Latency: 50 * time.Millisecond, Share: 0.01}.withDefaults()
 	// Ideal latency time: 1002 x 50ms / 4 = 12.525s.
 	rep := &Report{Options: opts, Runs: []RunResult{
@@ -61,7 +60,7 @@ func TestTargets(t *testing.T) {
 	}
 
 	// Writes off by one row in any run miss the exactness target; a written row misses the no-op one.
-	rep.Runs[1].Phases[PhaseChange] = Phase{Wall: time.Second, Writes: store.Writes{Jobs: store.TableWrites{Updated: 11}, History: exact.History}}
+	rep.Runs[1].Phases[PhaseChange] = Phase{Wall: time.Second, Writes: Writes{Jobs: TableWrites{Updated: 11}, History: exact.History}}
 	p := rep.Runs[2].Phases[PhaseNoop]
 	p.Writes.History.Updated = 1
 	rep.Runs[2].Phases[PhaseNoop] = p

@@ -175,3 +175,50 @@ func AmbiguousUserinfo(s string) bool {
 	}
 	return false
 }
+
+// RedactError returns err with every spelling of each password (raw, URL-escaped, as URL user
+// information) masked in its text; errors.Is and errors.As still see err. An error with nothing to
+// mask is returned as it is.
+func RedactError(err error, passwords ...string) error {
+	if err == nil {
+		return nil
+	}
+	text := err.Error()
+	masked := text
+	for _, p := range passwords {
+		if p == "" {
+			continue
+		}
+		userinfo := strings.TrimPrefix(url.UserPassword("", p).String(), ":")
+		for _, s := range []string{p, userinfo, url.QueryEscape(p), url.PathEscape(p)} {
+			masked = strings.ReplaceAll(masked, s, Mask)
+		}
+	}
+	if masked == text {
+		return err
+	}
+	return &redactedError{text: masked, err: err}
+}
+
+// redactedError carries err for errors.Is/As but prints a text with the password masked.
+type redactedError struct {
+	text string
+	err  error
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// ParseErrorText says why connString did not parse, with the string itself and its password masked:
+// a driver's own masking is best effort for a string that does not parse, so the password is found
+// by parsing the string as libpq does and every spelling of it is masked.
+func ParseErrorText(err error, connString string) string {
+	text := err.Error()
+	if connString != "" {
+		text = strings.ReplaceAll(text, connString, "<url>")
+	}
+	for _, p := range Password(connString) {
+		text = strings.ReplaceAll(text, p, Mask)
+	}
+	return text
+}

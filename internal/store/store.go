@@ -1,7 +1,8 @@
 // Package store is everything that speaks SQL: the pool, migrations, upserts with history, the run
 // ledger and per-source locks.
 //
-// It is the only package that imports pgx. Errors leave it through interpretError, so that callers
+// It is the only package of the indexer's own work that imports pgx (package pgadmin, the database
+// administration of the benchmark and the tests, is the other). Errors leave it through interpretError, so that callers
 // branch on the sentinels below (errors.Is) and never on driver types, and no error text carries the
 // database password.
 package store
@@ -14,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -170,42 +170,9 @@ func interpretError(err error) error {
 	return err
 }
 
-// redactedError carries err for errors.Is/As but prints a text with the password masked.
-type redactedError struct {
-	text string
-	err  error
-}
+// redact masks every spelling of password in err's text (dsn.RedactError).
+func redact(err error, password string) error { return dsn.RedactError(err, password) }
 
-func (e *redactedError) Error() string { return e.text }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redact masks every occurrence of password (raw and URL-escaped) in err's text.
-func redact(err error, password string) error {
-	if err == nil || password == "" {
-		return err
-	}
-	text := err.Error()
-	masked := text
-	userinfo := strings.TrimPrefix(url.UserPassword("", password).String(), ":")
-	for _, p := range []string{password, userinfo, url.QueryEscape(password), url.PathEscape(password)} {
-		masked = strings.ReplaceAll(masked, p, "xxxxx")
-	}
-	if masked == text {
-		return err
-	}
-	return &redactedError{text: masked, err: err}
-}
-
-// parseErrorText says why a connection string did not parse, with the password masked: the driver's
-// own masking is best effort for a string that does not parse, so the password is found by parsing
-// the string as libpq does (package dsn) and every spelling of it is masked.
-func parseErrorText(err error, connString string) string {
-	text := err.Error()
-	if connString != "" {
-		text = strings.ReplaceAll(text, connString, "<url>")
-	}
-	for _, p := range dsn.Password(connString) {
-		text = strings.ReplaceAll(text, p, dsn.Mask)
-	}
-	return text
-}
+// parseErrorText says why a connection string did not parse, with the password masked
+// (dsn.ParseErrorText).
+func parseErrorText(err error, connString string) string { return dsn.ParseErrorText(err, connString) }

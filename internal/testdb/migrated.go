@@ -18,6 +18,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/vizjob/indexer/internal/pgadmin"
 	"github.com/vizjob/indexer/migrations"
 )
 
@@ -142,7 +143,7 @@ func ensureTemplate(ctx context.Context, admin, name string, key int64) error {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{building}.Sanitize()+" TEMPLATE template0"); err != nil {
 		return err
 	}
-	u, err := withDatabase(admin, building)
+	u, err := pgadmin.WithDatabase(admin, building)
 	if err != nil {
 		return err
 	}

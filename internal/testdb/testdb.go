@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/user"
 	"strings"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
+
+	"github.com/vizjob/indexer/internal/pgadmin"
 )
 
 // EnvURL is the variable naming the server tests create their databases on.
@@ -164,28 +165,23 @@ func create(t testing.TB, admin, template string) string {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	exec(ctx, t, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize())
+	u, err := pgadmin.CreateDatabase(ctx, admin, name, template)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		exec(ctx, t, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		if err := pgadmin.DropDatabase(ctx, admin, name); err != nil {
+			t.Fatalf("testdb: %v", err)
+		}
 	})
-
-	u, err := withDatabase(admin, name)
-	if err != nil {
-		t.Fatalf("testdb: %s: %v", EnvURL, err)
-	}
 	return u
 }
 
 func exec(ctx context.Context, t testing.TB, admin, sql string) {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("testdb: connect to the test server: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
+	if err := pgadmin.Exec(ctx, admin, sql); err != nil {
 		t.Fatalf("testdb: %s: %v", sql, err)
 	}
 }
@@ -213,19 +209,4 @@ func databaseName(testName string) string {
 		base = strings.TrimRight(base[:max], "_")
 	}
 	return base + suffix
-}
-
-// withDatabase returns admin with its database replaced by name, for both URL and keyword/value forms.
-func withDatabase(admin, name string) (string, error) {
-	if strings.HasPrefix(admin, "postgres://") || strings.HasPrefix(admin, "postgresql://") {
-		u, err := url.Parse(admin)
-		if err != nil {
-			return "", fmt.Errorf("not a valid URL")
-		}
-		u.Path = "/" + name
-		u.RawPath = ""
-		return u.String(), nil
-	}
-	// keyword/value: a later dbname overrides an earlier one.
-	return admin + " dbname=" + name, nil
 }

@@ -100,51 +100,15 @@ func benchPage(first int64, n, shift int) []Job {
 	return jobs
 }
 
-// The rows a command writes, as Writes reads them once its sessions are gone, and the floor table.
-func TestBenchWritesAndFloor(t *testing.T) {
+// The floor table: the rows of every page, in one COPY.
+func TestBenchFloor(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	url := testdb.New(t)
-	benchURL, err := WithApplicationName(url, "vizjob-bench-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, benchURL, testLogger(t))
+	s, err := Open(ctx, testdb.NewMigrated(t), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	if _, err := s.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	before, err := s.Writes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writer, err := Open(ctx, url, testLogger(t)) // another program: its own application_name
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := beginRun(t, writer, "src", RunOptions{})
-	upsert(t, r, t0, benchPage(1, 250, 0)...)
-	upsert(t, r, t0.Add(time.Minute), benchPage(1, 10, 1)...) // 10 status changes
-	upsert(t, r, t0.Add(2*time.Minute), benchPage(1, 250, 1)...)
-	finish(t, r, RunStats{State: StateSucceeded})
-	writer.Close() // its sessions end and flush their counters
-	after, err := s.Writes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 250 new jobs, 10 changed (the 240 others on the last page too): every job rewritten once more, and
-	// each change closes a version and opens one.
-	want := Writes{Jobs: TableWrites{Inserted: 250, Updated: 250}, History: TableWrites{Inserted: 500, Updated: 250}}
-	if got := after.Sub(before); got != want {
-		t.Errorf("writes %+v, want %+v", got, want)
-	}
-	if st, err := s.LastRun(ctx, "src"); err != nil || st.State != StateSucceeded {
-		t.Errorf("LastRun = %+v, %v", st, err)
-	}
-
 	pages := [][]Job{benchPage(1, 100, 0), benchPage(101, 100, 0), benchPage(201, 37, 0)}
 	n, err := s.CopyFloor(ctx, "src", t0, func() ([]Job, error) {
 		if len(pages) == 0 {
@@ -163,51 +127,6 @@ func TestBenchWritesAndFloor(t *testing.T) {
 	}
 	if err := s.DropFloor(ctx); err != nil {
 		t.Fatal(err)
-	}
-	if err := s.Settle(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestScratchDatabase(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	admin := testdb.AdminURL(t)
-	name := fmt.Sprintf("vizjob_scratch_test_%d", time.Now().UnixNano())
-	url, err := CreateScratchDatabase(ctx, admin, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = DropScratchDatabase(context.Background(), admin, name) })
-	s, err := Open(ctx, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var db string
-	if err := s.pool.QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil || db != name {
-		t.Errorf("connected to %q, %v; want %q", db, err, name)
-	}
-	// Dropped even with a session still open.
-	if err := DropScratchDatabase(ctx, admin, name); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if _, err := Open(ctx, url, nil); err == nil {
-		t.Error("the dropped database still answers")
-	}
-
-	for in, want := range map[string]string{
-		"postgres://u:p@h:5432/postgres?sslmode=disable": "postgres://u:p@h:5432/x?application_name=app&sslmode=disable",
-		"host=h user=u dbname=postgres":                  "host=h user=u dbname=postgres dbname=x application_name=app",
-		"":                                               "dbname=x application_name=app",
-	} {
-		u, err := withDatabase(in, "x")
-		if err == nil {
-			u, err = WithApplicationName(u, "app")
-		}
-		if err != nil || u != want {
-			t.Errorf("%q: %q, %v; want %q", in, u, err, want)
-		}
 	}
 }
 

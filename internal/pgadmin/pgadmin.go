@@ -1,0 +1,147 @@
+// Package pgadmin is the database administration that is not the indexer's own work, shared by the
+// benchmark (`indexer bench`) and the test helper (internal/testdb): creating and dropping a database,
+// rewriting a connection string for another database or application name, and one plain session for
+// statements on a database the store does not run (statistics, VACUUM, CHECKPOINT, the server version).
+//
+// It imports pgx but not package testing, so production code may use it; errors never carry the
+// password of the connection string.
+package pgadmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vizjob/indexer/internal/dsn"
+)
+
+// ConnectTimeout bounds each connection attempt when the connection string sets no connect_timeout.
+const ConnectTimeout = 5 * time.Second
+
+// Session is one connection to one database, for statements run one at a time. It is not safe for
+// concurrent use.
+type Session struct {
+	conn     *pgx.Conn
+	password []string
+}
+
+// Connect opens a session on the database of databaseURL (a postgres:// URL or a keyword/value string).
+func Connect(ctx context.Context, databaseURL string) (*Session, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid database URL: %s", dsn.ParseErrorText(err, databaseURL))
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = ConnectTimeout
+	}
+	pw := dsn.Password(databaseURL)
+	if cfg.Password != "" {
+		pw = append(pw, cfg.Password)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, dsn.RedactError(err, pw...)
+	}
+	return &Session{conn: conn, password: pw}, nil
+}
+
+// Close ends the session.
+func (s *Session) Close(ctx context.Context) error { return s.conn.Close(ctx) }
+
+// Exec runs sql (one statement or several separated by semicolons, when args is empty).
+func (s *Session) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := s.conn.Exec(ctx, sql, args...)
+	return dsn.RedactError(err, s.password...)
+}
+
+// QueryRow runs sql and scans its first row into dest.
+func (s *Session) QueryRow(ctx context.Context, dest []any, sql string, args ...any) error {
+	return dsn.RedactError(s.conn.QueryRow(ctx, sql, args...).Scan(dest...), s.password...)
+}
+
+// ServerVersion returns the server's version string, e.g. "PostgreSQL 17.2 on x86_64-pc-linux-gnu".
+func (s *Session) ServerVersion(ctx context.Context) (string, error) {
+	var v string
+	if err := s.QueryRow(ctx, []any{&v}, `SELECT version()`); err != nil {
+		return "", fmt.Errorf("server version: %w", err)
+	}
+	if i := strings.Index(v, ", compiled by"); i > 0 {
+		v = v[:i]
+	}
+	return v, nil
+}
+
+// CreateDatabase creates the database name as a copy of template ("" for the server's default) on the
+// server adminURL points at (a role allowed to create databases) and returns a URL of it: adminURL
+// with its database replaced.
+func CreateDatabase(ctx context.Context, adminURL, name, template string) (string, error) {
+	u, err := WithDatabase(adminURL, name)
+	if err != nil {
+		return "", err
+	}
+	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if err := Exec(ctx, adminURL, sql); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return u, nil
+}
+
+// DropDatabase drops the database name if it exists, ending the sessions still connected to it.
+func DropDatabase(ctx context.Context, adminURL, name string) error {
+	if err := Exec(ctx, adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Exec runs sql in a session of its own on the database of databaseURL.
+func Exec(ctx context.Context, databaseURL, sql string) error {
+	s, err := Connect(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close(context.WithoutCancel(ctx))
+	return s.Exec(ctx, sql)
+}
+
+// WithDatabase returns databaseURL (a postgres:// URL or a keyword/value string) naming database name
+// instead of its own.
+func WithDatabase(databaseURL, name string) (string, error) {
+	if isURL(databaseURL) {
+		u, err := url.Parse(databaseURL)
+		if err != nil {
+			return "", errors.New("invalid database URL")
+		}
+		u.Path, u.RawPath = "/"+name, ""
+		return u.String(), nil
+	}
+	return strings.TrimSpace(databaseURL + " dbname=" + name), nil // a later dbname wins
+}
+
+// WithApplicationName returns databaseURL (a postgres:// URL or a keyword/value string) with its
+// application_name set to name.
+func WithApplicationName(databaseURL, name string) (string, error) {
+	if isURL(databaseURL) {
+		u, err := url.Parse(databaseURL)
+		if err != nil {
+			return "", errors.New("invalid database URL")
+		}
+		q := u.Query()
+		q.Set("application_name", name)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return strings.TrimSpace(databaseURL + " application_name=" + name), nil // a later setting wins
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
