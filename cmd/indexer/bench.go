@@ -30,6 +30,7 @@ func runBench(ctx context.Context, e env, args []string) int {
 	quotaJobs := fs.Int("quota-jobs", 100_000, "jobs walked in the quota phase")
 	database := fs.String("database-url", "", "PostgreSQL URL of a role that may create databases (env "+config.EnvDatabaseURL+")")
 	keep := fs.Bool("keep", false, "keep the scratch databases")
+	cpuProfile := fs.String("cpu-profile", "", "directory where each sync process writes a CPU profile (run<n>-<phase>.pprof, for go tool pprof)")
 	if stop, code := parseFlags(e, fs, args); stop {
 		return code
 	}
@@ -53,6 +54,7 @@ func runBench(ctx context.Context, e env, args []string) int {
 	rep, err := bench.Run(ctx, bench.Options{
 		Exe: exe, AdminURL: admin, Jobs: *jobs, Runs: *runs, PageConcurrency: *concurrency,
 		Latency: *latency, Share: *share, Seed: *seed, Keep: *keep, Progress: e.stderr, Quota: *quota, QuotaJobs: *quotaJobs,
+		CPUProfileDir: *cpuProfile,
 	})
 	if rep == nil {
 		fmt.Fprintf(e.stderr, "indexer bench: %v\n", err)

@@ -9,7 +9,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
+
+	"github.com/vizjob/indexer/internal/bench"
 	_ "time/tzdata" // INDEXER_TIMEZONE works in images without a zoneinfo database
 )
 
@@ -17,6 +20,10 @@ import (
 // collector then returns the garbage of large pages (decoding a 32 MB page makes about three times
 // that) before the heap doubles. The pages a walk holds are bounded apart (fetch.DefaultMaxBufferBytes).
 const defaultMemoryLimit = 192 << 20
+
+// envCPUProfile names a file to which the process writes a CPU profile of its whole life (go tool
+// pprof reads it): a diagnostic, set by `indexer bench --cpu-profile` for its sync processes.
+const envCPUProfile = bench.EnvCPUProfile
 
 // main is thin: the first SIGINT or SIGTERM cancels the context Main runs under
 // (the daemon then shuts down in order); a second one exits at once.
@@ -34,7 +41,28 @@ func main() {
 		fmt.Fprintf(os.Stderr, "indexer: second signal (%s): exiting at once\n", sig)
 		os.Exit(exitFailed)
 	}()
+	stopProfile := startCPUProfile(os.Getenv(envCPUProfile))
 	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	cancel(nil)
+	stopProfile()
 	os.Exit(code)
+}
+
+// startCPUProfile starts a CPU profile to path (none when path is empty) and returns what stops it.
+func startCPUProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "indexer: %s: %v\n", envCPUProfile, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }

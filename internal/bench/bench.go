@@ -28,6 +28,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -61,6 +62,9 @@ type Options struct {
 	// Default: when the benchmark starts.
 	Epoch    time.Time
 	Progress io.Writer // one line per phase as it ends; nil: none
+	// CPUProfileDir, when set, is where each sync process writes a CPU profile of its life, named
+	// run<n>-<phase>.pprof (go tool pprof reads them).
+	CPUProfileDir string
 }
 
 func (o Options) withDefaults() Options {
@@ -254,7 +258,7 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 		if err := db.settle(ctx); err != nil {
 			return err
 		}
-		p, err := b.sync(ctx, endpoint)
+		p, err := b.sync(ctx, endpoint, b.profilePath(i, name))
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -450,8 +454,21 @@ func rows(jobs []fetch.Job) []store.Job {
 	return out
 }
 
-// sync runs `indexer sync` in a child process against endpoint and the scratch database.
-func (b *bencher) sync(ctx context.Context, endpoint string) (Phase, error) {
+// profilePath is where the sync of phase in run i writes its CPU profile ("": none).
+func (b *bencher) profilePath(i int, phase string) string {
+	if b.opts.CPUProfileDir == "" {
+		return ""
+	}
+	name := strings.NewReplacer(" ", "-", ",", "", ":", "", "+", "").Replace(phase)
+	return filepath.Join(b.opts.CPUProfileDir, fmt.Sprintf("run%d-%s.pprof", i+1, name))
+}
+
+// EnvCPUProfile is the variable that makes an indexer process write a CPU profile (cmd/indexer).
+const EnvCPUProfile = "INDEXER_CPU_PROFILE"
+
+// sync runs `indexer sync` in a child process against endpoint and the scratch database, with a CPU
+// profile to profile unless it is "".
+func (b *bencher) sync(ctx context.Context, endpoint, profile string) (Phase, error) {
 	before, err := b.db.writes(ctx)
 	if err != nil {
 		return Phase{}, err
@@ -468,6 +485,9 @@ func (b *bencher) sync(ctx context.Context, endpoint string) (Phase, error) {
 		config.EnvPageConcurrency + "=" + strconv.Itoa(b.opts.PageConcurrency),
 		config.EnvRunTimeout + "=0",
 		config.EnvLogFormat + "=json",
+	}
+	if profile != "" {
+		cmd.Env = append(cmd.Env, EnvCPUProfile+"="+profile)
 	}
 	var out tail
 	cmd.Stdout, cmd.Stderr = &out, &out

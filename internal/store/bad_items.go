@@ -41,17 +41,25 @@ func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.T
 	if len(items) == 0 {
 		return nil
 	}
+	if err := r.startWrites(ctx, conn, seenAt.Add(-r.seenRefresh)); err != nil {
+		return fmt.Errorf("record %d malformed items: %w", len(items), err)
+	}
 	var (
 		shas, reasons, raws []string
 		jobIDs              []*int64
-		seen                []int64
+		seen                []int64 // to the seen table
+		known               []int   // jobs the run knew from its start (known.go)
 		sums                = make(map[string]bool, len(items))
 		ids                 = make(map[int64]bool, len(items))
 	)
 	for _, it := range items {
 		if it.JobID != nil && !ids[*it.JobID] {
 			ids[*it.JobID] = true
-			seen = append(seen, *it.JobID)
+			if k := r.knownIndex(*it.JobID); k >= 0 {
+				known = append(known, k)
+			} else {
+				seen = append(seen, *it.JobID)
+			}
 		}
 		sum := sha256.Sum256(it.Raw)
 		sha := hex.EncodeToString(sum[:])
@@ -77,6 +85,9 @@ func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.T
 	})
 	if err != nil {
 		return fmt.Errorf("record %d malformed items: %w", len(items), interpretError(err))
+	}
+	for _, k := range known {
+		r.known.see(r.walk, k)
 	}
 	return nil
 }

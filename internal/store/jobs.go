@@ -114,12 +114,9 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 	if len(jobs) == 0 {
 		return PageResult{}, nil
 	}
-	if r.firstSync == nil {
-		var first bool
-		if err := conn.QueryRow(ctx, firstSyncSQL, r.source).Scan(&first); err != nil {
-			return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
-		}
-		r.firstSync = &first
+	cutoff := observedAt.Add(-r.seenRefresh)
+	if err := r.startWrites(ctx, conn, cutoff); err != nil {
+		return PageResult{}, fmt.Errorf("upsert page: %w", err)
 	}
 	r.times.Batches++
 	t := time.Now()
@@ -129,20 +126,45 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 		ids[i], sums[i] = j.JobID, j.fingerprint()
 	}
 	t = since(&r.times.Prepare, t)
-	if err := r.noteSeen(ctx, ids); err != nil {
+	// Each job is known to the run (decided in memory, seen noted in memory) or not (asked about,
+	// seen noted in the seen table).
+	var need, ask []int64 // need nil: every job (a first sync: nothing to compare with)
+	var askSums [][]byte
+	var unseen []int64
+	if !*r.firstSync {
+		need = []int64{}
+	}
+	for i, id := range ids {
+		k := r.knownIndex(id)
+		if k < 0 {
+			unseen = append(unseen, id)
+			if need != nil {
+				ask, askSums = append(ask, id), append(askSums, sums[i])
+			}
+			continue
+		}
+		r.known.see(r.walk, k)
+		switch r.known.decide(k, sums[i], cutoff) {
+		case toWrite:
+			need = append(need, id)
+		case unknown:
+			ask, askSums = append(ask, id), append(askSums, sums[i])
+		}
+	}
+	if err := r.noteSeen(ctx, unseen); err != nil {
 		return PageResult{}, fmt.Errorf("upsert page: %w", err)
 	}
 	t = since(&r.times.Seen, t)
-	cutoff := observedAt.Add(-r.seenRefresh)
-	var need []int64 // nil: every job (a first sync: nothing to compare with)
-	if !*r.firstSync {
-		if need, err = r.changed(ctx, conn, ids, sums, cutoff); err != nil {
+	if len(ask) > 0 {
+		more, err := r.changed(ctx, conn, ask, askSums, cutoff)
+		if err != nil {
 			return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
 		}
+		need = append(need, more...)
 		t = since(&r.times.Lookup, t)
-		if len(need) == 0 {
-			return PageResult{Unchanged: len(jobs)}, nil
-		}
+	}
+	if need != nil && len(need) == 0 {
+		return PageResult{Unchanged: len(jobs)}, nil
 	}
 	res := PageResult{Unchanged: len(jobs)}
 	rows, err := stagingRows(jobs, sums, need)
@@ -187,8 +209,37 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 	if err != nil {
 		return PageResult{}, fmt.Errorf("upsert page: %w", interpretError(err))
 	}
+	for _, row := range rows {
+		if k := r.knownIndex(row[0].(int64)); k >= 0 {
+			r.known.written(k, row[10].([]byte))
+		}
+	}
 	res.Unchanged -= res.Inserted + res.Updated
 	return res, nil
+}
+
+// startWrites runs before the run first records a job: it finds out whether this is a first sync of
+// the source (no row in the job and history tables) and, for a full run that is not, reads what the
+// source holds (known.go) at the refresh cutoff of the first page. Later calls do nothing.
+func (r *Run) startWrites(ctx context.Context, conn *pgxpool.Conn, cutoff time.Time) error {
+	if r.firstSync != nil {
+		return nil
+	}
+	t := time.Now()
+	var first bool
+	if err := conn.QueryRow(ctx, firstSyncSQL, r.source).Scan(&first); err != nil {
+		return interpretError(err)
+	}
+	if r.full && !first {
+		k, err := loadKnown(ctx, conn, r.source, cutoff)
+		if err != nil {
+			return fmt.Errorf("read the source's jobs: %w", interpretError(err))
+		}
+		r.known = k
+	}
+	r.firstSync = &first
+	since(&r.times.Lookup, t)
+	return nil
 }
 
 // changed returns those of ids (with their fingerprints sums) that need writing: new jobs, jobs whose
@@ -414,17 +465,26 @@ func (r *Run) NextWalk() int {
 
 // SeenCount is the number of distinct jobs the current walk has upserted so far.
 func (r *Run) SeenCount(ctx context.Context) (int64, error) {
-	return r.countSeen(ctx, "count seen jobs", seenCountSQL, r.walk)
+	n, err := r.countSeen(ctx, "count seen jobs", seenCountSQL, r.walk)
+	if r.known != nil {
+		n += r.known.seenBy(r.walk)
+	}
+	return n, err
 }
 
 // SeenTotal is the number of distinct jobs the run has upserted so far, over all its walks: the
 // run's jobs_seen. Every job the run inserted or updated is among them.
 func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
-	return r.countSeen(ctx, "count seen jobs", seenTotalSQL)
+	n, err := r.countSeen(ctx, "count seen jobs", seenTotalSQL)
+	if r.known != nil {
+		n += r.known.seenAny()
+	}
+	return n, err
 }
 
-// countSeen writes the seen ids kept in memory to the run's seen table, then runs a statement that
-// counts on the run's connection; what names it in errors.
+// countSeen writes the seen ids kept in memory for the run's seen table to it, then runs a statement
+// that counts on the run's connection; what names it in errors. Jobs the run knew from its start
+// (known.go) are not in that table.
 func (r *Run) countSeen(ctx context.Context, what, sql string, args ...any) (int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
@@ -464,6 +524,22 @@ func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64
 	conn, err := r.active()
 	if err != nil {
 		return 0, err
+	}
+	if r.known != nil {
+		// Jobs the run knew from its start are not in the seen table: those the current walk listed
+		// are left out here, and the others must be written when listed again.
+		var rest []int64
+		for _, id := range ids {
+			k := r.known.index(id)
+			if k >= 0 && r.known.lastSeen(k) == r.walk {
+				continue
+			}
+			if k >= 0 {
+				r.known.markDue(k)
+			}
+			rest = append(rest, id)
+		}
+		ids = rest
 	}
 	if len(ids) == 0 {
 		return 0, nil

@@ -106,7 +106,11 @@ type Run struct {
 	// firstSync: the source had no row in the job and history tables when the run first stored jobs;
 	// nil until then. UpsertPage then inserts without comparing (insert_new_jobs.sql).
 	firstSync *bool
-	times     WriteTimes
+	// full: the run walks every page (KindFull); known is what it read of the source's jobs at its
+	// first page that was not a first sync (known.go), nil before that and in other runs.
+	full  bool
+	known *knownJobs
+	times WriteTimes
 
 	mu       sync.Mutex    // the connection is used by one method, or the heartbeat, at a time
 	stopBeat chan struct{} // closed by Finish
@@ -209,6 +213,7 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 		source:      source,
 		seenRefresh: cmp.Or(opts.SeenRefresh, DefaultSeenRefresh),
 		walk:        1,
+		full:        cmp.Or(opts.Kind, KindFull) == KindFull,
 		log:         s.log.With("source", source, "run_id", id),
 		stopBeat:    make(chan struct{}),
 		beatDone:    make(chan struct{}),

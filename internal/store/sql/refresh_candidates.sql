@@ -2,14 +2,30 @@
 -- that the last walk did not list (a job an earlier walk listed may have been deleted since). Jobs
 -- listed again, or no longer live, leave it; jobs missed again add the walks that missed them to
 -- walks_missed; new ones join. Returns the queue's length.
--- $1 source, $2 now, $3 run id, $4 the last walk.
+-- A full run knows the jobs the source held at its start (known.go) and what its walks listed of them;
+-- the seen table holds only the other jobs its walks listed. The missed jobs are those known jobs that
+-- the last walk did not list (passed in), and the jobs of the seen table that only earlier walks
+-- listed; a run that read nothing at its start ($7 false) also misses every live job not in the seen
+-- table.
+-- $1 source, $2 now, $3 run id, $4 the last walk, $5 the known jobs the last walk did not list, $6
+-- the last walk that listed each (0: none), $7 whether the run read the source's jobs at its start.
 WITH missed AS (
-    SELECT j.job_id, $4::integer - coalesce(s.walk, 0) AS walks
+    SELECT j.job_id, $4::integer - u.walk AS walks
+    FROM unnest($5::bigint[], $6::integer[]) AS u(job_id, walk)
+    JOIN modelarts.visualization_jobs AS j ON j.source = $1::text AND j.job_id = u.job_id
+    WHERE j.deleted_at IS NULL
+    UNION ALL
+    SELECT j.job_id, $4::integer - s.walk
+    FROM pg_temp.vizjob_seen AS s
+    JOIN modelarts.visualization_jobs AS j ON j.source = $1::text AND j.job_id = s.job_id
+    WHERE s.walk < $4::integer AND j.deleted_at IS NULL
+    UNION ALL
+    SELECT j.job_id, $4::integer
     FROM modelarts.visualization_jobs AS j
-    LEFT JOIN pg_temp.vizjob_seen AS s ON s.job_id = j.job_id
-    WHERE j.source = $1::text
+    WHERE NOT $7::boolean
+      AND j.source = $1::text
       AND j.deleted_at IS NULL
-      AND (s.walk IS NULL OR s.walk < $4::integer)
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.vizjob_seen AS s WHERE s.job_id = j.job_id)
 ), settled AS (
     DELETE FROM modelarts.deletion_candidates AS c
     WHERE c.source = $1::text
