@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -397,5 +398,41 @@ func TestFirstSyncThenTheSameJobAgainInTheRun(t *testing.T) {
 	}
 	if got := stored(t, s, "p", 1); got.Status != 10 || got.DurationMS != 5000 {
 		t.Errorf("job 1 stored as %+v, want status 10, duration 5000", got)
+	}
+}
+
+// A first sync's large batch is inserted by two connections at once; jobs of either half that an
+// earlier batch of the run inserted are handled as any resync handles them.
+func TestFirstSyncLargeBatchesOnTwoConnections(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	r := beginRun(t, s, "p", RunOptions{})
+	page := func(from, to int64, status int) []Job {
+		var jobs []Job
+		for id := from; id <= to; id++ {
+			jobs = append(jobs, job(id, fmt.Sprint("j", id), status, 1000))
+		}
+		return jobs
+	}
+	if res := upsert(t, r, t0, page(1, 300, 8)...); res != (PageResult{Inserted: 300}) {
+		t.Fatalf("first batch: %+v, want 300 inserted", res)
+	}
+	// Jobs 1-10 (first half) and 291-300 (second half) again, 291-300 changed, and 300 new jobs.
+	again := append(append(page(1, 10, 8), page(301, 600, 8)...), page(291, 300, 10)...)
+	if res := upsert(t, r, t0.Add(time.Minute), again...); res != (PageResult{Inserted: 300, Updated: 10, Unchanged: 10}) {
+		t.Fatalf("second batch: %+v, want 300 inserted, 10 updated, 10 unchanged", res)
+	}
+	if n, err := r.SeenCount(t.Context()); err != nil || n != 600 {
+		t.Errorf("SeenCount = %d, %v; want 600", n, err)
+	}
+	finish(t, r, RunStats{State: StateSucceeded})
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_jobs`); n != 600 {
+		t.Errorf("%d jobs, want 600", n)
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_job_history WHERE valid_to IS NULL`); n != 600 {
+		t.Errorf("%d open versions, want 600", n)
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_job_history`); n != 610 {
+		t.Errorf("%d versions, want 610 (10 changed)", n)
 	}
 }
