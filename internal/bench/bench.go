@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -494,6 +495,9 @@ func (b *bencher) sync(ctx context.Context, endpoint, profile string) (Phase, er
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
+	if profile != "" { // the end of its log beside the profile: where the time went
+		_ = os.WriteFile(strings.TrimSuffix(profile, ".pprof")+".log", []byte(out.String()+"\n"), 0o644)
+	}
 	if err != nil {
 		return Phase{}, fmt.Errorf("indexer sync: %w\n%s", err, out.String())
 	}

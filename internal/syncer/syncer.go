@@ -180,7 +180,9 @@ func (s *syncRun) logEnd(err error) {
 	attrs := []any{"state", s.stats.State, "duration_seconds", math.Round(time.Since(s.started).Seconds()*1000) / 1000,
 		"pages", s.stats.Pages, "requests", s.stats.Requests, "retries", s.stats.Retries,
 		"jobs_seen", s.stats.JobsSeen, "jobs_inserted", s.stats.Inserted, "jobs_updated", s.stats.Updated,
-		"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount}
+		"jobs_deleted", s.stats.Deleted, "api_total_count", s.stats.APITotalCount,
+		"page_wait_seconds", math.Round(s.pageWait.Seconds()*1000) / 1000,
+		"deletion_candidates_seconds", math.Round(s.candidatesTime.Seconds()*1000) / 1000}
 	if s.stats.DeletionsPending >= 0 {
 		attrs = append(attrs, "deletion_checks", s.stats.DeletionChecks, "deletions_pending", s.stats.DeletionsPending)
 	}
@@ -224,6 +226,10 @@ type syncRun struct {
 	lastDetailWhy string
 	lastSearchWhy string
 	prog          progress // progress of the walk: progress.go
+	// Where the run's time went besides the store's steps (the store logs those: "write path"):
+	// waiting for the next pages while nothing was being stored, and refreshing and checking the
+	// deletion candidates. Logged with the run's end.
+	pageWait, candidatesTime time.Duration
 }
 
 // full walks every page until a walk is proven complete or MaxWalks walks were made, then settles
@@ -251,7 +257,10 @@ func (s *syncRun) full(ctx context.Context) error {
 	}
 	// Whether or not a walk was proven complete, the jobs no walk listed are checked with the service
 	// (evidence.go): the proof only bounds how many candidates there are.
-	if err := s.settleCandidates(ctx); err != nil {
+	start := time.Now()
+	err := s.settleCandidates(ctx)
+	s.candidatesTime = time.Since(start)
+	if err != nil {
 		return err
 	}
 	if !s.verified {
@@ -303,7 +312,10 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 	// transaction of up to batchJobs jobs: a transaction costs about the same for 100 jobs as for 1000.
 	opts := fetch.WalkOptions{PerPage: s.opts.PerPage, Concurrency: s.opts.PageConcurrency, MaxBatch: max(1, batchJobs/s.opts.PerPage), Verify: true}
 	var jobs []fetch.Job
+	idle := time.Now() // since the last batch was stored: waiting for pages
 	wr, err := fetch.WalkBatches(ctx, s.src, opts, func(ctx context.Context, pages []*fetch.Page) error {
+		s.pageWait += time.Since(idle)
+		defer func() { idle = time.Now() }()
 		jobs = jobs[:0]
 		for _, p := range pages {
 			n, err := s.bad.keep(ctx, s, walk, p.BadItems) // bad-item policy: baditems.go
