@@ -13,7 +13,8 @@ import (
 	"github.com/vizjob/indexer/internal/simulator"
 )
 
-// Targets of the performance issue.
+// The targets Report.Targets checks: ratios to the floors measured in the same run, the rows a no-op
+// resync and a resync after a change write, the peak memory of a sync, and the quota and latency walks.
 const (
 	MaxInitialVsFloor  = 1.5      // initial sync wall time / floor
 	MaxNoopVsFetch     = 1.2      // no-op resync wall time / fetch-only time

@@ -11,8 +11,8 @@ import (
 // for pages, decoding them, the deletion checks) is the rest of its wall time.
 type WriteTimes struct {
 	Batches int           // UpsertPage calls that had jobs
-	Seen    time.Duration // recording the seen ids in the run's seen table (flushSeen)
-	Lookup  time.Duration // asking which jobs need writing (stored_fingerprints.sql); skipped in a first sync
+	Seen    time.Duration // recording the seen ids: in memory for jobs the run knew (known.go), else in the run's seen table (flushSeen)
+	Lookup  time.Duration // reading the source's jobs once (known.go), then asking about jobs not decided in memory (stored_fingerprints.sql)
 	Prepare time.Duration // building the COPY rows (fingerprints included)
 	Copy    time.Duration // COPY into the staging table
 	Write   time.Duration // the statements from staging into the job and history tables, and the commit

@@ -302,8 +302,9 @@ const batchJobs = 1000
 // T0 (fetch.WalkResult.Unseen). A deletion during the walk therefore makes it
 // unverified (skip or not: the two cannot be told apart), and so do
 // malformed items without a job_id; jobs created during the walk are not
-// required (the next run sees them). The distinct count comes from the run's seen table in the
-// database, so memory stays bounded whatever the number of jobs.
+// required (the next run sees them). The distinct count comes from the store: bits in memory for the
+// jobs the source held when the run started (16 bytes and a few bits a job), the run's seen table in
+// the database for the others.
 func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err error) {
 	s.stats.Walks = walk
 	s.startWalk()
