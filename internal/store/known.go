@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
-	"slices"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,8 +27,8 @@ import (
 // the run's seen table: only jobs the run did not know at its start go to that table. The deletion
 // candidates and MarkDeleted get the known jobs the last walk did not list from here.
 //
-// Memory: 16 bytes a job (id and a fingerprint prefix of 8 bytes) plus a few bits, 16 MB for a
-// million jobs. A prefix of 8 bytes lets a changed job pass for unchanged only if its new fingerprint
+// Memory: 16 bytes a job (id and a fingerprint prefix of 8 bytes, outside the Go heap: allocTable)
+// plus a few bits, 16 MB for a million jobs, given back when the run finishes. A prefix of 8 bytes lets a changed job pass for unchanged only if its new fingerprint
 // agrees with the old one in all 64 bits: a chance of 2^-64 per changed job.
 
 // refreshHorizon is how far past the refresh cutoff of the run's first page a job's last_seen_at must
@@ -53,11 +53,12 @@ const (
 
 // knownJobs is what a run read of the source's stored jobs at its first page, ordered by job id.
 type knownJobs struct {
-	ids     []int64
-	sums    []uint64 // the first 8 bytes of content_sha256, big-endian
-	due     bitset   // to write whatever the page says: deleted, no fingerprint, or last seen before the cutoff
-	deleted bitset   // marked deleted when read (due too)
-	near    bitset   // last seen before cutoff + refreshHorizon: asked about
+	n       int
+	table   []byte // n entries of 16 bytes: job id, then the first 8 bytes of content_sha256
+	free    func() // gives table back
+	due     bitset // to write whatever the page says: deleted, no fingerprint, or last seen before the cutoff
+	deleted bitset // marked deleted when read (due too)
+	near    bitset // last seen before cutoff + refreshHorizon: asked about
 	cutoff  time.Time
 	seen    []bitset // seen[w-1]: listed by walk w
 	counted []int64  // counted[w-1]: bits set in seen[w-1]
@@ -69,10 +70,11 @@ func loadKnown(ctx context.Context, conn *pgxpool.Conn, source string, cutoff ti
 	if err := conn.QueryRow(ctx, knownCountSQL, source).Scan(&n); err != nil {
 		return nil, err
 	}
-	k := &knownJobs{ids: make([]int64, 0, n), sums: make([]uint64, 0, n), cutoff: cutoff,
-		due: newBitset(int(n)), deleted: newBitset(int(n)), near: newBitset(int(n))}
+	k := &knownJobs{cutoff: cutoff, due: newBitset(int(n)), deleted: newBitset(int(n)), near: newBitset(int(n))}
+	k.table, k.free = allocTable(16 * int(n))
 	rows, err := conn.Query(ctx, knownJobsSQL, source, cutoff, cutoff.Add(refreshHorizon))
 	if err != nil {
+		k.release()
 		return nil, err
 	}
 	var (
@@ -81,28 +83,41 @@ func loadKnown(ctx context.Context, conn *pgxpool.Conn, source string, cutoff ti
 		due, deleted, near bool
 	)
 	_, err = pgx.ForEachRow(rows, []any{&id, &sum, &due, &deleted, &near}, func() error {
-		i := len(k.ids)
+		i := k.n
 		if i == int(n) { // rows added since the count: impossible while the run holds the source's lock
 			return fmt.Errorf("the source's jobs changed while they were read")
 		}
-		k.ids = append(k.ids, id)
+		k.n++
 		var s uint64
 		if len(sum) == 8 {
 			s = binary.BigEndian.Uint64(sum)
 		} else {
 			due = true
 		}
-		k.sums = append(k.sums, s)
+		binary.LittleEndian.PutUint64(k.table[16*i:], uint64(id))
+		binary.LittleEndian.PutUint64(k.table[16*i+8:], s)
 		k.due.put(i, due)
 		k.deleted.put(i, deleted)
 		k.near.put(i, near)
 		return nil
 	})
 	if err != nil {
+		k.release()
 		return nil, err
 	}
 	return k, nil
 }
+
+// release gives the table back; k must not be used after.
+func (k *knownJobs) release() {
+	if k.free != nil {
+		k.free()
+	}
+	k.table, k.free, k.n = nil, nil, 0
+}
+
+func (k *knownJobs) id(i int) int64   { return int64(binary.LittleEndian.Uint64(k.table[16*i:])) }
+func (k *knownJobs) sum(i int) uint64 { return binary.LittleEndian.Uint64(k.table[16*i+8:]) }
 
 // knownIndex returns the position of id among the jobs the run knew from its start, or -1.
 func (r *Run) knownIndex(id int64) int {
@@ -114,7 +129,8 @@ func (r *Run) knownIndex(id int64) int {
 
 // index returns the position of id, or -1 if the run did not know it.
 func (k *knownJobs) index(id int64) int {
-	if i, ok := slices.BinarySearch(k.ids, id); ok {
+	i := sort.Search(k.n, func(i int) bool { return k.id(i) >= id })
+	if i < k.n && k.id(i) == id {
 		return i
 	}
 	return -1
@@ -130,7 +146,7 @@ const (
 // decide says what a job at position i with fingerprint sum needs, at the refresh cutoff of its page.
 func (k *knownJobs) decide(i int, sum []byte, cutoff time.Time) int {
 	switch {
-	case k.due.has(i) || binary.BigEndian.Uint64(sum) != k.sums[i]:
+	case k.due.has(i) || binary.BigEndian.Uint64(sum) != k.sum(i):
 		return toWrite
 	case k.near.has(i) || cutoff.After(k.cutoff.Add(refreshHorizon)):
 		return unknown
@@ -141,7 +157,9 @@ func (k *knownJobs) decide(i int, sum []byte, cutoff time.Time) int {
 // written notes that the job at position i was sent to the database with fingerprint sum, in a
 // transaction that committed: its stored fingerprint is sum, or its stored content equals what sum
 // describes.
-func (k *knownJobs) written(i int, sum []byte) { k.sums[i] = binary.BigEndian.Uint64(sum) }
+func (k *knownJobs) written(i int, sum []byte) {
+	binary.LittleEndian.PutUint64(k.table[16*i+8:], binary.BigEndian.Uint64(sum))
+}
 
 // markDue notes that the job at position i must be written when listed again (it was marked deleted).
 func (k *knownJobs) markDue(i int) { k.due.put(i, true) }
@@ -149,7 +167,7 @@ func (k *knownJobs) markDue(i int) { k.due.put(i, true) }
 // see notes that walk listed the job at position i.
 func (k *knownJobs) see(walk, i int) {
 	for len(k.seen) < walk {
-		k.seen = append(k.seen, newBitset(len(k.ids)))
+		k.seen = append(k.seen, newBitset(k.n))
 		k.counted = append(k.counted, 0)
 	}
 	if !k.seen[walk-1].has(i) {
@@ -172,7 +190,7 @@ func (k *knownJobs) seenAny() int64 {
 		return k.counted[0]
 	}
 	var n int64
-	for w := range len(k.ids)/64 + 1 {
+	for w := range k.n/64 + 1 {
 		var word uint64
 		for _, s := range k.seen {
 			if w < len(s) {
@@ -199,12 +217,12 @@ func (k *knownJobs) lastSeen(i int) int {
 // (0: none).
 func (k *knownJobs) missed(walk int) (ids []int64, walks []int32) {
 	ids, walks = []int64{}, []int32{}
-	for i, id := range k.ids {
+	for i := range k.n {
 		last := k.lastSeen(i)
 		if last >= walk || (last == 0 && k.deleted.has(i)) {
 			continue
 		}
-		ids = append(ids, id)
+		ids = append(ids, k.id(i))
 		walks = append(walks, int32(last))
 	}
 	return ids, walks

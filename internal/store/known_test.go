@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"slices"
 	"testing"
 	"time"
@@ -113,8 +114,10 @@ func TestKnownJobsDeletionCandidates(t *testing.T) {
 
 // What the run's memory says about the jobs it knew, walk by walk.
 func TestKnownJobsSeenAndMissed(t *testing.T) {
-	k := &knownJobs{ids: []int64{10, 20, 30, 40, 50}, sums: make([]uint64, 5),
-		due: newBitset(5), deleted: newBitset(5), near: newBitset(5)}
+	k := &knownJobs{n: 5, table: make([]byte, 5*16), due: newBitset(5), deleted: newBitset(5), near: newBitset(5)}
+	for i, id := range []int64{10, 20, 30, 40, 50} {
+		binary.LittleEndian.PutUint64(k.table[16*i:], uint64(id))
+	}
 	k.deleted.put(3, true) // job 40 was marked deleted when read
 	k.due.put(3, true)
 	k.see(1, 0)

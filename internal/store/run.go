@@ -343,6 +343,10 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		defer cancel()
 	}
 	r.releaseSecond(ctx)
+	if r.known != nil {
+		r.known.release()
+		r.known = nil
+	}
 
 	var stateErr error
 	switch st.State {
