@@ -89,7 +89,7 @@ var stagingColumns = []string{
 //     of a head run, are looked up with one read-only scan of the primary key per page
 //     (stored_fingerprints.sql). In a first sync of the source (no row in the job and history tables
 //     when the run first stores jobs) nothing is compared: the jobs are inserted from arrays with
-//     their first versions (insert_new_jobs.sql), a large batch in two halves on two connections.
+//     their first versions (insert_new_jobs.sql).
 //   - In one transaction, it COPYs them into the staging table, then set-based statements close the
 //     open history version of each job whose status, name, description, service URL or train URL
 //     changed (valid_to = observedAt); insert new jobs and rewrite known ones whose stored content

@@ -401,9 +401,9 @@ func TestFirstSyncThenTheSameJobAgainInTheRun(t *testing.T) {
 	}
 }
 
-// A first sync's large batch is inserted by two connections at once; jobs of either half that an
-// earlier batch of the run inserted are handled as any resync handles them.
-func TestFirstSyncLargeBatchesOnTwoConnections(t *testing.T) {
+// A first sync's large batches: jobs that an earlier batch of the run inserted are handled as any
+// resync handles them, beside the batch's new jobs.
+func TestFirstSyncLargeBatchesWithRepeats(t *testing.T) {
 	t.Parallel()
 	s := migratedStore(t)
 	r := beginRun(t, s, "p", RunOptions{})

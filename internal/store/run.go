@@ -110,11 +110,7 @@ type Run struct {
 	// first page that was not a first sync (known.go), nil before that and in other runs.
 	full  bool
 	known *knownJobs
-	// second is a second connection of the pool for a first sync's inserts (jobs.go, insertNew);
-	// noSecond: none to be had.
-	second   *pgxpool.Conn
-	noSecond bool
-	times    WriteTimes
+	times WriteTimes
 
 	mu       sync.Mutex    // the connection is used by one method, or the heartbeat, at a time
 	stopBeat chan struct{} // closed by Finish
@@ -342,7 +338,6 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 		defer cancel()
 	}
-	r.releaseSecond(ctx)
 	if r.known != nil {
 		r.known.release()
 		r.known = nil
