@@ -38,7 +38,7 @@ import (
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/fetch"
-	"github.com/vizjob/indexer/internal/pgadmin"
+	"github.com/vizjob/indexer/internal/store/pgadmin"
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/store"
 )

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vizjob/indexer/internal/pgadmin"
+	"github.com/vizjob/indexer/internal/store/pgadmin"
 )
 
 // What the benchmark asks of its scratch database besides the store's own work: the rows written to

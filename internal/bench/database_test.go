@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vizjob/indexer/internal/pgadmin"
+	"github.com/vizjob/indexer/internal/store/pgadmin"
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/testdb"
 )

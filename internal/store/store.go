@@ -1,8 +1,9 @@
 // Package store is everything that speaks SQL: the pool, migrations, upserts with history, the run
 // ledger and per-source locks.
 //
-// It is the only package of the indexer's own work that imports pgx (package pgadmin, the database
-// administration of the benchmark and the tests, is the other). Errors leave it through interpretError, so that callers
+// It is the only package of the indexer's own work that imports pgx (its subpackage pgadmin, the
+// database administration of the benchmark and the tests, is the other). Errors leave it through
+// interpretError, so that callers
 // branch on the sentinels below (errors.Is) and never on driver types, and no error text carries the
 // database password.
 package store

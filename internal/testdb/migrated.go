@@ -18,7 +18,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
-	"github.com/vizjob/indexer/internal/pgadmin"
+	"github.com/vizjob/indexer/internal/store/pgadmin"
 	"github.com/vizjob/indexer/migrations"
 )
 

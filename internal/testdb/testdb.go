@@ -25,7 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
 
-	"github.com/vizjob/indexer/internal/pgadmin"
+	"github.com/vizjob/indexer/internal/store/pgadmin"
 )
 
 // EnvURL is the variable naming the server tests create their databases on.
