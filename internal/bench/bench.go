@@ -38,9 +38,9 @@ import (
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/fetch"
-	"github.com/vizjob/indexer/internal/store/pgadmin"
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/store/pgadmin"
 )
 
 // Options configures a benchmark. Zero values take the defaults given per field.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vizjob/indexer/internal/store/pgadmin"
 	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/store/pgadmin"
 	"github.com/vizjob/indexer/internal/testdb"
 )
 

@@ -3,9 +3,8 @@
 //
 // It is the only package of the indexer's own work that imports pgx (its subpackage pgadmin, the
 // database administration of the benchmark and the tests, is the other). Errors leave it through
-// interpretError, so that callers
-// branch on the sentinels below (errors.Is) and never on driver types, and no error text carries the
-// database password.
+// interpretError, so that callers branch on the sentinels below (errors.Is) and never on driver
+// types, and no error text carries the database password.
 package store
 
 import (
