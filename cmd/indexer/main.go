@@ -11,19 +11,15 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
-
-	"github.com/vizjob/indexer/internal/bench"
 	_ "time/tzdata" // INDEXER_TIMEZONE works in images without a zoneinfo database
+
+	"github.com/vizjob/indexer/internal/config"
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT sets one: the garbage
 // collector then returns the garbage of large pages (decoding a 32 MB page makes about three times
 // that) before the heap doubles. The pages a walk holds are bounded apart (fetch.DefaultMaxBufferBytes).
 const defaultMemoryLimit = 192 << 20
-
-// envCPUProfile names a file to which the process writes a CPU profile of its whole life (go tool
-// pprof reads it): a diagnostic, set by `indexer bench --cpu-profile` for its sync processes.
-const envCPUProfile = bench.EnvCPUProfile
 
 // main is thin: the first SIGINT or SIGTERM cancels the context Main runs under
 // (the daemon then shuts down in order); a second one exits at once.
@@ -41,7 +37,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "indexer: second signal (%s): exiting at once\n", sig)
 		os.Exit(exitFailed)
 	}()
-	stopProfile := startCPUProfile(os.Getenv(envCPUProfile))
+	stopProfile := startCPUProfile(config.CPUProfile(os.Getenv))
 	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	cancel(nil)
 	stopProfile()
@@ -58,7 +54,7 @@ func startCPUProfile(path string) (stop func()) {
 		err = pprof.StartCPUProfile(f)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "indexer: %s: %v\n", envCPUProfile, err)
+		fmt.Fprintf(os.Stderr, "indexer: %s: %v\n", config.EnvCPUProfile, err)
 		return func() {}
 	}
 	return func() {

@@ -464,9 +464,6 @@ func (b *bencher) profilePath(i int, phase string) string {
 	return filepath.Join(b.opts.CPUProfileDir, fmt.Sprintf("run%d-%s.pprof", i+1, name))
 }
 
-// EnvCPUProfile is the variable that makes an indexer process write a CPU profile (cmd/indexer).
-const EnvCPUProfile = "INDEXER_CPU_PROFILE"
-
 // sync runs `indexer sync` in a child process against endpoint and the scratch database, with a CPU
 // profile to profile unless it is "".
 func (b *bencher) sync(ctx context.Context, endpoint, profile string) (Phase, error) {
@@ -488,7 +485,7 @@ func (b *bencher) sync(ctx context.Context, endpoint, profile string) (Phase, er
 		config.EnvLogFormat + "=json",
 	}
 	if profile != "" {
-		cmd.Env = append(cmd.Env, EnvCPUProfile+"="+profile)
+		cmd.Env = append(cmd.Env, config.EnvCPUProfile+"="+profile)
 	}
 	var out tail
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -94,6 +94,14 @@ const (
 	MinHTTPTokenLen = 16
 )
 
+// EnvCPUProfile names a file to which an indexer process writes a CPU profile of its whole life (for
+// go tool pprof): a diagnostic, which `indexer bench --cpu-profile` sets for its sync processes.
+const EnvCPUProfile = "INDEXER_CPU_PROFILE"
+
+// CPUProfile returns the file EnvCPUProfile names, for main, which starts the profile before it
+// loads the configuration; "" when unset.
+func CPUProfile(getenv func(string) string) string { return strings.TrimSpace(getenv(EnvCPUProfile)) }
+
 // Plain-HTTP endpoints: refused unless on a loopback address or allowed here.
 const EnvAllowInsecureHTTP = "INDEXER_ALLOW_INSECURE_HTTP"
 
@@ -175,6 +183,8 @@ type Config struct {
 
 	// ConfigFile is the YAML file the sources came from (INDEXER_CONFIG); empty: the environment.
 	ConfigFile string
+	// CPUProfile is the file the process writes a CPU profile to (main starts it: see CPUProfile).
+	CPUProfile string
 
 	// The daemon (indexer run, indexer demo).
 	HTTPAddr      string         // listen address of /healthz, /readyz, /metrics
