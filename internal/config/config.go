@@ -112,6 +112,13 @@ const (
 	MaxPageConcurrency     = 32
 )
 
+// Memory of the pages a walk holds ahead of the database, in MiB (fetch.WalkOptions.MaxBufferBytes).
+const (
+	EnvPageBuffer        = "INDEXER_PAGE_BUFFER_MIB"
+	DefaultPageBufferMiB = 64
+	MaxPageBufferMiB     = 4096
+)
+
 // Source is one ModelArts project in one region to mirror.
 type Source struct {
 	Name          string // name in the database (sync_runs.source, visualization_jobs.source)
@@ -169,6 +176,8 @@ type Config struct {
 
 	// PageConcurrency is how many pages of a walk are requested at the same time (1: one after the other).
 	PageConcurrency int
+	// PageBufferMiB bounds the decoded pages a walk holds ahead of the database, in MiB.
+	PageBufferMiB int
 
 	// DeleteCheckBudget and DeleteCheckTime bound what a run spends asking the service about deletion
 	// candidates; the rest wait for the next run.

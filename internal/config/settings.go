@@ -224,6 +224,10 @@ var settings = []Setting{
 		check: func(c *Config, name string) error {
 			return between(name, c.PageConcurrency, 1, MaxPageConcurrency, " (one page after the other)")
 		}},
+	{Variable: EnvPageBuffer, Flag: "page-buffer-mib", Scope: ScopeSource, def: DefaultPageBufferMiB,
+		Help:  "MiB of decoded pages a walk may hold ahead of the database; lower it under a tight memory limit (fewer pages are then requested ahead)",
+		field: func(c *Config) any { return &c.PageBufferMiB },
+		check: func(c *Config, name string) error { return between(name, c.PageBufferMiB, 1, MaxPageBufferMiB, "") }},
 	{Variable: EnvSeenRefresh, Flag: "seen-refresh", Scope: ScopeSource, def: DefaultSeenRefresh,
 		Help:  "refresh last_seen_at of unchanged jobs at most this often",
 		field: func(c *Config) any { return &c.SeenRefresh },

@@ -65,6 +65,7 @@ func NewRunner(cfg *config.Config, src config.Source, h Hooks) (*Runner, error) 
 		SeenRefresh:       cfg.SeenRefresh,
 		Timeout:           cfg.RunTimeout,
 		PageConcurrency:   cfg.PageConcurrency,
+		MaxBufferBytes:    int64(cfg.PageBufferMiB) << 20,
 		DeleteCheckBudget: cfg.DeleteCheckBudget,
 		DeleteCheckTime:   cfg.DeleteCheckTime,
 		RateLimit:         cfg.RateLimit,

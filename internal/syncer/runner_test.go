@@ -19,6 +19,7 @@ func TestRunnerTakesEverySetting(t *testing.T) {
 		"INDEXER_PER_PAGE": "50", "INDEXER_MAX_WALKS": "4", "INDEXER_MAX_DELETE_SHARE": "0.3", "INDEXER_MAX_DELETE_MIN": "7",
 		"INDEXER_SEEN_REFRESH": "1h", "INDEXER_RUN_TIMEOUT": "10m", "INDEXER_PAGE_CONCURRENCY": "2",
 		"INDEXER_DELETE_CHECK_BUDGET": "33", "INDEXER_DELETE_CHECK_TIME": "45s", "INDEXER_RATE_LIMIT": "7",
+		"INDEXER_PAGE_BUFFER_MIB": "16",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -34,7 +35,7 @@ func TestRunnerTakesEverySetting(t *testing.T) {
 	got := r.Options()
 	want := syncer.Options{Source: "s", PerPage: 50, MaxWalks: 4, MaxDeleteShare: 0.3, MaxDeleteMin: 7, AllowMassDelete: true,
 		SeenRefresh: time.Hour, Timeout: 10 * time.Minute, PageConcurrency: 2, DeleteCheckBudget: 33,
-		DeleteCheckTime: 45 * time.Second, RateLimit: 7}
+		DeleteCheckTime: 45 * time.Second, RateLimit: 7, MaxBufferBytes: 16 << 20}
 	got.Logger, got.Progress = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("options\n got %+v\nwant %+v", got, want)

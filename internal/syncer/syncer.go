@@ -37,6 +37,7 @@ type Options struct {
 	SeenRefresh     time.Duration // see store.RunOptions
 	Timeout         time.Duration // the run's deadline, 0: none (cause ErrRunTimeout; baditems.go)
 	PageConcurrency int           // pages of a walk requested at the same time (default 1; see fetch.WalkOptions.Concurrency)
+	MaxBufferBytes  int64         // bytes of decoded pages a walk holds ahead (default fetch.DefaultMaxBufferBytes)
 	// DeleteCheckBudget is the most calls (detail calls and name searches) a run spends asking the
 	// service about deletion candidates (default 200); DeleteCheckTime the longest it spends (default
 	// 2m, 0 from config means the default, negative none). Candidates beyond either wait for the next
@@ -311,7 +312,8 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 	bad, anonymous := 0, 0
 	// Pages that arrived while the previous ones were being stored are stored together, in one
 	// transaction of up to batchJobs jobs: a transaction costs about the same for 100 jobs as for 1000.
-	opts := fetch.WalkOptions{PerPage: s.opts.PerPage, Concurrency: s.opts.PageConcurrency, MaxBatch: max(1, batchJobs/s.opts.PerPage), Verify: true}
+	opts := fetch.WalkOptions{PerPage: s.opts.PerPage, Concurrency: s.opts.PageConcurrency, MaxBufferBytes: s.opts.MaxBufferBytes,
+		MaxBatch: max(1, batchJobs/s.opts.PerPage), Verify: true}
 	var jobs []fetch.Job
 	idle := time.Now() // since the last batch was stored: waiting for pages
 	wr, err := fetch.WalkBatches(ctx, s.src, opts, func(ctx context.Context, pages []*fetch.Page) error {
