@@ -41,6 +41,7 @@ import (
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/store/pgadmin"
+	"github.com/vizjob/indexer/internal/syncer"
 )
 
 // Options configures a benchmark. Zero values take the defaults given per field.
@@ -414,7 +415,7 @@ func (b *bencher) floor(ctx context.Context, endpoint string) (Phase, error) {
 	go func() {
 		res, err := fetch.Walk(wctx, c, b.walkOptions(), func(ctx context.Context, p *fetch.Page) error {
 			select {
-			case pages <- rows(p.Jobs):
+			case pages <- syncer.Rows(p.Jobs):
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -441,18 +442,6 @@ func (b *bencher) floor(ctx context.Context, endpoint string) (Phase, error) {
 		err = b.st.DropFloor(ctx)
 	}
 	return Phase{Wall: wall, Requests: w.res.Requests, Pages: w.res.Pages, Rows: n}, err
-}
-
-// rows converts jobs as the syncer does.
-func rows(jobs []fetch.Job) []store.Job {
-	out := make([]store.Job, len(jobs))
-	for i, j := range jobs {
-		out[i] = store.Job{
-			JobID: j.ID, Name: j.Name, Desc: j.Desc, Status: j.Status, CreateTime: j.CreatedAt(),
-			DurationMS: j.Duration, ServiceURL: j.ServiceURL, TrainURL: j.TrainURL, ResourceID: j.ResourceID, Raw: j.Raw,
-		}
-	}
-	return out
 }
 
 // profilePath is where the sync of phase in run i writes its CPU profile ("": none).

@@ -85,7 +85,7 @@ func (s *syncRun) head(ctx context.Context) error {
 
 // upsert stores jobs and counts what changed.
 func (s *syncRun) upsert(ctx context.Context, jobs []fetch.Job) error {
-	pr, err := s.run.UpsertPage(ctx, toRows(jobs), s.opts.Now())
+	pr, err := s.run.UpsertPage(ctx, Rows(jobs), s.opts.Now())
 	if err != nil {
 		return err
 	}

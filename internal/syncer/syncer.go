@@ -393,7 +393,8 @@ func (s *syncRun) noteListed(jobs []fetch.Job) {
 	}
 }
 
-func toRows(jobs []fetch.Job) []store.Job {
+// Rows are the rows the store keeps of jobs as listed: the one mapping of fetch.Job to store.Job.
+func Rows(jobs []fetch.Job) []store.Job {
 	rows := make([]store.Job, len(jobs))
 	for i, j := range jobs {
 		rows[i] = store.Job{
