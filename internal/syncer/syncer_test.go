@@ -149,6 +149,36 @@ func TestDeletionPlusCreationDuringWalkIsCaught(t *testing.T) {
 	}
 }
 
+// panickingDetail lists through the real client, but its detail call panics: a bug in the run.
+type panickingDetail struct{ syncer.API }
+
+func (panickingDetail) GetJob(context.Context, int64) (*fetch.Job, error) { panic("boom") }
+
+// A panic inside a run becomes the run's error: the run ends in the ledger as failed with it, the
+// source's lock is freed, and the next run is not kept waiting.
+func TestPanicInRunIsRecordedAndFreesTheSource(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "panics", simulator.Options{Jobs: 20, Seed: 1}, fetch.AuthAKSK)
+	opts := options(s.name)
+	f.mustSync(t, s.client, opts, nil)
+	s.sim.DeleteJob(s.sim.Jobs()[0].ID) // a deletion candidate: the next run asks the detail call
+	if _, err := f.sync(panickingDetail{s.client}, opts); err == nil || !strings.Contains(err.Error(), "panic: boom") {
+		t.Errorf("the run with a panic returned %v, want its panic as the error", err)
+	}
+	var state, msg string
+	if err := f.db.QueryRow(context.Background(),
+		`SELECT state, error FROM modelarts.sync_runs WHERE source = $1 ORDER BY id DESC LIMIT 1`, s.name).Scan(&state, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if state != store.StateFailed || !strings.Contains(msg, "panic: boom") {
+		t.Errorf("the run ended %s with %q, want failed with the panic", state, msg)
+	}
+	if res, err := f.sync(s.client, opts); err != nil || res.Deleted != 1 {
+		t.Errorf("the next run: %+v, %v; want it to run and mark the deleted job", res, err)
+	}
+}
+
 // Deletion checks take a request each, at the rate limit: a run that asks about many candidates
 // says how far it has come, as a walk does.
 func TestDeletionChecksReportProgress(t *testing.T) {
