@@ -1,14 +1,10 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -282,14 +278,8 @@ func TestIndexHandler(t *testing.T) {
 // 200 once it is back.
 func TestReadyz(t *testing.T) {
 	t.Parallel()
-	db := testdb.New(t)
-	u, err := url.Parse(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newTCPProxy(t, u.Host)
-	u.Host = proxy.addr()
-	st := openStore(t, u.String())
+	proxy, through := testdb.NewProxy(t, testdb.New(t))
+	st := openStore(t, through)
 	_, sim := newSimulator(t, 1, 1, nil)
 	td := startDaemon(t, testConfig(t, simSource("s", sim, "@every 1h")), st, Options{})
 
@@ -308,87 +298,14 @@ func TestReadyz(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready(http.StatusOK, "migrated")
-	proxy.setDown(true)
+	proxy.Refuse(true)
+	proxy.CutAll()
 	ready(http.StatusServiceUnavailable, "database unreachable")
 	if code, _ := get(t, td.url+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz %d while the database is unreachable: the process is alive", code)
 	}
-	proxy.setDown(false)
+	proxy.Refuse(false)
 	ready(http.StatusOK, "database back")
-}
-
-// tcpProxy forwards connections to target; while down, it cuts every connection and refuses new ones.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]bool
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() {
-		ln.Close()
-		p.setDown(true)
-	})
-	go p.serve()
-	return p
-}
-
-func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *tcpProxy) serve() {
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.forward(in)
-	}
-}
-
-func (p *tcpProxy) forward(in net.Conn) {
-	out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		in.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		in.Close()
-		out.Close()
-		return
-	}
-	p.conns[in], p.conns[out] = true, true
-	p.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _, _ = io.Copy(out, in); cancel() }()
-	go func() { _, _ = io.Copy(in, out); cancel() }()
-	<-ctx.Done()
-	in.Close()
-	out.Close()
-	p.mu.Lock()
-	delete(p.conns, in)
-	delete(p.conns, out)
-	p.mu.Unlock()
-}
-
-func (p *tcpProxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for c := range p.conns {
-			c.Close()
-		}
-	}
 }
 
 // Head walks run on their own schedule between full walks, never at the same time as one of the same

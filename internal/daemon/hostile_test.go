@@ -76,12 +76,12 @@ func TestReadyzRevealsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newTCPProxy(t, u.Host)
-	u.Host = proxy.addr()
-	st := openStore(t, u.String())
+	proxy, through := testdb.NewProxy(t, db)
+	st := openStore(t, through)
 	_, sim := newSimulator(t, 1, 1, nil)
 	td := startDaemon(t, testConfig(t, simSource("s", sim, "@every 1h")), st, Options{})
-	proxy.setDown(true)
+	proxy.Refuse(true)
+	proxy.CutAll()
 	var body string
 	eventually(t, 20*time.Second, "/readyz 503", func() bool {
 		var code int
@@ -89,12 +89,12 @@ func TestReadyzRevealsNothing(t *testing.T) {
 		return code == http.StatusServiceUnavailable
 	})
 	dbName := strings.TrimPrefix(u.Path, "/")
-	for _, secret := range []string{dbName, u.Hostname(), u.User.Username(), proxy.addr(), "database", "SQLSTATE"} {
+	for _, secret := range []string{dbName, u.Hostname(), u.User.Username(), proxy.Addr(), "database", "SQLSTATE"} {
 		if strings.Contains(body, secret) {
 			t.Errorf("/readyz reveals %q: %q", secret, body)
 		}
 	}
-	proxy.setDown(false)
+	proxy.Refuse(false)
 }
 
 // TestServerTimeouts: the daemon's server cuts slow readers, slow writers and idle connections.
