@@ -266,14 +266,16 @@ func Load(getenv func(string) string) (*Config, error) {
 			c.setFrom(name)
 		}
 	}
-	// The configuration file, if any, replaces the environment's source: its settings are not read.
-	c.ConfigFile = strings.TrimSpace(getenv(EnvConfigFile))
-	for _, s := range settings {
-		if s.PerSource && c.ConfigFile != "" {
-			continue
-		}
-		if err := s.load(c, getenv); err != nil {
-			errs = append(errs, err)
+	// Every source's settings first (INDEXER_CONFIG among them), then the environment's one source,
+	// unless the configuration file replaces it: then its settings are not read.
+	for _, perSource := range []bool{false, true} {
+		for _, s := range settings {
+			if s.PerSource != perSource || (perSource && c.ConfigFile != "") {
+				continue
+			}
+			if err := s.load(c, getenv); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if c.ConfigFile != "" {
