@@ -54,7 +54,7 @@ func startCPUProfile(path string) (stop func()) {
 		err = pprof.StartCPUProfile(f)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "indexer: %s: %v\n", config.EnvCPUProfile, err)
+		fmt.Fprintf(os.Stderr, "indexer: %s: %v; running without a CPU profile (set it to a writable file, or unset it)\n", config.EnvCPUProfile, err)
 		return func() {}
 	}
 	return func() {
