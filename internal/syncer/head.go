@@ -45,9 +45,12 @@ func (s *syncRun) head(ctx context.Context) error {
 	} else if more {
 		notes = append(notes, fmt.Sprintf("more new jobs than %d pages; the next full walk lists the rest", s.opts.HeadMaxNewPages))
 	}
-	left, err := s.headActive(ctx)
+	left, capped, err := s.headActive(ctx)
 	if err != nil {
 		return err
+	}
+	if len(capped) > 0 {
+		notes = append(notes, fmt.Sprintf("more jobs in status %v than the page cap allowed (the mirror held fewer); the next full walk lists the rest", capped))
 	}
 	budget := s.opts.HeadDetailBudget
 	unchecked := 0
@@ -140,17 +143,22 @@ func (s *syncRun) headNewest(ctx context.Context) (more bool, err error) {
 }
 
 // headActive lists the jobs of every status that is not final in which the mirror holds live jobs,
-// and returns the jobs the mirror holds in such a status that the listings did not show.
-func (s *syncRun) headActive(ctx context.Context) (left []int64, err error) {
+// and returns the jobs the mirror holds in such a status that the listings did not show. A status
+// listing is capped at a few pages more than the mirror holds in that status (a server that ignores
+// the filter would otherwise list the whole tenant); one that reaches the cap with the filter
+// honoured (many jobs entered the status since the mirror last saw them, or the mirror never held
+// them) keeps what it stored, is reported in capped, and adds nothing to left: its unlisted jobs may
+// be on the pages not read.
+func (s *syncRun) headActive(ctx context.Context) (left []int64, capped []int, err error) {
 	statuses, err := s.run.ActiveStatuses(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	filterOK := true
 	for _, st := range statuses {
 		held, err := s.run.JobIDsInStatus(ctx, st.Status)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !filterOK {
 			left = append(left, held...)
@@ -174,11 +182,16 @@ func (s *syncRun) headActive(ctx context.Context) (left []int64, err error) {
 		s.stats.Pages += wr.Pages
 		s.stats.Requests += wr.Requests
 		s.stats.Retries += wr.Retries
+		overCap := err != nil && wr.EndedBy == fetch.EndedPageCap
 		if err != nil && !filterOK {
 			err = nil // a filter that is ignored lists everything: the page cap ends it
 		}
+		if overCap && filterOK {
+			capped = append(capped, status)
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("head walk, status %d: %w", status, err)
+			return nil, nil, fmt.Errorf("head walk, status %d: %w", status, err)
 		}
 		if !filterOK {
 			s.log.Warn("head walk: the status filter returned jobs in another status; asking about active jobs one by one", "status", status)
@@ -190,5 +203,5 @@ func (s *syncRun) headActive(ctx context.Context) (left []int64, err error) {
 			}
 		}
 	}
-	return left, nil
+	return left, capped, nil
 }

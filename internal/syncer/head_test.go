@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/vizjob/indexer/internal/fetch"
@@ -133,5 +134,36 @@ func TestHeadWalkStatusFilterIgnored(t *testing.T) {
 		t.Errorf("a head walk marked job %d deleted", active[3].ID)
 	}
 	f.mustSync(t, s.client, options(s.name), nil)
+	f.check(t, newModel(), s, true)
+}
+
+// Many jobs enter an active status the mirror barely holds (a queue drains into running): the status
+// listing outgrows its page cap (a few pages more than the mirror held). The head walk keeps what it
+// read, ends partial with a note rather than failed, marks nothing deleted, and the next full walk
+// settles the rest. Found by TestSyncProperties (a head walk over a mirror that had seen one page).
+func TestHeadWalkStatusOutgrowsItsCap(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "head-cap", simulator.Options{Jobs: 400, Seed: 23}, fetch.AuthAKSK)
+	opts := options(s.name)
+	opts.PerPage = 20
+	f.mustSync(t, s.client, opts, nil)
+	moved := 0
+	for _, j := range s.sim.Jobs() {
+		if j.Status != 8 && moved < 150 {
+			s.sim.SetStatus(j.ID, 8, 0)
+			moved++
+		}
+	}
+	head := opts
+	head.Kind = store.KindHead
+	res := f.mustSync(t, s.client, head, syncer.ErrPartial)
+	if res.State != store.StatePartial || res.Deleted != 0 || res.Updated == 0 {
+		t.Fatalf("head walk after %d jobs entered status 8: %+v; want partial, some updated, none deleted", moved, res)
+	}
+	if !strings.Contains(res.Error, "more jobs in status [8] than the page cap allowed") {
+		t.Errorf("head walk note %q does not name the capped status", res.Error)
+	}
+	f.mustSync(t, s.client, opts, nil)
 	f.check(t, newModel(), s, true)
 }
