@@ -128,6 +128,18 @@ func newModel() *model { return &model{deletions: map[deletion]bool{}} }
 //
 // With exact, the live mirror must also equal jobs, field by field.
 func (m *model) check(ctx context.Context, db *pgxpool.Pool, src string, jobs []fetch.Job, exact bool) error {
+	return m.checkAfter(ctx, db, src, jobs, exact, false)
+}
+
+// checkAfterHead checks what must hold after a head walk. A head walk marks no deletion and does not
+// promise to notice a job that came back after a full walk recorded its deletion (it lists new
+// jobs and active statuses only): such a job may stay marked deleted, with the deletion this model
+// saw before, until the next full walk.
+func (m *model) checkAfterHead(ctx context.Context, db *pgxpool.Pool, src string, jobs []fetch.Job) error {
+	return m.checkAfter(ctx, db, src, jobs, false, true)
+}
+
+func (m *model) checkAfter(ctx context.Context, db *pgxpool.Pool, src string, jobs []fetch.Job, exact, head bool) error {
 	ids := make([]int64, len(jobs))
 	raws := make([]string, len(jobs))
 	for i, j := range jobs {
@@ -135,11 +147,24 @@ func (m *model) check(ctx context.Context, db *pgxpool.Pool, src string, jobs []
 	}
 	var errs []error
 
-	falselyDeleted, err := int64s(ctx, db, `
-		SELECT job_id FROM modelarts.visualization_jobs
+	rows, err := db.Query(ctx, `
+		SELECT job_id, deleted_at FROM modelarts.visualization_jobs
 		WHERE source = $1 AND deleted_at IS NOT NULL AND job_id = ANY ($2::bigint[]) ORDER BY job_id`, src, ids)
 	if err != nil {
 		return err
+	}
+	marked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deletion, error) {
+		var d deletion
+		return d, r.Scan(&d.jobID, &d.at)
+	})
+	if err != nil {
+		return err
+	}
+	var falselyDeleted []int64
+	for _, d := range marked {
+		if !(head && m.deletions[d]) {
+			falselyDeleted = append(falselyDeleted, d.jobID)
+		}
 	}
 	if len(falselyDeleted) > 0 {
 		errs = append(errs, fmt.Errorf("jobs marked deleted while they exist: %v", falselyDeleted))
@@ -190,7 +215,7 @@ func (m *model) check(ctx context.Context, db *pgxpool.Pool, src string, jobs []
 		errs = append(errs, fmt.Errorf("open versions do not match the current rows of jobs %v", bad))
 	}
 
-	rows, err := db.Query(ctx, `
+	rows, err = db.Query(ctx, `
 		WITH v AS (
 			SELECT h.*, lead(h.valid_from) OVER w AS next_from,
 			       lead((h.status, h.job_name, h.job_desc, h.service_url, h.train_url)::text) OVER w AS next_attrs,

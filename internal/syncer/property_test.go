@@ -229,8 +229,15 @@ func (p *propertyCase) syncWith(opts syncer.Options) (syncer.Result, error) {
 	default:
 		rt.Fatalf("sync: %v (result %+v)", err, res)
 	}
-	if err := p.m.check(ctx, p.f.db, p.src.name, p.src.sim.Jobs(), false); err != nil {
-		rt.Fatalf("after sync %d: %v", p.tot.syncs, err)
+	jobs := p.src.sim.Jobs()
+	var check error
+	if opts.Kind == store.KindHead {
+		check = p.m.checkAfterHead(ctx, p.f.db, p.src.name, jobs)
+	} else {
+		check = p.m.check(ctx, p.f.db, p.src.name, jobs, false)
+	}
+	if check != nil {
+		rt.Fatalf("after sync %d: %v", p.tot.syncs, check)
 	}
 	return res, err
 }
