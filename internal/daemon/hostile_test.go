@@ -89,8 +89,8 @@ func TestReadyzRevealsNothing(t *testing.T) {
 		return code == http.StatusServiceUnavailable
 	})
 	dbName := strings.TrimPrefix(u.Path, "/")
-	for _, secret := range []string{dbName, u.Hostname(), u.User.Username(), proxy.Addr(), "database", "SQLSTATE"} {
-		if strings.Contains(body, secret) {
+	for _, secret := range []string{dbName, u.Hostname(), u.Query().Get("host") /* a Unix socket's directory */, u.User.Username(), proxy.Addr(), "database", "SQLSTATE"} {
+		if secret != "" && strings.Contains(body, secret) {
 			t.Errorf("/readyz reveals %q: %q", secret, body)
 		}
 	}

@@ -2,11 +2,11 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -199,6 +199,14 @@ func TestQueryTable(t *testing.T) {
 func testdbURLWithTimeZone(t *testing.T, s *Store, tz string) string {
 	t.Helper()
 	cfg := s.pool.Config().ConnConfig
-	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable&timezone=%s",
-		url.User(cfg.User).String(), net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.Database, url.QueryEscape(tz))
+	u := url.URL{Scheme: "postgres", User: url.User(cfg.User), Path: "/" + cfg.Database}
+	q := url.Values{"sslmode": {"disable"}, "timezone": {tz}}
+	if strings.HasPrefix(cfg.Host, "/") { // a Unix socket's directory
+		q.Set("host", cfg.Host)
+		q.Set("port", strconv.Itoa(int(cfg.Port)))
+	} else {
+		u.Host = net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }

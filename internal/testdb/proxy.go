@@ -1,8 +1,11 @@
 package testdb
 
 import (
+	"cmp"
 	"net"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -12,8 +15,9 @@ import (
 // ends, so the server also releases their locks and rolls back their transactions), Refuse keeps the
 // server "down" for new connections until it is switched off.
 type Proxy struct {
-	ln     net.Listener
-	target string
+	ln      net.Listener
+	network string // "tcp", or "unix" for a server reached through its socket
+	target  string
 
 	mu       sync.Mutex
 	pairs    map[*pair]struct{}
@@ -32,18 +36,26 @@ type pair struct{ client, server net.Conn }
 func NewProxy(t testing.TB, databaseURL string) (*Proxy, string) {
 	t.Helper()
 	u, err := url.Parse(databaseURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-		t.Fatalf("testdb: NewProxy needs a postgres:// URL with a host")
+	q := u.Query()
+	socketDir := q.Get("host") // a Unix socket's directory, as libpq reads it (see configURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && !strings.HasPrefix(socketDir, "/") {
+		t.Fatalf("testdb: NewProxy needs a postgres:// URL with a host or a Unix socket directory")
 	}
-	target := u.Host
-	if u.Port() == "" {
+	network, target := "tcp", u.Host
+	switch {
+	case u.Host == "":
+		network, target = "unix", filepath.Join(socketDir, ".s.PGSQL."+cmp.Or(q.Get("port"), "5432"))
+		q.Del("host")
+		q.Del("port")
+		u.RawQuery = q.Encode()
+	case u.Port() == "":
 		target = net.JoinHostPort(u.Hostname(), "5432")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("testdb: proxy: %v", err)
 	}
-	p := &Proxy{ln: ln, target: target, pairs: make(map[*pair]struct{})}
+	p := &Proxy{ln: ln, network: network, target: target, pairs: make(map[*pair]struct{})}
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(p.Close)
@@ -76,7 +88,7 @@ func (p *Proxy) serve() {
 
 func (p *Proxy) forward(client net.Conn) {
 	defer p.wg.Done()
-	server, err := net.Dial("tcp", p.target)
+	server, err := net.Dial(p.network, p.target)
 	if err != nil {
 		reset(client)
 		return

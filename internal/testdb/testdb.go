@@ -15,8 +15,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -106,43 +110,62 @@ func findLocal() (string, []string) {
 
 type candidate struct{ conn, desc string }
 
-// firstLocal returns the first candidate on which databases can be created, or what was tried.
+// firstLocal returns the first candidate on which databases can be created, as a postgres:// URL
+// (tests rewrite the URL: another database, a password, a proxy in between), or what was tried.
 func firstLocal(cands []candidate) (string, []string) {
 	var tried []string
 	for _, c := range cands {
-		err := canCreateDatabases(c.conn)
+		u, err := canCreateDatabases(c.conn)
 		if err == nil {
-			return c.conn, nil
+			return u, nil
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", c.desc, err))
 	}
 	return "", tried
 }
 
-// canCreateDatabases connects and checks that the role may create databases.
-func canCreateDatabases(conn string) error {
+// canCreateDatabases connects, checks that the role may create databases, and returns the URL of
+// the server and database it reached.
+func canCreateDatabases(conn string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cfg, err := pgx.ParseConfig(conn)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 3 * time.Second
 	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return errors.New(firstLine(err.Error()))
+		return "", errors.New(firstLine(err.Error()))
 	}
 	defer c.Close(ctx)
 	var ok bool
-	if err := c.QueryRow(ctx, `SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&ok); err != nil {
-		return err
+	if err := c.QueryRow(ctx, `SELECT rolcreatedb OR rolsuper, current_user, current_database() FROM pg_roles WHERE rolname = current_user`).
+		Scan(&ok, &cfg.User, &cfg.Database); err != nil { // libpq's defaults may leave the user or database to the server
+		return "", err
 	}
 	if !ok {
-		return fmt.Errorf("role %s may not create databases", cfg.User)
+		return "", fmt.Errorf("role %s may not create databases", cfg.User)
 	}
-	return nil
+	return configURL(c.PgConn().Conn().RemoteAddr(), cfg), nil
+}
+
+// configURL is the postgres:// URL of the connection cfg made to addr: a TCP address, or a Unix
+// socket (given as the host parameter, as libpq reads it). TLS is left off: the servers found here
+// are local.
+func configURL(addr net.Addr, cfg *pgx.ConnConfig) string {
+	u := &url.URL{Scheme: "postgres", User: url.User(cfg.User), Path: "/" + cfg.Database}
+	q := url.Values{"sslmode": {"disable"}, "connect_timeout": {"3"}}
+	if addr.Network() == "unix" {
+		q.Set("host", filepath.Dir(addr.String()))
+		q.Set("port", strconv.Itoa(int(cfg.Port)))
+	} else {
+		u.Host = addr.String()
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func firstLine(s string) string {

@@ -2,12 +2,15 @@ package testdb
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vizjob/indexer/migrations"
 )
@@ -76,5 +79,39 @@ func TestTemplateBuildDropsInterruptedBuild(t *testing.T) {
 	}
 	if want := []string{name + " true false"}; !slices.Equal(got, want) {
 		t.Errorf("databases after the build: %q, want %q (the template, closed to connections)", got, want)
+	}
+}
+
+// A server found through a keyword/value connection string (libpq's defaults) is handed to tests as a
+// postgres:// URL, which they rewrite (another database, a password, a proxy): over TCP, and over a
+// Unix socket as libpq's host parameter, which NewProxy forwards to.
+func TestLocalServerIsGivenAsURL(t *testing.T) {
+	cfg, err := pgx.ParseConfig(AdminURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := fmt.Sprintf("host=%s port=%d user=%s sslmode=disable connect_timeout=3", cfg.Host, cfg.Port, cfg.User)
+	if cfg.Database != "" {
+		kv += " dbname=" + cfg.Database
+	}
+	got, tried := firstLocal([]candidate{{kv, "the test server as keyword/value"}})
+	if !strings.HasPrefix(got, "postgres://") {
+		t.Fatalf("firstLocal(%q) = %q (tried %q), want a postgres:// URL", kv, got, tried)
+	}
+	_, proxied := NewProxy(t, got)
+	for _, u := range []string{got, proxied} {
+		c, err := pgx.Connect(t.Context(), u)
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		c.Close(t.Context())
+	}
+
+	socket := configURL(&net.UnixAddr{Name: "/run/postgresql/.s.PGSQL.5433", Net: "unix"}, &pgx.ConnConfig{Config: pgconn.Config{User: "me", Database: "db", Port: 5433}})
+	if want := "postgres://me@/db?connect_timeout=3&host=%2Frun%2Fpostgresql&port=5433&sslmode=disable"; socket != want {
+		t.Errorf("socket URL %q, want %q", socket, want)
+	}
+	if cfg, err := pgx.ParseConfig(socket); err != nil || cfg.Host != "/run/postgresql" || cfg.Port != 5433 || cfg.User != "me" || cfg.Database != "db" {
+		t.Errorf("socket URL %q parses as %+v, %v", socket, cfg, err)
 	}
 }
