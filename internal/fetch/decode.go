@@ -77,36 +77,11 @@ func jobItems(raw json.RawMessage) ([]json.RawMessage, error) {
 	case "null":
 		return nil, nil
 	case "array":
-		return splitArray(raw)
+		items, _ := arrayItems(raw) // part of a body json.Valid accepted; slices of it, not copies
+		return items, nil
 	default:
 		return nil, fmt.Errorf("%w: jobs: want an array, got %s", ErrDecode, kind)
 	}
-}
-
-// splitArray returns the elements of a JSON array as slices of raw, without copying them: a page's
-// items (up to MaxBodyBytes) are then held once, not twice.
-func splitArray(raw json.RawMessage) ([]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // [
-		return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
-	}
-	var items []json.RawMessage
-	for dec.More() {
-		start := dec.InputOffset()
-		var skip struct{} // scans the value, keeps nothing
-		if err := dec.Decode(&skip); err != nil {
-			var ute *json.UnmarshalTypeError
-			if !errors.As(err, &ute) {
-				return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
-			}
-		}
-		item := bytes.TrimLeft(raw[start:dec.InputOffset()], " \t\r\n,")
-		items = append(items, json.RawMessage(item[:len(item):len(item)]))
-	}
-	if _, err := dec.Token(); err != nil { // ]
-		return nil, fmt.Errorf("%w: jobs: %v", ErrDecode, err)
-	}
-	return items, nil
 }
 
 // decodeJob decodes one item of the jobs array strictly: job_id is a
@@ -115,12 +90,9 @@ func splitArray(raw json.RawMessage) ([]json.RawMessage, error) {
 // create_time and duration are not negative. Nothing is guessed: a field of
 // the wrong type or out of range makes the whole item bad.
 func decodeJob(raw json.RawMessage) (Job, error) {
-	if kind := kindOf(raw); kind != "object" {
-		return Job{}, fmt.Errorf("want a JSON object, got %s", kind)
-	}
-	var f map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return Job{}, err
+	f, ok := objectFields(raw) // raw is part of a body json.Valid accepted
+	if !ok {
+		return Job{}, fmt.Errorf("want a JSON object, got %s", kindOf(raw))
 	}
 	return jobFromFields(f, raw)
 }
@@ -161,11 +133,8 @@ func jobFromFields(f map[string]json.RawMessage, raw json.RawMessage) (Job, erro
 // integer; else nil (a field of another type is not converted: that would be
 // a guess).
 func itemKey(raw json.RawMessage) (jobID, createTime *int64) {
-	if kindOf(raw) != "object" {
-		return nil, nil
-	}
-	var f map[string]json.RawMessage
-	if json.Unmarshal(raw, &f) != nil {
+	f, ok := objectFields(raw)
+	if !ok {
 		return nil, nil
 	}
 	field := func(key string) *int64 {
@@ -235,9 +204,7 @@ func str(raw json.RawMessage) (string, error) {
 	case "", "null":
 		return "", nil
 	case "string":
-		var s string
-		err := json.Unmarshal(raw, &s)
-		return s, err
+		return jsonString(raw), nil // raw is a member of an object split by objectFields
 	default:
 		return "", fmt.Errorf("want a string, got %s", kind)
 	}
@@ -277,20 +244,23 @@ func kindOf(raw []byte) string {
 	return "number"
 }
 
-// decodeObject parses an answer that must be a JSON object.
+// decodeObject parses an answer that must be a JSON object, validating it once: its members are
+// slices of body, which the split* functions may cut further without validating again.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, fmt.Errorf("%w: empty answer", ErrDecode)
 	}
-	var f map[string]json.RawMessage
-	if err := json.Unmarshal(body, &f); err != nil {
-		if !json.Valid(body) {
-			return nil, fmt.Errorf("%w: not JSON (%v): %q", ErrDecode, err, snippet(body))
-		}
-		return nil, fmt.Errorf("%w: want a JSON object, got %s: %q", ErrDecode, kindOf(body), snippet(body))
+	if !json.Valid(body) {
+		var v json.RawMessage
+		err := json.Unmarshal(body, &v) // for the syntax error and where it is
+		return nil, fmt.Errorf("%w: not JSON (%v): %q", ErrDecode, err, snippet(body))
 	}
-	if f == nil {
+	f, ok := objectFields(body)
+	switch kind := kindOf(body); {
+	case kind == "null":
 		return nil, fmt.Errorf("%w: want a JSON object, got null", ErrDecode)
+	case !ok:
+		return nil, fmt.Errorf("%w: want a JSON object, got %s: %q", ErrDecode, kind, snippet(body))
 	}
 	return f, nil
 }
@@ -337,8 +307,7 @@ func rawErrorFields(f map[string]json.RawMessage) *APIError {
 	e := &APIError{Code: looseString(f["error_code"]), RequestID: looseString(f["request_id"])}
 	e.Message = cmp.Or(looseString(f["error_message"]), looseString(f["error_msg"]))
 	if kindOf(f["error"]) == "object" {
-		var inner map[string]json.RawMessage
-		if json.Unmarshal(f["error"], &inner) == nil {
+		if inner, ok := objectFields(f["error"]); ok {
 			e.Code = cmp.Or(e.Code, looseString(inner["code"]))
 			e.Message = cmp.Or(e.Message, looseString(inner["message"]), looseString(inner["title"]))
 		}
