@@ -18,6 +18,7 @@ import (
 
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/testdb"
+	"github.com/vizjob/indexer/internal/testmain"
 )
 
 // buildIndexer returns the real binary, built once per test process into a directory TestMain removes.
@@ -48,6 +49,7 @@ var built struct {
 }
 
 func TestMain(m *testing.M) {
+	testmain.Parallelism() // most of these tests wait on subprocesses, servers and retries
 	code := m.Run()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
