@@ -109,14 +109,8 @@ func runFreshness(t *testing.T, f *fixture, name string, fullEvery, headEvery ti
 		active = append(active, sim.CreateJob().ID)
 	}
 	sim.ResetTransitions()
-	src, err := newSource(fmt.Sprintf("fresh-%d", time.Now().UnixNano()), sim, fetch.AuthAKSK)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.close()
 	// The client signs with the simulated time too: the simulator checks x-sdk-date against it.
-	src.client, err = fetch.New(fetch.Config{Endpoint: src.srv.URL, ProjectID: simulator.DefaultProjectID,
-		AK: simulator.DefaultAK, SK: simulator.DefaultSK, Now: clock.Now, MaxAttempts: 2})
+	src, err := newSourceAt(fmt.Sprintf("fresh-%d", time.Now().UnixNano()), sim, fetch.AuthAKSK, clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

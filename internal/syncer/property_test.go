@@ -103,7 +103,6 @@ func (p *propertyCase) run(name, auth string, dialect simulator.Dialect) {
 	if err != nil {
 		rt.Fatal(err)
 	}
-	defer src.close()
 	p.src = src
 	p.opts = options(name)
 	p.opts.PerPage = rapid.SampledFrom([]int{100, 100, 50, 25, 20}).Draw(rt, "per_page")
