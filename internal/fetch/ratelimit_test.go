@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -13,19 +12,6 @@ import (
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/simulator"
 )
-
-// inMemory serves requests with a handler in the calling goroutine, so that
-// a walk runs inside a synctest bubble (no sockets) on simulated time.
-type inMemory struct{ h http.Handler }
-
-func (t inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body == nil {
-		r.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
-}
 
 // TestAdaptiveRateFindsTheQuota makes the 1 000 page requests of a walk of
 // 100 000 jobs (as 1 000 pages of one job: the rate sees requests, not bytes)
@@ -44,9 +30,9 @@ func TestAdaptiveRateFindsTheQuota(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sim := simulator.New(simulator.Options{Jobs: jobs, Seed: 1, Quota: simulator.Quota{Rate: quota}})
 		c, err := fetch.New(fetch.Config{
-			Endpoint: "http://127.0.0.1:1" /* never dialled: inMemory serves */, ProjectID: simulator.DefaultProjectID,
+			Endpoint: "http://127.0.0.1:1" /* never dialled: simulator.InMemory serves */, ProjectID: simulator.DefaultProjectID,
 			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
-			HTTPClient: &http.Client{Transport: inMemory{sim.Handler()}},
+			HTTPClient: &http.Client{Transport: simulator.InMemory(sim.Handler())},
 			RateLimit:  start, MaxRateLimit: ceiling,
 		})
 		if err != nil {
@@ -87,12 +73,12 @@ func TestAdaptiveRateHonoursRetryAfter(t *testing.T) {
 		var sent []time.Time
 		h := sim.Handler()
 		c, err := fetch.New(fetch.Config{
-			Endpoint: "http://127.0.0.1:1" /* never dialled: inMemory serves */, ProjectID: simulator.DefaultProjectID,
+			Endpoint: "http://127.0.0.1:1" /* never dialled: simulator.InMemory serves */, ProjectID: simulator.DefaultProjectID,
 			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
-			HTTPClient: &http.Client{Transport: inMemory{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			HTTPClient: &http.Client{Transport: simulator.InMemory(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				sent = append(sent, time.Now())
 				h.ServeHTTP(w, r)
-			})}},
+			}))},
 			RateLimit: 10, MaxRateLimit: 20,
 		})
 		if err != nil {
@@ -120,9 +106,9 @@ func TestWalkFailsFastWhenTheDeadlineCannotBeMet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sim := simulator.New(simulator.Options{Jobs: 10_000, Seed: 1})
 		c, err := fetch.New(fetch.Config{
-			Endpoint: "http://127.0.0.1:1" /* never dialled: inMemory serves */, ProjectID: simulator.DefaultProjectID,
+			Endpoint: "http://127.0.0.1:1" /* never dialled: simulator.InMemory serves */, ProjectID: simulator.DefaultProjectID,
 			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
-			HTTPClient: &http.Client{Transport: inMemory{sim.Handler()}},
+			HTTPClient: &http.Client{Transport: simulator.InMemory(sim.Handler())},
 			RateLimit:  5, MaxRateLimit: 5,
 		})
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -55,26 +54,11 @@ type source struct {
 	client *fetch.Client
 }
 
-// simEndpoint is the endpoint of the clients of these tests: never dialled, inMemory serves it.
+// simEndpoint is the endpoint of the clients of these tests: never dialled, simulator.InMemory
+// serves it. These tests are about what a sync stores; the HTTP layer underneath is tested over real
+// connections in internal/fetch and cmd/indexer (faults that need a connection included). Without
+// sockets the property tests take a fifth less CPU.
 const simEndpoint = "http://127.0.0.1:1"
-
-// inMemory serves each request with the simulator's handler in the calling goroutine: the client
-// runs whole (signing, IAM tokens, retries, body limits, decoding), and so does the simulator's
-// handler, without sockets. These tests are about what a sync stores; the HTTP layer underneath is
-// tested over real connections in internal/fetch and cmd/indexer (faults that need a connection,
-// such as resets, included). Without sockets the property tests take a third less CPU.
-type inMemory struct{ h http.Handler }
-
-func (m inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body == nil {
-		r.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	m.h.ServeHTTP(rec, r)
-	resp := rec.Result()
-	resp.Request = r
-	return resp, nil
-}
 
 // newSource builds a client of auth mode fetch.AuthAKSK or fetch.AuthToken served by sim, with now
 // (nil: time.Now) as its clock.
@@ -85,7 +69,7 @@ func newSource(name string, sim *simulator.Simulator, auth string) (*source, err
 func newSourceAt(name string, sim *simulator.Simulator, auth string, now func() time.Time) (*source, error) {
 	cfg := fetch.Config{Endpoint: simEndpoint, ProjectID: simulator.DefaultProjectID, MaxAttempts: 2,
 		BaseBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Now: now,
-		HTTPClient: &http.Client{Transport: inMemory{sim.Handler()}}}
+		HTTPClient: &http.Client{Transport: simulator.InMemory(sim.Handler())}}
 	switch auth {
 	case fetch.AuthAKSK:
 		cfg.AK, cfg.SK = simulator.DefaultAK, simulator.DefaultSK
