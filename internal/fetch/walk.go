@@ -66,6 +66,14 @@ const (
 	EndedPageCap      = "page_cap"      // MaxPages pages were read and the listing went on (an error)
 )
 
+// PageCapError is the error of a walk that read MaxPages pages with the listing still going: a
+// caller that caps a listing on purpose tells it from a failure with errors.As.
+type PageCapError struct{ MaxPages int }
+
+func (e *PageCapError) Error() string {
+	return fmt.Sprintf("stopped at the cap of %d pages (MaxPages) with the listing still going", e.MaxPages)
+}
+
 // WalkResult reports what a walk did, also when it failed part way.
 type WalkResult struct {
 	Pages, Requests, Retries int // Requests and Retries include the probe of a Verify walk
@@ -162,7 +170,7 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 			w.res.EndedBy, confirming = cmp.Or(e.endedBy, w.res.EndedBy), e.confirming
 			ended = e.endedBy != "" && !e.overCap
 			if e.overCap {
-				stop = fmt.Errorf("walk page %d: stopped at the cap of %d pages (MaxPages) with the listing still going", page, opts.MaxPages)
+				stop = fmt.Errorf("walk page %d: %w", page, &PageCapError{MaxPages: opts.MaxPages})
 			}
 			page++
 			if ended || stop != nil || len(batch) == opts.MaxBatch || !pf.ready(page) {

@@ -97,6 +97,10 @@ func TestWalkStopConditions(t *testing.T) {
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("Walk error = %v, want %q", err, tt.wantErr)
 			}
+			var capErr *PageCapError
+			if errors.As(err, &capErr) != (tt.endedBy == EndedPageCap) {
+				t.Errorf("Walk error %v: errors.As PageCapError = %v, want %v", err, errors.As(err, &capErr), tt.endedBy == EndedPageCap)
+			}
 			if res.Pages != tt.pages || res.EndedBy != tt.endedBy || res.Delivered != tt.delivers || len(tt.lister.queries) != tt.pages {
 				t.Errorf("result = %+v after %d requests; want %d pages ended by %s delivering %d",
 					res, len(tt.lister.queries), tt.pages, tt.endedBy, tt.delivers)
@@ -802,5 +806,24 @@ func TestEndOfPage(t *testing.T) {
 		if got := endOfPage(tc.page, tc.items, tc.perPage, tc.maxPages, tc.total, tc.confirming); got != tc.want {
 			t.Errorf("%s: endOfPage = %+v, want %+v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A failure to store the page that reaches the cap is that failure, not a PageCapError: a caller
+// that caps a listing on purpose must not take a lost write for the cap.
+func TestWalkStoreFailureAtTheCapIsNotTheCap(t *testing.T) {
+	lister := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
+		return &Page{TotalCount: 1 << 40, Jobs: []Job{{ID: int64(q.Page*2 + 100)}, {ID: int64(q.Page*2 + 101)}}}, nil
+	}}
+	stored := errors.New("database unavailable")
+	_, err := Walk(context.Background(), lister, WalkOptions{PerPage: 2, MaxPages: 2}, func(_ context.Context, p *Page) error {
+		if p.Jobs[0].ID == 2*2+100 { // page 2, the last one the cap allows
+			return stored
+		}
+		return nil
+	})
+	var capErr *PageCapError
+	if !errors.Is(err, stored) || errors.As(err, &capErr) {
+		t.Fatalf("Walk = %v, want the store's error and no PageCapError", err)
 	}
 }

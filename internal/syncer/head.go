@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -182,11 +183,11 @@ func (s *syncRun) headActive(ctx context.Context) (left []int64, capped []int, e
 		s.stats.Pages += wr.Pages
 		s.stats.Requests += wr.Requests
 		s.stats.Retries += wr.Retries
-		overCap := err != nil && wr.EndedBy == fetch.EndedPageCap
-		if err != nil && !filterOK {
+		var capErr *fetch.PageCapError
+		switch overCap := errors.As(err, &capErr); {
+		case overCap && !filterOK:
 			err = nil // a filter that is ignored lists everything: the page cap ends it
-		}
-		if overCap && filterOK {
+		case overCap:
 			capped = append(capped, status)
 			continue
 		}
