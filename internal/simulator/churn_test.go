@@ -29,6 +29,7 @@ func listPages(t *testing.T, sim *Simulator, n int) {
 }
 
 func TestChurnIsDeterministicAndSized(t *testing.T) {
+	t.Parallel() // the longest test of the package
 	run := func() (*Simulator, []fetch.Job) {
 		sim := New(Options{Jobs: 300, Seed: 11, Churn: 0.7})
 		listPages(t, sim, 500)

@@ -190,6 +190,7 @@ func TestFaultTokenExpiry(t *testing.T) {
 }
 
 func TestFaultBadItems(t *testing.T) {
+	t.Parallel()
 	f := Faults{BadItems: badKinds, BadItemEvery: 3}
 	sim, srv := faultServer(t, 60, f)
 	want := map[int64]string{}

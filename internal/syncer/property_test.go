@@ -55,6 +55,7 @@ func TestSyncProperties(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	t.Parallel() // after the flag is set, before rapid reads it: the longest test of the package, run alongside the others
 	f := newFixture(t)
 	var next atomic.Int64
 	for _, notFound := range simulator.NotFoundModes() {
