@@ -21,14 +21,7 @@ func BenchmarkUpsertPage(b *testing.B) {
 	setup := func(b *testing.B) (*Run, time.Time) {
 		b.Helper()
 		ctx := context.Background()
-		s, err := Open(ctx, testdb.New(b), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(s.Close)
-		if _, err := s.MigrateUp(ctx); err != nil {
-			b.Fatal(err)
-		}
+		s := migratedStoreLogging(b, nil)
 		r, err := s.BeginRun(ctx, "bench", RunOptions{})
 		if err != nil {
 			b.Fatal(err)
@@ -135,17 +128,6 @@ func TestBenchFloor(t *testing.T) {
 func BenchmarkWritePath(b *testing.B) {
 	const batch, total = 1000, 20_000
 	ctx := context.Background()
-	open := func(b *testing.B) *Store {
-		s, err := Open(ctx, testdb.New(b), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(s.Close)
-		if _, err := s.MigrateUp(ctx); err != nil {
-			b.Fatal(err)
-		}
-		return s
-	}
 	sync := func(b *testing.B, s *Store, at time.Time, want func(PageResult) bool) {
 		r, err := s.BeginRun(ctx, "bench", RunOptions{})
 		if err != nil {
@@ -172,14 +154,14 @@ func BenchmarkWritePath(b *testing.B) {
 	b.Run("first", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
-			s := open(b)
+			s := migratedStoreLogging(b, nil)
 			b.StartTimer()
 			sync(b, s, at, func(r PageResult) bool { return r.Inserted == batch })
 		}
 		b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "jobs/s")
 	})
 	b.Run("unchanged", func(b *testing.B) {
-		s := open(b)
+		s := migratedStoreLogging(b, nil)
 		sync(b, s, at, func(r PageResult) bool { return r.Inserted == batch })
 		b.ResetTimer()
 		for b.Loop() {

@@ -35,11 +35,18 @@ func openStore(t *testing.T) *Store {
 // TestMigratedTemplateIsCurrent checks that the store sees nothing left to apply on it).
 func migratedStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), testdb.NewMigrated(t), testLogger(t))
+	return migratedStoreLogging(t, testLogger(t))
+}
+
+// migratedStoreLogging opens a store on a fresh migrated database, logging to log (nil: nowhere, as
+// benchmarks want).
+func migratedStoreLogging(tb testing.TB, log *slog.Logger) *Store {
+	tb.Helper()
+	s, err := Open(tb.Context(), testdb.NewMigrated(tb), log)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		tb.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(s.Close)
+	tb.Cleanup(s.Close)
 	return s
 }
 
