@@ -1,13 +1,16 @@
 package syncer_test
 
 import (
+	"os"
 	"testing"
 
+	"github.com/vizjob/indexer/internal/testdb"
 	"github.com/vizjob/indexer/internal/testmain"
 )
 
-// TestMain runs more tests at once than go test's default: most of them wait on PostgreSQL and HTTP.
+// TestMain runs more tests at once than go test's default (most of them wait on PostgreSQL and HTTP)
+// and pools their migrated databases.
 func TestMain(m *testing.M) {
 	testmain.Parallelism()
-	m.Run()
+	os.Exit(testdb.Run(m)) // migrated databases pooled, dropped at the end
 }
