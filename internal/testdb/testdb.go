@@ -1,6 +1,7 @@
 // Package testdb is a test helper: it gives each test a fresh PostgreSQL database of its own, empty
-// (New) or with every migration applied (NewMigrated, a copy of a template migrated once), so that
-// tests that speak SQL run against a real server and in parallel.
+// (New) or with every migration applied (NewMigrated, a copy of a template migrated once, pooled and
+// reset between the tests of a binary whose TestMain goes through Run), so that tests that speak SQL
+// run against a real server and in parallel.
 //
 // The server is the one INDEXER_TEST_DATABASE_URL names (a URL of a role that may create databases),
 // else a local server found as psql would find it (the libpq PG* variables and defaults), else one on
