@@ -28,17 +28,8 @@ SELECT pg_advisory_lock(42);`
 func TestPooledDatabaseResetToFresh(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	admin := AdminURL(t)
-	tmpl, err := migratedTemplate(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := create(t, admin, tmpl)
+	admin, url, fresh := freshCopy(t)
 	name := databaseOf(t, url)
-	fresh, err := readState(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(fresh.seeded) != 2 {
 		t.Errorf("seeded tables of a fresh copy: %v, want job_statuses and goose_db_version", slices.Sorted(maps.Keys(fresh.seeded)))
 	}
@@ -108,20 +99,11 @@ func TestPooledDatabaseChangedIsNotReused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			admin := AdminURL(t)
-			tmpl, err := migratedTemplate(admin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			url := create(t, admin, tmpl)
-			fresh, err := readState(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
+			admin, url, fresh := freshCopy(t)
 			if err := pgadmin.Exec(ctx, url, tc.sql); err != nil {
 				t.Fatal(err)
 			}
-			err = resetPooled(ctx, admin, url, databaseOf(t, url), fresh)
+			err := resetPooled(ctx, admin, url, databaseOf(t, url), fresh)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("reset: %v, want an error saying %q", err, tc.want)
 			}
@@ -156,6 +138,21 @@ func TestPoolHandsBackTheDatabaseEmpty(t *testing.T) { // not parallel: no other
 			t.Errorf("%d runs in the database handed back, want 0", rows)
 		}
 	})
+}
+
+// freshCopy creates a copy of the migrated template for t, outside the pool, and reads its state.
+func freshCopy(t *testing.T) (admin, url string, fresh *state) {
+	t.Helper()
+	admin = AdminURL(t)
+	tmpl, err := migratedTemplate(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url = create(t, admin, tmpl)
+	if fresh, err = readState(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	return admin, url, fresh
 }
 
 func databaseOf(t *testing.T, url string) string {
