@@ -20,9 +20,10 @@ import (
 
 // Migrated databases are pooled within a test binary, as river's riverdbtest pools schemas: when a
 // test ends, its database is reset to the state of a fresh copy of the template and handed to the
-// next test that asks, instead of being dropped. Creating a database from the template costs two
-// checkpoints of the whole server (STRATEGY FILE_COPY) and dropping it one more: for the hundred
-// migrated databases of a run of the suite, a fifth of the CPU the suite uses.
+// next test that asks, instead of being dropped. Creating a database from the template requests
+// checkpoints of the whole server (STRATEGY FILE_COPY), and so does dropping it: with the pool, a run
+// of the suite creates 46 migrated databases instead of 102 and requests 134 checkpoints instead of
+// 289 (measured on a 2-core machine; the suite's wall time moved within its noise).
 //
 // A database is reused only when nothing of it but rows can have changed. The reset
 //   - ends every session still connected to it (a test's leftover pool, a daemon's, a lock holder's);
@@ -204,12 +205,8 @@ func readState(ctx context.Context, url string) (*state, error) {
 		return nil, err
 	}
 	for _, tb := range tables {
-		var rows bool
-		if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT FROM "+tb+")").Scan(&rows); err != nil {
-			return nil, err
-		}
-		if rows {
-			if st.seeded[tb], err = rowsHash(ctx, c, tb); err != nil {
+		if tb.written { // a fresh copy has pages only in the tables the migrations seed
+			if st.seeded[tb.name], err = rowsHash(ctx, c, tb.name); err != nil {
 				return nil, err
 			}
 		}
@@ -249,15 +246,8 @@ func resetPooled(ctx context.Context, admin, url, name string, fresh *state) err
 	}
 	var written []string // tables a fresh copy has empty, with pages now
 	for _, tb := range tables {
-		if _, seeded := fresh.seeded[tb]; seeded {
-			continue
-		}
-		var size int64
-		if err := c.QueryRow(ctx, `SELECT pg_relation_size($1::regclass)`, tb).Scan(&size); err != nil {
-			return err
-		}
-		if size > 0 {
-			written = append(written, tb)
+		if _, seeded := fresh.seeded[tb.name]; tb.written && !seeded {
+			written = append(written, tb.name)
 		}
 	}
 	if len(written) > 0 {
@@ -323,17 +313,28 @@ func endSessions(ctx context.Context, admin, name string) error {
 	}
 }
 
-// userTables lists the tables outside PostgreSQL's own schemas, as quoted qualified names.
-func userTables(ctx context.Context, c *pgx.Conn) ([]string, error) {
+// table is a table outside PostgreSQL's own schemas: its quoted qualified name, and whether it has
+// pages (rows, or rows deleted since it was created or last truncated).
+type table struct {
+	name    string
+	written bool
+}
+
+// userTables lists the tables outside PostgreSQL's own schemas.
+func userTables(ctx context.Context, c *pgx.Conn) ([]table, error) {
 	rows, err := c.Query(ctx, `
-		SELECT c.oid::regclass::text FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+		SELECT c.oid::regclass::text, pg_relation_size(c.oid) > 0
+		FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
 		WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
 		  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
 		ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (table, error) {
+		var t table
+		return t, r.Scan(&t.name, &t.written)
+	})
 }
 
 // rowsHash is a hash of every row of the table tb.
