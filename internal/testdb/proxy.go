@@ -36,9 +36,12 @@ type pair struct{ client, server net.Conn }
 func NewProxy(t testing.TB, databaseURL string) (*Proxy, string) {
 	t.Helper()
 	u, err := url.Parse(databaseURL)
+	if err != nil {
+		t.Fatalf("testdb: NewProxy needs a postgres:// URL: %v", err)
+	}
 	q := u.Query()
 	socketDir := q.Get("host") // a Unix socket's directory, as libpq reads it (see configURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && !strings.HasPrefix(socketDir, "/") {
+	if (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && !strings.HasPrefix(socketDir, "/") {
 		t.Fatalf("testdb: NewProxy needs a postgres:// URL with a host or a Unix socket directory")
 	}
 	network, target := "tcp", u.Host
