@@ -2,11 +2,8 @@ package store
 
 import (
 	"errors"
-	"net"
 	"net/url"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -195,18 +192,16 @@ func TestQueryTable(t *testing.T) {
 	}
 }
 
-// testdbURLWithTimeZone is the URL of s's database with a session time zone.
+// testdbURLWithTimeZone is the URL of s's database (as the test helper gave it) with a session time
+// zone.
 func testdbURLWithTimeZone(t *testing.T, s *Store, tz string) string {
 	t.Helper()
-	cfg := s.pool.Config().ConnConfig
-	u := url.URL{Scheme: "postgres", User: url.User(cfg.User), Path: "/" + cfg.Database}
-	q := url.Values{"sslmode": {"disable"}, "timezone": {tz}}
-	if strings.HasPrefix(cfg.Host, "/") { // a Unix socket's directory
-		q.Set("host", cfg.Host)
-		q.Set("port", strconv.Itoa(int(cfg.Port)))
-	} else {
-		u.Host = net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	u, err := url.Parse(s.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
 	}
+	q := u.Query()
+	q.Set("timezone", tz)
 	u.RawQuery = q.Encode()
 	return u.String()
 }
