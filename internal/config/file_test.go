@@ -180,6 +180,32 @@ func TestConfigFileErrors(t *testing.T) {
 			notIn:   []string{"unmarshal", "config.fileConfig"},
 		},
 		{
+			name:    "a source that is not a mapping",
+			yaml:    "sources:\n  - prod-bj4\n",
+			wantErr: []string{`indexer.yaml:2: a source is a mapping of keys (name: ..., project_id: ...), not a single value ("prod-bj4")`},
+			notIn:   []string{"unmarshal", "config.fileSource"},
+		},
+		{
+			name:    "a key written twice",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n    region: s\n",
+			wantErr: []string{`source a: `, `indexer.yaml:7: mapping key "region" already defined at line 4`},
+		},
+		{
+			name:    "a key the defaults do not take",
+			yaml:    "defaults:\n  region: r\nsources:\n  - name: a\n",
+			wantErr: []string{`indexer.yaml:2: unknown key "region"`},
+		},
+		{
+			name:    "a value of the wrong type",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n    per_page: many\n",
+			wantErr: []string{"source a: ", "indexer.yaml:7: cannot unmarshal !!str `many` into int"},
+		},
+		{
+			name:    "an endpoint with a query",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n    endpoint: https://m.example.com?x=1\n    ak: x\n    sk: {file: prod_sk}\n",
+			wantErr: []string{`source a: endpoint "https://m.example.com?x=1" is not a base URL: remove the query (?x=1)`},
+		},
+		{
 			name:    "single-source variables set as well",
 			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n",
 			env:     map[string]string{EnvProjectID: "p", EnvSchedule: "@hourly"},
@@ -207,6 +233,23 @@ func TestConfigFileErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigFileMergeKeys: YAML's merge keys and anchors share settings between sources, and a
+// source's own key wins over a merged one.
+func TestConfigFileMergeKeys(t *testing.T) {
+	// The top level takes only defaults: and sources:, so the anchor is on the first source.
+	path := writeConfig(t, "sources:\n  - &common\n    name: a\n    region: cn-north-4\n    project_id: p1\n    ak: AKPROD\n    sk: {file: prod_sk}\n    per_page: 20\n"+
+		"  - <<: *common\n    name: b\n    project_id: p2\n    per_page: 30\n")
+	c, err := loadValidate(map[string]string{EnvConfigFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Sources[0], c.Sources[1]
+	if a.Name != "a" || a.PerPage != 20 || b.Name != "b" || b.ProjectID != "p2" || b.PerPage != 30 || b.SK != "sk-from-file" ||
+		b.Endpoint != "https://modelarts.cn-north-4.myhuaweicloud.com" {
+		t.Errorf("sources %+v and %+v", a, b)
 	}
 }
 
