@@ -9,15 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vizjob/indexer/internal/fetch"
 )
 
-// Environment variable names: a public contract (the README's Configuration table).
+// Environment variable names: a public contract (the README's Configuration table). The defaults
+// of settings that a library acts on are that library's (fetch.Default...): each is written once.
 const (
 	EnvDatabaseURL      = "INDEXER_DATABASE_URL"
 	EnvDatabaseURLAlt   = "DATABASE_URL"
@@ -57,12 +58,13 @@ const (
 	DefaultRunTimeout   = 30 * time.Minute
 	fileSuffix          = "_FILE"
 	DefaultSchedule     = "*/5 * * * *"
-	DefaultPerPage      = 100
+	DefaultPerPage      = fetch.DefaultPerPage
+	DefaultMaxPerPage   = fetch.DefaultMaxPerPage
 	DefaultMaxWalks     = 3
 	DefaultDeleteShare  = 0.5
 	DefaultDeleteMin    = 10
-	DefaultAttempts     = 5
-	DefaultTimeout      = 30 * time.Second
+	DefaultAttempts     = fetch.DefaultMaxAttempts
+	DefaultTimeout      = fetch.DefaultRequestTimeout
 	DefaultSeenRefresh  = 24 * time.Hour
 	DefaultHTTPAddr     = "127.0.0.1:8080"
 	DefaultConcurrency  = 4
@@ -112,7 +114,7 @@ const (
 // Memory of the pages a walk holds ahead of the database, in MiB (fetch.WalkOptions.MaxBufferBytes).
 const (
 	EnvPageBuffer        = "INDEXER_PAGE_BUFFER_MIB"
-	DefaultPageBufferMiB = 64
+	DefaultPageBufferMiB = fetch.DefaultMaxBufferBytes >> 20
 	MaxPageBufferMiB     = 4096
 )
 
@@ -358,20 +360,6 @@ func readSecretFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("the file is larger than %d KiB, the most a secret file may hold (is it the right file?)", MaxSecretFileBytes>>10)
 	}
 	return b, nil
-}
-
-// SecureOrLoopback says whether u is https, or http to a loopback address (localhost, 127.0.0.0/8,
-// ::1), where nothing crosses a network.
-func SecureOrLoopback(u *url.URL) bool {
-	if u.Scheme == "https" {
-		return true
-	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // domainFor returns the DNS suffix of a region (ap-southeast-1 is served under .cn).

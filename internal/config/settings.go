@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/vizjob/indexer/internal/fetch"
 )
 
 // Scope says which commands have a setting's flag.
@@ -167,12 +169,12 @@ var settings = perSource([]Setting{
 		Help:        "cron schedule of the full walks: five fields or a descriptor such as @every 10m",
 		source:      func(s *Source) any { return &s.Schedule },
 		checkSource: checkSchedule},
-	{Variable: EnvMaxPerPage, Flag: "max-per-page", Scope: ScopeSource, Key: "max_per_page", inDefaults: true, def: DefaultPerPage,
+	{Variable: EnvMaxPerPage, Flag: "max-per-page", Scope: ScopeSource, Key: "max_per_page", inDefaults: true, def: DefaultMaxPerPage,
 		Help:   "largest per_page the endpoint accepts",
 		source: func(s *Source) any { return &s.MaxPerPage },
 		checkSource: func(r *sourceCheck) {
-			if r.MaxPerPage < 1 || r.MaxPerPage > 1000 {
-				r.bad("%s must be between 1 and 1000, got %d", r.name(EnvMaxPerPage), r.MaxPerPage)
+			if r.MaxPerPage < 1 || r.MaxPerPage > fetch.MaxPerPageLimit {
+				r.bad("%s must be between 1 and %d, got %d", r.name(EnvMaxPerPage), fetch.MaxPerPageLimit, r.MaxPerPage)
 			}
 		}},
 	{Variable: EnvPerPage, Flag: "per-page", Scope: ScopeSource, Key: "per_page", inDefaults: true,

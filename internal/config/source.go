@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/vizjob/indexer/internal/fetch"
 )
 
 // Source is one ModelArts project in one region to mirror. Its settings are the rows of the table
@@ -172,7 +174,7 @@ func (r *sourceCheck) checkBaseURL(variable, raw, sent string) {
 		r.bad("%s is not an http(s) URL", r.value(variable, raw))
 	case u.RawQuery != "":
 		r.bad("%s is not a base URL: remove the query (?%s)", r.value(variable, raw), u.RawQuery)
-	case !r.allowHTTP && !SecureOrLoopback(u):
+	case u.Scheme == "http" && !r.allowHTTP && !fetch.IsLoopback(u.Hostname()):
 		r.bad("%s: plain http to a host other than loopback sends %s in clear text: "+
 			"use https, or set %s=true to accept it", r.value(variable, raw), sent, EnvAllowInsecureHTTP)
 	}

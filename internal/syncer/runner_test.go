@@ -1,9 +1,13 @@
 package syncer_test
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/simulator"
@@ -43,4 +47,52 @@ func TestRunnerTakesEverySetting(t *testing.T) {
 	if r.Name != "s" || r.Client == nil || r.Client.AuthMode() != "aksk" {
 		t.Errorf("runner %+v", r)
 	}
+}
+
+// TestConfigLetsNoRefusedClientThrough: every source config.Validate accepts becomes a client. The
+// rules of endpoints, credentials and limits live in config, worded for users; fetch.New keeps
+// guards (fetch.ConfigError) that a validated configuration never meets.
+func TestConfigLetsNoRefusedClientThrough(t *testing.T) {
+	urls := []string{"", "https://m.example.com", "http://127.0.0.1:8081", "http://m.example.com", "https://m.example.com/v3/",
+		"https://m.example.com?x=1", "https://m.example.com/?", "ftp://m.example.com", "m.example.com", "https://", " http://localhost:1 ",
+		"http://[::1]:1", "https://m.example.com#f", "https://u@m.example.com:444/p"}
+	sizes := []string{"", "0", "1", "100", "500", "1000", "1001", "-1"}
+	values := map[string][]string{
+		config.EnvProjectID:         {"", "p1", "0123456789abcdef0123456789abcdef", "a/b"},
+		config.EnvEndpoint:          urls,
+		config.EnvRegion:            {"", "cn-north-4", "ap-southeast-1"},
+		config.EnvAK:                {"", "ak"},
+		config.EnvSK:                {"", "sk"},
+		config.EnvUsername:          {"", "u"},
+		config.EnvPassword:          {"", "pw"},
+		config.EnvDomainName:        {"", "d"},
+		config.EnvIAMEndpoint:       urls,
+		config.EnvPerPage:           sizes,
+		config.EnvMaxPerPage:        sizes,
+		config.EnvMaxAttempts:       {"", "0", "1", "20", "21"},
+		config.EnvRequestTimeout:    {"", "0s", "1ms", "-1s"},
+		config.EnvRateLimit:         {"", "0", "2.5", "-1", "NaN", "+Inf"},
+		config.EnvMaxRateLimit:      {"", "0", "1", "100", "-1", "NaN", "+Inf"},
+		config.EnvAllowInsecureHTTP: {"", "true"},
+	}
+	variables := slices.Sorted(maps.Keys(values))
+	rapid.Check(t, func(rt *rapid.T) {
+		// A valid source of either kind of credentials, with up to three settings changed.
+		env := map[string]string{config.EnvProjectID: "p1", config.EnvRegion: "cn-north-4", config.EnvAK: "ak", config.EnvSK: "sk"}
+		if rapid.Bool().Draw(rt, "token") {
+			env = map[string]string{config.EnvProjectID: "p1", config.EnvRegion: "cn-north-4", config.EnvUsername: "u",
+				config.EnvPassword: "pw", config.EnvDomainName: "d"}
+		}
+		for range rapid.IntRange(1, 3).Draw(rt, "changes") {
+			v := rapid.SampledFrom(variables).Draw(rt, "variable")
+			env[v] = rapid.SampledFrom(values[v]).Draw(rt, v)
+		}
+		cfg, err := config.Load(func(k string) string { return env[k] })
+		if err != nil || cfg.Validate() != nil {
+			return
+		}
+		if _, err := syncer.NewRunner(cfg, cfg.Sources[0], syncer.Hooks{}); err != nil {
+			rt.Fatalf("config accepts the source, fetch.New refuses it: %v", err)
+		}
+	})
 }
