@@ -24,6 +24,7 @@ const (
 	EnvDatabaseURLAlt   = "DATABASE_URL"
 	EnvEndpoint         = "MODELARTS_ENDPOINT"
 	EnvRegion           = "MODELARTS_REGION"
+	EnvWorkspaceID      = "MODELARTS_WORKSPACE_ID" // the workspace whose jobs a source lists; unset: the default one
 	EnvProjectID        = "HUAWEICLOUD_SDK_PROJECT_ID"
 	EnvAK               = "HUAWEICLOUD_SDK_AK"
 	EnvSK               = "HUAWEICLOUD_SDK_SK"

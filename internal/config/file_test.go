@@ -42,6 +42,7 @@ sources:
     sk: {file: prod_sk}
     schedule: "*/2 * * * *"
     per_page: 50
+    workspace_id: 0f1e2d3c4b5a69788796a5b4c3d2e1f0
   - name: prod-sh1
     region: cn-east-3
     project_id: p-sh1
@@ -69,7 +70,8 @@ func TestConfigFileSources(t *testing.T) {
 	}
 	bj, sh, tok := c.Sources[0], c.Sources[1], c.Sources[2]
 	if bj.Name != "prod-bj4" || bj.Endpoint != "https://modelarts.cn-north-4.myhuaweicloud.com" || bj.AK != "AKPROD" ||
-		bj.SK != "sk-from-file" || bj.Schedule != "*/2 * * * *" || bj.PerPage != 50 || bj.MaxPerPage != 100 {
+		bj.SK != "sk-from-file" || bj.Schedule != "*/2 * * * *" || bj.PerPage != 50 || bj.MaxPerPage != 100 ||
+		bj.WorkspaceID != "0f1e2d3c4b5a69788796a5b4c3d2e1f0" {
 		t.Errorf("prod-bj4: %+v", bj)
 	}
 	if sh.Name != "prod-sh1" || sh.AK != "AKSH" || sh.SK != "sk-from-env" || sh.SecurityToken != "sts" ||
@@ -145,6 +147,11 @@ func TestConfigFileErrors(t *testing.T) {
 			name:    "missing fields name the keys of the file",
 			yaml:    "sources:\n  - name: a\n    ak: x\n    sk: {file: prod_sk}\n    per_page: 500\n",
 			wantErr: []string{"source a: project_id is not set", "source a: no ModelArts endpoint: set endpoint", "source a: per_page must be between 1 and 100 (max_per_page), got 500"},
+		},
+		{
+			name:    "a workspace id that is not one",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n    workspace_id: ../0\n",
+			wantErr: []string{`source a: workspace_id "../0" is not a workspace id: letters, digits, - and _ only`},
 		},
 		{
 			name: "two sources with one name",

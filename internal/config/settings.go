@@ -161,6 +161,15 @@ var settings = perSource([]Setting{
 		Help: "IAM base URL", defText: "derived from the region",
 		source:      func(s *Source) any { return &s.IAMEndpoint },
 		checkSource: checkIAMEndpoint},
+	{Variable: EnvWorkspaceID, Flag: "workspace-id", Scope: ScopeSource, Key: "workspace_id",
+		Help: "ModelArts workspace whose jobs the source lists", defText: "the API's default workspace (0)",
+		source: func(s *Source) any { return &s.WorkspaceID },
+		checkSource: func(r *sourceCheck) {
+			if !validID(r.WorkspaceID) {
+				r.bad("%s is not a workspace id: letters, digits, - and _ only, at most 64 (console: ModelArts > Workspace)",
+					r.value(EnvWorkspaceID, r.WorkspaceID))
+			}
+		}},
 	{Variable: EnvSource, Flag: "source", Scope: ScopeSource, Key: "name",
 		Help: "source name in the database", defText: "the project id",
 		source:      func(s *Source) any { return &s.Name },

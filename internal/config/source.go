@@ -30,6 +30,7 @@ type Source struct {
 	Schedule      string // cron expression for `indexer run`
 	PerPage       int    // page size of a walk
 	MaxPerPage    int    // largest per_page the endpoint accepts
+	WorkspaceID   string // the ModelArts workspace whose jobs are listed; "": the API's default workspace
 
 	file   bool              // from the configuration file: messages name its keys
 	line   int               // line of the source in the configuration file (0: from the environment)

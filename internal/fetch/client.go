@@ -57,6 +57,7 @@ type Config struct {
 	SecurityToken string // with temporary AK/SK only
 
 	Username, Password, DomainName string // IAM user: token authentication
+	WorkspaceID                    string // workspace_id of every list call whose Query has none; "": the API's default
 	IAMEndpoint                    string // IAM base URL, e.g. https://iam.cn-north-4.myhuaweicloud.com
 
 	HTTPClient     *http.Client  // nil: a new client; redirects are never followed (see RedirectError)
@@ -394,8 +395,8 @@ func (c *Client) listParams(q Query) url.Values {
 	if q.SearchContent != "" {
 		v.Set("search_content", q.SearchContent)
 	}
-	if q.WorkspaceID != "" {
-		v.Set("workspace_id", q.WorkspaceID)
+	if w := cmp.Or(q.WorkspaceID, c.cfg.WorkspaceID); w != "" {
+		v.Set("workspace_id", w)
 	}
 	return v
 }

@@ -1,15 +1,19 @@
 package syncer_test
 
 import (
+	"context"
 	"maps"
+	"net/http"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"pgregory.net/rapid"
 
 	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/syncer"
 )
@@ -96,3 +100,53 @@ func TestConfigLetsNoRefusedClientThrough(t *testing.T) {
 		}
 	})
 }
+
+// TestRunnerListsTheWorkspace: a source's workspace (MODELARTS_WORKSPACE_ID) goes with every list call
+// of its client, walks and searches alike; a call's own workspace wins.
+func TestRunnerListsTheWorkspace(t *testing.T) {
+	sim := simulator.New(simulator.Options{Jobs: 3, Seed: 1})
+	var mu sync.Mutex
+	var workspaces []string
+	served := simulator.InMemory(sim.Handler())
+	record := roundTripper(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		workspaces = append(workspaces, r.URL.Query().Get("workspace_id"))
+		mu.Unlock()
+		return served.RoundTrip(r)
+	})
+	env := map[string]string{
+		"MODELARTS_ENDPOINT": "http://127.0.0.1:1", "HUAWEICLOUD_SDK_PROJECT_ID": simulator.DefaultProjectID,
+		"HUAWEICLOUD_SDK_AK": simulator.DefaultAK, "HUAWEICLOUD_SDK_SK": simulator.DefaultSK, "MODELARTS_WORKSPACE_ID": "ws-1",
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := syncer.NewRunner(cfg, cfg.Sources[0], syncer.Hooks{HTTPClient: &http.Client{Transport: record}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := fetch.Walk(ctx, r.Client, fetch.WalkOptions{PerPage: 2}, func(context.Context, *fetch.Page) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Client.ListPage(ctx, fetch.Query{Page: 1, PerPage: 1, SearchContent: "job"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Client.ListPage(ctx, fetch.Query{Page: 1, PerPage: 1, WorkspaceID: "ws-2"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"ws-1", "ws-1", "ws-1", "ws-2"} // two pages of the walk, the search, the call's own
+	if !slices.Equal(workspaces, want) {
+		t.Errorf("workspace_id of the list calls %q, want %q", workspaces, want)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
