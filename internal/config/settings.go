@@ -162,7 +162,7 @@ var settings = perSource([]Setting{
 		source:      func(s *Source) any { return &s.IAMEndpoint },
 		checkSource: checkIAMEndpoint},
 	{Variable: EnvWorkspaceID, Flag: "workspace-id", Scope: ScopeSource, Key: "workspace_id",
-		Help: "ModelArts workspace whose jobs the source lists", defText: "the API's default workspace (0)",
+		Help: "ModelArts workspace whose jobs the source lists", defText: "workspace 0, the API's default",
 		source: func(s *Source) any { return &s.WorkspaceID },
 		checkSource: func(r *sourceCheck) {
 			if !validID(r.WorkspaceID) {
