@@ -101,15 +101,13 @@ type Run struct {
 	seenRefresh time.Duration
 	walk        int // current walk, see NextWalk
 	log         *slog.Logger
-	pendingSeen []int64 // ids seen by walk pendingWalk, not yet in the seen table (see noteSeen)
-	pendingWalk int
-	// firstSync: the source had no row in the job and history tables when the run first stored jobs;
-	// nil until then. UpsertPage then inserts without comparing (insert_new_jobs.sql).
-	firstSync *bool
+	// start: whether the source had rows when the run first stored jobs (startWrites).
+	start writeStart
 	// full: the run walks every page (KindFull); known is what it read of the source's jobs at its
 	// first page that was not a first sync (known.go), nil before that and in other runs.
 	full  bool
 	known *knownJobs
+	seen  *seenSet // what the run's walks listed (seen.go)
 	times WriteTimes
 
 	mu       sync.Mutex    // the connection is used by one method, or the heartbeat, at a time
@@ -139,8 +137,6 @@ const (
 		INSERT INTO modelarts.sync_runs (source, state, hostname, pid, kind)
 		VALUES ($1, 'running', $2, $3, $4)
 		RETURNING id`
-
-	dropRunTablesSQL = `DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen; RESET gin_pending_list_limit`
 )
 
 //go:embed sql/create_run_tables.sql
@@ -149,7 +145,8 @@ var createRunTablesSQL string
 // BeginRun starts a run of source: it takes a connection of the pool for the whole run, takes the
 // source's session advisory lock on it (an error wrapping ErrSourceBusy if another run, in any
 // process, holds it), closes as failed any ledger row of the source still 'running' (left by a
-// process that stopped), records the new run and creates the run's temporary tables.
+// process that stopped) and records the new run. The run's staging table is the connection's
+// (create_run_tables.sql, made when the pool connects), what its walks list the run's memory (seen.go).
 //
 // The lock and the connection are held until Finish, which must be called.
 func (s *Store) BeginRun(ctx context.Context, source string, opts RunOptions) (*Run, error) {
@@ -199,9 +196,6 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 	if err := conn.QueryRow(ctx, insertRunSQL, source, hostname, os.Getpid(), cmp.Or(opts.Kind, KindFull)).Scan(&id); err != nil {
 		return nil, interpretError(err)
 	}
-	if _, err := conn.Exec(ctx, createRunTablesSQL); err != nil {
-		return nil, interpretError(err)
-	}
 	lease := cmp.Or(opts.LockLease, DefaultLockLease)
 	if _, err := conn.Exec(ctx, setLeaseSQL, leaseSettings(lease)...); err != nil {
 		return nil, interpretError(err)
@@ -213,6 +207,7 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 		source:      source,
 		seenRefresh: cmp.Or(opts.SeenRefresh, DefaultSeenRefresh),
 		walk:        1,
+		seen:        newSeenSet(0),
 		full:        cmp.Or(opts.Kind, KindFull) == KindFull,
 		log:         s.log.With("source", source, "run_id", id),
 		stopBeat:    make(chan struct{}),
@@ -342,6 +337,7 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		r.known.release()
 		r.known = nil
 	}
+	r.seen = newSeenSet(0)
 
 	var stateErr error
 	switch st.State {
@@ -377,14 +373,11 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 	return errors.Join(stateErr, err)
 }
 
-// release drops the run's temporary tables and unlocks the source, so that the connection goes back
-// to the pool clean. If anything fails, it closes the connection instead: the session's end releases
-// both.
+// release unlocks the source, so that the connection goes back to the pool clean (its staging table,
+// emptied at every commit, stays for the next run). If anything fails, it closes the connection
+// instead: the session's end releases the lock.
 func (r *Run) release(ctx context.Context, conn *pgxpool.Conn) error {
-	_, err := conn.Exec(ctx, dropRunTablesSQL)
-	if err == nil {
-		_, err = conn.Exec(ctx, resetLeaseSQL)
-	}
+	_, err := conn.Exec(ctx, resetLeaseSQL)
 	if err == nil {
 		var unlocked bool
 		err = conn.QueryRow(ctx, unlockSourceSQL, sourceLockClass, r.source).Scan(&unlocked)
