@@ -21,6 +21,9 @@ type Job struct {
 	ServiceURL string // service_url
 	TrainURL   string // train_url
 	ResourceID string // resource_id (undocumented, often present)
+	// RemainingDuration: remaining_duration (undocumented), milliseconds until the service stops the
+	// job; nil when null, absent, or not a non-negative integer (the item stays good: Raw keeps it).
+	RemainingDuration *int64
 	Raw        json.RawMessage
 }
 

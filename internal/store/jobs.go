@@ -28,6 +28,8 @@ type Job struct {
 	TrainURL   string
 	ResourceID string // empty: stored as null
 	Raw        []byte // the item as received, JSON; required
+	// RemainingDurationMS: milliseconds until the service stops the job; nil: stored as null.
+	RemainingDurationMS *int64
 }
 
 // PageResult counts what UpsertPage did to visualization_jobs.
@@ -327,6 +329,11 @@ func (j Job) fingerprint() []byte {
 	field([]byte(j.TrainURL))
 	field([]byte(j.ResourceID))
 	field(j.Raw)
+	// Fields added later are encoded only when set, so that the fingerprints stored before they existed
+	// still match the jobs that do not have them: those need no write.
+	if j.RemainingDurationMS != nil {
+		number(*j.RemainingDurationMS)
+	}
 	return h.Sum(nil)
 }
 

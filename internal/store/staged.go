@@ -31,6 +31,7 @@ type stagedJob struct {
 	ResourceID *string // nil: null
 	Raw        string  // JSON that jsonb accepts
 	Sum        []byte  // content_sha256: Job.fingerprint
+	Remaining  *int64  // remaining_duration_ms; nil: null
 }
 
 // stage makes job storable (see UpsertPage: NULs removed, Raw re-encoded if jsonb needs it) as the
@@ -52,6 +53,7 @@ func stage(j Job, sum []byte) (stagedJob, error) {
 	return stagedJob{
 		j.JobID, storableText(j.Name), storableText(j.Desc), int32(j.Status), createTime, j.DurationMS,
 		storableText(j.ServiceURL), storableText(j.TrainURL), resourceID, string(raw), sum,
+		j.RemainingDurationMS,
 	}, nil
 }
 
@@ -99,6 +101,7 @@ var stagedColumns = []stagedColumn{
 	column("resource_id", "text", func(s *stagedJob) *string { return s.ResourceID }),
 	column("raw", "jsonb", func(s *stagedJob) string { return s.Raw }),
 	column("content_sha256", "bytea", func(s *stagedJob) []byte { return s.Sum }),
+	column("remaining_duration_ms", "bigint", func(s *stagedJob) *int64 { return s.Remaining }),
 }
 
 // stagedColumnNames are the names of stagedColumns, in order.

@@ -15,5 +15,6 @@ CREATE TEMP TABLE IF NOT EXISTS vizjob_staging (
     train_url   text NOT NULL,
     resource_id text,
     raw         jsonb NOT NULL,
-    content_sha256 bytea NOT NULL
+    content_sha256 bytea NOT NULL,
+    remaining_duration_ms bigint
 ) ON COMMIT DELETE ROWS;
