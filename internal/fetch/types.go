@@ -24,7 +24,7 @@ type Job struct {
 	// RemainingDuration: remaining_duration (undocumented), milliseconds until the service stops the
 	// job; nil when null, absent, or not a non-negative integer (the item stays good: Raw keeps it).
 	RemainingDuration *int64
-	Raw        json.RawMessage
+	Raw               json.RawMessage
 }
 
 // CreatedAt converts CreateTime (epoch ms) to a time; the zero time when the
