@@ -95,9 +95,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	if _, ok := cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"]; !ok {
 		cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"] = "64MB"
 	}
-	// Every session gets the runs' staging table once, when it connects, and keeps it: a run that
-	// created and dropped its tables wrote about 140 catalog rows (pg_class, pg_attribute, pg_type,
-	// pg_depend...), which vacuum must clean, at every run (BenchmarkRunCatalogWrites).
+	// Every session gets the runs' staging table: a run writes a page through any connection.
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		if _, err := c.Exec(ctx, createRunTablesSQL); err != nil {
 			return fmt.Errorf("create the runs' staging table: %w", err)
