@@ -75,7 +75,8 @@ func (r *Run) RefreshCandidates(ctx context.Context, now time.Time) (int64, erro
 		return 0, err
 	}
 	ids, walks := r.seen.missed(r.known, r.walk)
-	readAtStart := r.known != nil
+	// A first sync knows the source held nothing at its start: every job since is the run's, listed.
+	readAtStart := r.known != nil || r.start == firstSync
 	listed := []int64{}
 	if !readAtStart {
 		listed = r.seen.others()

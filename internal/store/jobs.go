@@ -213,6 +213,7 @@ func (r *Run) startWrites(ctx context.Context, conn *pgxpool.Conn, cutoff time.T
 			return fmt.Errorf("read the source's jobs: %w", interpretError(err))
 		}
 		r.known = k
+		r.seen.release()
 		r.seen = newSeenSet(k.n) // nothing listed yet: the run stores its first jobs
 	}
 	r.start = resync

@@ -337,6 +337,7 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		r.known.release()
 		r.known = nil
 	}
+	r.seen.release()
 	r.seen = newSeenSet(0)
 
 	var stateErr error

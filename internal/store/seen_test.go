@@ -25,6 +25,7 @@ func TestKnownJobsSeenAndMissed(t *testing.T) {
 		knownJob{id: 40, deleted: true, due: true}, // job 40 was marked deleted when read
 		knownJob{id: 50})
 	s := newSeenSet(k.n)
+	t.Cleanup(s.release)
 	s.seeKnown(1, 0)
 	s.seeKnown(1, 1)
 	s.seeKnown(1, 1) // twice in one walk counts once
@@ -59,6 +60,7 @@ func TestKnownJobsSeenAndMissed(t *testing.T) {
 func TestSeenSetOtherJobs(t *testing.T) {
 	k := knownOf(t, t0, knownJob{id: 5}, knownJob{id: 7})
 	s := newSeenSet(k.n)
+	t.Cleanup(s.release)
 	see := func(walk int, ids ...int64) {
 		for _, id := range ids {
 			s.see(walk, id, k.index(id))

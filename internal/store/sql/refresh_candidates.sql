@@ -4,11 +4,11 @@
 -- walks_missed; new ones join. Returns the queue's length.
 -- What the run's walks listed is in the run's memory (seen.go), which passes the jobs the last walk
 -- missed: those an earlier walk listed, and those the run knew at its start (known.go) that no walk
--- listed; a run that read nothing at its start ($7 false) also misses every live job it did not list
--- ($8).
+-- listed; a run that did not read them at its start ($7 false: a run that stored nothing, or a head
+-- run; a first sync knows the source held nothing) also misses every live job it did not list ($8).
 -- $1 source, $2 now, $3 run id, $4 the last walk, $5 the jobs the last walk missed, $6 the last walk
--- that listed each (0: none), $7 whether the run read the source's jobs at its start, $8 when it did
--- not, every job its walks listed.
+-- that listed each (0: none), $7 whether the run knows what the source held at its start, $8 when it
+-- does not, every job its walks listed.
 WITH missed AS (
     SELECT j.job_id, $4::integer - u.walk AS walks
     FROM unnest($5::bigint[], $6::integer[]) AS u(job_id, walk)
