@@ -17,7 +17,7 @@ import (
 // position, one bitset per walk (a bit a job and walk); the others (new to the source, or every job
 // of a first sync) are ids kept sorted with their last walk, outside the Go heap (12 bytes a job: 12
 // MB for a first sync of a million jobs, in segments, so that growing copies nothing), those listed
-// since the last merge appended on the heap (8 bytes, at most an eighth of the sorted ones) and
+// since the last merge appended on the heap (8 bytes, at most a quarter of the sorted ones) and
 // merged in place when they outgrow that or before anything reads the set.
 type seenSet struct {
 	known   int      // how many jobs the run knew from its start
@@ -55,7 +55,7 @@ func (s *seenSet) see(walk int, id int64, i int) {
 		s.recentWalk = walk
 	}
 	s.recent = append(s.recent, id)
-	if len(s.recent) >= max(4096, s.sorted.n/8) {
+	if len(s.recent) >= max(4096, s.sorted.n/4) {
 		s.merge()
 	}
 }
