@@ -152,6 +152,9 @@ func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) 
 // and the three page steps.
 func (r *Run) write(ctx context.Context, conn *pgxpool.Conn, rows []stagedJob, observedAt, cutoff time.Time) (PageResult, error) {
 	var res PageResult
+	if err := makeStaging(ctx, conn.Conn()); err != nil {
+		return res, err
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return res, err

@@ -139,14 +139,11 @@ const (
 		RETURNING id`
 )
 
-//go:embed sql/create_run_tables.sql
-var createRunTablesSQL string
-
 // BeginRun starts a run of source: it takes a connection of the pool for the whole run, takes the
 // source's session advisory lock on it (an error wrapping ErrSourceBusy if another run, in any
 // process, holds it), closes as failed any ledger row of the source still 'running' (left by a
 // process that stopped) and records the new run. The run's staging table is the connection's
-// (create_run_tables.sql, made when the pool connects), what its walks list the run's memory (seen.go).
+// (makeStaging), what its walks list is in the run's memory (seen.go).
 //
 // The lock and the connection are held until Finish, which must be called.
 func (s *Store) BeginRun(ctx context.Context, source string, opts RunOptions) (*Run, error) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"time"
 
@@ -108,6 +109,27 @@ func stagedColumnNames() []string {
 }
 
 var stagingTable = pgx.Identifier{"pg_temp", "vizjob_staging"}
+
+//go:embed sql/create_run_tables.sql
+var createRunTablesSQL string
+
+// stagingMade is the key of a connection's CustomData that says it has made its staging table.
+const stagingMade = "vizjob_staging"
+
+// makeStaging makes the connection's staging table (create_run_tables.sql) the first time a run
+// writes through it. The table stays for the session's life, emptied at every commit: runs neither
+// create nor drop tables, and connections that only read (the status page, metrics) have none.
+func makeStaging(ctx context.Context, conn *pgx.Conn) error {
+	data := conn.PgConn().CustomData()
+	if data[stagingMade] != nil {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, createRunTablesSQL); err != nil {
+		return fmt.Errorf("create the staging table: %w", err)
+	}
+	data[stagingMade] = true
+	return nil
+}
 
 // copyRow is row's values in the order of stagedColumns, after those of before.
 func copyRow(row *stagedJob, before ...any) []any {

@@ -21,6 +21,9 @@ func TestStagedColumnsMatchTheStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
+	if err := makeStaging(ctx, conn.Conn()); err != nil {
+		t.Fatal(err)
+	}
 	rows, err := conn.Query(ctx, `
 		SELECT attname, format_type(atttypid, atttypmod)
 		FROM pg_attribute
@@ -70,8 +73,9 @@ func TestStagedColumnsMatchTheStatements(t *testing.T) {
 	}
 }
 
-// A run neither creates nor drops a table: the staging table is the connection's, made once when the
-// pool connects, and the catalogs are left alone by the runs that follow.
+// A run neither creates nor drops a table: the staging table is the connection's, made by the first
+// run that writes through it, and the catalogs are left alone by the runs that follow. A connection
+// that only reads has none.
 func TestRunsKeepTheConnectionsStagingTable(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -91,7 +95,11 @@ func TestRunsKeepTheConnectionsStagingTable(t *testing.T) {
 		}
 		return oid, relations
 	}
-	before, relations := staging()
+	if n := queryInt(t, s, `SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()`); n != 0 {
+		t.Errorf("a connection that only read has %d temporary relations, want none", n)
+	}
+	var before uint32
+	var relations int64
 	for i := range 3 {
 		r := beginRun(t, s, "src", RunOptions{})
 		upsert(t, r, t0.Add(time.Duration(i)*time.Minute), job(1, "a", 8+i, 1000), job(2, "b", 8, 1000))
@@ -99,6 +107,9 @@ func TestRunsKeepTheConnectionsStagingTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		finish(t, r, RunStats{State: StateSucceeded})
+		if i == 0 {
+			before, relations = staging()
+		}
 	}
 	if after, n := staging(); after != before || n != relations {
 		t.Errorf("runs made tables: the staging table's oid was %d, then %d; the session had %d temporary relations, then %d",

@@ -1,7 +1,7 @@
--- The staging table of runs, created on every connection of the pool when it connects (store.go's
--- AfterConnect) and kept for the session's life: a run neither creates nor drops a table. Runs that
--- made and dropped their tables wrote 140 catalog rows each (pg_class, pg_attribute, pg_type,
--- pg_depend...), dead rows for vacuum; now 4.3, most of them the pool's sessions' own tables
+-- The staging table of runs, made on a connection of the pool the first time a run writes through
+-- it (staged.go's makeStaging) and kept for the session's life: a run neither creates nor drops a
+-- table. Runs that made and dropped their tables wrote 140 catalog rows each (pg_class, pg_attribute,
+-- pg_type, pg_depend...), dead rows for vacuum; now 4.3, most of them the pool's sessions' own tables
 -- (BenchmarkRunCatalogWrites). What a run's walks listed is in the run's memory (seen.go).
 --
 -- The jobs of a page that need writing (see stored_fingerprints.sql; the columns are staged.go's
