@@ -329,8 +329,8 @@ CREATE VIEW modelarts.data_quality AS
 SELECT s.source,
        (SELECT count(*) FROM modelarts.visualization_jobs AS j
         WHERE j.source = s.source AND j.create_time IS NULL)                                 AS jobs_without_create_time,
-       (SELECT count(*) FROM modelarts.visualization_jobs AS j
-        WHERE j.source = s.source AND j.create_time > j.first_seen_at)                       AS jobs_created_after_first_seen,
+       (SELECT count(DISTINCT h.job_id) FROM modelarts.visualization_job_history AS h
+        WHERE h.source = s.source AND h.create_time > h.valid_from)                          AS jobs_created_after_first_seen,
        (SELECT count(*) FROM modelarts.visualization_jobs AS j
         LEFT JOIN modelarts.job_statuses AS g ON g.code = j.status
         WHERE j.source = s.source AND g.code IS NULL)                                        AS jobs_in_undocumented_status,
@@ -345,7 +345,7 @@ COMMENT ON VIEW modelarts.data_quality IS
     'Grain: one row per source. Counts of what the documented answers leave out or treat specially: jobs without a create_time, jobs whose create_time is later than their first sighting (clocks disagree), jobs in an undocumented status, zero-length versions, malformed items the API sent, and jobs missing from a walk whose deletion is not confirmed yet.';
 COMMENT ON COLUMN modelarts.data_quality.source IS 'Source name.';
 COMMENT ON COLUMN modelarts.data_quality.jobs_without_create_time IS 'Jobs the API sent without a create_time (left out of per-creation-day and wait answers).';
-COMMENT ON COLUMN modelarts.data_quality.jobs_created_after_first_seen IS 'Jobs whose create_time is later than the sync that first saw them: the service''s and the indexer''s clocks disagree.';
+COMMENT ON COLUMN modelarts.data_quality.jobs_created_after_first_seen IS 'Jobs whose create_time is later than a sync that saw them (a version valid from before it): the service''s and the indexer''s clocks disagree.';
 COMMENT ON COLUMN modelarts.data_quality.jobs_in_undocumented_status IS 'Jobs whose last status code the API reference does not list (status group unknown).';
 COMMENT ON COLUMN modelarts.data_quality.zero_length_versions IS 'History versions with valid_to = valid_from (a clock that stepped back): left out of spells and daily counts.';
 COMMENT ON COLUMN modelarts.data_quality.bad_items IS 'Distinct malformed items the API sent (modelarts.bad_items).';
