@@ -74,8 +74,7 @@ const (
 	longError    = "list jobs: http 429 APIG.0308: throttled by the gateway, retry after 30s; gave up after 5 attempts"
 )
 
-// timelineJobID is the job query 04 follows: the demo's timeline job, so that the query answers on
-// both.
+// timelineJobID is the job query 04 follows: the fixture's job with the most versions.
 const timelineJobID = 13231
 
 func fixture(c clock) ([]fixtureJob, []fixtureRun) {
