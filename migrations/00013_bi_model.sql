@@ -233,26 +233,91 @@ COMMENT ON COLUMN modelarts.job_lifecycles.is_final IS 'True when the last statu
 COMMENT ON COLUMN modelarts.job_lifecycles.deleted_at IS 'When the job was found gone; null while it exists.';
 COMMENT ON COLUMN modelarts.job_lifecycles.spells IS 'Number of status spells.';
 
--- Daily counts per status group, built from the spells.
+-- Daily counts per status group, built from the spells. Spells in a group that is not final (pending,
+-- running, stopping, scaling, unknown: hours or days long) are expanded into their days and their jobs
+-- counted distinct; spells in a final group (completed, failed, stopped) last until the job is deleted,
+-- so expanding them would cost every job once per day since it ended: their counts are running sums
+-- of the days their periods in the group start and end instead (a job is in one period at a time).
 CREATE VIEW modelarts.daily_status_group_counts AS
-SELECT d.day,
-       s.source,
-       s.status_group,
-       count(DISTINCT (s.job_id, s.life_number))                                       AS jobs_during_day,
-       count(DISTINCT (s.job_id, s.life_number)) FILTER (
-           WHERE s.started_at < least((d.day + 1)::timestamptz, now())
-             AND (s.ended_at IS NULL OR s.ended_at >= least((d.day + 1)::timestamptz, now()))
-       )                                                                               AS jobs_at_day_end,
-       count(*) FILTER (WHERE s.started_at >= d.day::timestamptz
-                          AND s.previous_status_group IS DISTINCT FROM s.status_group) AS jobs_entered
-FROM modelarts.job_status_spells AS s
-CROSS JOIN LATERAL (
-    SELECT x::date AS day
-    FROM generate_series(s.started_at::date::timestamp,
-                         greatest(s.started_at, coalesce(s.ended_at, now()) - interval '1 microsecond')::date::timestamp,
-                         interval '1 day') AS x
-) AS d
-GROUP BY d.day, s.source, s.status_group;
+WITH spells AS (
+    SELECT s.source, s.job_id, s.life_number, s.status_group, s.started_at, s.ended_at,
+           s.previous_status_group IS DISTINCT FROM s.status_group AS entered,
+           s.status_group IN ('completed', 'failed', 'stopped')     AS final_group,
+           lag(s.ended_at) OVER (PARTITION BY s.source, s.job_id, s.life_number ORDER BY s.started_at) AS previous_ended_at
+    FROM modelarts.job_status_spells AS s
+), final_spells AS (
+    -- Consecutive spells of one final group (FAILED then LOST) are one period in the group; so are two
+    -- spells around a deletion whose gap starts and ends on the same day (the job is counted once).
+    SELECT g.source, g.job_id, g.life_number, g.status_group,
+           min(g.started_at) AS started_at,
+           CASE WHEN bool_or(g.ended_at IS NULL) THEN NULL ELSE max(g.ended_at) END AS ended_at,
+           bool_or(g.entered) AS entered
+    FROM (
+        SELECT s.*,
+               count(*) FILTER (WHERE s.entered OR s.previous_ended_at IS NULL
+                                      OR s.previous_ended_at::date <> s.started_at::date)
+                   OVER (PARTITION BY s.source, s.job_id, s.life_number ORDER BY s.started_at) AS period
+        FROM spells AS s
+        WHERE s.final_group
+    ) AS g
+    GROUP BY g.source, g.job_id, g.life_number, g.status_group, g.period
+), active AS (
+    SELECT d.day,
+           s.source,
+           s.status_group,
+           count(DISTINCT (s.job_id, s.life_number)) AS jobs_during_day,
+           count(DISTINCT (s.job_id, s.life_number)) FILTER (
+               WHERE s.started_at < least((d.day + 1)::timestamptz, now())
+                 AND (s.ended_at IS NULL OR s.ended_at >= least((d.day + 1)::timestamptz, now()))
+           )                                          AS jobs_at_day_end,
+           count(*) FILTER (WHERE s.started_at >= d.day::timestamptz AND s.entered) AS jobs_entered
+    FROM spells AS s
+    CROSS JOIN LATERAL (
+        SELECT x::date AS day
+        FROM generate_series(s.started_at::date::timestamp,
+                             greatest(s.started_at, coalesce(s.ended_at, now()) - interval '1 microsecond')::date::timestamp,
+                             interval '1 day') AS x
+    ) AS d
+    WHERE NOT s.final_group
+    GROUP BY d.day, s.source, s.status_group
+), final_events AS (
+    SELECT e.source, e.status_group, e.day,
+           sum(e.started) AS started, sum(e.entered) AS entered,
+           sum(e.ended_by_day_end) AS ended_by_day_end, sum(e.ended_during) AS ended_during
+    FROM (
+        SELECT s.source, s.status_group, s.started_at::date AS day, 1 AS started, s.entered::integer AS entered,
+               0 AS ended_by_day_end, 0 AS ended_during
+        FROM final_spells AS s
+        UNION ALL
+        SELECT s.source, s.status_group, s.ended_at::date, 0, 0, 1, 0
+        FROM final_spells AS s WHERE s.ended_at IS NOT NULL
+        UNION ALL
+        SELECT s.source, s.status_group, (s.ended_at - interval '1 microsecond')::date, 0, 0, 0, 1
+        FROM final_spells AS s WHERE s.ended_at IS NOT NULL
+    ) AS e
+    GROUP BY e.source, e.status_group, e.day
+), final_days AS (
+    SELECT k.source, k.status_group, x::date AS day,
+           coalesce(f.started, 0) AS started, coalesce(f.entered, 0) AS entered,
+           coalesce(f.ended_by_day_end, 0) AS ended_by_day_end, coalesce(f.ended_during, 0) AS ended_during
+    FROM (SELECT source, status_group, min(day) AS first_day FROM final_events GROUP BY source, status_group) AS k
+    CROSS JOIN LATERAL generate_series(k.first_day::timestamp, greatest(k.first_day, current_date)::timestamp, interval '1 day') AS x
+    LEFT JOIN final_events AS f ON f.source = k.source AND f.status_group = k.status_group AND f.day = x::date
+), final AS (
+    SELECT f.day, f.source, f.status_group,
+           -- in the group some time that day: started by its end, minus ended before it began
+           sum(f.started) OVER w - sum(f.ended_during) OVER w + f.ended_during AS jobs_during_day,
+           -- in the group when it ended: started by then, minus ended by then
+           sum(f.started) OVER w - sum(f.ended_by_day_end) OVER w            AS jobs_at_day_end,
+           f.entered                                                         AS jobs_entered
+    FROM final_days AS f
+    WINDOW w AS (PARTITION BY f.source, f.status_group ORDER BY f.day)
+)
+SELECT day, source, status_group, jobs_during_day, jobs_at_day_end, jobs_entered FROM active
+UNION ALL
+SELECT day, source, status_group, jobs_during_day::bigint, jobs_at_day_end::bigint, jobs_entered::bigint
+FROM final
+WHERE jobs_during_day > 0;
 
 COMMENT ON VIEW modelarts.daily_status_group_counts IS
     'Grain: one row per day, source and status group with at least one job. Sum jobs_at_day_end over groups, sources or both (a job is in one group at a time), and jobs_entered over days too; jobs_during_day counts a job once per group, so sum it over sources only. Days are in the session time zone; a missing row means zero (join calendar for zeros).';

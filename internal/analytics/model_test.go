@@ -90,6 +90,39 @@ func TestModelViews(t *testing.T) {
 			t.Errorf("qa failed entered on D-3: got %v, want %v", got, want)
 		}
 	})
+	t.Run("group counts of final groups equal the days expanded", func(t *testing.T) {
+		// The final groups are running sums of the days spells start and end; expanding every spell
+		// into its days, as for the other groups, must give the same counts, on every day.
+		for _, z := range []zone{utc, dstZone(c.day(-10), c.day(-3))} {
+			if _, err := tx.Exec(t.Context(), "SET LOCAL TimeZone = '"+z.name+"'"); err != nil {
+				t.Fatal(err)
+			}
+			_, got := answer(t, tx, `
+			WITH expanded AS (
+			    SELECT d.day, s.source, s.status_group,
+			           count(DISTINCT (s.job_id, s.life_number)) AS during,
+			           count(DISTINCT (s.job_id, s.life_number)) FILTER (
+			               WHERE s.started_at < least((d.day + 1)::timestamptz, now())
+			                 AND (s.ended_at IS NULL OR s.ended_at >= least((d.day + 1)::timestamptz, now()))) AS at_end
+			    FROM modelarts.job_status_spells AS s
+			    CROSS JOIN LATERAL (SELECT x::date AS day FROM generate_series(s.started_at::date::timestamp,
+			        (coalesce(s.ended_at, now()) - interval '1 microsecond')::date::timestamp, interval '1 day') AS x) AS d
+			    WHERE s.status_group IN ('completed', 'failed', 'stopped')
+			    GROUP BY 1, 2, 3)
+			SELECT count(*), string_agg(concat_ws(' ', day, source, status_group, e.during, g.jobs_during_day, e.at_end, g.jobs_at_day_end), '; ') FILTER (WHERE e.during IS DISTINCT FROM g.jobs_during_day
+			                                     OR e.at_end IS DISTINCT FROM g.jobs_at_day_end)
+			FROM expanded AS e
+			FULL JOIN (SELECT * FROM modelarts.daily_status_group_counts
+			           WHERE status_group IN ('completed', 'failed', 'stopped')) AS g USING (day, source, status_group)`)
+			if len(got) != 1 || got[0][0] == "0" || got[0][1] != null {
+				t.Errorf("in %s: days of final groups, and the days whose counts differ from the expansion "+
+					"(day source group during expanded, during, at end expanded, at end): %v", z.name, got)
+			}
+		}
+		if _, err := tx.Exec(t.Context(), "SET LOCAL TimeZone = 'UTC'"); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("calendar", func(t *testing.T) {
 		_, got := answer(t, tx, `SELECT count(*) = current_date - date '2018-01-01' + 1, max(day) = current_date,
 			bool_and(day_end - day_start = interval '24 hours') FROM modelarts.calendar`)
