@@ -131,6 +131,12 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 			{8, "old-queue", d(-5, 6), d(-5, 12)},
 			{10, "old-queue", d(-5, 12), time.Time{}},
 		}},
+		// Alone in its month, completed after 35.4949 hours: the median is 35.49, not 35.50 (the run
+		// time rounded to 3 decimals, 35.495, then to 2).
+		{"lab", 113, c.month(-4, 3), 127_781_640, time.Time{}, []version{
+			{8, "t5-base-pretrain", c.month(-4, 3).Add(time.Hour), c.month(-4, 5)},
+			{10, "t5-base-pretrain", c.month(-4, 5), time.Time{}},
+		}},
 		{"lab", 201, d(-1, 10), 36_000_000, time.Time{}, []version{
 			{1, "lab-bert-eval", d(-1, 10), d(-1, 10, 30)},
 			{7, "lab-bert-eval", d(-1, 10, 30), d(-1, 11)},

@@ -136,7 +136,7 @@ func TestModelViews(t *testing.T) {
 			FROM modelarts.sources AS s JOIN modelarts.data_quality AS q USING (source) ORDER BY s.source`)
 		want := [][]string{
 			{"edge", "0", "0", "0", "1", "0", "0", "0", "0", "0"},
-			{"lab", "3", "3", "0", "2", "1", "0", "0", "0", "0"},
+			{"lab", "4", "4", "0", "2", "1", "0", "0", "0", "0"},
 			{"prod", "12", "9", "3", "3", "1", "0", "0", "1", "0"},
 			{"qa", "12", "12", "0", "1", "0", "1", "1", "0", "1"},
 		}

@@ -71,10 +71,11 @@ func expected(c clock, z zone) map[string][][]string {
 		"06-created-per-day": createdPerDay(c, z, jobs),
 
 		// Live jobs by duration; 111 and qa 301 tie at 6 hours and are ordered by source. The limit
-		// cuts qa 312 (2.5 hours) and the shorter ones.
+		// cuts 104 (3 hours) and the shorter ones.
 		"07-longest-running": {
 			r("prod", "105", "gpt2-small-sweep", "JOBSTAT_RUNNING", "20 days", "480.000"),
 			r("prod", "101", "bert-base-finetune", "JOBSTAT_RUNNING", "2 days", "48.000"),
+			r("lab", "113", "t5-base-pretrain", "JOBSTAT_COMPLETED", "1 day 11:29:41.64", "35.495"),
 			r("lab", "203", "lab-vit-longrun", "JOBSTAT_FAILED", "1 day 06:00:00", "30.000"),
 			r("prod", "103", "bert-large-pretrain", "JOBSTAT_FAILED", "18:00:00", "18.000"),
 			r("lab", "201", "lab-bert-eval", "JOBSTAT_RUNNING", "10:00:00", "10.000"),
@@ -82,7 +83,6 @@ func expected(c clock, z zone) map[string][][]string {
 			r("qa", "301", "qa-oom-v2", "JOBSTAT_FAILED", "06:00:00", "6.000"),
 			r("prod", "102", "resnet50-baseline", "JOBSTAT_COMPLETED", "05:00:00", "5.000"),
 			r("qa", "304", "qa-scaling", "JOBSTAT_SCALING", "04:00:00", "4.000"),
-			r("prod", "104", "yolov5s-legacy", "JOBSTAT_FAILED", "03:00:00", "3.000"),
 		},
 
 		// qa 301 (deleted at D-1 00:00, back at 06:00), 13231 (2 days ago) and 106 (10 days ago),
@@ -377,7 +377,7 @@ func TestViews(t *testing.T) {
 			last_run_finished_at IS NULL, freshness_seconds FROM modelarts.sync_health ORDER BY source`)
 		want := [][]string{
 			{"edge", "1", "0", "0", "0", "t", null},
-			{"lab", "1", "1", "3", "1", "f", "172800"},
+			{"lab", "1", "1", "4", "1", "f", "172800"},
 			{"prod", "3", "1", "9", "2", "f", "600"},
 			{"qa", "1", "0", "12", "3", "f", "1140"},
 		}
