@@ -255,6 +255,8 @@ func checkAnswers(t *testing.T, tx pgx.Tx, want map[string][][]string) {
 		_, got := answer(t, tx, q.SQL)
 		if !reflect.DeepEqual(got, w) {
 			t.Errorf("query %s (%s):\n got:\n%s want:\n%s", q.Name, q.Question, formatRows(got), formatRows(w))
+		} else if testing.Verbose() {
+			t.Logf("query %s: %d rows as expected:\n%s", q.Name, len(got), formatRows(got))
 		}
 	}
 	for name := range want {
