@@ -326,7 +326,7 @@ COMMENT ON COLUMN modelarts.daily_status_group_counts.source IS 'Source of the j
 COMMENT ON COLUMN modelarts.daily_status_group_counts.status_group IS 'pending, running, stopping, scaling, completed, failed, stopped or unknown.';
 COMMENT ON COLUMN modelarts.daily_status_group_counts.jobs_during_day IS 'Distinct jobs in the group at some time during the day (a job counts once, however many statuses of the group it went through).';
 COMMENT ON COLUMN modelarts.daily_status_group_counts.jobs_at_day_end IS 'Jobs in the group when the day ended (for today: now). Additive over groups and sources.';
-COMMENT ON COLUMN modelarts.daily_status_group_counts.jobs_entered IS 'Jobs that entered the group that day from another group, or were first seen in it (a job back after a deletion in the same group, or FAILED then LOST, did not enter). Additive over days, groups and sources.';
+COMMENT ON COLUMN modelarts.daily_status_group_counts.jobs_entered IS 'Entries into the group that day: from another group, or a job first seen in it (a job back after a deletion in the same group, or FAILED then LOST, did not enter; running, scaling, running again entered running twice). Additive over days, groups and sources.';
 
 -- The sources: what the ledger and the jobs table know of each.
 CREATE VIEW modelarts.sources AS
