@@ -328,14 +328,48 @@ COMMENT ON COLUMN modelarts.daily_status_group_counts.jobs_during_day IS 'Distin
 COMMENT ON COLUMN modelarts.daily_status_group_counts.jobs_at_day_end IS 'Jobs in the group when the day ended (for today: now). Additive over groups and sources.';
 COMMENT ON COLUMN modelarts.daily_status_group_counts.jobs_entered IS 'Entries into the group that day: from another group, or a job first seen in it (a job back after a deletion in the same group, or FAILED then LOST, did not enter; running, scaling, running again entered running twice). Additive over days, groups and sources.';
 
--- The sources: what the ledger and the jobs table know of each.
+-- What the configuration said of each source when it last ran (no secret: no key, token or password).
+CREATE TABLE modelarts.source_settings (
+    source        text        PRIMARY KEY,
+    project_id    text        NOT NULL,
+    region        text        NOT NULL,
+    endpoint      text        NOT NULL,
+    auth_mode     text        NOT NULL CHECK (auth_mode IN ('aksk', 'token')),
+    workspace_id  text        NOT NULL,
+    full_schedule text        NOT NULL,
+    head_schedule text        NOT NULL,
+    recorded_at   timestamptz NOT NULL
+);
+
+COMMENT ON TABLE modelarts.source_settings IS
+    'Grain: one row per source that ran since migration 00013. Its settings as the configuration gave them at its latest run, written by that run when they changed. Never a secret.';
+COMMENT ON COLUMN modelarts.source_settings.source IS 'Source name (sync_runs.source).';
+COMMENT ON COLUMN modelarts.source_settings.project_id IS 'ModelArts project id.';
+COMMENT ON COLUMN modelarts.source_settings.region IS 'Region, e.g. cn-north-4; empty when only an endpoint was configured.';
+COMMENT ON COLUMN modelarts.source_settings.endpoint IS 'ModelArts base URL, without any user information.';
+COMMENT ON COLUMN modelarts.source_settings.auth_mode IS 'aksk (signed requests with an access key) or token (IAM user token).';
+COMMENT ON COLUMN modelarts.source_settings.workspace_id IS 'ModelArts workspace listed; empty: the API''s default workspace.';
+COMMENT ON COLUMN modelarts.source_settings.full_schedule IS 'Cron schedule of full walks for indexer run.';
+COMMENT ON COLUMN modelarts.source_settings.head_schedule IS 'Cron schedule of head walks for indexer run; off: none.';
+COMMENT ON COLUMN modelarts.source_settings.recorded_at IS 'When a run last recorded a change of these settings.';
+
+-- The sources: what the configuration, the ledger and the jobs table know of each.
 CREATE VIEW modelarts.sources AS
 WITH names AS (
     SELECT source FROM modelarts.sync_runs
     UNION
     SELECT source FROM modelarts.visualization_jobs
+    UNION
+    SELECT source FROM modelarts.source_settings
 )
 SELECT n.source,
+       cfg.project_id,
+       cfg.region,
+       cfg.endpoint,
+       cfg.auth_mode,
+       cfg.workspace_id,
+       cfg.full_schedule,
+       cfg.head_schedule,
        runs.first_run_at,
        runs.last_run_at,
        runs.last_full_run_at,
@@ -350,6 +384,7 @@ SELECT n.source,
        jobs.first_seen_at,
        jobs.last_changed_at
 FROM names AS n
+LEFT JOIN modelarts.source_settings AS cfg ON cfg.source = n.source
 LEFT JOIN LATERAL (
     SELECT min(r.started_at)                                                  AS first_run_at,
            max(r.started_at)                                                  AS last_run_at,
@@ -373,8 +408,15 @@ LEFT JOIN LATERAL (
 ) AS jobs ON true;
 
 COMMENT ON VIEW modelarts.sources IS
-    'Grain: one row per source (a ModelArts project in a region, by its name in the configuration) that has a run or a job. Its runs and jobs in a few numbers. The endpoint, project, region, authentication and schedules live in the configuration, not in the database. Freshness and errors: sync_health.';
+    'Grain: one row per source (a ModelArts project in a region, by its name in the configuration) that has a run, a job or recorded settings. Its settings at its latest run (source_settings), its runs and its jobs in a few numbers. Freshness and errors: sync_health.';
 COMMENT ON COLUMN modelarts.sources.source IS 'Source name.';
+COMMENT ON COLUMN modelarts.sources.project_id IS 'ModelArts project id; null before the source ran with a version that records it.';
+COMMENT ON COLUMN modelarts.sources.region IS 'Region; empty when only an endpoint was configured.';
+COMMENT ON COLUMN modelarts.sources.endpoint IS 'ModelArts base URL.';
+COMMENT ON COLUMN modelarts.sources.auth_mode IS 'aksk or token.';
+COMMENT ON COLUMN modelarts.sources.workspace_id IS 'ModelArts workspace listed; empty: the default one.';
+COMMENT ON COLUMN modelarts.sources.full_schedule IS 'Cron schedule of full walks (indexer run).';
+COMMENT ON COLUMN modelarts.sources.head_schedule IS 'Cron schedule of head walks (indexer run); off: none.';
 COMMENT ON COLUMN modelarts.sources.first_run_at IS 'When its first run in the ledger started.';
 COMMENT ON COLUMN modelarts.sources.last_run_at IS 'When its latest run started (full or head).';
 COMMENT ON COLUMN modelarts.sources.last_full_run_at IS 'When its latest full walk started.';
@@ -420,6 +462,7 @@ COMMENT ON COLUMN modelarts.data_quality.pending_deletion_candidates IS 'Jobs mi
 -- +goose Down
 DROP VIEW modelarts.data_quality;
 DROP VIEW modelarts.sources;
+DROP TABLE modelarts.source_settings;
 DROP VIEW modelarts.daily_status_group_counts;
 DROP VIEW modelarts.job_lifecycles;
 DROP VIEW modelarts.job_status_spells;
