@@ -14,6 +14,9 @@
 --   indexer           the role that runs `indexer migrate` and `indexer run`/`sync`: what later
 --                     migrations create (tables and views) becomes readable by the group without
 --                     running this file again, and it keeps what this file takes from everyone else.
+--                     If one role migrates and another syncs, give the second the two GRANTs to
+--                     indexer below as well (TEMPORARY and EXECUTE on the advisory-lock functions):
+--                     without them its syncs fail with "permission denied".
 --
 -- What a login gets: USAGE on schema modelarts and SELECT on its tables and views, nothing else. Its
 -- sessions start read-only, with modelarts on the search_path, and end a statement after 5 minutes
