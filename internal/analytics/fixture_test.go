@@ -223,6 +223,12 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 			{7, "qa-seen-late", d(-3, 1, 30), d(-3, 4)},
 			{8, "qa-seen-late", d(-3, 4), time.Time{}},
 		}},
+		// Created and run late in the evening (UTC): on D-2 in UTC, on D-1 in the test's DST zone (an
+		// hour ahead then), for the questions by day.
+		{"qa", 313, d(-2, 23, 10), 1_800_000, time.Time{}, []version{
+			{8, "qa-late-evening", d(-2, 23, 20), d(-2, 23, 50)},
+			{10, "qa-late-evening", d(-2, 23, 50), time.Time{}},
+		}},
 		// Running, scaling, running again, completed: four spells, one job that ran.
 		{"qa", 312, d(-5), 9_000_000, time.Time{}, []version{
 			{8, "qa-back-and-forth", d(-5, 1), d(-5, 3)},

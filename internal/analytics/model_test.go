@@ -138,7 +138,7 @@ func TestModelViews(t *testing.T) {
 			{"edge", "0", "0", "0", "1", "0", "0", "0", "0", "0"},
 			{"lab", "4", "4", "0", "2", "1", "0", "0", "0", "0"},
 			{"prod", "12", "9", "3", "3", "1", "0", "0", "1", "0"},
-			{"qa", "12", "12", "0", "1", "0", "1", "1", "0", "1"},
+			{"qa", "13", "13", "0", "1", "0", "1", "1", "0", "1"},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got:\n%s want:\n%s", formatRows(got), formatRows(want))

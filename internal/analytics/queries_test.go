@@ -381,7 +381,7 @@ func TestViews(t *testing.T) {
 			{"edge", "1", "0", "0", "0", "t", null},
 			{"lab", "1", "1", "4", "1", "f", "172800"},
 			{"prod", "3", "1", "9", "2", "f", "600"},
-			{"qa", "1", "0", "12", "3", "f", "1140"},
+			{"qa", "1", "0", "13", "3", "f", "1140"},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("got %v, want %v", got, want)
