@@ -77,6 +77,7 @@ func TestMigrationNamesTheSessionThatBlocksIt(t *testing.T) {
 	if err == nil {
 		t.Fatal("migrate up applied 00013 while a session held a lock on the history")
 	}
+	t.Logf("after %s: %v", took.Round(time.Millisecond), err)
 	for _, want := range []string{"00013_", fmt.Sprintf("pid %d", pid), `application "bi-dashboard"`,
 		"idle in transaction", "pg_terminate_backend", "indexer migrate up"} {
 		if !strings.Contains(err.Error(), want) {
