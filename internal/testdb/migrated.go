@@ -137,7 +137,7 @@ func ensureTemplate(ctx context.Context, admin, name string, key int64) error {
 		return err
 	}
 	for _, s := range stale {
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{s}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := pgadmin.DropDatabase(ctx, admin, s); err != nil { // refuses one the helper did not create
 			return fmt.Errorf("drop an interrupted build: %w", err)
 		}
 	}
@@ -145,10 +145,7 @@ func ensureTemplate(ctx context.Context, admin, name string, key int64) error {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	building := name + "_building_" + hex.EncodeToString(rnd[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{building}.Sanitize()+" TEMPLATE template0"); err != nil {
-		return err
-	}
-	u, err := pgadmin.WithDatabase(admin, building)
+	u, err := pgadmin.CreateDatabase(ctx, admin, building, "template0")
 	if err != nil {
 		return err
 	}

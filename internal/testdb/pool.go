@@ -232,6 +232,14 @@ func resetPooled(ctx context.Context, admin, url, name string, fresh *state) err
 		return err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
+	var current, comment string
+	if err := c.QueryRow(ctx, `SELECT current_database(), coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname = current_database()`).Scan(&current, &comment); err != nil {
+		return err
+	}
+	if current != name || comment != pgadmin.ScratchMarker {
+		return fmt.Errorf("refusing to reset database %q: it is not the scratch database %q the pool created", current, name)
+	}
 	if _, err := c.Exec(ctx, `SET lock_timeout = '5s'`); err != nil {
 		return err
 	}
