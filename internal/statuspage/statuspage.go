@@ -11,8 +11,8 @@ package statuspage
 import (
 	"bytes"
 	"context"
-	"errors"
 	_ "embed"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
