@@ -43,19 +43,15 @@ var templates struct {
 }
 
 // NewMigrated returns the URL of a database for this test alone with every migration applied, as
-// `indexer migrate up` leaves it, holding no rows but those the migrations seed. In a test binary
-// whose TestMain runs through Run, it comes from a pool and goes back to it, reset, when the test
-// and its subtests end (see pool.go); elsewhere it is created for the test and dropped, as New's.
-// Tests of the migrations themselves use New.
+// `indexer migrate up` leaves it, holding no rows but those the migrations seed: a copy of the
+// migrated template, dropped when the test and its subtests end, as New's. Tests of the migrations
+// themselves use New.
 func NewMigrated(t testing.TB) string {
 	t.Helper()
 	admin := AdminURL(t)
 	tmpl, err := migratedTemplate(admin)
 	if err != nil {
 		t.Fatalf("testdb: migrated template: %v", err)
-	}
-	if u, ok := pooled(t, admin, tmpl); ok {
-		return u
 	}
 	return create(t, admin, tmpl)
 }

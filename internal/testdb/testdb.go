@@ -1,7 +1,7 @@
 // Package testdb is a test helper: it gives each test a fresh PostgreSQL database of its own, empty
-// (New) or with every migration applied (NewMigrated, a copy of a template migrated once, pooled and
-// reset between the tests of a binary whose TestMain goes through Run), so that tests that speak SQL
-// run against a real server and in parallel.
+// (New) or with every migration applied (NewMigrated, a copy of a template migrated once), so that
+// tests that speak SQL run against a real server and in parallel. Databases are not reused between
+// tests: a pool that reset them measured no faster (the suite's wall time within its noise).
 //
 // The server is the one INDEXER_TEST_DATABASE_URL names (a URL of a role that may create databases),
 // else a server on this machine (a Unix socket or a loopback address: a PG* variable naming another
