@@ -44,7 +44,7 @@ func TestUndocumentedStatusesFoldIntoOneSeries(t *testing.T) {
 	}
 	want := map[string]float64{
 		"source=a,status=8,status_name=JOBSTAT_RUNNING": 3,
-		"source=a,status=other,status_name=":           4997,
+		"source=a,status=other,status_name=":            4997,
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d vizjob_jobs series, want %d: %v", len(got), len(want), want)
