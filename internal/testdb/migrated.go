@@ -35,7 +35,11 @@ import (
 
 // templateRecipe is part of the template's hash: change it when the way a template is built
 // changes, so that templates built the old way are not used.
-const templateRecipe = "goose-provider-session-locker/1"
+const templateRecipe = "goose-provider-session-locker/2-vizjob_goose_db_version"
+
+// versionTable is store.VersionTable (this package cannot import store, whose tests import it):
+// store's TestMigratedTemplateIsCurrent fails if they differ.
+const versionTable = "vizjob_goose_db_version"
 
 var templates struct {
 	mu   sync.Mutex
@@ -161,7 +165,7 @@ func ensureTemplate(ctx context.Context, admin, name string, key int64) error {
 }
 
 // migrateUp applies every migration to the database of url as the store does: goose's Provider
-// over database/sql with a session locker, in goose's default version table.
+// over database/sql with a session locker, in the store's version table.
 func migrateUp(ctx context.Context, url string) error {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -176,6 +180,7 @@ func migrateUp(ctx context.Context, url string) error {
 	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
+		goose.WithTableName(versionTable),
 		goose.WithSlog(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {

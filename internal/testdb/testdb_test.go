@@ -60,7 +60,7 @@ func TestNewMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	var applied int
-	if err := c.QueryRow(ctx, `SELECT count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0 AND is_applied`).Scan(&applied); err != nil {
+	if err := c.QueryRow(ctx, `SELECT count(DISTINCT version_id) FROM vizjob_goose_db_version WHERE version_id > 0 AND is_applied`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
 	if applied != len(entries) {
