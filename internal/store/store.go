@@ -56,7 +56,7 @@ type Store struct {
 	pool       *pgxpool.Pool
 	log        *slog.Logger
 	migrations *goose.Provider
-	adopted    atomic.Bool // the version table was checked for a legacy one to adopt (migrate.go)
+	adopted    atomic.Bool   // the version table was checked for a legacy one to adopt (migrate.go)
 	sqlDB      *sql.DB       // the database/sql view of pool that goose runs on
 	where      string        // "host:port database "x" as user "y"", for error messages
 	reads      chan struct{} // slots of the HTTP reads (see readTx)
