@@ -356,14 +356,14 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		r.log.Info("write path", "times", r.times)
 	}
 
-	_, err := conn.Exec(ctx, finishRunSQL, args...)
+	tag, err := conn.Exec(ctx, finishRunSQL, args...)
 	if err == nil {
 		err = r.release(ctx, conn)
 		conn.Release()
 		if err != nil {
 			return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)))
 		}
-		return stateErr
+		return errors.Join(stateErr, r.closedElsewhere(tag.RowsAffected()))
 	}
 
 	// The connection failed: end the session, which drops the lock, and try to record the outcome
@@ -371,10 +371,22 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 	_ = conn.Conn().Close(context.WithoutCancel(ctx))
 	conn.Release()
 	err = fmt.Errorf("finish run %d: %w", r.id, interpretError(err))
-	if _, err2 := r.store.pool.Exec(ctx, finishRunSQL, args...); err2 != nil {
+	if tag, err2 := r.store.pool.Exec(ctx, finishRunSQL, args...); err2 != nil {
 		err = errors.Join(err, fmt.Errorf("record outcome of run %d: %w", r.id, interpretError(err2)))
+	} else {
+		err = errors.Join(err, r.closedElsewhere(tag.RowsAffected()))
 	}
 	return errors.Join(stateErr, err)
+}
+
+// closedElsewhere is the error of a Finish whose update found the run's row no longer running: another
+// process closed it as abandoned (this one's session had been ended), and its record is kept.
+func (r *Run) closedElsewhere(updated int64) error {
+	if updated > 0 {
+		return nil
+	}
+	return fmt.Errorf("finish run %d: its ledger row was already closed by another process (as abandoned: this "+
+		"process's session had ended, e.g. after the lock's lease); that record is kept, this outcome is not recorded", r.id)
 }
 
 // release drops the run's temporary tables and unlocks the source, so that the connection goes back
