@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -138,6 +140,10 @@ type Source struct {
 	fields *fieldNames // what messages call the settings; nil: the environment's variables
 	line   int         // line of the source in the configuration file (0: from the environment)
 
+	// secretFiles are the files the configuration file's {file: PATH} credentials were read from, as
+	// written, with their paths (for secretFileWarnings).
+	secretFiles [][2]string
+
 	// perPageSet, maxPerPageSet: the value was given (0 included), so it is checked, not defaulted.
 	perPageSet, maxPerPageSet bool
 }
@@ -203,6 +209,10 @@ type Config struct {
 	RunAtStart    bool           // sync every source once at start, then on schedule
 	Timezone      string         // IANA name the cron schedules are read in
 	Location      *time.Location // Timezone, loaded by Validate
+
+	// Warnings are what Load found acceptable but worth a word in the log: secret files that users
+	// other than their owner may read. The commands log them once their logger is built.
+	Warnings []string
 
 	// origin records, by variable name, where each setting given explicitly came from: the
 	// variable itself (Load) or the flag that overrode it (SetBy). Messages name that origin.
@@ -283,6 +293,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.Sources = sources
 		errs = append(errs, err)
 	}
+	c.Warnings = secretFileWarnings(c, getenv)
 	return c, errors.Join(errs...)
 }
 
@@ -394,16 +405,35 @@ func readSecret(getenv func(string) string, name string) (string, error) {
 // file or a device).
 const MaxSecretFileBytes = 64 << 10
 
+// secretPipeWait bounds how long a secret file that is a named pipe is read.
+const secretPipeWait = 5 * time.Second
+
 // readSecretFile reads at most MaxSecretFileBytes of path; a larger file is an error that says so.
+// A named pipe (a FIFO, or bash's <(...)) is opened without waiting for a writer and read for at
+// most secretPipeWait: one that nothing writes to is an error, not a start-up that hangs.
 func readSecretFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
+	}
+	pipe := fi.Mode()&fs.ModeNamedPipe != 0
+	if pipe {
+		_ = f.SetReadDeadline(time.Now().Add(secretPipeWait))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("a named pipe (FIFO) whose writer wrote no end within %s", secretPipeWait)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pipe && len(b) == 0 {
+		return nil, errors.New("a named pipe (FIFO) with nothing written to it: a secret file is a plain file, or a pipe something writes the secret to")
 	}
 	if len(b) > MaxSecretFileBytes {
 		return nil, fmt.Errorf("the file is larger than %d KiB, the most a secret file may hold (is it the right file?)", MaxSecretFileBytes>>10)
@@ -515,6 +545,11 @@ func (s *Source) validate(allowHTTP bool) error {
 		bad("%s is not a project id: letters, digits, - and _ only, at most 64 (a ModelArts project id is 32 hexadecimal characters; console: My Credentials > API Credentials)",
 			n.value(n.projectID, s.ProjectID))
 	}
+	if s.Region != "" && !validRegion(s.Region) {
+		// Endpoints are made from it: "cn-north-4.example.com@other-host#" would send credentials elsewhere.
+		bad("%s is not a region: lower-case letters and digits in parts joined by -, e.g. cn-north-4", n.value(n.region, s.Region))
+		s.Region = ""
+	}
 	if s.Endpoint == "" && s.Region != "" {
 		s.Endpoint = fmt.Sprintf(defaultEndpointTmpl, s.Region, domainFor(s.Region))
 	}
@@ -592,6 +627,26 @@ func (s *Source) validate(allowHTTP bool) error {
 
 // validProjectID says whether id can be a project id: it goes into the request path as is, so
 // anything that would change the path (/, .., %, ?) is refused before a request is sent.
+// validRegion says whether region is a region name as Huawei Cloud writes them (cn-north-4,
+// ap-southeast-1): parts of lower-case letters and digits joined by "-", 32 bytes at most, so that
+// the endpoints made from it name a host under the cloud's domain and nothing else.
+func validRegion(region string) bool {
+	if len(region) > 32 {
+		return false
+	}
+	for _, part := range strings.Split(region, "-") {
+		if part == "" {
+			return false
+		}
+		for _, r := range part {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func validProjectID(id string) bool {
 	if len(id) > 64 {
 		return false

@@ -120,11 +120,7 @@ func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func
 		}
 		return v, nil
 	case r.File != "":
-		path := r.File
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, path)
-		}
-		b, err := readSecretFile(path)
+		b, err := readSecretFile(absIn(dir, r.File))
 		if err != nil {
 			// The error names the file, never its content.
 			return "", fmt.Errorf("%s: {file: %s}: cannot read the secret file: %w", field, r.File, err)
@@ -136,6 +132,14 @@ func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func
 		return v, nil
 	}
 	return "", nil
+}
+
+// absIn is path, relative to dir unless absolute.
+func absIn(dir, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 // loadFile reads the sources of the configuration file at path.
@@ -194,6 +198,8 @@ func loadFile(path string, getenv func(string) string) ([]Source, error) {
 			v, err := c.ref.resolve(c.field, c.literalOK, dir, getenv)
 			if err != nil {
 				serrs = append(serrs, err)
+			} else if c.ref.File != "" {
+				s.secretFiles = append(s.secretFiles, [2]string{c.field + ": {file: " + c.ref.File + "}", absIn(dir, c.ref.File)})
 			}
 			if c.literalOK {
 				v = strings.TrimSpace(v) // identifiers; secrets are taken as they are
