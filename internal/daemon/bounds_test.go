@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/testdb"
 )
 
@@ -61,6 +63,31 @@ func TestCodeLabel(t *testing.T) {
 	for status, want := range map[int]string{0: "error", 200: "200", 503: "503", 429: "429", 599: "other", 999: "other", 147: "other"} {
 		if got := codeLabel(status); got != want {
 			t.Errorf("codeLabel(%d) = %q, want %q", status, got, want)
+		}
+	}
+}
+
+// Listening beyond loopback without a token is warned of; on loopback, or with a token, it is not.
+func TestExposureWarning(t *testing.T) {
+	for _, tc := range []struct {
+		addr  net.Addr
+		token string
+		warn  bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "", false},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 8080}, "", false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 8080}, "", true},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}, "", true},
+		{&net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 8080}, "", true},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 8080}, "s3cret", false},
+		{&net.UnixAddr{Name: "/run/indexer.sock", Net: "unix"}, "", false},
+	} {
+		msg := exposureWarning(tc.addr, tc.token)
+		if (msg != "") != tc.warn {
+			t.Errorf("%s, token %q: warning %q, want one: %v", tc.addr, tc.token, msg, tc.warn)
+		}
+		if tc.warn && !strings.Contains(msg, config.EnvHTTPToken) {
+			t.Errorf("the warning does not name %s: %s", config.EnvHTTPToken, msg)
 		}
 	}
 }
