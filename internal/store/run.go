@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -115,6 +116,10 @@ type Run struct {
 	mu       sync.Mutex    // the connection is used by one method, or the heartbeat, at a time
 	stopBeat chan struct{} // closed by Finish
 	beatDone chan struct{} // closed when the heartbeat has stopped
+	// socket and backendPID are the run's connection's, for the heartbeat's watch on a statement
+	// that does not come back (watchdog.go); set once before the heartbeat starts.
+	socket     net.Conn
+	backendPID uint32
 }
 
 const (
@@ -217,6 +222,8 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 		log:         s.log.With("source", source, "run_id", id),
 		stopBeat:    make(chan struct{}),
 		beatDone:    make(chan struct{}),
+		socket:      conn.Conn().PgConn().Conn(),
+		backendPID:  conn.Conn().PgConn().PID(),
 	}
 	go r.heartbeat(lease)
 	return r, nil
@@ -250,13 +257,21 @@ func (r *Run) heartbeat(lease time.Duration) {
 	defer close(r.beatDone)
 	t := time.NewTicker(lease / 4)
 	defer t.Stop()
+	var busySince time.Time // when the heartbeat first found the connection in use, in a row
 	for {
 		select {
 		case <-r.stopBeat:
 			return
 		case <-t.C:
 		}
-		r.mu.Lock()
+		if !r.mu.TryLock() { // a statement is in flight: see that it can still come back
+			busySince = cmp.Or(busySince, time.Now())
+			if r.stuck(time.Since(busySince), lease) {
+				return
+			}
+			continue
+		}
+		busySince = time.Time{}
 		if r.conn != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), lease/2)
 			err := r.conn.Ping(ctx)
