@@ -214,6 +214,28 @@ func WithDatabase(databaseURL, name string) (string, error) {
 		q := u.Query()
 		q.Del("dbname")
 		q.Del("database")
+		// The user (and a password) go into the URL's user part, where tools that rewrite a URL look
+		// for them: a user parameter would override what they write there.
+		if q.Has("user") || q.Has("password") {
+			user, pw, hasPW := q.Get("user"), q.Get("password"), q.Has("password")
+			if user == "" && u.User != nil {
+				user = u.User.Username()
+			}
+			if old, ok := u.User.Password(); ok && !hasPW {
+				pw, hasPW = old, true
+			}
+			u.User = url.User(user)
+			if hasPW {
+				u.User = url.UserPassword(user, pw)
+			}
+			q.Del("user")
+			q.Del("password")
+		}
+		if u.User == nil { // the user libpq would take (PGUSER, else the system user), written out
+			if cfg, err := pgx.ParseConfig(databaseURL); err == nil && cfg.User != "" {
+				u.User = url.User(cfg.User)
+			}
+		}
 		u.RawQuery = q.Encode()
 		u.Path, u.RawPath = "/"+name, ""
 		out = u.String()
@@ -226,6 +248,10 @@ func WithDatabase(databaseURL, name string) (string, error) {
 	}
 	if cfg.Database != name {
 		return "", fmt.Errorf("the connection string made for database %q names %q: refusing to use it", name, cfg.Database)
+	}
+	if orig, err := pgx.ParseConfig(databaseURL); err == nil && (orig.User != cfg.User || orig.Host != cfg.Host || orig.Port != cfg.Port) {
+		return "", fmt.Errorf("the connection string made for database %q reaches %s@%s:%d, not %s@%s:%d: refusing to use it",
+			name, cfg.User, cfg.Host, cfg.Port, orig.User, orig.Host, orig.Port)
 	}
 	return out, nil
 }

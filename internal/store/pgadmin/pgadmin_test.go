@@ -77,8 +77,7 @@ func TestConnectErrorHidesPassword(t *testing.T) {
 
 // A dbname or database parameter, which libpq and pgx let override a URL's path (the usual way to name
 // the database of a Unix-socket URL), does not survive: the URL made names the scratch database.
-func TestWithDatabaseOverridesEveryOtherName(t *testing.T) {
-	t.Parallel()
+func TestWithDatabaseOverridesEveryOtherName(t *testing.T) { // not parallel: it sets PGUSER
 	for _, in := range []string{
 		"postgres://u@127.0.0.1:5432/postgres?sslmode=disable&dbname=victim",
 		"postgres://u@127.0.0.1:5432/?database=victim",
@@ -96,6 +95,22 @@ func TestWithDatabaseOverridesEveryOtherName(t *testing.T) {
 		if err != nil || cfg.Database != "scratch_1" {
 			t.Errorf("%q made %q, which names database %q (%v), want scratch_1", in, u, cfg.Database, err)
 		}
+	}
+	// The user and password of parameters move to the user part, where URL rewriters look, and a URL
+	// with no user names the one libpq would take.
+	for in, want := range map[string]string{
+		"postgresql:///?host=/var/run/postgresql&dbname=victim&user=pg":         "postgresql://pg@/scratch_1?host=%2Fvar%2Frun%2Fpostgresql",
+		"postgres://u:p@h/?user=v":                                              "postgres://v:p@h/scratch_1",
+		"postgres://u@h/?password=s%40":                                         "postgres://u:s%40@h/scratch_1",
+		"postgresql:///x?host=/run/postgresql&user=me&password=pw&sslmode=none": "postgresql://me:pw@/scratch_1?host=%2Frun%2Fpostgresql&sslmode=none",
+	} {
+		if u, err := pgadmin.WithDatabase(in, "scratch_1"); err != nil || u != want {
+			t.Errorf("%q made %q, %v; want %q", in, u, err, want)
+		}
+	}
+	t.Setenv("PGUSER", "from_pguser")
+	if u, err := pgadmin.WithDatabase("postgresql:///?host=/run/postgresql", "scratch_1"); err != nil || !strings.HasPrefix(u, "postgresql://from_pguser@/scratch_1") {
+		t.Errorf("a URL with no user made %q, %v; want the user libpq would take written out", u, err)
 	}
 }
 
