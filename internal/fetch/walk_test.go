@@ -483,7 +483,7 @@ func TestWalkVerifyFailuresAndOptions(t *testing.T) {
 	boom := &APIError{HTTPStatus: 503}
 	l := &fakeLister{list: func(context.Context, Query) (*Page, error) { return &Page{HTTPRequests: 3, RetriesNeeded: 2}, boom }}
 	res, err := Walk(context.Background(), l, WalkOptions{Verify: true}, nil)
-	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "walk probe: ") || res.Requests != 3 || res.Retries != 2 || res.Pages != 0 {
+	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "newest-jobs baseline: ") || res.Requests != 3 || res.Retries != 2 || res.Pages != 0 {
 		t.Errorf("Walk = %+v, %v", res, err)
 	}
 }
