@@ -143,6 +143,19 @@ type Source struct {
 }
 
 // AuthMode is "aksk" when AK/SK is set, else "token".
+// PerPageSetting names the source's page-size setting as the user gave it, for messages that ask
+// to change it: the variable or flag of the environment's source, or the key of a source of the
+// configuration file.
+func (s Source) PerPageSetting() string {
+	switch {
+	case s.fields == nil:
+		return EnvPerPage
+	case s.fields.file:
+		return fmt.Sprintf("%s of source %s in the configuration file", s.fields.perPage, s.Name)
+	}
+	return s.fields.perPage
+}
+
 func (s Source) AuthMode() string {
 	if s.AK != "" || s.SK != "" {
 		return "aksk"

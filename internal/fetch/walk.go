@@ -372,13 +372,17 @@ func (w *walker) repeated(page int, p *Page, perPage int) string {
 // pages counted from 0 look like: page=1 answers the second page; a *PagesError). Anything else
 // short of the total (jobs deleted during the walk, a total that lies high) is left to the proof.
 func (w *walker) shortfall(page, items, perPage int, total int64) error {
+	if total > 0 && w.served < total && w.served+min(total, int64(perPage)) == total {
+		also := ""
+		if page == 1 && items > 0 {
+			also = fmt.Sprintf(" (or per_page is capped at %d)", items)
+		}
+		return &PagesError{Page: page, Reason: fmt.Sprintf(
+			"the listing ended at page %d after %d jobs while job_total_count says %d: exactly one page short, as if page=1 answered the second page (pages counted from 0)%s",
+			page, w.served, total, also)}
+	}
 	if page == 1 && items > 0 && items < perPage && total > int64(perPage) && total >= 2*int64(items) {
 		return &PerPageError{PerPage: perPage, Served: items, Total: total}
-	}
-	if total > 0 && w.served < total && w.served+min(total, int64(perPage)) == total {
-		return &PagesError{Page: page, Reason: fmt.Sprintf(
-			"the listing ended at page %d after %d jobs while job_total_count says %d: exactly one page short, as if page=1 answered the second page (pages counted from 0)",
-			page, w.served, total)}
 	}
 	return nil
 }

@@ -184,10 +184,17 @@ func (s *syncRun) headActive(ctx context.Context) (left []int64, capped []int, e
 		s.stats.Requests += wr.Requests
 		s.stats.Retries += wr.Retries
 		var capErr *fetch.PageCapError
+		var pagesErr *fetch.PagesError
 		switch overCap := errors.As(err, &capErr); {
 		case overCap && !filterOK:
 			err = nil // a filter that is ignored lists everything: the page cap ends it
 		case overCap:
+			capped = append(capped, status)
+			continue
+		case errors.As(err, &pagesErr):
+			// Its unlisted jobs may be on pages the walk could not reach: like a capped status, it
+			// keeps what it stored and adds nothing to left.
+			s.log.Warn("head walk: the pages of a status listing cannot be walked as documented", "status", status, "error", err)
 			capped = append(capped, status)
 			continue
 		}
