@@ -210,7 +210,13 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 						"the pages do not end where the total says", page, page-last, ordinal(page-last), last, total)})
 				break
 			}
-			pf.advance(page, min(lastPage(total, opts.PerPage), opts.MaxPages+1))
+			ahead := min(lastPage(total, opts.PerPage), opts.MaxPages+1)
+			if page <= 2 {
+				// Nothing past page 2 until page 2 is known not to repeat page 1: a service that ignores
+				// page costs three requests, not a window of them. One round trip more per walk.
+				ahead = min(ahead, 2)
+			}
+			pf.advance(page, ahead)
 			p, err := pf.take(page)
 			if p != nil {
 				w.res.Requests += p.HTTPRequests

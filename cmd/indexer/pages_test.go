@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vizjob/indexer/internal/simulator"
+)
+
+// TestSyncPagesDialects is the acceptance of the walk's end: for each answer the simulator can give
+// about pages, with 1000 jobs (exactly 10 full pages) and 1001, `indexer sync` twice against it.
+// Where the pages can be walked, both syncs exit 0, succeeded, with the mirror equal to the
+// simulator; where they cannot (page ignored, pages from 0), both exit 3, partial, with an error
+// naming the pages and what to do, nothing marked deleted. No walk asks for more than a page past the
+// total. The table of outcomes is logged (go test -v -run TestSyncPagesDialects ./cmd/indexer).
+func TestSyncPagesDialects(t *testing.T) {
+	t.Parallel()
+	type row struct {
+		pages   string
+		jobs    int
+		outcome [2]string
+	}
+	var (
+		mu   sync.Mutex
+		rows []row
+	)
+	t.Run("dialects", func(t *testing.T) {
+		for _, pages := range simulator.PagesModes() {
+			for _, jobs := range []int{1000, 1001} {
+				t.Run(fmt.Sprintf("%s/%d", pages, jobs), func(t *testing.T) {
+					t.Parallel()
+					r := row{pages: pages, jobs: jobs}
+					walkable := pages != simulator.PagesIgnore && pages != simulator.PagesZeroBased
+					h := newHarness(t, jobs, "aksk")
+					h.env["INDEXER_PAGE_CONCURRENCY"] = "1" // requests as a sequential walk makes them: exact counts
+					if err := h.sim.SetDialect(simulator.Dialect{Pages: pages}); err != nil {
+						t.Fatal(err)
+					}
+					h.mustRun("migrate", "up")
+					c := h.conn()
+					for i := range 2 {
+						h.sim.ResetStats()
+						code, _, errOut := h.run("sync")
+						run := lastRun(t, c)
+						list := countRequests(h.sim).list
+						var live int
+						if err := c.QueryRow(context.Background(), `SELECT count(*) FROM modelarts.visualization_jobs WHERE deleted_at IS NULL`).Scan(&live); err != nil {
+							t.Fatal(err)
+						}
+						r.outcome[i] = fmt.Sprintf("exit %d, %-9s list requests %2d, mirror %4d/%d live, %d deleted", code, run.State, list, live, jobs, run.Deleted)
+						// The baseline request, the pages, the confirming one past the total: 12 at most.
+						if list > 12 {
+							t.Errorf("sync %d: %d list requests, want at most 12", i+1, list)
+						}
+						if run.Deleted != 0 {
+							t.Errorf("sync %d: %d jobs marked deleted", i+1, run.Deleted)
+						}
+						if walkable {
+							if code != exitOK || run.State != "succeeded" {
+								t.Fatalf("sync %d: exit %d, %+v\n%s", i+1, code, run, tail(errOut, 3000))
+							}
+							assertMirror(t, c, "sim", h.sim.Jobs())
+							continue
+						}
+						if code != exitPartial || run.State != "partial" || !strings.Contains(run.Error, "pages cannot be walked as documented") ||
+							!strings.Contains(run.Error, "run `indexer probe`") {
+							t.Fatalf("sync %d: exit %d, %+v; want exit 3, partial, naming the pages and what to do\n%s", i+1, code, run, tail(errOut, 3000))
+						}
+						if i == 0 {
+							t.Logf("pages=%s, %d jobs: %s", pages, jobs, run.Error)
+						}
+					}
+					mu.Lock()
+					rows = append(rows, r)
+					mu.Unlock()
+				})
+			}
+		}
+	})
+	slices.SortFunc(rows, func(a, b row) int {
+		return strings.Compare(fmt.Sprintf("%d/%s/%d", slices.Index(simulator.PagesModes(), a.pages), a.pages, a.jobs),
+			fmt.Sprintf("%d/%s/%d", slices.Index(simulator.PagesModes(), b.pages), b.pages, b.jobs))
+	})
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-10s %4d jobs | sync 1: %s | sync 2: %s\n", r.pages, r.jobs, r.outcome[0], r.outcome[1])
+	}
+	t.Logf("indexer sync twice per pages dialect:\n%s", b.String())
+}
