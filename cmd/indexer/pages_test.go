@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -90,4 +91,45 @@ func TestSyncPagesDialects(t *testing.T) {
 		fmt.Fprintf(&b, "%-10s %4d jobs | sync 1: %s | sync 2: %s\n", r.pages, r.jobs, r.outcome[0], r.outcome[1])
 	}
 	t.Logf("indexer sync twice per pages dialect:\n%s", b.String())
+}
+
+// TestSyncPerPageHint: a per_page the service refuses (a 400 naming it) fails the run, and one it
+// serves silently capped makes it partial, each with the setting to lower named as the user gave it.
+func TestSyncPerPageHint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		opts  simulator.Options
+		args  []string
+		code  int
+		state string
+		inErr []string
+	}{
+		{"refused, from the environment", simulator.Options{Jobs: 250, Seed: 3, MaxPerPage: 50}, nil, exitFailed, "failed",
+			[]string{"the service refused per_page=100", "set INDEXER_PER_PAGE lower than 100", "or run `indexer probe`"}},
+		{"refused, from a flag", simulator.Options{Jobs: 250, Seed: 3, MaxPerPage: 50}, []string{"--per-page", "100"}, exitFailed, "failed",
+			[]string{"the service refused per_page=100", "set --per-page lower than 100"}},
+		{"capped silently", simulator.Options{Jobs: 250, Seed: 3, Dialect: simulator.Dialect{PerPageCap: 50}}, nil, exitPartial, "partial",
+			[]string{"page 1 held 50 jobs although per_page=100 was asked and job_total_count is 250", "set INDEXER_PER_PAGE to 50 or lower, or run `indexer probe`"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, 0, "aksk")
+			h.sim = simulator.New(tc.opts)
+			srv := httptest.NewServer(h.sim.Handler())
+			t.Cleanup(srv.Close)
+			h.url, h.env["MODELARTS_ENDPOINT"] = srv.URL, srv.URL
+			h.mustRun("migrate", "up")
+			code, _, errOut := h.run(append([]string{"sync"}, tc.args...)...)
+			run := lastRun(t, h.conn())
+			if code != tc.code || run.State != tc.state {
+				t.Fatalf("exit %d, %+v; want exit %d, %s\n%s", code, run, tc.code, tc.state, tail(errOut, 3000))
+			}
+			for _, want := range tc.inErr {
+				if !strings.Contains(run.Error, want) {
+					t.Errorf("error %q does not say %q", run.Error, want)
+				}
+			}
+		})
+	}
 }

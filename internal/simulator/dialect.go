@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +34,9 @@ type Dialect struct {
 	// for a page past the last (one of the Pages* constants; default
 	// PagesDocumented).
 	Pages string
+	// PerPageCap, when positive, serves at most this many jobs a page whatever per_page asks for,
+	// without an error, as a deployment with a lower limit than the documentation's may.
+	PerPageCap int
 }
 
 // Answers of the detail call for a missing job (Dialect.NotFound).
@@ -88,6 +92,9 @@ func (d Dialect) Validate() error {
 	if d.Pages != "" && !slices.Contains(pagesModes, d.Pages) {
 		errs = append(errs, fmt.Errorf("dialect: pages %q is not one of %s", d.Pages, strings.Join(pagesModes, ", ")))
 	}
+	if d.PerPageCap < 0 {
+		errs = append(errs, fmt.Errorf("dialect: per-page-cap %d is negative", d.PerPageCap))
+	}
 	if d.CreateSkew < 0 {
 		errs = append(errs, fmt.Errorf("dialect: create-skew %s is negative", d.CreateSkew))
 	}
@@ -100,8 +107,8 @@ func (d Dialect) String() string {
 	if d.StatusIgnored {
 		status = "ignored"
 	}
-	return fmt.Sprintf("not-found=%s,search=%s,status-filter=%s,create-skew=%s,pages=%s",
-		cmp.Or(d.NotFound, NotFound404), cmp.Or(d.Search, SearchName), status, d.CreateSkew, cmp.Or(d.Pages, PagesDocumented))
+	return fmt.Sprintf("not-found=%s,search=%s,status-filter=%s,create-skew=%s,pages=%s,per-page-cap=%d",
+		cmp.Or(d.NotFound, NotFound404), cmp.Or(d.Search, SearchName), status, d.CreateSkew, cmp.Or(d.Pages, PagesDocumented), d.PerPageCap)
 }
 
 // ParseDialect reads "not-found=400,search=name_desc,create-skew=2s,pages=clamp" (any
@@ -121,6 +128,12 @@ func ParseDialect(spec string) (Dialect, error) {
 			d.Search = value
 		case "pages":
 			d.Pages = value
+		case "per-page-cap":
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				return d, fmt.Errorf("dialect: per-page-cap %q: want a number of jobs such as 50", value)
+			}
+			d.PerPageCap = n
 		case "status-filter":
 			switch value {
 			case "ignored":
@@ -136,7 +149,7 @@ func ParseDialect(spec string) (Dialect, error) {
 			}
 			d.CreateSkew = v
 		default:
-			return d, fmt.Errorf("dialect: unknown key %q (want not-found, search, status-filter, create-skew or pages)", key)
+			return d, fmt.Errorf("dialect: unknown key %q (want not-found, search, status-filter, create-skew, pages or per-page-cap)", key)
 		}
 	}
 	return d, d.Validate()

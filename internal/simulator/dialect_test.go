@@ -198,6 +198,15 @@ func TestDialectPages(t *testing.T) {
 	if d, err := ParseDialect("pages=zero-based"); err != nil || d.Pages != PagesZeroBased {
 		t.Errorf("ParseDialect(pages=zero-based): %+v %v", d, err)
 	}
+	if d, err := ParseDialect("per-page-cap=50"); err != nil || d.PerPageCap != 50 {
+		t.Errorf("ParseDialect(per-page-cap=50): %+v %v", d, err)
+	}
+	if err := sim.SetDialect(Dialect{PerPageCap: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(fetch.Query{Page: 2}); !slices.Equal(got.ids, all[30:60]) {
+		t.Errorf("per-page-cap=30, page 2: %d jobs from %v, want 30 from %v", len(got.ids), head(got.ids), head(all[30:60]))
+	}
 	if _, err := ParseDialect("pages=sideways"); err == nil {
 		t.Error("ParseDialect accepted pages=sideways")
 	}

@@ -385,6 +385,9 @@ func (s *Simulator) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		matches = filtered
 	}
+	if c := s.opts.Dialect.PerPageCap; c > 0 {
+		lq.perPage = min(lq.perPage, c)
+	}
 	from, status, code, msg := s.pageSpan(lq.page, lq.pageGiven, lq.perPage, len(matches))
 	if status != 0 {
 		s.mu.Unlock()
