@@ -184,6 +184,12 @@ func TestDialectPages(t *testing.T) {
 			}
 		}
 	}
+	if err := sim.SetDialect(Dialect{PerPageCap: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(fetch.Query{Page: 2}); !slices.Equal(got.ids, all[30:60]) {
+		t.Errorf("per-page-cap=30, page 2: %d jobs from %v, want 30 from %v", len(got.ids), head(got.ids), head(all[30:60]))
+	}
 	// An empty listing answers page 1 in every dialect.
 	empty, srv2 := newServer(t, Options{Jobs: 0})
 	c = dialectClient(t, srv2.URL)
@@ -200,12 +206,6 @@ func TestDialectPages(t *testing.T) {
 	}
 	if d, err := ParseDialect("per-page-cap=50"); err != nil || d.PerPageCap != 50 {
 		t.Errorf("ParseDialect(per-page-cap=50): %+v %v", d, err)
-	}
-	if err := sim.SetDialect(Dialect{PerPageCap: 30}); err != nil {
-		t.Fatal(err)
-	}
-	if got := list(fetch.Query{Page: 2}); !slices.Equal(got.ids, all[30:60]) {
-		t.Errorf("per-page-cap=30, page 2: %d jobs from %v, want 30 from %v", len(got.ids), head(got.ids), head(all[30:60]))
 	}
 	if _, err := ParseDialect("pages=sideways"); err == nil {
 		t.Error("ParseDialect accepted pages=sideways")
