@@ -20,11 +20,14 @@ import (
 // fakeLister is a Lister made of a function.
 type fakeLister struct {
 	list    func(ctx context.Context, q Query) (*Page, error)
+	mu      sync.Mutex // pages requested ahead call ListPage concurrently
 	queries []Query
 }
 
 func (f *fakeLister) ListPage(ctx context.Context, q Query) (*Page, error) {
+	f.mu.Lock()
 	f.queries = append(f.queries, q)
+	f.mu.Unlock()
 	return f.list(ctx, q)
 }
 
