@@ -159,8 +159,13 @@ type WalkResult struct {
 // PerPage or an empty one, or after MaxPages pages (an error). A full page
 // that reaches its job_total_count does not end it: one more page is
 // requested to confirm the listing is over, since a total that lies low
-// would otherwise end the walk early. Errors name the page; the result keeps
-// the progress.
+// would otherwise end the walk early. Past the total, a page that repeats the
+// page before or page 1 (a gateway clamping page), or a 400 or 404 for it, ends
+// the walk as an empty page would; and no page beyond PagesPastTotal pages past
+// the total is requested. Pages that cannot be walked as documented (page
+// ignored, pages counted from 0) stop it with a *PagesError, a page size the
+// service does not serve with a *PerPageError. Errors name the page; the result
+// keeps the progress.
 func Walk(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx context.Context, p *Page) error) (WalkResult, error) {
 	opts.MaxBatch = 1
 	return WalkBatches(ctx, l, opts, func(ctx context.Context, pages []*Page) error { return fn(ctx, pages[0]) })
