@@ -264,8 +264,9 @@ func (p *propertyCase) syncWith(opts syncer.Options) (syncer.Result, error) {
 		if p.pages != simulator.PagesIgnore && p.pages != simulator.PagesZeroBased {
 			rt.Fatalf("pages=%s: a walk stopped on its pages: %v", p.pages, err)
 		}
-		if res.State != store.StatePartial || res.Deleted != 0 || res.Walks != 1 {
-			rt.Fatalf("pages=%s: a walk stopped on its pages recorded %+v, want partial after one walk, nothing deleted", p.pages, res)
+		// Walks before it may have ended (a listing that fitted one page, then grew): none after it.
+		if res.State != store.StatePartial || res.Deleted != 0 {
+			rt.Fatalf("pages=%s: a walk stopped on its pages recorded %+v, want partial, nothing deleted", p.pages, res)
 		}
 	}
 	switch {
