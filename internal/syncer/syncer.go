@@ -229,6 +229,7 @@ type syncRun struct {
 	deletedBy     map[string]int
 	lastDetailWhy string
 	lastSearchWhy string
+	headPages     []string // head walk: status listings stopped because their pages cannot be walked as documented
 	prog          progress // progress of the walk: progress.go
 	// Where the run's time went besides the store's steps (the store logs those: "write path"):
 	// waiting for the next pages while nothing was being stored, and refreshing and checking the
