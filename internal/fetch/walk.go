@@ -215,13 +215,9 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 						"the pages do not end where the total says", page, page-last, ordinal(page-last), last, total)})
 				break
 			}
-			ahead := min(lastPage(total, opts.PerPage), opts.MaxPages+1)
-			if page <= 2 {
-				// Nothing past page 2 until page 2 is known not to repeat page 1: a service that ignores
-				// page costs three requests, not a window of them. One round trip more per walk.
-				ahead = min(ahead, 2)
-			}
-			pf.advance(page, ahead)
+			// Pages requested ahead before page 2 shows that page is ignored are discarded: a walk of
+			// such a service costs at most one window of requests, once (no other walk follows).
+			pf.advance(page, min(lastPage(total, opts.PerPage), opts.MaxPages+1))
 			p, err := pf.take(page)
 			if p != nil {
 				w.res.Requests += p.HTTPRequests
