@@ -236,6 +236,21 @@ func (c *Config) Origin(variable string) string {
 	return variable
 }
 
+// DatabaseURLOrigin names where the database URL came from, as the user typed it: the flag, the
+// variable (INDEXER_DATABASE_URL, DATABASE_URL) or its _FILE form; "" when none was given (the libpq
+// PG* variables and defaults then apply).
+func (c *Config) DatabaseURLOrigin() string {
+	if o := c.origin[EnvDatabaseURL]; strings.HasPrefix(o, "-") {
+		return o
+	}
+	for _, name := range []string{EnvDatabaseURL, EnvDatabaseURL + fileSuffix, EnvDatabaseURLAlt, EnvDatabaseURLAlt + fileSuffix} {
+		if c.origin[name] != "" {
+			return name
+		}
+	}
+	return ""
+}
+
 // isSet says whether the setting of variable was given explicitly (environment or flag).
 func (c *Config) isSet(variable string) bool { return c.origin[variable] != "" }
 
