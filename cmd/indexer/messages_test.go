@@ -127,7 +127,7 @@ func TestDescribeBuild(t *testing.T) {
 				{Key: "vcs.time", Value: "2026-12-02T07:32:20Z"}, {Key: "vcs.modified", Value: "false"}}},
 			"v0.0.0-20261202073220-b4ca8c9f857b (github.com/vizjob/indexer, revision b4ca8c9f857b, 2026-12-02T07:32:20Z, go1.26.8)"},
 		{"local changes", debug.BuildInfo{GoVersion: "go1.26.8",
-			Main: debug.Module{Path: "github.com/vizjob/indexer", Version: "v0.0.0-20261202073220-b4ca8c9f857b+dirty"},
+			Main:     debug.Module{Path: "github.com/vizjob/indexer", Version: "v0.0.0-20261202073220-b4ca8c9f857b+dirty"},
 			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "b4ca8c9f857bf681"}, {Key: "vcs.modified", Value: "true"}}},
 			"v0.0.0-20261202073220-b4ca8c9f857b+dirty (github.com/vizjob/indexer, revision b4ca8c9f857b with uncommitted changes, go1.26.8)"},
 		{"go install module@version", debug.BuildInfo{GoVersion: "go1.26.8",
