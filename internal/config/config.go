@@ -1,5 +1,5 @@
 // Package config loads and validates the indexer's configuration: one source
-// from the environment (the variables of the README's Configuration), or several from the YAML file
+// from the environment (the variables of docs/configuration.md), or several from the YAML file
 // INDEXER_CONFIG names; secrets optionally read from files (*_FILE); the daemon's
 // settings (HTTP address, concurrency, shutdown grace, time zone). Nothing
 // outside this package reads the environment.
@@ -20,7 +20,7 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// Environment variable names: a public contract (the README's Configuration table).
+// Environment variable names: a public contract (docs/configuration.md, Settings).
 const (
 	EnvDatabaseURL      = "INDEXER_DATABASE_URL"
 	EnvDatabaseURLAlt   = "DATABASE_URL"

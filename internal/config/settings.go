@@ -25,7 +25,7 @@ const (
 // flag's help from the same row. A source's own settings (PerSource) are checked by Source.validate,
 // which a configuration file's sources share.
 type Setting struct {
-	Variable string // the environment variable: a public name (README, Configuration)
+	Variable string // the environment variable: a public name (docs/configuration.md)
 	Alt      string // a variable read when Variable is unset (DATABASE_URL)
 	Flag     string // the flag that overrides the variable, without "--"; "": none
 	Scope    Scope  // which commands have the flag
@@ -84,7 +84,7 @@ func (s Setting) Default() string {
 
 func src0(c *Config) *Source { return &c.Sources[0] }
 
-// settings is the table of every setting the environment holds, in the README's order.
+// settings is the table of every setting the environment holds, in the order of docs/configuration.md.
 var settings = []Setting{
 	{Variable: EnvDatabaseURL, Alt: EnvDatabaseURLAlt, Flag: "database-url", Scope: ScopeBase, Secret: true,
 		Help: "PostgreSQL URL", defText: "the libpq PG* variables and defaults",
