@@ -46,7 +46,7 @@ func (o Options) withDefaults() Options {
 type Server struct {
 	URL       string // connection string of the demo's database, for the store
 	Via       string // how it was found: "local server", "private server" or "docker container"
-	Where     string // where it is, for people: "database vizjob_demo (created now) on the local server at 127.0.0.1:5432 as postgres"
+	Where     string // where it is, for people: "vizjob_demo (created now) on the local server at 127.0.0.1:5432 as postgres"
 	Psql      string // the command line that queries the demo's database
 	Throwaway bool   // the server and its data are removed by Close
 	close     func() error
@@ -106,14 +106,14 @@ type candidate struct{ conn, desc, psql string }
 
 // localCandidates are the local servers tried, in order, as internal/testdb tries them.
 func localCandidates() []candidate {
-	cands := []candidate{{"connect_timeout=3", "the libpq defaults (PG* variables, the default socket)", "psql -d %s"}}
+	cands := []candidate{{"connect_timeout=3", "found by the libpq defaults (PG* variables, the default socket)", "psql -d %s"}}
 	users := []string{"postgres"}
 	if u, err := user.Current(); err == nil && u.Username != "" && u.Username != "postgres" {
 		users = []string{u.Username, "postgres"}
 	}
 	for _, u := range users {
 		conn := "postgres://" + u + "@127.0.0.1:5432/postgres?sslmode=disable&connect_timeout=3"
-		cands = append(cands, candidate{conn, "127.0.0.1:5432 as " + u, `psql "postgres://` + u + `@127.0.0.1:5432/%s?sslmode=disable"`})
+		cands = append(cands, candidate{conn, "at 127.0.0.1:5432 as " + u, `psql "postgres://` + u + `@127.0.0.1:5432/%s?sslmode=disable"`})
 	}
 	return cands
 }
@@ -128,7 +128,7 @@ func findLocal(ctx context.Context, opts Options, cands []candidate) (*Server, e
 			continue
 		}
 		s.Via = "local server"
-		s.Where += " on the local server at " + c.desc
+		s.Where += " on the local server " + c.desc
 		s.Psql = fmt.Sprintf(c.psql, opts.Database)
 		return s, nil
 	}

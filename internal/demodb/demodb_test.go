@@ -69,20 +69,20 @@ func TestFindLocalCreatesItsDatabase(t *testing.T) {
 	t.Cleanup(func() { _ = pgadmin.DropDatabase(context.WithoutCancel(ctx), admin, name) })
 	cands := []candidate{
 		{"postgres://nobody@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=1", "a closed port", "psql %s"},
-		{admin, "the test server", "psql -d %s"},
+		{admin, "named by the test", "psql -d %s"},
 	}
 	s, err := findLocal(ctx, Options{Database: name}, cands)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Via != "local server" || s.Where != name+" (created now) on the local server at the test server" || s.Psql != "psql -d "+name || s.Throwaway {
+	if s.Via != "local server" || s.Where != name+" (created now) on the local server named by the test" || s.Psql != "psql -d "+name || s.Throwaway {
 		t.Errorf("first: %+v", s)
 	}
 	if err := pgadmin.Exec(ctx, s.URL, `CREATE TABLE demo_was_here ()`); err != nil {
 		t.Fatalf("the URL does not reach the demo's database: %v", err)
 	}
 	s, err = findLocal(ctx, Options{Database: name}, cands)
-	if err != nil || s.Where != name+" on the local server at the test server" {
+	if err != nil || s.Where != name+" on the local server named by the test" {
 		t.Fatalf("second: %+v, %v; want the existing database", s, err)
 	}
 	if err := pgadmin.Exec(ctx, s.URL, `SELECT FROM demo_was_here`); err != nil {
