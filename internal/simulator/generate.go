@@ -96,12 +96,13 @@ func generate(rng *rand.Rand, n int, epoch time.Time, project string) []*JobStat
 	}
 	if n >= 100 { // every documented status appears at least once: the ones not final on the newest jobs
 		newest := max(n/20, 23)
-		for st, k := range rng.Perm(newest)[:23] {
-			i := n - 1 - k
+		recentPos, olderPos := rng.Perm(newest), rng.Perm(n-newest) // distinct positions in each range
+		for st := range 23 {
 			if final(st) {
-				i = rng.IntN(n)
+				statuses[olderPos[st]] = st
+			} else {
+				statuses[n-1-recentPos[st]] = st
 			}
-			statuses[i] = st
 		}
 	}
 	jobs := make([]*JobState, n)

@@ -892,3 +892,22 @@ func TestDefaultEpochIsNow(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryStatusGenerated: from 100 jobs on, every documented status appears whatever the seed, the
+// statuses that are not final among the newest jobs.
+func TestEveryStatusGenerated(t *testing.T) {
+	t.Parallel()
+	for seed := int64(1); seed <= 30; seed++ {
+		n := 100 + int(seed)*7
+		jobs := New(Options{Jobs: n, Seed: seed}).Jobs()
+		seen := map[int]bool{}
+		for _, j := range jobs {
+			seen[j.Status] = true
+		}
+		for st := range 23 {
+			if !seen[st] {
+				t.Errorf("seed %d, %d jobs: status %d never generated", seed, n, st)
+			}
+		}
+	}
+}
