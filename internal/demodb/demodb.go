@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/user"
+	"regexp"
 	"strings"
 	"time"
 
@@ -160,13 +161,35 @@ func useServer(ctx context.Context, conn, name string) (*Server, error) {
 	case !mayCreate:
 		return nil, fmt.Errorf("role %s may not create databases, and database %s does not exist", role, name)
 	default:
-		if _, err := pgadmin.CreateDatabase(ctx, conn, name, ""); err != nil {
+		if err := createDatabase(ctx, conn, name); err != nil {
 			return nil, err
 		}
 		where += " (created now)"
 	}
 	return &Server{URL: url, Where: where}, nil
 }
+
+// demoComment is the comment the demo leaves on the database it creates: it stays between runs (not
+// a scratch database of the tests or the benchmark, which drop theirs).
+const demoComment = "vizjob indexer demo database: made by indexer demo, kept between its runs; drop it when done"
+
+// createDatabase creates the demo's database. name is a plain identifier (lower-case letters, digits,
+// underscores), so it needs no quoting beyond double quotes.
+func createDatabase(ctx context.Context, conn, name string) error {
+	if !plainName.MatchString(name) {
+		return fmt.Errorf("database name %q: use lower-case letters, digits and underscores", name)
+	}
+	if err := pgadmin.Exec(ctx, conn, `CREATE DATABASE "`+name+`"`); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, err := pgadmin.WithDatabase(conn, name)
+	if err != nil {
+		return err
+	}
+	return pgadmin.Exec(ctx, u, `COMMENT ON DATABASE "`+name+`" IS '`+demoComment+`'`)
+}
+
+var plainName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // waitReady polls conn until the server accepts a session, exited says it never will, or timeout.
 func waitReady(ctx context.Context, conn string, timeout time.Duration, exited func() error) error {

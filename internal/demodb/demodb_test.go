@@ -66,7 +66,11 @@ func TestFindLocalCreatesItsDatabase(t *testing.T) {
 	admin := testdb.AdminURL(t)
 	name := fmt.Sprintf("vizjob_demo_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	ctx := context.Background()
-	t.Cleanup(func() { _ = pgadmin.DropDatabase(context.WithoutCancel(ctx), admin, name) })
+	t.Cleanup(func() {
+		if err := pgadmin.Exec(context.WithoutCancel(ctx), admin, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
+			t.Errorf("drop the test's demo database %s: %v", name, err)
+		}
+	})
 	cands := []candidate{
 		{"postgres://nobody@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=1", "a closed port", "psql %s"},
 		{admin, "named by the test", "psql -d %s"},
