@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -85,6 +86,22 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "vizjob-indexer"
 	}
+	// The trigram index on job_name (migration 00004) is a GIN index: new entries go to its pending list
+	// and are merged into the index when the list outgrows gin_pending_list_limit (4MB by default), by
+	// the insert that finds it full: during a large sync that merge, a few hundred jobs at a time, costs
+	// more than all other indexes together. With a larger list a run only appends, and autovacuum (which
+	// the inserts trigger) or the next merge does the work in bulk. Name searches read the pending list
+	// meanwhile; they stay correct. Only this pool's sessions, whose writes are runs', have it.
+	if _, ok := cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"]; !ok {
+		cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"] = "64MB"
+	}
+	// Every session gets the runs' staging table: a run writes a page through any connection.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, createRunTablesSQL); err != nil {
+			return fmt.Errorf("create the runs' staging table: %w", err)
+		}
+		return nil
+	}
 	password := cfg.ConnConfig.Password
 	where := describe(cfg.ConnConfig.Config)
 
@@ -109,8 +126,8 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		reads: make(chan struct{}, DefaultReadConns)}, nil
 }
 
-// Close closes the pool. Runs still open are cut off: their advisory locks are released by the
-// server when their connections close, and the next run of their source closes their ledger rows.
+// Close closes the pool. Runs still open are cut off: their leases expire (modelarts.source_leases),
+// and the next run of their source closes their ledger rows.
 func (s *Store) Close() {
 	_ = s.sqlDB.Close()
 	s.pool.Close()
