@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/queue"
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/testdb"
 )
@@ -295,6 +296,10 @@ func TestReadyz(t *testing.T) {
 	}
 	ready(http.StatusServiceUnavailable, "migrations pending")
 	if _, err := st.MigrateUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ready(http.StatusServiceUnavailable, "the job queue's tables missing")
+	if _, err := queue.MigrateUp(t.Context(), st.Pool(), queue.DefaultSchema); err != nil {
 		t.Fatal(err)
 	}
 	ready(http.StatusOK, "migrated")

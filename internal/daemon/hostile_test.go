@@ -221,6 +221,9 @@ func TestSourceHeldTooLongWarns(t *testing.T) {
 	if _, err := c.Exec(t.Context(), `UPDATE modelarts.sync_runs SET started_at = now() - interval '3 hours' WHERE id = $1`, held.ID()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.Exec(t.Context(), `UPDATE modelarts.source_leases SET acquired_at = now() - interval '3 hours' WHERE run_id = $1`, held.ID()); err != nil {
+		t.Fatal(err)
+	}
 	td := startDaemon(t, testConfig(t, simSource("stuck", u, "@every 1s")), openStore(t, db), Options{})
 	eventually(t, 20*time.Second, "a warning about the stuck holder", func() bool {
 		return td.logs.count(`"level":"WARN"`, `"source":"stuck"`, "longer than a run may last", `"holder_run_id":`) >= 1

@@ -30,6 +30,7 @@ type metrics struct {
 	retries  *prometheus.CounterVec   // vizjob_api_retries_total{source}
 	deleted  *prometheus.CounterVec   // vizjob_deletions_total{source,evidence}
 	throttle *prometheus.CounterVec   // vizjob_api_throttled_total{source}
+	queue    *queueMetrics            // the job queue's series (queue_metrics.go)
 	reg      *prometheus.Registry
 }
 
@@ -83,6 +84,7 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.queue = newQueueMetrics(reg, log)
 	return m
 }
 

@@ -193,3 +193,24 @@ func redact(err error, password string) error { return dsn.RedactError(err, pass
 // parseErrorText says why a connection string did not parse, with the password masked
 // (dsn.ParseErrorText).
 func parseErrorText(err error, connString string) string { return dsn.ParseErrorText(err, connString) }
+
+// Pool is the store's pool, for the package that wires River (internal/queue) to it, so that River's
+// connections count against the same bound as the runs'. Nothing else uses it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// LeasedSources returns the sources whose lease (modelarts.source_leases) is held and unexpired.
+func (s *Store) LeasedSources(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT source FROM modelarts.source_leases WHERE expires_at > now()`)
+	if err != nil {
+		return nil, fmt.Errorf("read source leases: %w", interpretError(err))
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read source leases: %w", interpretError(err))
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
