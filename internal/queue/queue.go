@@ -86,8 +86,8 @@ type Options struct {
 	// lease. The store's lease keeps a retry from overlapping a run that is in fact alive.
 	RescueAfter time.Duration
 	// Lease is the store's lease of a source (store.DefaultLockLease): a run's job that has been
-	// running for twice as long while no run holds its source's lease is taken for dead at once and
-	// retried by another worker (the reaper), without waiting for RescueAfter.
+	// running for a lease while no run holds its source's lease is taken for dead and retried by
+	// another worker (the reaper, every half lease), without waiting for RescueAfter.
 	Lease time.Duration
 	// FinishedRetention: finished jobs are kept this long (River's cleaner), then deleted.
 	FinishedRetention time.Duration
@@ -146,8 +146,8 @@ func New(pool *pgxpool.Pool, sources []Source, opts Options) (*Queue, error) {
 			periodic = append(periodic, q.periodic(s.Name, "head", spread(s.Head, (fullOff+hi/2)%max(hi, time.Second), loc), false))
 		}
 	}
-	// The reaper: on the leader's tick, once per lease, run by any worker.
-	periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(lease), func() (river.JobArgs, *river.InsertOpts) {
+	// The reaper: on the leader's tick, every half lease, run by any worker.
+	periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(lease/2), func() (river.JobArgs, *river.InsertOpts) {
 		return reapArgs{}, &river.InsertOpts{Queue: Name, MaxAttempts: 1,
 			UniqueOpts: river.UniqueOpts{ByState: uniqueStates}}
 	}, nil))

@@ -21,10 +21,11 @@ func (reapArgs) Kind() string { return ReapKind }
 // LeasedFunc returns the sources whose lease is held and unexpired (store.LeasedSources).
 type LeasedFunc func(ctx context.Context) (map[string]bool, error)
 
-// reapWorker hands the runs of a replica that died to the others within two leases, where River's
-// rescuer, which cannot tell a dead worker from a long run, waits for RescueAfter: a run's job
-// running for two leases while no run holds its source's lease is dead (a live run takes the lease
-// in its first statement and renews it until it ends). It goes back to available, to be run by
+// reapWorker hands the runs of a replica that died to the others within about one and a half
+// leases, where River's rescuer, which cannot tell a dead worker from a long run, waits for
+// RescueAfter: a run's job running for a lease while no run holds its source's lease is dead (a live
+// run takes the lease in its first statement and renews it until it ends; a dead one's expires a
+// lease after its last renewal, and the reaper runs every half lease). It goes back to available, to be run by
 // whichever worker is free; if the run was in fact alive, the lease keeps the two apart.
 type reapWorker struct {
 	river.WorkerDefaults[reapArgs]
@@ -41,7 +42,7 @@ func (w *reapWorker) Work(ctx context.Context, _ *river.Job[reapArgs]) error {
 	if err != nil {
 		return fmt.Errorf("reap: list running runs: %w", err)
 	}
-	horizon := time.Now().Add(-2 * w.lease)
+	horizon := time.Now().Add(-w.lease)
 	var stale []*rivertype.JobRow
 	for _, j := range res.Jobs {
 		if j.AttemptedAt != nil && j.AttemptedAt.Before(horizon) {
