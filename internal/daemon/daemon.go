@@ -61,7 +61,7 @@ type Options struct {
 //     fleet, each source at a stable offset within its interval, not twice while the previous one
 //     of the same source and kind is queued or running).
 //  2. Draining, once Run's ctx is done (a signal) or HTTP fails: stopping is done (/readyz answers
-//     503) and the queue stops fetching jobs; Run waits for the runs in flight, up to
+//  503. and the queue stops fetching jobs; Run waits for the runs in flight, up to
 //     Config.ShutdownGrace.
 //  3. Cancelling, if the grace period ends first: the runs' context is cancelled with the cause
 //     ErrShutdown; each run records how it ended (the syncer writes the ledger under

@@ -74,7 +74,9 @@ func (m *queueMetrics) Started(kind string, late time.Duration) {
 	m.late.WithLabelValues(kind).Observe(max(late, 0).Seconds())
 }
 
-func (m *queueMetrics) running(kind string, delta float64) { m.inFlight.WithLabelValues(kind).Add(delta) }
+func (m *queueMetrics) running(kind string, delta float64) {
+	m.inFlight.WithLabelValues(kind).Add(delta)
+}
 
 // watchQueue exports the queue's content, read at most every scrape's cache period.
 func (m *metrics) watchQueue(q *queue.Queue) {
