@@ -563,8 +563,8 @@ func TestDatabaseRestartMidRun(t *testing.T) {
 	// The cut run's lease (modelarts.source_leases) is no longer renewed: until it expires, the next
 	// sync finds the source busy and skips it (exit 0), naming the holder.
 	code, _, errOut = h.run("sync")
-	if code != exitOK || !strings.Contains(errOut, "skipped") {
-		t.Fatalf("sync while the cut run's lease lasts: exit %d, want %d and a skip\n%s", code, exitOK, tail(errOut, 4000))
+	if code != exitOK || !strings.Contains(errOut, "skipped") || !strings.Contains(errOut, "holder_pid") {
+		t.Fatalf("sync while the cut run's lease lasts: exit %d, want %d and a skip naming the holder\n%s", code, exitOK, tail(errOut, 4000))
 	}
 	// A lease later, it has expired.
 	if _, err := c.Exec(context.Background(), `UPDATE modelarts.source_leases SET expires_at = now() - interval '1 second'`); err != nil {
