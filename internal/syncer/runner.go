@@ -44,6 +44,7 @@ func NewRunner(cfg *config.Config, src config.Source, h Hooks) (*Runner, error) 
 		DomainName:        src.DomainName,
 		IAMEndpoint:       src.IAMEndpoint,
 		MaxPerPage:        src.MaxPerPage,
+		WorkspaceID:       src.WorkspaceID,
 		MaxAttempts:       cfg.MaxAttempts,
 		RequestTimeout:    cfg.RequestTimeout,
 		RateLimit:         cfg.RateLimit,
