@@ -97,6 +97,17 @@ type Options struct {
 	// Leased reads which sources have a live lease, for the reaper; nil: no reaper (River's rescuer
 	// only).
 	Leased LeasedFunc
+	// Maintenance are jobs of the fleet's upkeep, each enqueued by the leader once per interval and
+	// run by one worker of any replica (e.g. deleting old ledger rows in small batches).
+	Maintenance []Maintenance
+}
+
+// Maintenance is one periodic job of the fleet's upkeep: Work runs once per Every for the whole
+// fleet (River's leader enqueues it, unique while queued or running; any replica's worker runs it).
+type Maintenance struct {
+	Name  string // unique among them; the job's args ({"name": Name}, kind MaintenanceKind)
+	Every time.Duration
+	Work  func(ctx context.Context) error
 }
 
 // Queue is River's client over the store's pool, with the indexer's periodic jobs and workers.
@@ -129,7 +140,15 @@ func New(pool *pgxpool.Pool, sources []Source, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	lease := cmp.Or(opts.Lease, time.Minute)
-	if err := river.AddWorkerSafely(workers, &reapWorker{q: q, lease: lease}); err != nil {
+	maint := append([]Maintenance{{Name: "reap", Every: lease / 2, Work: (&reaper{q: q, lease: lease}).reap}}, opts.Maintenance...)
+	byName := map[string]Maintenance{}
+	for _, m := range maint {
+		if _, dup := byName[m.Name]; dup || m.Work == nil || m.Every <= 0 {
+			return nil, fmt.Errorf("queue: maintenance %q: a name of its own, a Work and an interval are required", m.Name)
+		}
+		byName[m.Name] = m
+	}
+	if err := river.AddWorkerSafely(workers, &maintenanceWorker{jobs: byName}); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	var periodic []*river.PeriodicJob
@@ -146,11 +165,14 @@ func New(pool *pgxpool.Pool, sources []Source, opts Options) (*Queue, error) {
 			periodic = append(periodic, q.periodic(s.Name, "head", spread(s.Head, (fullOff+hi/2)%max(hi, time.Second), loc), false))
 		}
 	}
-	// The reaper: on the leader's tick, every half lease, run by any worker.
-	periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(lease/2), func() (river.JobArgs, *river.InsertOpts) {
-		return reapArgs{}, &river.InsertOpts{Queue: Name, MaxAttempts: 1,
-			UniqueOpts: river.UniqueOpts{ByState: uniqueStates}}
-	}, nil))
+	// Upkeep (the reaper first): on the leader's tick, run by any worker.
+	for _, m := range maint {
+		args := MaintenanceArgs{Name: m.Name}
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(m.Every), func() (river.JobArgs, *river.InsertOpts) {
+			return args, &river.InsertOpts{Queue: Name, MaxAttempts: 1,
+				UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates}}
+		}, nil))
+	}
 
 	riverLog := slog.New(levelAtLeast{q.log.Handler(), slog.LevelWarn}).With("component", "river")
 	cfg := &river.Config{

@@ -11,29 +11,45 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
-// ReapKind is the River job kind of the reaper (see reapWorker).
-const ReapKind = "vizjob_reap"
+// MaintenanceKind is the River job kind of the fleet's upkeep (Options.Maintenance, the reaper).
+const MaintenanceKind = "vizjob_maintenance"
 
-type reapArgs struct{}
+// MaintenanceArgs are an upkeep job's arguments: which one.
+type MaintenanceArgs struct {
+	Name string `json:"name"`
+}
 
-func (reapArgs) Kind() string { return ReapKind }
+// Kind is River's kind of the job.
+func (MaintenanceArgs) Kind() string { return MaintenanceKind }
+
+type maintenanceWorker struct {
+	river.WorkerDefaults[MaintenanceArgs]
+	jobs map[string]Maintenance
+}
+
+func (w *maintenanceWorker) Work(ctx context.Context, job *river.Job[MaintenanceArgs]) error {
+	m, ok := w.jobs[job.Args.Name]
+	if !ok { // enqueued by a leader of another version: not this replica's to run
+		return river.JobCancel(fmt.Errorf("no maintenance job %q in this replica", job.Args.Name))
+	}
+	return m.Work(ctx)
+}
 
 // LeasedFunc returns the sources whose lease is held and unexpired (store.LeasedSources).
 type LeasedFunc func(ctx context.Context) (map[string]bool, error)
 
-// reapWorker hands the runs of a replica that died to the others within about one and a half
+// reaper hands the runs of a replica that died to the others within about one and a half
 // leases, where River's rescuer, which cannot tell a dead worker from a long run, waits for
 // RescueAfter: a run's job running for a lease while no run holds its source's lease is dead (a live
 // run takes the lease in its first statement and renews it until it ends; a dead one's expires a
 // lease after its last renewal, and the reaper runs every half lease). It goes back to available, to be run by
 // whichever worker is free; if the run was in fact alive, the lease keeps the two apart.
-type reapWorker struct {
-	river.WorkerDefaults[reapArgs]
+type reaper struct {
 	q     *Queue
 	lease time.Duration
 }
 
-func (w *reapWorker) Work(ctx context.Context, _ *river.Job[reapArgs]) error {
+func (w *reaper) reap(ctx context.Context) error {
 	if w.q.leased == nil {
 		return nil
 	}
