@@ -31,8 +31,8 @@ func TestPooledDatabaseResetToFresh(t *testing.T) {
 	ctx := t.Context()
 	admin, url, fresh := freshCopy(t)
 	name := databaseOf(t, url)
-	if len(fresh.seeded) != 2 {
-		t.Errorf("seeded tables of a fresh copy: %v, want job_statuses and goose_db_version", slices.Sorted(maps.Keys(fresh.seeded)))
+	if len(fresh.seeded) != 3 {
+		t.Errorf("seeded tables of a fresh copy: %v, want job_statuses, goose_db_version and River's river_migration", slices.Sorted(maps.Keys(fresh.seeded)))
 	}
 
 	left, err := pgx.Connect(ctx, url)
