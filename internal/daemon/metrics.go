@@ -15,7 +15,7 @@ import (
 )
 
 // stateSkipped labels the scheduled runs that did not start because another run of the source (in
-// another replica) held its lock.
+// another replica) held its lease.
 const stateSkipped = "skipped"
 
 // scrapeTimeout bounds the database queries of one scrape of /metrics.

@@ -324,13 +324,14 @@ func (r *Run) ID() int64 { return r.id }
 func (r *Run) Source() string { return r.source }
 
 // Finish records how the run ended in its ledger row (finished_at, state, counts, error), then
-// releases the source's lock and the connection. It must be called exactly once per run, also after
-// errors; later calls return ErrRunFinished.
+// deletes its seen ids and releases the source's lease. It must be called exactly once per run, also
+// after errors; later calls return ErrRunFinished.
 //
-// If ctx is already done, Finish still records the outcome, within a short timeout of its own. If
-// the run's connection broke, Finish closes it (the server then drops the lock with the session),
-// records the outcome through another connection of the pool if it can, and returns the error.
-// A State that is not final is recorded as failed.
+// If ctx is already done, Finish still records the outcome, within a short timeout of its own. If the
+// outcome cannot be recorded (the database unreachable), the lease is kept until it expires and the
+// next run of the source closes the row as abandoned; if the lease was taken over meanwhile (this run
+// could not renew it), Finish records the outcome and says so. A State that is not final is recorded
+// as failed.
 func (r *Run) Finish(ctx context.Context, st RunStats) error {
 	r.mu.Lock()
 	if r.finished {

@@ -35,7 +35,7 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 	// ErrConflict: the transaction lost a race (serialization failure or deadlock) and may be retried.
 	ErrConflict = errors.New("database transaction conflict")
-	// ErrSourceBusy: another run of the same source holds its lock, in this process or another.
+	// ErrSourceBusy: another run of the same source holds its lease, in this process or another.
 	ErrSourceBusy = errors.New("source is being synced by another run")
 	// ErrRunFinished: a method of a Run was called after Finish.
 	ErrRunFinished = errors.New("run already finished")
