@@ -187,3 +187,39 @@ func TestReaperHandsDeadRunsOn(t *testing.T) {
 	})
 	eventually(t, "the dead run's job run again", func() bool { return attempts.Load() >= 2 })
 }
+
+// A replica runs at most its workers' number of runs at once, and every source gets its turn.
+func TestWorkersBoundRuns(t *testing.T) {
+	t.Parallel()
+	db := testdb.NewMigrated(t)
+	var sources []queue.Source
+	for i := range 6 {
+		sources = append(sources, queue.Source{Name: fmt.Sprintf("s%d", i), Full: every(t, "@every 1h")})
+	}
+	var now, most atomic.Int64
+	var mu sync.Mutex
+	ran := map[string]bool{}
+	startQueue(t, pool(t, db), sources, queue.Options{
+		Workers:    2,
+		RunAtStart: true,
+		Run: func(ctx context.Context, source, kind string) error {
+			n := now.Add(1)
+			defer now.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(300 * time.Millisecond)
+			mu.Lock()
+			ran[source] = true
+			mu.Unlock()
+			return nil
+		},
+	})
+	eventually(t, "every source run once", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ran) == len(sources)
+	})
+	if m := most.Load(); m > 2 {
+		t.Errorf("%d runs at once with 2 workers", m)
+	}
+}
