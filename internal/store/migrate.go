@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
@@ -18,6 +22,65 @@ import (
 
 // Migrations are versioned in goose's default table, public.goose_db_version. goose creates it before
 // the first migration creates the modelarts schema, so it cannot live there.
+
+// MigrationLockTimeout bounds how long a migration waits for a lock (its lock_timeout): a session left
+// idle in a transaction that read a table (a BI tool's, typically) would otherwise block the migration,
+// and every query queued behind it, for as long as it stays open.
+const MigrationLockTimeout = 10 * time.Second
+
+// openMigrationDB opens the connections goose runs on: the pool's settings, plus a lock_timeout of
+// MigrationLockTimeout, on connections of their own so that the pool's keep no lock_timeout.
+func openMigrationDB(cc *pgx.ConnConfig) *sql.DB {
+	cc = cc.Copy()
+	cc.RuntimeParams["lock_timeout"] = strconv.FormatInt(MigrationLockTimeout.Milliseconds(), 10)
+	db := stdlib.OpenDB(*cc)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(time.Minute)
+	return db
+}
+
+// lockHoldersSQL lists the other sessions holding a lock on a relation of schema modelarts: when a
+// migration times out on a lock, one of them holds it.
+const lockHoldersSQL = `
+SELECT DISTINCT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''), coalesce(a.state, ''),
+       coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::bigint, 0)
+FROM pg_locks AS l
+JOIN pg_class AS c ON c.oid = l.relation
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_stat_activity AS a ON a.pid = l.pid
+WHERE n.nspname = 'modelarts' AND l.granted AND a.pid <> pg_backend_pid()
+ORDER BY 1`
+
+// explainLockTimeout turns a migration's lock_timeout error into one that names the sessions holding
+// locks in schema modelarts, and what to do; other errors are returned as they are.
+func (s *Store) explainLockTimeout(ctx context.Context, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "55P03" { // lock_not_available
+		return err
+	}
+	rows, qerr := s.pool.Query(ctx, lockHoldersSQL)
+	if qerr != nil {
+		return err
+	}
+	var holders []string
+	for rows.Next() {
+		var pid int32
+		var user, app, state string
+		var secs int64
+		if rows.Scan(&pid, &user, &app, &state, &secs) == nil {
+			holders = append(holders, fmt.Sprintf("pid %d (user %q, application %q, %s for %s)",
+				pid, user, app, state, time.Duration(secs)*time.Second))
+		}
+	}
+	rows.Close()
+	if len(holders) == 0 {
+		return fmt.Errorf("%w (lock_timeout %s: another session held a lock the migration needs; run indexer migrate up again)",
+			err, MigrationLockTimeout)
+	}
+	return fmt.Errorf("%w (lock_timeout %s: the migration waited for a lock held by %s; end that session, "+
+		"e.g. SELECT pg_terminate_backend(pid), or wait for it, then run indexer migrate up again)",
+		err, MigrationLockTimeout, strings.Join(holders, ", "))
+}
 
 // newMigrationProvider builds the goose provider over the pool. The session locker (an advisory lock
 // on one connection) makes concurrent `migrate up` from several replicas take turns.
@@ -78,7 +141,7 @@ func (s *Store) MigrateUp(ctx context.Context) ([]MigrationResult, error) {
 		var partial *goose.PartialError
 		if errors.As(err, &partial) {
 			return results(partial.Applied), fmt.Errorf("migrate up: %s: %w",
-				migrationName(partial.Failed.Source), interpretError(partial.Err))
+				migrationName(partial.Failed.Source), interpretError(s.explainLockTimeout(ctx, partial.Err)))
 		}
 		return nil, fmt.Errorf("migrate up: %w", interpretError(err))
 	}
