@@ -166,7 +166,7 @@ func TestReadOnlyRoleRecipe(t *testing.T) {
 			t.Errorf("%s: %v, want insufficient_privilege (42501)", w, err)
 		}
 	}
-	for _, q := range []string{"SELECT count(*) FROM other.secret", "SELECT count(*) FROM public.goose_db_version"} {
+	for _, q := range []string{"SELECT count(*) FROM other.secret", "SELECT count(*) FROM public.vizjob_goose_db_version"} {
 		if err := bi.QueryRow(ctx, q).Scan(&n); sqlState(err) != "42501" {
 			t.Errorf("%s: %v, want insufficient_privilege (42501)", q, err)
 		}

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vizjob/indexer/internal/fetch"
@@ -168,6 +170,10 @@ type Config struct {
 	// origin records, by variable name, where each setting given explicitly came from: the
 	// variable itself (Load) or the flag that overrode it (SetBy). Messages name that origin.
 	origin map[string]string
+
+	// Warnings are what Load found acceptable but worth a word in the log: secret files that users
+	// other than their owner may read. The commands log them once their logger is built.
+	Warnings []string
 }
 
 // SetBy records that the setting of variable was given on the command line by flag (for example
@@ -235,6 +241,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.Sources = sources
 		errs = append(errs, err)
 	}
+	c.Warnings = secretFileWarnings(c, getenv)
 	return c, errors.Join(errs...)
 }
 
@@ -346,16 +353,35 @@ func readSecret(getenv func(string) string, name string) (string, error) {
 // file or a device).
 const MaxSecretFileBytes = 64 << 10
 
+// secretPipeWait bounds how long a secret file that is a named pipe is read.
+const secretPipeWait = 5 * time.Second
+
 // readSecretFile reads at most MaxSecretFileBytes of path; a larger file is an error that says so.
+// A named pipe (a FIFO, or bash's <(...)) is opened without waiting for a writer and read for at
+// most secretPipeWait: one that nothing writes to is an error, not a start-up that hangs.
 func readSecretFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
+	}
+	pipe := fi.Mode()&fs.ModeNamedPipe != 0
+	if pipe {
+		_ = f.SetReadDeadline(time.Now().Add(secretPipeWait))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("a named pipe (FIFO) whose writer wrote no end within %s", secretPipeWait)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pipe && len(b) == 0 {
+		return nil, errors.New("a named pipe (FIFO) with nothing written to it: a secret file is a plain file, or a pipe something writes the secret to")
 	}
 	if len(b) > MaxSecretFileBytes {
 		return nil, fmt.Errorf("the file is larger than %d KiB, the most a secret file may hold (is it the right file?)", MaxSecretFileBytes>>10)

@@ -181,11 +181,7 @@ func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func
 		}
 		return v, nil
 	case r.File != "":
-		path := r.File
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, path)
-		}
-		b, err := readSecretFile(path)
+		b, err := readSecretFile(absIn(dir, r.File))
 		if err != nil {
 			// The error names the file, never its content.
 			return "", fmt.Errorf("%s: {file: %s}: cannot read the secret file: %w", field, r.File, err)
@@ -197,6 +193,14 @@ func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func
 		return v, nil
 	}
 	return "", nil
+}
+
+// absIn is path, relative to dir unless absolute.
+func absIn(dir, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 // loadFile reads the sources of the configuration file at path.
@@ -233,9 +237,12 @@ func loadFile(path string, getenv func(string) string) ([]Source, error) {
 			switch {
 			case st.Key != "" && st.Secret:
 				// Identifiers (literal allowed) are trimmed; secrets are taken as they are.
-				v, err := fs.refs[st.Key].resolve(st.Key, st.fileLiteral, dir, getenv)
+				ref := fs.refs[st.Key]
+				v, err := ref.resolve(st.Key, st.fileLiteral, dir, getenv)
 				if err != nil {
 					serrs = append(serrs, err)
+				} else if ref.File != "" {
+					s.secretFiles = append(s.secretFiles, [2]string{st.Key + ": {file: " + ref.File + "}", absIn(dir, ref.File)})
 				}
 				if st.fileLiteral {
 					v = strings.TrimSpace(v)

@@ -35,6 +35,10 @@ type Source struct {
 	file   bool              // from the configuration file: messages name its keys
 	line   int               // line of the source in the configuration file (0: from the environment)
 	origin map[string]string // the environment's source: what set each setting (Config.origin)
+
+	// secretFiles are the files the configuration file's {file: PATH} credentials were read from, as
+	// written, with their paths (for secretFileWarnings).
+	secretFiles [][2]string
 }
 
 // AuthMode is "aksk" when AK/SK is set, else "token".
@@ -43,6 +47,19 @@ func (s Source) AuthMode() string {
 		return "aksk"
 	}
 	return "token"
+}
+
+// PerPageSetting names the source's page-size setting as the user gave it, for messages that ask to
+// change it: its key in the configuration file, else the flag that set it, else the variable.
+func (s Source) PerPageSetting() string {
+	if s.file {
+		for _, st := range settings {
+			if st.Variable == EnvPerPage {
+				return fmt.Sprintf("%s of source %s in the configuration file", st.Key, s.Name)
+			}
+		}
+	}
+	return cmp.Or(s.origin[EnvPerPage], EnvPerPage)
 }
 
 // tokenAuth says whether the source uses token authentication: no AK/SK, and some of the IAM user's settings.
@@ -141,8 +158,36 @@ func checkProjectID(r *sourceCheck) {
 	}
 }
 
+// checkRegion: endpoints are made from the region, so it must be a region name and nothing that
+// could name another host ("cn-north-4.myhuaweicloud.com@other-host#").
+func checkRegion(r *sourceCheck) {
+	if r.Region != "" && !validRegion(r.Region) {
+		r.bad("%s is not a region: lower-case letters and digits in parts joined by -, e.g. cn-north-4", r.value(EnvRegion, r.Region))
+	}
+}
+
+// validRegion says whether region is a region name as Huawei Cloud writes them (cn-north-4,
+// ap-southeast-1): parts of lower-case letters and digits joined by "-", 32 bytes at most, so that
+// the endpoints made from it name a host under the cloud's domain and nothing else.
+func validRegion(region string) bool {
+	if len(region) > 32 {
+		return false
+	}
+	for _, part := range strings.Split(region, "-") {
+		if part == "" {
+			return false
+		}
+		for _, r := range part {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func checkEndpoint(r *sourceCheck) {
-	if r.Endpoint == "" && r.Region != "" {
+	if r.Endpoint == "" && validRegion(r.Region) { // an invalid region is checkRegion's to report
 		r.Endpoint = fmt.Sprintf(defaultEndpointTmpl, r.Region, domainFor(r.Region))
 	}
 	if r.Endpoint == "" {
@@ -157,7 +202,7 @@ func checkIAMEndpoint(r *sourceCheck) {
 	if !r.tokenAuth() {
 		return
 	}
-	if r.IAMEndpoint == "" && r.Region != "" {
+	if r.IAMEndpoint == "" && validRegion(r.Region) {
 		r.IAMEndpoint = fmt.Sprintf(defaultIAMTmpl, r.Region, domainFor(r.Region))
 	}
 	if r.IAMEndpoint == "" {

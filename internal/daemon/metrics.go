@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,7 +58,7 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 		}, []string{"source"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vizjob_api_requests_total",
-			Help: "HTTP requests to the ModelArts and IAM APIs, retries included, by source and HTTP status (code=\"error\": no answer, e.g. a network error or timeout).",
+			Help: "HTTP requests to the ModelArts and IAM APIs, retries included, by source and HTTP status (code=\"error\": no answer, e.g. a network error or timeout; code=\"other\": a status net/http does not name).",
 		}, []string{"source", "code"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vizjob_api_retries_total",
@@ -120,10 +122,14 @@ func (m *metrics) observe(source, kind string, res syncer.Result, took time.Dura
 	}
 }
 
-// codeLabel is the code label of an HTTP answer: its status, or "error" when none came.
+// codeLabel is the code label of an HTTP answer: its status, "error" when none came, or "other" for
+// a status net/http does not name (any three digits may come: they do not each get a series).
 func codeLabel(status int) string {
-	if status == 0 {
+	switch {
+	case status == 0:
 		return "error"
+	case http.StatusText(status) == "":
+		return "other"
 	}
 	return strconv.Itoa(status)
 }
@@ -153,7 +159,7 @@ func newDBCollector(st *store.Store, sources []string, log *slog.Logger) *dbColl
 		log:     log,
 		sources: sources,
 		jobs: prometheus.NewDesc("vizjob_jobs",
-			"Live (not deleted) jobs in the mirror by source and status code; status_name is the documented name, empty for an undocumented code. Running jobs are status=\"8\" (JOBSTAT_RUNNING) only, as modelarts.job_statuses.is_running says.",
+			"Live (not deleted) jobs in the mirror by source and status code; status_name is the documented name. The codes outside the documented set are summed in one series, status=\"other\" (the API decides which codes come: they do not each get a series). Running jobs are status=\"8\" (JOBSTAT_RUNNING) only, as modelarts.job_statuses.is_running says.",
 			[]string{"source", "status", "status_name"}, nil),
 		lastSuccess: prometheus.NewDesc("vizjob_last_success_timestamp_seconds",
 			"When the last succeeded run of the source finished (any replica's), as a Unix time.",
@@ -205,9 +211,17 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	if f.ok {
 		up = 1
 	}
+	other := map[string]int64{} // source -> live jobs in an undocumented status
 	for _, n := range f.counts {
+		if strings.HasPrefix(n.StatusName, "UNDOCUMENTED_") {
+			other[n.Source] += n.Jobs
+			continue
+		}
 		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n.Jobs),
 			n.Source, strconv.Itoa(n.Status), n.StatusName)
+	}
+	for src, n := range other {
+		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), src, "other", "")
 	}
 	for _, l := range f.last {
 		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue,

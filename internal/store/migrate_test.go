@@ -205,7 +205,7 @@ func TestMigratedTemplateIsCurrent(t *testing.T) {
 		  UNION ALL SELECT format('view %s.%s %s', schemaname, viewname, definition) FROM pg_views WHERE schemaname IN ('public', 'modelarts')
 		  UNION ALL SELECT format('function %s %s', p.oid::regprocedure, md5(p.prosrc)) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'modelarts'
 		  UNION ALL SELECT 'extension ' || extname FROM pg_extension
-		  UNION ALL SELECT format('version %s %s', version_id, is_applied) FROM goose_db_version
+		  UNION ALL SELECT format('version %s %s', version_id, is_applied) FROM vizjob_goose_db_version
 		) AS s`
 	var want, got string
 	if err := migrated.pool.QueryRow(ctx, schema).Scan(&want); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -115,7 +116,9 @@ type Run struct {
 	stopBeat chan struct{} // closed by Finish
 	beatDone chan struct{} // closed when the heartbeat has stopped
 	lease    time.Duration
-	lost     chan struct{} // closed when the heartbeat finds the lease taken by another run
+	lost     chan struct{} // closed when the heartbeat finds the lease lost (see Lost)
+	sockMu   sync.Mutex
+	sock     net.Conn // the socket of the connection the running method took (watchdog.go)
 }
 
 const (
@@ -242,6 +245,7 @@ func (r *Run) heartbeat(lease time.Duration) {
 	t := time.NewTicker(lease / 4)
 	defer t.Stop()
 	failing := false
+	renewed := time.Now()
 	for {
 		select {
 		case <-r.stopBeat:
@@ -252,6 +256,12 @@ func (r *Run) heartbeat(lease time.Duration) {
 		tag, err := r.store.pool.Exec(ctx, renewLeaseSQL, r.source, r.id, lease.Milliseconds())
 		cancel()
 		switch {
+		case err != nil && time.Since(renewed) >= lease:
+			r.log.Error("could not renew the source's lease for a whole lease: another run may take the source; stopping",
+				"error", interpretError(err), "lock_lease", lease)
+			r.endStatement()
+			close(r.lost)
+			return
 		case err != nil:
 			if !failing {
 				r.log.Warn("could not renew the source's lease; the source is free for another run if this lasts the lease",
@@ -261,6 +271,7 @@ func (r *Run) heartbeat(lease time.Duration) {
 		case tag.RowsAffected() == 0:
 			r.log.Error("the source's lease was taken by another run after this run could not renew it; stopping",
 				"lock_lease", lease)
+			r.endStatement()
 			close(r.lost)
 			return
 		default:
@@ -268,12 +279,14 @@ func (r *Run) heartbeat(lease time.Duration) {
 				r.log.Info("the source's lease is renewed again")
 			}
 			failing = false
+			renewed = time.Now()
 		}
 	}
 }
 
-// Lost is closed when the run has lost its lease to another run (it could not renew it for a whole
-// lease): the caller should stop the run, whose later writes may race the other's.
+// Lost is closed when the run has lost its lease (it could not renew it for a whole lease, or another
+// run took it): the caller should stop the run, whose later writes may race another's. A statement in
+// flight then fails at once (watchdog.go).
 func (r *Run) Lost() <-chan struct{} { return r.lost }
 
 // hold gives the calling method the run for its duration: the returned function releases the
@@ -282,6 +295,7 @@ func (r *Run) hold() func() {
 	r.mu.Lock()
 	return func() {
 		if r.conn != nil {
+			r.useSocket(nil)
 			r.conn.Release()
 			r.conn = nil
 		}
@@ -368,13 +382,24 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 
 	// The outcome first, then the lease: a run that cannot record its outcome keeps the lease until it
 	// expires, and the next run closes its row.
-	if _, err := r.store.pool.Exec(ctx, finishRunSQL, args...); err != nil {
+	tag, err := r.store.pool.Exec(ctx, finishRunSQL, args...)
+	if err != nil {
 		return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)))
 	}
 	if err := r.release(ctx); err != nil {
-		return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)))
+		return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)), r.closedElsewhere(tag.RowsAffected()))
 	}
-	return stateErr
+	return errors.Join(stateErr, r.closedElsewhere(tag.RowsAffected()))
+}
+
+// closedElsewhere is the error of a Finish whose update found the run's row no longer running: another
+// process closed it as abandoned (this one's session had been ended), and its record is kept.
+func (r *Run) closedElsewhere(updated int64) error {
+	if updated > 0 {
+		return nil
+	}
+	return fmt.Errorf("finish run %d: its ledger row was already closed by another process (as abandoned: this "+
+		"run's lease had expired); that record is kept, this outcome is not recorded", r.id)
 }
 
 // release deletes the run's seen ids and its lease.
@@ -430,6 +455,7 @@ func (r *Run) active(ctx context.Context) (*pgxpool.Conn, error) {
 			return nil, interpretError(err)
 		}
 		r.conn = conn
+		r.useSocket(conn.Conn().PgConn().Conn())
 	}
 	return r.conn, nil
 }

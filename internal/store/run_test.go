@@ -199,6 +199,34 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	}
 }
 
+// A run whose session was ended (the lease) and whose row another replica then closed as abandoned
+// does not overwrite that record when it finishes: Finish says so, and the row keeps the other's word.
+func TestFinishKeepsARowClosedElsewhere(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	ctx := t.Context()
+
+	r := beginRun(t, s, "p", RunOptions{})
+	// r's process stops renewing its lease (cut off from the database) until it has expired.
+	close(r.stopBeat)
+	<-r.beatDone
+	r.stopBeat, r.beatDone = make(chan struct{}), make(chan struct{}) // Finish stops a heartbeat again
+	close(r.beatDone)
+	if _, err := s.pool.Exec(ctx, `UPDATE modelarts.source_leases SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	other := beginRunEventually(t, s, "p") // closes r's row as abandoned
+	err := r.Finish(ctx, RunStats{State: StateSucceeded, JobsSeen: 99})
+	if err == nil || !strings.Contains(err.Error(), "already closed by another process") {
+		t.Errorf("Finish of a row closed elsewhere: %v, want an error saying so", err)
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.sync_runs WHERE id = $1 AND state = 'failed' AND error = $2 AND jobs_seen = 0`,
+		r.ID(), abandonedError); n != 1 {
+		t.Errorf("the row closed as abandoned was overwritten")
+	}
+	finish(t, other, RunStats{State: StateSucceeded})
+}
+
 // Finish with a cancelled context still records the outcome.
 func TestFinishAfterCancel(t *testing.T) {
 	t.Parallel()

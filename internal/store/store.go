@@ -17,6 +17,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,7 @@ type Store struct {
 	pool       *pgxpool.Pool
 	log        *slog.Logger
 	migrations *goose.Provider
+	adopted    atomic.Bool   // the version table was checked for a legacy one to adopt (migrate.go)
 	sqlDB      *sql.DB       // the connections goose runs on (openMigrationDB)
 	where      string        // "host:port database "x" as user "y"", for error messages
 	reads      chan struct{} // slots of the HTTP reads (see readTx)

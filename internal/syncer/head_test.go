@@ -167,3 +167,27 @@ func TestHeadWalkStatusOutgrowsItsCap(t *testing.T) {
 	f.mustSync(t, s.client, opts, nil)
 	f.check(t, newModel(), s, true)
 }
+
+// A head walk against a service that ignores page stops each status listing of more than a page
+// where page 2 repeats page 1, keeps what it read and ends partial naming the pages; it marks no
+// deletion and asks the detail call about none of the jobs it could not reach.
+func TestHeadWalkPagesIgnored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "head-pages", simulator.Options{Jobs: 3000, Seed: 21}, fetch.AuthAKSK)
+	f.mustSync(t, s.client, options(s.name), nil)
+	if err := s.sim.SetDialect(simulator.Dialect{Pages: simulator.PagesIgnore}); err != nil {
+		t.Fatal(err)
+	}
+	s.sim.ResetStats()
+	opts := options(s.name)
+	opts.Kind = store.KindHead
+	res, err := f.sync(s.client, opts)
+	if res.State != store.StatePartial || res.Deleted != 0 || !strings.Contains(res.Error, "pages cannot be walked as documented") ||
+		!strings.Contains(res.Error, "run `indexer probe`") {
+		t.Fatalf("head walk: %v, %+v; want partial naming the pages, nothing deleted", err, res)
+	}
+	if st := s.sim.Stats(); st.DetailRequests != 0 {
+		t.Errorf("%d detail calls about jobs the head walk could not reach", st.DetailRequests)
+	}
+}

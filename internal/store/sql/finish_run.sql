@@ -1,4 +1,6 @@
 -- Records how a run ended. $1 run id; then state, counts, error text and the deletion queue's figures.
+-- Only a row still 'running': one another process closed as abandoned (this process's session was
+-- ended by the lease, and the other took the lock) keeps what that process recorded.
 UPDATE modelarts.sync_runs
 SET finished_at     = now(),
     state           = $2::text,
@@ -15,4 +17,4 @@ SET finished_at     = now(),
     error           = $13::text,
     deletion_checks   = $14::integer,
     deletions_pending = $15::bigint
-WHERE id = $1::bigint
+WHERE id = $1::bigint AND state = 'running'
