@@ -25,7 +25,7 @@ type BadItem struct {
 // Both happen at seenAt; the jobs count as seen once the items are recorded.
 func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.Time) error {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return err
 	}

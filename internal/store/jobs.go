@@ -94,7 +94,7 @@ const (
 // the same for a hundred jobs as for a thousand.
 func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) (PageResult, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return PageResult{}, err
 	}
@@ -408,9 +408,9 @@ func (r *Run) NextWalk() int {
 
 // SeenCount is the number of distinct jobs the current walk has upserted so far.
 func (r *Run) SeenCount(ctx context.Context) (int64, error) {
-	defer r.hold()()
-	if _, err := r.active(); err != nil {
-		return 0, err
+	defer r.hold()() // Finish gives the seen set's memory back under the run's mutex
+	if r.finished {
+		return 0, ErrRunFinished
 	}
 	return r.seen.count(r.walk), nil
 }
@@ -418,9 +418,9 @@ func (r *Run) SeenCount(ctx context.Context) (int64, error) {
 // SeenTotal is the number of distinct jobs the run has upserted so far, over all its walks: the
 // run's jobs_seen. Every job the run inserted or updated is among them.
 func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
-	defer r.hold()()
-	if _, err := r.active(); err != nil {
-		return 0, err
+	defer r.hold()() // Finish gives the seen set's memory back under the run's mutex
+	if r.finished {
+		return 0, ErrRunFinished
 	}
 	return r.seen.total(), nil
 }
@@ -428,7 +428,7 @@ func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
 // LiveCount is the number of jobs of the source not marked deleted.
 func (r *Run) LiveCount(ctx context.Context) (int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -445,7 +445,7 @@ func (r *Run) LiveCount(ctx context.Context) (int64, error) {
 // itself said do not exist.
 func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64) (int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -16,7 +16,7 @@ import (
 //
 // At its first page a full run reads, once, every stored job of the source: its id, a prefix of its
 // fingerprint (content_sha256) and whether its row must be written whatever the page says (deleted, no
-// fingerprint, last_seen_at due for a refresh). The run's advisory lock on the source guarantees that
+// fingerprint, last_seen_at due for a refresh). The run's lease on the source guarantees that
 // no other run writes the source meanwhile, so what the run read stays true but for its own writes,
 // which it notes (note, stale). A page's job is then decided in memory: unchanged and fresh (no
 // write), certainly to write (fingerprint differs, or due), or to ask the database about (not known:
@@ -77,7 +77,7 @@ func newKnownJobs(n int, cutoff time.Time) *knownJobs {
 // add appends j, whose id is greater than those added before.
 func (k *knownJobs) add(j knownJob) error {
 	i := k.n
-	if 16*(i+1) > len(k.table) { // rows added since the count: impossible while the run holds the source's lock
+	if 16*(i+1) > len(k.table) { // rows added since the count: impossible while the run holds the source's lease
 		return fmt.Errorf("the source's jobs changed while they were read")
 	}
 	k.n++

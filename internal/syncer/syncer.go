@@ -79,7 +79,7 @@ var ErrMassDelete = errors.New("mass deletion refused")
 var ErrPartial = errors.New("sync partial")
 
 // Sync runs one sync of one source: a full walk, or a head walk (Options.Kind). It returns
-// store.ErrSourceBusy when another run of the same source holds the lock (nothing is recorded then).
+// store.ErrSourceBusy when another run of the same source holds its lease (nothing is recorded then).
 // Otherwise the run is recorded whatever happens, and the error (if any) is the one recorded in
 // sync_runs.error.
 func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, error) {
@@ -98,9 +98,23 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 	s := &syncRun{src: src, run: run, opts: opts, log: log, started: time.Now()}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
+	// A run that lost its lease (it could not renew it for a whole lease, and another run took the
+	// source) stops: its writes would race the other's.
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	go func() {
+		select {
+		case <-run.Lost():
+			stopRun(ErrLeaseLost)
+		case <-ctx.Done():
+		}
+	}()
 	err = s.body(ctx)
 	return s.finish(ctx, err)
 }
+
+// ErrLeaseLost is the cause of a run stopped because another run took its source's lease.
+var ErrLeaseLost = errors.New("the source's lease was lost to another run (this run could not renew it for a whole lease)")
 
 func (o Options) withDefaults() Options {
 	// The defaults users see (config) are those of a run built by hand (tests, bench).
