@@ -2,7 +2,7 @@
 -- it (staged.go's makeStaging) and kept for the session's life: a run neither creates nor drops a
 -- table. Runs that made and dropped two temporary tables wrote 132 catalog rows each (pg_attribute,
 -- pg_depend, pg_class, pg_type, pg_index, pg_constraint), dead rows for vacuum; over 1 000 runs
--- through a pool of 4 connections, 0.094 a run now: the staging tables of the connections, made once
+-- through a pool of 4 connections, 0.096 a run now: the staging tables of the connections, made once
 -- and dropped when they closed (BenchmarkRunCatalogWrites). What a run's walks listed is in the run's
 -- memory (seen.go).
 --
