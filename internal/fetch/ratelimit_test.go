@@ -116,13 +116,14 @@ func TestWalkFailsFastWhenTheDeadlineCannotBeMet(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		res, err := fetch.Walk(ctx, c, fetch.WalkOptions{}, func(context.Context, *fetch.Page) error { return nil })
+		m := new(fetch.Meter)
+		_, err = fetch.Walk(fetch.WithMeter(ctx, m), c, fetch.WalkOptions{}, func(context.Context, *fetch.Page) error { return nil })
 		var de *fetch.DeadlineError
 		if !errors.As(err, &de) {
 			t.Fatalf("walk error = %v, want a *fetch.DeadlineError", err)
 		}
-		if de.Jobs != 10_000 || de.Requests != 100 || res.Requests != 1 {
-			t.Errorf("error %+v after %d requests, want 10000 jobs, 100 requests, after 1 request", de, res.Requests)
+		if de.Jobs != 10_000 || de.Requests != 100 || m.Counts().List != 1 {
+			t.Errorf("error %+v after %d requests, want 10000 jobs, 100 requests, after 1 request", de, m.Counts().List)
 		}
 		for _, want := range []string{"INDEXER_RUN_TIMEOUT", "INDEXER_MAX_RATE_LIMIT", "at least 20s", "to at least 1m0s"} {
 			if !strings.Contains(err.Error(), want) {

@@ -360,10 +360,5 @@ func (c *confirmer) calibrateSearch(ctx context.Context) error {
 // searchName lists the first page of the jobs whose name matches name (fetch.NameSearch).
 func (s *syncRun) searchName(ctx context.Context, name string) (*fetch.Page, error) {
 	q := fetch.Query{Page: 1, PerPage: s.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: fetch.NameSearch(name)}
-	p, err := s.src.ListPage(ctx, q)
-	if p != nil {
-		s.stats.Requests += p.HTTPRequests
-		s.stats.Retries += p.RetriesNeeded
-	}
-	return p, err
+	return s.src.ListPage(ctx, q)
 }

@@ -98,6 +98,9 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 	s := &syncRun{src: src, run: run, opts: opts, log: log, started: time.Now()}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
+	// Every request of the run (list, detail, search, token; retries included) is counted where the
+	// client sends it, by the meter the run's context carries: no caller sums counts.
+	ctx = fetch.WithMeter(ctx, &s.meter)
 	err = s.body(ctx)
 	return s.finish(ctx, err)
 }
@@ -167,6 +170,7 @@ func (s *syncRun) finish(ctx context.Context, err error) (Result, error) {
 		s.stats.JobsSeen = n
 	}
 	s.stats.JobsSeen = max(s.stats.JobsSeen, s.stats.Inserted) // the database is gone: every insert was seen
+	s.stats = s.metered(s.stats)
 	if ferr := s.run.Finish(fctx, s.stats); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
 	}
@@ -213,6 +217,7 @@ type syncRun struct {
 	log      *slog.Logger
 	started  time.Time
 	stats    store.RunStats
+	meter    fetch.Meter // every request of the run, counted where it is sent
 	verified bool
 	bad      badItems // malformed items per walk: baditems.go
 
@@ -338,8 +343,6 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 		return nil
 	})
 	s.stats.Pages += wr.Pages
-	s.stats.Requests += wr.Requests
-	s.stats.Retries += wr.Retries
 	s.stats.BadItems += int64(bad)
 	s.stats.APITotalCount = wr.LastTotal
 	s.lastBaseline = &wr.Baseline
