@@ -29,17 +29,20 @@ var _ API = (*fetch.Client)(nil)
 
 // Options configures one sync.
 type Options struct {
-	Source          string        // name of the source in the database
-	PerPage         int           // page size of a walk (default config.DefaultPerPage)
-	PerPageSetting  string        // what messages call the page-size setting (default config.EnvPerPage)
-	MaxWalks        int           // walks before the run ends partial (default config.DefaultMaxWalks)
-	MaxDeleteShare  float64       // refuse to delete more than this share of live jobs (0: any share) ...
-	MaxDeleteMin    int           // ... when that is also more than this many jobs (config defaults: 0.5 and 10)
-	AllowMassDelete bool          // lift the guard for this run
-	SeenRefresh     time.Duration // see store.RunOptions
-	Timeout         time.Duration // the run's deadline, 0: none (cause ErrRunTimeout; baditems.go)
-	PageConcurrency int           // pages of a walk requested at the same time (default 1; see fetch.WalkOptions.Concurrency)
-	MaxBufferBytes  int64         // bytes of decoded pages a walk holds ahead (default fetch.DefaultMaxBufferBytes)
+	Source          string  // name of the source in the database
+	PerPage         int     // page size of a walk (default config.DefaultPerPage)
+	PerPageSetting  string  // what messages call the page-size setting (default config.EnvPerPage)
+	MaxWalks        int     // walks before the run ends partial (default config.DefaultMaxWalks)
+	MaxDeleteShare  float64 // refuse to delete more than this share of live jobs (0: any share) ...
+	MaxDeleteMin    int     // ... when that is also more than this many jobs (config defaults: 0.5 and 10)
+	AllowMassDelete bool    // lift the guard for this run
+	// AllowMassDeleteSetting is how a *MassDeleteError tells the user to lift the guard for one run,
+	// in the words of the command they run (default DefaultAllowMassDeleteSetting).
+	AllowMassDeleteSetting string
+	SeenRefresh            time.Duration // see store.RunOptions
+	Timeout                time.Duration // the run's deadline, 0: none (cause ErrRunTimeout; baditems.go)
+	PageConcurrency        int           // pages of a walk requested at the same time (default 1; see fetch.WalkOptions.Concurrency)
+	MaxBufferBytes         int64         // bytes of decoded pages a walk holds ahead (default fetch.DefaultMaxBufferBytes)
 	// DeleteCheckBudget is the most calls (detail calls and name searches) a run spends asking the
 	// service about deletion candidates (default config.DefaultDeleteCheckBudget); DeleteCheckTime the
 	// longest it spends (default config.DefaultDeleteCheckTime, negative none). Candidates beyond either wait for the next
@@ -71,8 +74,12 @@ type Result struct {
 	DeletedBy map[string]int // jobs marked deleted per kind of evidence (ByDetail, BySearch, ByListing)
 }
 
-// ErrMassDelete is returned when a run refuses to mark too many jobs deleted.
+// ErrMassDelete is returned when a run refuses to mark too many jobs deleted (a *MassDeleteError).
 var ErrMassDelete = errors.New("mass deletion refused")
+
+// DefaultAllowMassDeleteSetting is the default Options.AllowMassDeleteSetting: the command that lifts
+// the guard for one run, as the indexer's users type it.
+const DefaultAllowMassDeleteSetting = "indexer sync --allow-mass-delete"
 
 // ErrPartial is returned when no walk could be verified complete or some items
 // or deletion candidates could not be handled: the run kept what it saw.
@@ -109,6 +116,7 @@ func (o Options) withDefaults() Options {
 	// The defaults users see (config) are those of a run built by hand (tests, bench).
 	o.PerPage = cmp.Or(o.PerPage, config.DefaultPerPage)
 	o.PerPageSetting = cmp.Or(o.PerPageSetting, config.EnvPerPage)
+	o.AllowMassDeleteSetting = cmp.Or(o.AllowMassDeleteSetting, DefaultAllowMassDeleteSetting)
 	o.MaxWalks = cmp.Or(o.MaxWalks, config.DefaultMaxWalks)
 	o.DeleteCheckBudget = cmp.Or(o.DeleteCheckBudget, config.DefaultDeleteCheckBudget)
 	o.DeleteCheckTime = cmp.Or(o.DeleteCheckTime, config.DefaultDeleteCheckTime)
