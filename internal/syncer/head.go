@@ -117,7 +117,7 @@ func (s *syncRun) headNewest(ctx context.Context) (more bool, err error) {
 		if page == 1 {
 			s.stats.APITotalCount = p.TotalCount
 		}
-		if _, err := s.bad.keep(ctx, s, 1, p.BadItems); err != nil {
+		if _, err := s.bad.keep(ctx, 1, p.BadItems); err != nil {
 			return false, err
 		}
 		s.stats.BadItems += int64(len(p.BadItems))

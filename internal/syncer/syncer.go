@@ -102,7 +102,10 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 		return Result{}, fmt.Errorf("begin run: %w", err)
 	}
 	log := opts.Logger.With("source", opts.Source, "run_id", run.ID(), "kind", opts.Kind)
-	s := &syncRun{src: src, run: run, opts: opts, log: log, started: time.Now()}
+	s := &syncRun{src: src, run: run, opts: opts, log: log, started: time.Now(), bad: badItems{log: log,
+		record: func(ctx context.Context, rows []store.BadItem) error {
+			return run.RecordBadItems(ctx, rows, opts.Now())
+		}}}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
 	// Every request of the run (list, detail, search, token; retries included) is counted where the
@@ -254,19 +257,19 @@ func (s *syncRun) full(ctx context.Context) error {
 		if walk > 1 {
 			s.run.NextWalk()
 		}
-		reason, err := s.walk(ctx, walk)
+		v, err := s.walk(ctx, walk)
 		if err != nil {
 			return err // a walk cut short lists only some jobs: no deletion candidate is checked
 		}
-		if reason == "" {
+		if v.verified {
 			s.verified = true
 			break
 		}
-		why = reason
+		why = v.why
 		if walk == s.opts.MaxWalks {
 			break
 		}
-		s.log.Warn("walk not verified complete, walking again", "walk", walk, "reason", reason)
+		s.log.Warn("walk not verified complete, walking again", "walk", walk, "reason", v.why)
 	}
 	// Whether or not a walk was proven complete, the jobs no walk listed are checked with the service
 	// (evidence.go): the proof only bounds how many candidates there are.
@@ -303,7 +306,7 @@ func (s *syncRun) pendingWhy() string {
 // batchJobs is the most jobs a walk stores in one transaction.
 const batchJobs = 1000
 
-// walk walks every page once and says why the walk is not proven complete, or "" when it is.
+// walk walks every page once and says whether the walk is proven complete, and why not.
 //
 // The walk is sorted by create_time then job_id, so a job created during the
 // walk lands at the end and cannot move the jobs before it; only a deletion
@@ -318,7 +321,7 @@ const batchJobs = 1000
 // required (the next run sees them). The distinct count comes from the store: bits in memory for the
 // jobs the source held when the run started (16 bytes and a few bits a job), the run's seen table in
 // the database for the others.
-func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err error) {
+func (s *syncRun) walk(ctx context.Context, walk int) (walkVerdict, error) {
 	s.stats.Walks = walk
 	s.startWalk()
 	bad, anonymous := 0, 0
@@ -333,7 +336,7 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 		defer func() { idle = time.Now() }()
 		jobs = jobs[:0]
 		for _, p := range pages {
-			n, err := s.bad.keep(ctx, s, walk, p.BadItems) // bad-item policy: baditems.go
+			n, err := s.bad.keep(ctx, walk, p.BadItems) // bad-item policy: baditems.go
 			if err != nil {
 				return err
 			}
@@ -364,12 +367,12 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 		err = serr
 	}
 	if err != nil {
-		return "", s.pagesOutcome(err, seen)
+		return walkVerdict{}, s.pagesOutcome(err, seen)
 	}
-	reason := verdict(wr, seen, anonymous)
+	v := verdict(wr, seen, anonymous)
 	s.log.Debug("walk ended", "walk", walk, "pages", wr.Pages, "jobs_at_start", wr.Baseline.Total,
-		"jobs_seen", seen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", reason)
-	return reason, nil
+		"jobs_seen", seen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", v.why)
+	return v, nil
 }
 
 // pagesOutcome turns a walk stopped because its pages cannot be walked as documented into the run's
@@ -394,21 +397,31 @@ func (s *syncRun) pagesOutcome(err error, seen int64) error {
 	return err
 }
 
-// verdict says why a walk that saw seen distinct jobs is not proven complete,
-// or "" when it is.
-func verdict(wr fetch.WalkResult, seen int64, anonymous int) string {
+// walkVerdict is whether a walk is proven complete, and why not.
+type walkVerdict struct {
+	verified bool
+	why      string // when not verified
+}
+
+func unverified(format string, a ...any) walkVerdict {
+	return walkVerdict{why: fmt.Sprintf(format, a...)}
+}
+
+// verdict judges a walk that saw seen distinct jobs, anonymous of its malformed items without a
+// usable job_id.
+func verdict(wr fetch.WalkResult, seen int64, anonymous int) walkVerdict {
 	switch unseen := wr.Unseen(seen); {
 	case anonymous > 0:
-		return fmt.Sprintf("%d malformed items without a usable job_id (kept in modelarts.bad_items)", anonymous)
+		return unverified("%d malformed items without a usable job_id (kept in modelarts.bad_items)", anonymous)
 	case wr.Baseline.Ambiguous:
-		return "the probe before the walk could not tell which job was the newest (a full page of jobs created in the same millisecond, or undecodable items)"
+		return unverified("the probe before the walk could not tell which job was the newest (a full page of jobs created in the same millisecond, or undecodable items)")
 	case unseen > 0:
-		return fmt.Sprintf("%d of the %d jobs listed when the walk started were not seen (deleted during the walk, or skipped because a deletion shifted later pages)",
+		return unverified("%d of the %d jobs listed when the walk started were not seen (deleted during the walk, or skipped because a deletion shifted later pages)",
 			unseen, wr.Baseline.Total)
 	case unseen < 0:
-		return fmt.Sprintf("saw %d more jobs than were listed when the walk started or created since: the listing order moved", -unseen)
+		return unverified("saw %d more jobs than were listed when the walk started or created since: the listing order moved", -unseen)
 	}
-	return ""
+	return walkVerdict{verified: true}
 }
 
 // recentKept is how many of the last jobs listed a run keeps, to test its sources of evidence with.
