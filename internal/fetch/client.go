@@ -76,6 +76,11 @@ type Config struct {
 	MaxRateLimit float64
 	Logger       *slog.Logger // nil: discard
 
+	// RunTimeoutSetting and MaxRateSetting name, in the caller's users' words (a flag, a variable), the
+	// settings behind the deadline of a caller's context and MaxRateLimit, for a *DeadlineError to say
+	// what to raise; empty: described without a name.
+	RunTimeoutSetting, MaxRateSetting string
+
 	// AllowInsecureHTTP accepts http:// endpoints on other hosts than loopback. Without it, New refuses
 	// them: the signature, the token and the IAM password would travel in clear text.
 	AllowInsecureHTTP bool

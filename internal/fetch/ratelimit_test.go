@@ -110,6 +110,8 @@ func TestWalkFailsFastWhenTheDeadlineCannotBeMet(t *testing.T) {
 			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
 			HTTPClient: &http.Client{Transport: simulator.InMemory(sim.Handler())},
 			RateLimit:  5, MaxRateLimit: 5,
+			// The indexer names its settings (config.Config.Origin, in syncer.NewRunner).
+			RunTimeoutSetting: "INDEXER_RUN_TIMEOUT", MaxRateSetting: "INDEXER_MAX_RATE_LIMIT",
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -129,6 +131,11 @@ func TestWalkFailsFastWhenTheDeadlineCannotBeMet(t *testing.T) {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not mention %s", err, want)
 			}
+		}
+		// Without names from the caller, fetch describes the settings and names none of the indexer's.
+		de.DeadlineSetting, de.RateSetting = "", ""
+		if msg := de.Error(); strings.Contains(msg, "INDEXER_") || !strings.Contains(msg, "raise the run deadline to at least 1m0s, or the rate ceiling if") {
+			t.Errorf("error without setting names: %q", msg)
 		}
 	})
 }

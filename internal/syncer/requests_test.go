@@ -2,12 +2,16 @@ package syncer_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/syncer"
 )
 
 // sent is what the simulator received, by kind of request.
@@ -98,5 +102,44 @@ func TestLedgerCountsEveryRequest(t *testing.T) {
 	}
 	if n := len(s.sim.FaultEvents()); n == 0 {
 		t.Error("no fault was injected")
+	}
+}
+
+// TestDeadlineErrorNamesTheSettings: a walk that cannot finish before the run's deadline at the rate
+// ceiling fails fast, and the ledger's error names the settings to raise as the user gave them
+// (config.Config.Origin, passed by NewRunner): the fetch library names none of its own.
+func TestDeadlineErrorNamesTheSettings(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	sim := simulator.New(simulator.Options{Jobs: 10_000, Seed: 1})
+	env := map[string]string{
+		"MODELARTS_ENDPOINT": simEndpoint, "HUAWEICLOUD_SDK_PROJECT_ID": simulator.DefaultProjectID,
+		"HUAWEICLOUD_SDK_AK": simulator.DefaultAK, "HUAWEICLOUD_SDK_SK": simulator.DefaultSK, "INDEXER_SOURCE": "deadline-words",
+		"INDEXER_RUN_TIMEOUT": "10s", "INDEXER_RATE_LIMIT": "5", "INDEXER_MAX_RATE_LIMIT": "5", // 100 more requests at 5/s: 20s
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := syncer.NewRunner(cfg, cfg.Sources[0], syncer.Hooks{HTTPClient: &http.Client{Transport: simulator.InMemory(sim.Handler())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Run(context.Background(), f.st, store.KindFull)
+	var de *fetch.DeadlineError
+	if !errors.As(err, &de) {
+		t.Fatalf("sync = %v, want a *fetch.DeadlineError", err)
+	}
+	run, err := lastRun(context.Background(), f.db, "deadline-words")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"raise the run deadline (INDEXER_RUN_TIMEOUT) to at least", "or the rate ceiling (INDEXER_MAX_RATE_LIMIT) if"} {
+		if !strings.Contains(run.Error, want) {
+			t.Errorf("ledger error %q does not say %q", run.Error, want)
+		}
 	}
 }
