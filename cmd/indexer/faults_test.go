@@ -154,9 +154,12 @@ func TestFaultMatrix(t *testing.T) {
 			maxList: cleanWalk + 4,
 		},
 		{
-			name:   "answers slower than the request timeout",
-			env:    map[string]string{"INDEXER_REQUEST_TIMEOUT": "300ms"},
-			faults: simulator.Faults{SlowEvery: 3, SlowDelay: 5 * time.Second},
+			name: "answers slower than the request timeout",
+			// A timeout well above what a normal answer takes on a loaded machine (a load of 25 on two
+			// cores, under the race detector: tens of milliseconds), and slow answers far beyond it: only
+			// the slow ones time out, however loaded the machine.
+			env:    map[string]string{"INDEXER_REQUEST_TIMEOUT": "2s"},
+			faults: simulator.Faults{SlowEvery: 3, SlowDelay: 10 * time.Minute},
 			code:   exitOK, state: "succeeded",
 			maxList: cleanWalk + 4,
 		},

@@ -18,6 +18,7 @@ func runProbe(ctx context.Context, e env, args []string) int {
 		"the assumption, what was observed, ok or unexpected, and what the indexer does when it does not hold.\n"+
 		"Exit codes: 0 every assumption holds; 1 one does not (or could not be checked); 2 usage or configuration error.")
 	cf := addConfigFlags(fs, true)
+	cf.noDatabase = true
 	asJSON := fs.Bool("json", false, "print the results as JSON (an array of sources with their checks)")
 	if stop, code := parseFlags(e, fs, args); stop {
 		return code

@@ -218,8 +218,12 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 			if err == nil && p == nil {
 				err = errors.New("lister returned no page and no error")
 			}
-			if err != nil && total > 0 && page > pagesIn(total, opts.PerPage) && refusedPastTotal(err) {
-				w.res.EndedBy, ended = EndedRefusedPage, true // past the end: the service's way to say there is nothing more
+			// Past the end, or at the last page the total announced when jobs deleted since then have
+			// emptied it (the listing shifts left under churn): the service's way to say there is
+			// nothing more. A walk that ends short of the total is not verified (Unseen), so this
+			// costs completeness at most, never a deletion.
+			if err != nil && total > 0 && page > 1 && page >= pagesIn(total, opts.PerPage) && refusedPastTotal(err) {
+				w.res.EndedBy, ended = EndedRefusedPage, true
 				break
 			}
 			if err != nil {

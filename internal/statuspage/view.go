@@ -76,6 +76,7 @@ type sourceRow struct {
 	LastRunError bool   // the last error is the last run's
 	EarlierError string // an error of a run before the last success (shown muted)
 	Partial      stamp  // when the last run, partial, ended after the last success; zero otherwise
+	PartialNote  bool   // LastError is the last run's, which was partial: why, not a failure
 }
 
 type runRow struct {
@@ -89,7 +90,8 @@ type runRow struct {
 	Inserted int64
 	Updated  int64
 	Deleted  int64
-	Error    string
+	Error    string // why a run failed
+	Note     string // why a run was partial: it upserted what it saw (no error; normal under churn)
 }
 
 // stamp is a time shown as "5m ago", with the exact UTC time as a tooltip.
@@ -125,6 +127,10 @@ func build(rep store.StatusReport) page {
 			LastErrorAt: stampOf(now, s.LastErrorAt),
 		}
 		row.LastRunError = s.LastRunError != "" && s.LastRunError == s.LastError
+		row.PartialNote = row.LastRunError && s.LastRunState == store.StatePartial
+		if row.PartialNote {
+			row.LastError = partialReason(row.LastError)
+		}
 		if s.LastRunState == store.StateSucceeded && !s.LastErrorAt.After(s.LastSuccessAt) {
 			// An older run's error (an abandoned run, say) is not the source's current error.
 			row.EarlierError, row.LastError = row.LastError, ""
@@ -152,6 +158,9 @@ func build(rep store.StatusReport) page {
 			Seen: r.JobsSeen, Inserted: r.Inserted, Updated: r.Updated, Deleted: r.Deleted, Kind: r.Kind,
 			Error: clip(r.Error, maxErrorRunes),
 		}
+		if r.State == store.StatePartial {
+			row.Note, row.Error = partialReason(row.Error), ""
+		}
 		if r.FinishedAt.IsZero() {
 			row.Took = "running for " + human(now.Sub(r.StartedAt))
 			if r.APITotalCount > 0 {
@@ -174,6 +183,12 @@ func build(rep store.StatusReport) page {
 	p.CreatedPerDay = createdChart(rep.CreatedPerDay)
 	p.Durations = durationChart(rep.Durations)
 	return p
+}
+
+// partialReason is a partial run's error as the page shows it: why the run could not prove its walk
+// complete or settle every deletion, without the "sync partial:" prefix of the ledger.
+func partialReason(err string) string {
+	return strings.TrimSpace(strings.TrimPrefix(err, "sync partial:"))
 }
 
 func stampOf(now, t time.Time) stamp {

@@ -40,6 +40,9 @@ var (
 	ErrRunFinished = errors.New("run already finished")
 	// ErrNothingToRollBack: MigrateDown found no applied migration.
 	ErrNothingToRollBack = errors.New("no applied migration to roll back")
+	// ErrInvalidURL: the connection string does not parse (Open, CheckURL). Its text never holds the
+	// password.
+	ErrInvalidURL = errors.New("invalid database URL")
 )
 
 // DefaultConnectTimeout bounds each connection attempt when the URL sets no connect_timeout.
@@ -69,13 +72,9 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if dsn.AmbiguousUserinfo(databaseURL) {
-		return nil, fmt.Errorf("store: invalid database URL %s: more than one '@' before the host; "+
-			"write an '@' of the user name or password as %%40", dsn.Redact(databaseURL))
-	}
-	cfg, err := pgxpool.ParseConfig(databaseURL)
+	cfg, err := parseURL(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("store: invalid database URL: %s", parseErrorText(err, databaseURL))
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
@@ -108,6 +107,25 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	log.Debug("database connected", "database", where)
 	return &Store{pool: pool, log: log, migrations: provider, sqlDB: sqlDB, where: where,
 		reads: make(chan struct{}, DefaultReadConns)}, nil
+}
+
+// CheckURL says whether databaseURL parses as Open will parse it, without connecting: the error wraps
+// ErrInvalidURL and says what is wrong, with the password masked.
+func CheckURL(databaseURL string) error {
+	_, err := parseURL(databaseURL)
+	return err
+}
+
+func parseURL(databaseURL string) (*pgxpool.Config, error) {
+	if dsn.AmbiguousUserinfo(databaseURL) {
+		return nil, fmt.Errorf("%w %s: more than one '@' before the host; "+
+			"write an '@' of the user name or password as %%40", ErrInvalidURL, dsn.Redact(databaseURL))
+	}
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidURL, parseErrorText(err, databaseURL))
+	}
+	return cfg, nil
 }
 
 // Close closes the pool. Runs still open are cut off: their advisory locks are released by the
