@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/fetch"
@@ -59,7 +60,15 @@ func runSync(ctx context.Context, e env, args []string) int {
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrSourceBusy):
-			log.Warn("source is being synced by another process; skipped", "source", src.Name)
+			// Only the indexer's role can hold a source's lease (modelarts.source_leases): the holder is
+			// another run of the indexer, or one that died and whose lease has not expired yet.
+			args := []any{"source", src.Name}
+			var busy *store.BusyError
+			if errors.As(err, &busy) {
+				args = append(args, "holder_run_id", busy.RunID, "holder_host", busy.Host, "holder_pid", busy.PID,
+					"held_since", busy.StartedAt.UTC().Format(time.RFC3339), "lease_ends", busy.ExpiresAt.UTC().Format(time.RFC3339))
+			}
+			log.Warn("source is being synced by another run of the indexer; skipped", args...)
 		case errors.Is(err, syncer.ErrPartial):
 			if code == exitOK {
 				code = exitPartial

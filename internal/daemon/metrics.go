@@ -17,7 +17,7 @@ import (
 )
 
 // stateSkipped labels the scheduled runs that did not start because another run of the source (in
-// another replica) held its lock.
+// another replica) held its lease.
 const stateSkipped = "skipped"
 
 // scrapeTimeout bounds the database queries of one scrape of /metrics.
@@ -32,6 +32,7 @@ type metrics struct {
 	retries  *prometheus.CounterVec   // vizjob_api_retries_total{source}
 	deleted  *prometheus.CounterVec   // vizjob_deletions_total{source,evidence}
 	throttle *prometheus.CounterVec   // vizjob_api_throttled_total{source}
+	queue    *queueMetrics            // the job queue's series (queue_metrics.go)
 	reg      *prometheus.Registry
 }
 
@@ -85,6 +86,7 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, log
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.queue = newQueueMetrics(reg, log)
 	return m
 }
 

@@ -38,6 +38,23 @@ type page struct {
 	Days          int
 	Runs          []runRow
 	Changes       []changeRow
+	HasQueue      bool       // River's tables exist
+	Queue         []queueRow // the job queue, by kind and state
+	Leases        []leaseRow // sources being synced now
+}
+
+type queueRow struct {
+	Kind, State string
+	Jobs        int64
+	Oldest      stamp // the earliest tick among them
+}
+
+type leaseRow struct {
+	Source  string
+	RunID   int64
+	Holder  string // host/pid
+	Since   stamp
+	Expired bool // its holder stopped renewing it
 }
 
 type changeRow struct {
@@ -178,6 +195,14 @@ func build(rep store.StatusReport) page {
 			At: stampOf(now, c.At), Source: c.Source, JobID: c.JobID, JobName: clip(c.JobName, maxNameRunes), Deleted: c.IsDeleted,
 			From: labelOf(c.From), To: labelOf(c.To),
 		})
+	}
+	p.HasQueue = rep.Queue != nil
+	for _, q := range rep.Queue {
+		p.Queue = append(p.Queue, queueRow{Kind: q.Kind, State: q.State, Jobs: q.Jobs, Oldest: stampOf(now, q.Oldest)})
+	}
+	for _, l := range rep.Leases {
+		p.Leases = append(p.Leases, leaseRow{Source: l.Source, RunID: l.RunID, Holder: fmt.Sprintf("%s/%d", l.Host, l.PID),
+			Since: stampOf(now, l.AcquiredAt), Expired: !l.ExpiresAt.After(now)})
 	}
 	p.ByStatus = statusChart(rep.ByStatus)
 	p.CreatedPerDay = createdChart(rep.CreatedPerDay)

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
@@ -34,7 +35,7 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 	// ErrConflict: the transaction lost a race (serialization failure or deadlock) and may be retried.
 	ErrConflict = errors.New("database transaction conflict")
-	// ErrSourceBusy: another run of the same source holds its lock, in this process or another.
+	// ErrSourceBusy: another run of the same source holds its lease, in this process or another.
 	ErrSourceBusy = errors.New("source is being synced by another run")
 	// ErrRunFinished: a method of a Run was called after Finish.
 	ErrRunFinished = errors.New("run already finished")
@@ -85,6 +86,22 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "vizjob-indexer"
 	}
+	// The trigram index on job_name (migration 00004) is a GIN index: new entries go to its pending list
+	// and are merged into the index when the list outgrows gin_pending_list_limit (4MB by default), by
+	// the insert that finds it full: during a large sync that merge, a few hundred jobs at a time, costs
+	// more than all other indexes together. With a larger list a run only appends, and autovacuum (which
+	// the inserts trigger) or the next merge does the work in bulk. Name searches read the pending list
+	// meanwhile; they stay correct. Only this pool's sessions, whose writes are runs', have it.
+	if _, ok := cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"]; !ok {
+		cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"] = "64MB"
+	}
+	// Every session gets the runs' staging table: a run writes a page through any connection.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, createRunTablesSQL); err != nil {
+			return fmt.Errorf("create the runs' staging table: %w", err)
+		}
+		return nil
+	}
 	password := cfg.ConnConfig.Password
 	where := describe(cfg.ConnConfig.Config)
 
@@ -128,8 +145,8 @@ func parseURL(databaseURL string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// Close closes the pool. Runs still open are cut off: their advisory locks are released by the
-// server when their connections close, and the next run of their source closes their ledger rows.
+// Close closes the pool. Runs still open are cut off: their leases expire (modelarts.source_leases),
+// and the next run of their source closes their ledger rows.
 func (s *Store) Close() {
 	_ = s.sqlDB.Close()
 	s.pool.Close()
@@ -195,3 +212,24 @@ func redact(err error, password string) error { return dsn.RedactError(err, pass
 // parseErrorText says why a connection string did not parse, with the password masked
 // (dsn.ParseErrorText).
 func parseErrorText(err error, connString string) string { return dsn.ParseErrorText(err, connString) }
+
+// Pool is the store's pool, for the package that wires River (internal/queue) to it, so that River's
+// connections count against the same bound as the runs'. Nothing else uses it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// LeasedSources returns the sources whose lease (modelarts.source_leases) is held and unexpired.
+func (s *Store) LeasedSources(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT source FROM modelarts.source_leases WHERE expires_at > now()`)
+	if err != nil {
+		return nil, fmt.Errorf("read source leases: %w", interpretError(err))
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read source leases: %w", interpretError(err))
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}

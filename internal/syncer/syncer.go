@@ -86,7 +86,7 @@ const DefaultAllowMassDeleteSetting = "indexer sync --allow-mass-delete"
 var ErrPartial = errors.New("sync partial")
 
 // Sync runs one sync of one source: a full walk, or a head walk (Options.Kind). It returns
-// store.ErrSourceBusy when another run of the same source holds the lock (nothing is recorded then).
+// store.ErrSourceBusy when another run of the same source holds its lease (nothing is recorded then).
 // Otherwise the run is recorded whatever happens, and the error (if any) is the one recorded in
 // sync_runs.error.
 func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, error) {
@@ -108,12 +108,26 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 		}}}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
+	// A run that lost its lease (it could not renew it for a whole lease, and another run took the
+	// source) stops: its writes would race the other's.
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	go func() {
+		select {
+		case <-run.Lost():
+			stopRun(ErrLeaseLost)
+		case <-ctx.Done():
+		}
+	}()
 	// Every request of the run (list, detail, search, token; retries included) is counted where the
 	// client sends it, by the meter the run's context carries: no caller sums counts.
 	ctx = fetch.WithMeter(ctx, &s.meter)
 	err = s.body(ctx)
 	return s.finish(ctx, err)
 }
+
+// ErrLeaseLost is the cause of a run stopped because another run took its source's lease.
+var ErrLeaseLost = errors.New("the source's lease was lost to another run (this run could not renew it for a whole lease)")
 
 func (o Options) withDefaults() Options {
 	// The defaults users see (config) are those of a run built by hand (tests, bench).
