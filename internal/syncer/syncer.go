@@ -108,6 +108,9 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 		}}}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
+	// Every request of the run (list, detail, search, token; retries included) is counted where the
+	// client sends it, by the meter the run's context carries: no caller sums counts.
+	ctx = fetch.WithMeter(ctx, &s.meter)
 	// A run that lost its lease (it could not renew it for a whole lease, and another run took the
 	// source) stops: its writes would race the other's.
 	ctx, stopRun := context.WithCancelCause(ctx)
@@ -119,9 +122,6 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 		case <-ctx.Done():
 		}
 	}()
-	// Every request of the run (list, detail, search, token; retries included) is counted where the
-	// client sends it, by the meter the run's context carries: no caller sums counts.
-	ctx = fetch.WithMeter(ctx, &s.meter)
 	err = s.body(ctx)
 	return s.finish(ctx, err)
 }
