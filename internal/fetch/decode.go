@@ -113,6 +113,8 @@ func jobFromFields(f map[string]json.RawMessage, raw json.RawMessage) (Job, erro
 		TrainURL:   d.string("train_url"),
 		ResourceID: d.string("resource_id"),
 		Raw:        raw,
+
+		RemainingDuration: optionalInteger(f["remaining_duration"]),
 	}
 	if d.err != nil {
 		return Job{}, d.err
@@ -196,6 +198,19 @@ func integer(raw json.RawMessage, bits int) (int64, error) {
 		return 0, fmt.Errorf("%s does not fit in %d bits", clip(s), bits)
 	}
 	return n, nil
+}
+
+// optionalInteger decodes a non-negative JSON integer of 64 bits, for a field no page documents:
+// anything else (null, absent, another type, out of range) gives nil rather than a bad item.
+func optionalInteger(raw json.RawMessage) *int64 {
+	if kindOf(raw) != "number" {
+		return nil
+	}
+	n, err := integer(raw, 64)
+	if err != nil || n < 0 {
+		return nil
+	}
+	return &n
 }
 
 // str decodes a JSON string; null and absent give "".

@@ -282,3 +282,31 @@ func TestSnippet(t *testing.T) {
 		t.Errorf("snippet of long text = %q", got)
 	}
 }
+
+// remaining_duration, undocumented: kept when it is a non-negative integer; anything else leaves it
+// nil and the item good.
+func TestDecodeRemainingDuration(t *testing.T) {
+	three := int64(3_600_000)
+	for _, c := range []struct {
+		field string
+		want  *int64
+	}{
+		{`,"remaining_duration":3600000`, &three},
+		{`,"remaining_duration":null`, nil},
+		{``, nil},
+		{`,"remaining_duration":"3600000"`, nil},
+		{`,"remaining_duration":-1`, nil},
+		{`,"remaining_duration":1.5`, nil},
+		{`,"remaining_duration":99999999999999999999`, nil},
+	} {
+		body := `{"job_total_count": 1, "jobs": [{"job_id": 1, "status": 7` + c.field + `}]}`
+		p, err := DecodePage([]byte(body))
+		if err != nil || len(p.Jobs) != 1 || len(p.BadItems) != 0 {
+			t.Errorf("%s: %v, %d jobs, %d bad items; want one good job", c.field, err, len(p.Jobs), len(p.BadItems))
+			continue
+		}
+		if got := p.Jobs[0].RemainingDuration; (got == nil) != (c.want == nil) || (got != nil && *got != *c.want) {
+			t.Errorf("%s: RemainingDuration %v, want %v", c.field, got, c.want)
+		}
+	}
+}

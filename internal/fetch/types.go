@@ -21,7 +21,10 @@ type Job struct {
 	ServiceURL string // service_url
 	TrainURL   string // train_url
 	ResourceID string // resource_id (undocumented, often present)
-	Raw        json.RawMessage
+	// RemainingDuration: remaining_duration (undocumented), milliseconds until the service stops the
+	// job; nil when null, absent, or not a non-negative integer (the item stays good: Raw keeps it).
+	RemainingDuration *int64
+	Raw               json.RawMessage
 }
 
 // CreatedAt converts CreateTime (epoch ms) to a time; the zero time when the

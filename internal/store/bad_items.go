@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // BadItem is an item of the list API that could not be decoded. It is kept in modelarts.bad_items as
@@ -20,18 +18,11 @@ type BadItem struct {
 	Raw    []byte // the item exactly as received
 }
 
-const (
-	markBadSeenSQL = `
-		INSERT INTO modelarts.run_seen AS s (run_id, job_id, walk)
-		SELECT $3::bigint, id, $2::integer FROM unnest($1::bigint[]) AS id
-		ON CONFLICT (run_id, job_id) DO UPDATE SET walk = excluded.walk WHERE s.walk <> excluded.walk`
-)
-
 // RecordBadItems keeps items in modelarts.bad_items, one row per distinct payload and source (a payload
 // met again gets its last_seen_at, last_sync_run_id and runs updated, once per run), and counts each item
 // that has a JobID as seen by the current walk: such a job is accounted for in the walk's distinct
 // count and is not a deletion candidate, yet its row in visualization_jobs keeps its last good state.
-// Both happen in one transaction, at seenAt.
+// Both happen at seenAt; the jobs count as seen once the items are recorded.
 func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.Time) error {
 	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active(ctx)
@@ -47,19 +38,14 @@ func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.T
 	var (
 		shas, reasons, raws []string
 		jobIDs              []*int64
-		seen                []int64 // to the seen table
-		known               []int   // jobs the run knew from its start (known.go)
+		seen                []int64 // job ids, noted as seen once the items are recorded
 		sums                = make(map[string]bool, len(items))
 		ids                 = make(map[int64]bool, len(items))
 	)
 	for _, it := range items {
 		if it.JobID != nil && !ids[*it.JobID] {
 			ids[*it.JobID] = true
-			if k := r.knownIndex(*it.JobID); k >= 0 {
-				known = append(known, k)
-			} else {
-				seen = append(seen, *it.JobID)
-			}
+			seen = append(seen, *it.JobID)
 		}
 		sum := sha256.Sum256(it.Raw)
 		sha := hex.EncodeToString(sum[:])
@@ -72,22 +58,11 @@ func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.T
 		reasons = append(reasons, storableUTF8(it.Reason))
 		raws = append(raws, storableUTF8(string(it.Raw)))
 	}
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, recordBadItemsSQL, r.source, seenAt, r.id, shas, jobIDs, reasons, raws); err != nil {
-			return err
-		}
-		if len(seen) > 0 {
-			if _, err := tx.Exec(ctx, markBadSeenSQL, seen, r.walk, r.id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if _, err := conn.Exec(ctx, recordBadItemsSQL, r.source, seenAt, r.id, shas, jobIDs, reasons, raws); err != nil {
 		return fmt.Errorf("record %d malformed items: %w", len(items), interpretError(err))
 	}
-	for _, k := range known {
-		r.known.see(r.walk, k)
+	for _, id := range seen {
+		r.seen.see(r.walk, id, r.known.index(id))
 	}
 	return nil
 }

@@ -69,13 +69,23 @@ const maxAnswerBytes = 500
 // RefreshCandidates, called after the last walk of the run, makes the queue of deletion candidates
 // the live jobs of the source that the last walk did not list, and returns how many there are.
 func (r *Run) RefreshCandidates(ctx context.Context, now time.Time) (int64, error) {
-	return r.countSeen(ctx, "refresh deletion candidates", refreshCandidatesSQL, func() ([]any, int64) {
-		ids, walks := []int64{}, []int32{}
-		if r.known != nil {
-			ids, walks = r.known.missed(r.walk)
-		}
-		return []any{r.source, now, r.id, r.walk, ids, walks, r.known != nil}, 0
-	})
+	defer r.hold()() // not while the heartbeat uses the connection
+	conn, err := r.active(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ids, walks := r.seen.missed(r.known, r.walk)
+	// A first sync knows the source held nothing at its start: every job since is the run's, listed.
+	readAtStart := r.known != nil || r.start == firstSync
+	listed := []int64{}
+	if !readAtStart {
+		listed = r.seen.others()
+	}
+	var n int64
+	if err := conn.QueryRow(ctx, refreshCandidatesSQL, r.source, now, r.id, r.walk, ids, walks, readAtStart, listed).Scan(&n); err != nil {
+		return 0, fmt.Errorf("refresh deletion candidates: %w", interpretError(err))
+	}
+	return n, nil
 }
 
 // CandidatesToCheck returns up to limit candidates of the source: never checked first, then the least

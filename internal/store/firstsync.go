@@ -24,8 +24,8 @@ type querier interface {
 // 1 000 000 jobs on a 2-core machine where the fetch, the decoding and the server share the cores,
 // and it held a second pooled connection for the whole run and committed half of each batch apart
 // from the run's transaction. It was not kept.
-func (r *Run) insertNew(ctx context.Context, tx querier, rows [][]any, observedAt time.Time) ([]int64, error) {
-	inserted, err := tx.Query(ctx, insertNewJobsSQL, append([]any{r.source, observedAt, r.id}, columns(rows)...)...)
+func (r *Run) insertNew(ctx context.Context, tx querier, rows []stagedJob, observedAt time.Time) ([]int64, error) {
+	inserted, err := tx.Query(ctx, insertNewJobsSQL, append([]any{r.source, observedAt, r.id}, arrays(rows)...)...)
 	if err != nil {
 		return nil, err
 	}

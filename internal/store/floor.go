@@ -22,7 +22,7 @@ const (
 
 var (
 	floorTable   = pgx.Identifier{"public", "vizjob_bench_floor"}
-	floorColumns = append(append([]string{"source"}, stagingColumns...), "first_seen_at", "last_seen_at", "last_changed_at")
+	floorColumns = append(append([]string{"source"}, stagedColumnNames()...), "first_seen_at", "last_seen_at", "last_changed_at")
 )
 
 // CopyFloor is the floor of a sync's writes: it creates the empty table public.vizjob_bench_floor
@@ -33,7 +33,7 @@ func (s *Store) CopyFloor(ctx context.Context, source string, observedAt time.Ti
 	if _, err := s.pool.Exec(ctx, floorTableSQL); err != nil {
 		return 0, fmt.Errorf("floor table: %w", interpretError(err))
 	}
-	var page [][]any
+	var page []stagedJob
 	src := pgx.CopyFromFunc(func() ([]any, error) {
 		for len(page) == 0 {
 			jobs, err := next()
@@ -41,15 +41,15 @@ func (s *Store) CopyFloor(ctx context.Context, source string, observedAt time.Ti
 				return nil, err
 			}
 			jobs = lastOccurrences(jobs)
-			ids, sums := make([]int64, len(jobs)), make([][]byte, len(jobs))
-			for i, j := range jobs {
-				ids[i], sums[i] = j.JobID, j.fingerprint()
+			all := make([]int, len(jobs))
+			for i := range all {
+				all[i] = i
 			}
-			if page, err = stagingRows(jobs, sums, ids); err != nil {
+			if page, err = stageJobs(jobs, fingerprints(jobs), all); err != nil {
 				return nil, err
 			}
 		}
-		row := append(append([]any{source}, page[0]...), observedAt, observedAt, observedAt)
+		row := append(copyRow(&page[0], source), observedAt, observedAt, observedAt)
 		page = page[1:]
 		return row, nil
 	})

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -434,5 +435,68 @@ func TestFirstSyncLargeBatchesWithRepeats(t *testing.T) {
 	}
 	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_job_history`); n != 610 {
 		t.Errorf("%d versions, want 610 (10 changed)", n)
+	}
+}
+
+// remaining_duration_ms is stored as listed, in a first sync and after; a change of it alone rewrites
+// the job's row but opens no version; a row stored before the column existed gets it at the next full
+// run, and a job without one is left alone.
+func TestRemainingDuration(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	remaining := func(j Job, ms int64) Job {
+		j.RemainingDurationMS = &ms
+		j.Raw = bytes.Replace(j.Raw, []byte(`"remaining_duration":null`), fmt.Appendf(nil, `"remaining_duration":%d`, ms), 1)
+		return j
+	}
+	storedRemaining := func(id int64) *int64 {
+		t.Helper()
+		var ms *int64
+		if err := s.pool.QueryRow(t.Context(), `SELECT remaining_duration_ms FROM modelarts.visualization_jobs WHERE job_id = $1`, id).Scan(&ms); err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	a, b := remaining(job(1, "a", 8, 1000), 3_600_000), job(2, "b", 8, 1000)
+	r := beginRun(t, s, "src", RunOptions{})
+	if res := upsert(t, r, t0, a, b); res != (PageResult{Inserted: 2}) {
+		t.Fatalf("first sync: %+v, want 2 inserted", res)
+	}
+	finish(t, r, RunStats{State: StateSucceeded})
+	if ms := storedRemaining(1); ms == nil || *ms != 3_600_000 {
+		t.Errorf("job 1: remaining_duration_ms %v, want 3600000", ms)
+	}
+	if ms := storedRemaining(2); ms != nil {
+		t.Errorf("job 2: remaining_duration_ms %d, want null", *ms)
+	}
+
+	r = beginRun(t, s, "src", RunOptions{})
+	if res := upsert(t, r, t0.Add(time.Minute), a, b); res != (PageResult{Unchanged: 2}) {
+		t.Errorf("the same jobs again: %+v, want 2 unchanged", res)
+	}
+	if res := upsert(t, r, t0.Add(2*time.Minute), remaining(a, 1_800_000)); res != (PageResult{Updated: 1}) {
+		t.Errorf("job 1 with less time left: %+v, want 1 updated", res)
+	}
+	finish(t, r, RunStats{State: StateSucceeded})
+	if ms := storedRemaining(1); ms == nil || *ms != 1_800_000 {
+		t.Errorf("job 1: remaining_duration_ms %v, want 1800000", ms)
+	}
+	if v := history(t, s, "src", 1); len(v) != 1 {
+		t.Errorf("job 1 has %d versions, want 1: the time left is not versioned", len(v))
+	}
+
+	// As stored before the column existed: no value, and the fingerprint of a job without one.
+	old := a
+	old.RemainingDurationMS = nil
+	if _, err := s.pool.Exec(t.Context(), `UPDATE modelarts.visualization_jobs SET remaining_duration_ms = NULL, content_sha256 = $1 WHERE job_id = 1`, old.fingerprint()); err != nil {
+		t.Fatal(err)
+	}
+	r = beginRun(t, s, "src", RunOptions{})
+	if res := upsert(t, r, t0.Add(3*time.Minute), remaining(a, 1_800_000), b); res != (PageResult{Updated: 1, Unchanged: 1}) {
+		t.Errorf("after the upgrade: %+v, want job 1 updated, job 2 unchanged", res)
+	}
+	finish(t, r, RunStats{State: StateSucceeded})
+	if ms := storedRemaining(1); ms == nil || *ms != 1_800_000 {
+		t.Errorf("job 1 after the upgrade: remaining_duration_ms %v, want 1800000", ms)
 	}
 }

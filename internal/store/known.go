@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"sort"
 	"time"
 
@@ -23,9 +22,7 @@ import (
 // write), certainly to write (fingerprint differs, or due), or to ask the database about (not known:
 // a job new to the source, or last seen close to the refresh cutoff).
 //
-// The jobs the run lists are remembered here too, one bit per known job and walk, instead of rows of
-// the run's seen table: only jobs the run did not know at its start go to that table. The deletion
-// candidates and MarkDeleted get the known jobs the last walk did not list from here.
+// What the run's walks listed, of these jobs and of others, is the run's seenSet (seen.go).
 //
 // Memory: 16 bytes a job (id and a fingerprint prefix of 8 bytes, outside the Go heap: allocTable)
 // plus a few bits, 16 MB for a million jobs, given back when the run finishes. A prefix of 8 bytes lets a changed job pass for unchanged only if its new fingerprint
@@ -52,6 +49,7 @@ const (
 )
 
 // knownJobs is what a run read of the source's stored jobs at its first page, ordered by job id.
+// What the run's walks listed of them is the run's seenSet's (seen.go).
 type knownJobs struct {
 	n       int
 	table   []byte // n entries of 16 bytes: job id, then the first 8 bytes of content_sha256
@@ -60,8 +58,41 @@ type knownJobs struct {
 	deleted bitset // marked deleted when read (due too)
 	near    bitset // last seen before cutoff + refreshHorizon: asked about
 	cutoff  time.Time
-	seen    []bitset // seen[w-1]: listed by walk w
-	counted []int64  // counted[w-1]: bits set in seen[w-1]
+}
+
+// knownJob is one stored job as knownJobsSQL reads it.
+type knownJob struct {
+	id                 int64
+	sum                []byte // the first 8 bytes of content_sha256; other lengths: not stored (due)
+	due, deleted, near bool
+}
+
+// newKnownJobs makes room for n jobs read at the refresh cutoff cutoff; add fills it, in job id order.
+func newKnownJobs(n int, cutoff time.Time) *knownJobs {
+	k := &knownJobs{cutoff: cutoff, due: newBitset(n), deleted: newBitset(n), near: newBitset(n)}
+	k.table, k.free = allocTable(16 * n)
+	return k
+}
+
+// add appends j, whose id is greater than those added before.
+func (k *knownJobs) add(j knownJob) error {
+	i := k.n
+	if 16*(i+1) > len(k.table) { // rows added since the count: impossible while the run holds the source's lease
+		return fmt.Errorf("the source's jobs changed while they were read")
+	}
+	k.n++
+	var s uint64
+	if len(j.sum) == 8 {
+		s = binary.BigEndian.Uint64(j.sum)
+	} else {
+		j.due = true
+	}
+	binary.LittleEndian.PutUint64(k.table[16*i:], uint64(j.id))
+	binary.LittleEndian.PutUint64(k.table[16*i+8:], s)
+	k.due.put(i, j.due)
+	k.deleted.put(i, j.deleted)
+	k.near.put(i, j.near)
+	return nil
 }
 
 // loadKnown reads the source's stored jobs; cutoff is the refresh cutoff of the run's first page.
@@ -70,36 +101,15 @@ func loadKnown(ctx context.Context, conn *pgxpool.Conn, source string, cutoff ti
 	if err := conn.QueryRow(ctx, knownCountSQL, source).Scan(&n); err != nil {
 		return nil, err
 	}
-	k := &knownJobs{cutoff: cutoff, due: newBitset(int(n)), deleted: newBitset(int(n)), near: newBitset(int(n))}
-	k.table, k.free = allocTable(16 * int(n))
+	k := newKnownJobs(int(n), cutoff)
 	rows, err := conn.Query(ctx, knownJobsSQL, source, cutoff, cutoff.Add(refreshHorizon))
 	if err != nil {
 		k.release()
 		return nil, err
 	}
-	var (
-		id                 int64
-		sum                []byte
-		due, deleted, near bool
-	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &sum, &due, &deleted, &near}, func() error {
-		i := k.n
-		if i == int(n) { // rows added since the count: impossible while the run holds the source's lease
-			return fmt.Errorf("the source's jobs changed while they were read")
-		}
-		k.n++
-		var s uint64
-		if len(sum) == 8 {
-			s = binary.BigEndian.Uint64(sum)
-		} else {
-			due = true
-		}
-		binary.LittleEndian.PutUint64(k.table[16*i:], uint64(id))
-		binary.LittleEndian.PutUint64(k.table[16*i+8:], s)
-		k.due.put(i, due)
-		k.deleted.put(i, deleted)
-		k.near.put(i, near)
-		return nil
+	var j knownJob
+	_, err = pgx.ForEachRow(rows, []any{&j.id, &j.sum, &j.due, &j.deleted, &j.near}, func() error {
+		return k.add(j)
 	})
 	if err != nil {
 		k.release()
@@ -119,16 +129,11 @@ func (k *knownJobs) release() {
 func (k *knownJobs) id(i int) int64   { return int64(binary.LittleEndian.Uint64(k.table[16*i:])) }
 func (k *knownJobs) sum(i int) uint64 { return binary.LittleEndian.Uint64(k.table[16*i+8:]) }
 
-// knownIndex returns the position of id among the jobs the run knew from its start, or -1.
-func (r *Run) knownIndex(id int64) int {
-	if r.known == nil {
+// index returns the position of id, or -1 if the run did not know it (or knew nothing: k nil).
+func (k *knownJobs) index(id int64) int {
+	if k == nil {
 		return -1
 	}
-	return r.known.index(id)
-}
-
-// index returns the position of id, or -1 if the run did not know it.
-func (k *knownJobs) index(id int64) int {
 	i := sort.Search(k.n, func(i int) bool { return k.id(i) >= id })
 	if i < k.n && k.id(i) == id {
 		return i
@@ -136,22 +141,16 @@ func (k *knownJobs) index(id int64) int {
 	return -1
 }
 
-// Verdicts of decide.
-const (
-	unknown   = iota // ask the database (stored_fingerprints.sql)
-	unchanged        // no write
-	toWrite          // write: the database compares in full and writes only what changed
-)
-
-// decide says what a job at position i with fingerprint sum needs, at the refresh cutoff of its page.
-func (k *knownJobs) decide(i int, sum []byte, cutoff time.Time) int {
+// decide says what the job at position i with fingerprint sum needs, at the refresh cutoff of its
+// page.
+func (k *knownJobs) decide(i int, sum []byte, cutoff time.Time) verdict {
 	switch {
 	case k.due.has(i) || binary.BigEndian.Uint64(sum) != k.sum(i):
-		return toWrite
+		return write
 	case k.near.has(i) || cutoff.After(k.cutoff.Add(refreshHorizon)):
-		return unknown
+		return ask
 	}
-	return unchanged
+	return skip
 }
 
 // written notes that the job at position i was sent to the database with fingerprint sum, in a
@@ -163,70 +162,6 @@ func (k *knownJobs) written(i int, sum []byte) {
 
 // markDue notes that the job at position i must be written when listed again (it was marked deleted).
 func (k *knownJobs) markDue(i int) { k.due.put(i, true) }
-
-// see notes that walk listed the job at position i.
-func (k *knownJobs) see(walk, i int) {
-	for len(k.seen) < walk {
-		k.seen = append(k.seen, newBitset(k.n))
-		k.counted = append(k.counted, 0)
-	}
-	if !k.seen[walk-1].has(i) {
-		k.seen[walk-1].put(i, true)
-		k.counted[walk-1]++
-	}
-}
-
-// seenBy is how many known jobs walk listed.
-func (k *knownJobs) seenBy(walk int) int64 {
-	if walk < 1 || walk > len(k.counted) {
-		return 0
-	}
-	return k.counted[walk-1]
-}
-
-// seenAny is how many known jobs any walk listed.
-func (k *knownJobs) seenAny() int64 {
-	if len(k.seen) == 1 {
-		return k.counted[0]
-	}
-	var n int64
-	for w := range k.n/64 + 1 {
-		var word uint64
-		for _, s := range k.seen {
-			if w < len(s) {
-				word |= s[w]
-			}
-		}
-		n += int64(bits.OnesCount64(word))
-	}
-	return n
-}
-
-// lastSeen is the last walk that listed the job at position i, 0 if none did.
-func (k *knownJobs) lastSeen(i int) int {
-	for w := len(k.seen); w >= 1; w-- {
-		if k.seen[w-1].has(i) {
-			return w
-		}
-	}
-	return 0
-}
-
-// missed returns the known jobs walk did not list and that may be live (not deleted when read, or
-// listed by an earlier walk of the run, which undeleted them), with the last walk that listed each
-// (0: none).
-func (k *knownJobs) missed(walk int) (ids []int64, walks []int32) {
-	ids, walks = []int64{}, []int32{}
-	for i := range k.n {
-		last := k.lastSeen(i)
-		if last >= walk || (last == 0 && k.deleted.has(i)) {
-			continue
-		}
-		ids = append(ids, k.id(i))
-		walks = append(walks, int32(last))
-	}
-	return ids, walks
-}
 
 // bitset is a set of small non-negative integers.
 type bitset []uint64

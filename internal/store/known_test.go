@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -113,42 +111,6 @@ func TestKnownJobsDeletionCandidates(t *testing.T) {
 		t.Errorf("candidates (job: walks missed) %v, want %v", got, want)
 	}
 	finish(t, r2, RunStats{State: StateSucceeded})
-}
-
-// What the run's memory says about the jobs it knew, walk by walk.
-func TestKnownJobsSeenAndMissed(t *testing.T) {
-	k := &knownJobs{n: 5, table: make([]byte, 5*16), due: newBitset(5), deleted: newBitset(5), near: newBitset(5)}
-	for i, id := range []int64{10, 20, 30, 40, 50} {
-		binary.LittleEndian.PutUint64(k.table[16*i:], uint64(id))
-	}
-	k.deleted.put(3, true) // job 40 was marked deleted when read
-	k.due.put(3, true)
-	k.see(1, 0)
-	k.see(1, 1)
-	k.see(1, 1) // twice in one walk counts once
-	k.see(2, 0)
-	k.see(2, 3) // job 40 listed again by walk 2
-	for _, c := range []struct {
-		name      string
-		got, want int64
-	}{
-		{"seen by walk 1", k.seenBy(1), 2},
-		{"seen by walk 2", k.seenBy(2), 2},
-		{"seen by walk 3", k.seenBy(3), 0},
-		{"seen by any walk", k.seenAny(), 3},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)
-		}
-	}
-	ids, walks := k.missed(2)
-	// 20: last listed by walk 1; 30 and 50: never; 40: deleted but listed by walk 2, so not missed.
-	if want := []int64{20, 30, 50}; !slices.Equal(ids, want) || !slices.Equal(walks, []int32{1, 0, 0}) {
-		t.Errorf("missed by walk 2: %v (last walks %v), want %v (1, 0, 0)", ids, walks, want)
-	}
-	if i := k.index(30); i != 2 || k.index(35) != -1 {
-		t.Errorf("index(30) = %d, index(35) = %d; want 2 and -1", i, k.index(35))
-	}
 }
 
 // The counts that read the jobs the run knew from its start do so under the run's mutex: a caller

@@ -101,15 +101,13 @@ type Run struct {
 	seenRefresh time.Duration
 	walk        int // current walk, see NextWalk
 	log         *slog.Logger
-	pendingSeen []int64 // ids seen by walk pendingWalk, not yet in the seen table (see noteSeen)
-	pendingWalk int
-	// firstSync: the source had no row in the job and history tables when the run first stored jobs;
-	// nil until then. UpsertPage then inserts without comparing (insert_new_jobs.sql).
-	firstSync *bool
+	// start: whether the source had rows when the run first stored jobs (startWrites).
+	start writeStart
 	// full: the run walks every page (KindFull); known is what it read of the source's jobs at its
 	// first page that was not a first sync (known.go), nil before that and in other runs.
 	full  bool
 	known *knownJobs
+	seen  *seenSet // what the run's walks listed (seen.go)
 	times WriteTimes
 
 	mu       sync.Mutex    // one method at a time
@@ -141,23 +139,16 @@ const (
 
 	dropLeaseSQL = `DELETE FROM modelarts.source_leases WHERE source = $1 AND run_id = $2`
 
-	dropSeenSQL = `DELETE FROM modelarts.run_seen WHERE run_id = $1`
-
 	leaseHolderSQL = `
 		SELECT coalesce(l.run_id, 0), coalesce(l.hostname, '?'), coalesce(l.pid, 0), l.acquired_at, l.expires_at
 		FROM modelarts.source_leases AS l
 		WHERE l.source = $1`
 
 	closeAbandonedSQL = `
-		WITH closed AS (
-			UPDATE modelarts.sync_runs
-			SET state = 'failed', finished_at = now(), error = $2
-			WHERE source = $1 AND state = 'running'
-			RETURNING id
-		), seen AS (
-			DELETE FROM modelarts.run_seen AS s USING closed AS c WHERE s.run_id = c.id
-		)
-		SELECT id FROM closed`
+		UPDATE modelarts.sync_runs
+		SET state = 'failed', finished_at = now(), error = $2
+		WHERE source = $1 AND state = 'running'
+		RETURNING id`
 
 	insertRunSQL = `
 		INSERT INTO modelarts.sync_runs (source, state, hostname, pid, kind)
@@ -165,13 +156,12 @@ const (
 		RETURNING id`
 )
 
-//go:embed sql/create_run_tables.sql
-var createRunTablesSQL string
-
 // BeginRun starts a run of source: in one transaction it takes the source's lease
 // (modelarts.source_leases; an error wrapping ErrSourceBusy, a *BusyError naming the holder, if
 // another run in any process holds it), closes as failed any ledger row of the source still
-// 'running' (left by a process that stopped, whose lease expired) and records the new run.
+// 'running' (left by a process that stopped, whose lease expired) and records the new run. The
+// run's staging table is each connection's (makeStaging); what its walks list is in its memory
+// (seen.go).
 //
 // The run holds no connection between its methods: the lease, renewed every quarter of
 // RunOptions.LockLease while the run is alive, is the exclusion. It is held until Finish, which must
@@ -222,6 +212,7 @@ func (s *Store) BeginRun(ctx context.Context, source string, opts RunOptions) (*
 		source:      source,
 		seenRefresh: cmp.Or(opts.SeenRefresh, DefaultSeenRefresh),
 		walk:        1,
+		seen:        newSeenSet(0),
 		full:        cmp.Or(opts.Kind, KindFull) == KindFull,
 		log:         s.log.With("source", source, "run_id", id),
 		stopBeat:    make(chan struct{}),
@@ -338,7 +329,7 @@ func (r *Run) ID() int64 { return r.id }
 func (r *Run) Source() string { return r.source }
 
 // Finish records how the run ended in its ledger row (finished_at, state, counts, error), then
-// deletes its seen ids and releases the source's lease. It must be called exactly once per run, also
+// releases the source's lease. It must be called exactly once per run, also
 // after errors; later calls return ErrRunFinished.
 //
 // If ctx is already done, Finish still records the outcome, within a short timeout of its own. If the
@@ -366,6 +357,8 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		r.known.release()
 		r.known = nil
 	}
+	r.seen.release()
+	r.seen = newSeenSet(0)
 
 	var stateErr error
 	switch st.State {
@@ -402,18 +395,13 @@ func (r *Run) closedElsewhere(updated int64) error {
 		"run's lease had expired); that record is kept, this outcome is not recorded", r.id)
 }
 
-// release deletes the run's seen ids and its lease.
+// release deletes the run's lease.
 func (r *Run) release(ctx context.Context) error {
-	return pgx.BeginFunc(ctx, r.store.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, dropSeenSQL, r.id); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, dropLeaseSQL, r.source, r.id)
-		if err == nil && tag.RowsAffected() == 0 {
-			err = errors.New("the source's lease was no longer the run's at finish (it expired and another run took it)")
-		}
-		return err
-	})
+	tag, err := r.store.pool.Exec(ctx, dropLeaseSQL, r.source, r.id)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = errors.New("the source's lease was no longer the run's at finish (it expired and another run took it)")
+	}
+	return err
 }
 
 func (r *Run) finishArgs(st RunStats) []any {

@@ -95,13 +95,6 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	if _, ok := cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"]; !ok {
 		cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"] = "64MB"
 	}
-	// Every session gets the runs' staging table: a run writes a page through any connection.
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		if _, err := c.Exec(ctx, createRunTablesSQL); err != nil {
-			return fmt.Errorf("create the runs' staging table: %w", err)
-		}
-		return nil
-	}
 	password := cfg.ConnConfig.Password
 	where := describe(cfg.ConnConfig.Config)
 

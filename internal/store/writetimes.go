@@ -11,9 +11,9 @@ import (
 // for pages, decoding them, the deletion checks) is the rest of its wall time.
 type WriteTimes struct {
 	Batches int           // UpsertPage calls that had jobs
-	Seen    time.Duration // recording the seen ids: in memory for jobs the run knew (known.go), else in the run's seen table (flushSeen)
+	Seen    time.Duration // recording the seen ids, in the run's memory (seen.go)
 	Lookup  time.Duration // reading the source's jobs once (known.go), then asking about jobs not decided in memory (stored_fingerprints.sql)
-	Prepare time.Duration // building the COPY rows (fingerprints included)
+	Prepare time.Duration // fingerprints, the page's plan (plan.go) and the staged rows (staged.go)
 	Copy    time.Duration // COPY into the staging table
 	Write   time.Duration // the statements from staging into the job and history tables, and the commit
 }
@@ -33,9 +33,10 @@ func (t WriteTimes) LogValue() slog.Value {
 // WriteTimes returns where the run's write path spent its time so far.
 func (r *Run) WriteTimes() WriteTimes { return r.times }
 
-// since adds the time since start to *d and returns now, the start of the next step.
-func since(d *time.Duration, start time.Time) time.Time {
-	now := time.Now()
-	*d += now.Sub(start)
-	return now
+// timed runs step, one step of the write path, and adds the time it took to *d.
+func timed(d *time.Duration, step func() error) error {
+	start := time.Now()
+	err := step()
+	*d += time.Since(start)
+	return err
 }

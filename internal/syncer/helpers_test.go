@@ -186,6 +186,8 @@ func (m *model) checkAfter(ctx context.Context, db *pgxpool.Pool, src string, jo
 			   OR l.status <> (t.raw->>'status')::integer OR l.duration_ms <> (t.raw->>'duration')::bigint
 			   OR l.service_url <> t.raw->>'service_url' OR l.train_url <> t.raw->>'train_url'
 			   OR l.resource_id IS DISTINCT FROM t.raw->>'resource_id'
+			   OR l.remaining_duration_ms IS DISTINCT FROM (CASE WHEN t.raw->>'remaining_duration' ~ '^[0-9]{1,18}$'
+			                                                     THEN (t.raw->>'remaining_duration')::bigint END)
 			   OR l.create_time <> to_timestamp(0) + ((t.raw->>'create_time')::bigint * interval '1 millisecond')
 			ORDER BY 1 LIMIT 20`, src, ids, raws)
 		if err != nil {

@@ -459,6 +459,7 @@ func Rows(jobs []fetch.Job) []store.Job {
 		rows[i] = store.Job{
 			JobID: j.ID, Name: j.Name, Desc: j.Desc, Status: j.Status, CreateTime: j.CreatedAt(),
 			DurationMS: j.Duration, ServiceURL: j.ServiceURL, TrainURL: j.TrainURL, ResourceID: j.ResourceID, Raw: j.Raw,
+			RemainingDurationMS: j.RemainingDuration,
 		}
 	}
 	return rows

@@ -8,14 +8,14 @@
 WITH inserted AS (
     INSERT INTO modelarts.visualization_jobs
         (source, job_id, job_name, job_desc, status, create_time, duration_ms, service_url, train_url,
-         resource_id, raw, content_sha256, first_seen_at, last_seen_at, last_changed_at)
+         resource_id, raw, content_sha256, remaining_duration_ms, first_seen_at, last_seen_at, last_changed_at)
     SELECT $1::text, s.job_id, s.job_name, s.job_desc, s.status, s.create_time, s.duration_ms,
-           s.service_url, s.train_url, s.resource_id, s.raw::jsonb, s.content_sha256,
+           s.service_url, s.train_url, s.resource_id, s.raw::jsonb, s.content_sha256, s.remaining_duration_ms,
            $2::timestamptz, $2::timestamptz, $2::timestamptz
     FROM unnest($4::bigint[], $5::text[], $6::text[], $7::integer[], $8::timestamptz[], $9::bigint[],
-                $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[])
+                $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[], $15::bigint[])
          AS s(job_id, job_name, job_desc, status, create_time, duration_ms, service_url, train_url,
-              resource_id, raw, content_sha256)
+              resource_id, raw, content_sha256, remaining_duration_ms)
     ON CONFLICT (source, job_id) DO NOTHING
     RETURNING job_id, status, job_name, job_desc, service_url, train_url, duration_ms, create_time
 ), versions AS (

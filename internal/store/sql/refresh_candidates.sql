@@ -2,30 +2,25 @@
 -- that the last walk did not list (a job an earlier walk listed may have been deleted since). Jobs
 -- listed again, or no longer live, leave it; jobs missed again add the walks that missed them to
 -- walks_missed; new ones join. Returns the queue's length.
--- A full run knows the jobs the source held at its start (known.go) and what its walks listed of them;
--- the seen table (modelarts.run_seen, the run's rows) holds only the other jobs its walks listed. The missed jobs are those known jobs that
--- the last walk did not list (passed in), and the jobs of the seen table that only earlier walks
--- listed; a run that read nothing at its start ($7 false) also misses every live job not in the seen
--- table.
--- $1 source, $2 now, $3 run id, $4 the last walk, $5 the known jobs the last walk did not list, $6
--- the last walk that listed each (0: none), $7 whether the run read the source's jobs at its start.
+-- What the run's walks listed is in the run's memory (seen.go), which passes the jobs the last walk
+-- missed: those an earlier walk listed, and those the run knew at its start (known.go) that no walk
+-- listed; a run that did not read them at its start ($7 false: a run that stored nothing, or a head
+-- run; a first sync knows the source held nothing) also misses every live job it did not list ($8).
+-- $1 source, $2 now, $3 run id, $4 the last walk, $5 the jobs the last walk missed, $6 the last walk
+-- that listed each (0: none), $7 whether the run knows what the source held at its start, $8 when it
+-- does not, every job its walks listed.
 WITH missed AS (
     SELECT j.job_id, $4::integer - u.walk AS walks
     FROM unnest($5::bigint[], $6::integer[]) AS u(job_id, walk)
     JOIN modelarts.visualization_jobs AS j ON j.source = $1::text AND j.job_id = u.job_id
     WHERE j.deleted_at IS NULL
     UNION ALL
-    SELECT j.job_id, $4::integer - s.walk
-    FROM modelarts.run_seen AS s
-    JOIN modelarts.visualization_jobs AS j ON j.source = $1::text AND j.job_id = s.job_id
-    WHERE s.run_id = $3::bigint AND s.walk < $4::integer AND j.deleted_at IS NULL
-    UNION ALL
     SELECT j.job_id, $4::integer
     FROM modelarts.visualization_jobs AS j
     WHERE NOT $7::boolean
       AND j.source = $1::text
       AND j.deleted_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM modelarts.run_seen AS s WHERE s.run_id = $3::bigint AND s.job_id = j.job_id)
+      AND NOT EXISTS (SELECT 1 FROM unnest($8::bigint[]) AS s(job_id) WHERE s.job_id = j.job_id)
 ), settled AS (
     DELETE FROM modelarts.deletion_candidates AS c
     WHERE c.source = $1::text
