@@ -85,6 +85,13 @@ const (
 	DefaultDeleteCheckTime   = 2 * time.Minute
 	DefaultHeadSchedule      = "@every 1m"
 	HeadScheduleOff          = "off"
+
+	// Retention of the run ledger (the daemon prunes modelarts.sync_runs; 0: keep forever).
+	EnvLedgerKeepNoop     = "INDEXER_LEDGER_KEEP_NOOP"     // runs that wrote nothing and did not fail
+	EnvLedgerKeep         = "INDEXER_LEDGER_KEEP"          // every other run (the latest of each source are kept)
+	EnvMetricsJobStatuses = "INDEXER_METRICS_JOB_STATUSES" // vizjob_jobs per source and status on /metrics
+	DefaultLedgerKeepNoop = 7 * 24 * time.Hour
+	DefaultLedgerKeep     = 90 * 24 * time.Hour
 )
 
 // EnvHTTPToken is the bearer token the daemon requires on / and /metrics (also EnvHTTPToken_FILE);
@@ -203,6 +210,12 @@ type Config struct {
 	RunAtStart    bool           // sync every source once at start, then on schedule
 	Timezone      string         // IANA name the cron schedules are read in
 	Location      *time.Location // Timezone, loaded by Validate
+
+	// LedgerKeepNoop and LedgerKeep: how long the daemon keeps runs in modelarts.sync_runs that wrote
+	// nothing and did not fail, and the others (0: forever). The latest runs of a source are kept.
+	LedgerKeepNoop, LedgerKeep time.Duration
+	// MetricsJobStatuses: /metrics has vizjob_jobs per source and status, not only per-source totals.
+	MetricsJobStatuses bool
 
 	// origin records, by variable name, where each setting given explicitly came from: the
 	// variable itself (Load) or the flag that overrode it (SetBy). Messages name that origin.
