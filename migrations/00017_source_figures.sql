@@ -34,6 +34,7 @@ CREATE TABLE modelarts.source_sync_state (
     last_head_started_at  timestamptz,
     last_success_run_id   bigint,
     last_success_at       timestamptz,
+    last_any_success_at   timestamptz,
     last_listed_run_id    bigint,
     last_listed_at        timestamptz,
     last_head_walk_run_id bigint,
@@ -54,6 +55,7 @@ COMMENT ON COLUMN modelarts.source_sync_state.last_head_run_id IS 'The latest he
 COMMENT ON COLUMN modelarts.source_sync_state.last_head_started_at IS 'When it started.';
 COMMENT ON COLUMN modelarts.source_sync_state.last_success_run_id IS 'The latest full run that succeeded: a walk proven complete, every deletion settled.';
 COMMENT ON COLUMN modelarts.source_sync_state.last_success_at IS 'When it ended.';
+COMMENT ON COLUMN modelarts.source_sync_state.last_any_success_at IS 'When the latest run of either kind that succeeded ended (vizjob_last_success_timestamp_seconds).';
 COMMENT ON COLUMN modelarts.source_sync_state.last_listed_run_id IS 'The latest run that listed every page of the source (sync_runs.listed_every_page), succeeded or partial.';
 COMMENT ON COLUMN modelarts.source_sync_state.last_listed_at IS 'When it ended: every job of the source that existed before its walk started and still exists was listed and stored by then.';
 COMMENT ON COLUMN modelarts.source_sync_state.last_head_walk_run_id IS 'The latest head walk that did not fail.';
@@ -111,6 +113,7 @@ CREATE TABLE modelarts.source_created_days (
     jobs   bigint NOT NULL,
     PRIMARY KEY (source, day)
 ) WITH (fillfactor = 70);
+CREATE INDEX source_created_days_day_idx ON modelarts.source_created_days (day);
 
 COMMENT ON TABLE modelarts.source_created_days IS
     'Jobs per source and UTC day of their create_time (deleted ones included), kept by statement triggers on visualization_jobs.';
@@ -271,6 +274,8 @@ BEGIN
             (SELECT NEW.id, NEW.finished_at WHERE NEW.kind = 'full' AND NEW.state = 'succeeded'
                  AND (s.last_success_at IS NULL OR NEW.finished_at >= s.last_success_at)
              UNION ALL SELECT s.last_success_run_id, s.last_success_at LIMIT 1),
+        last_any_success_at = CASE WHEN NEW.state = 'succeeded' THEN greatest(s.last_any_success_at, NEW.finished_at)
+                                   ELSE s.last_any_success_at END,
         (last_listed_run_id, last_listed_at) =
             (SELECT NEW.id, NEW.finished_at WHERE (NEW.listed_every_page OR (NEW.kind = 'full' AND NEW.state = 'succeeded'))
                  AND (s.last_listed_at IS NULL OR NEW.finished_at >= s.last_listed_at)
@@ -320,10 +325,10 @@ FROM modelarts.sync_runs
 GROUP BY 1, 2, 3;
 
 INSERT INTO modelarts.source_sync_state AS s (source, last_full_run_id, last_full_started_at, last_head_run_id,
-    last_head_started_at, last_success_run_id, last_success_at, last_listed_run_id, last_listed_at,
+    last_head_started_at, last_success_run_id, last_success_at, last_any_success_at, last_listed_run_id, last_listed_at,
     last_head_walk_run_id, last_head_walk_at, last_change_run_id, last_change_at, last_error_run_id,
     last_error_at, last_error)
-SELECT src.source, f.id, f.started_at, h.id, h.started_at, ok.id, ok.finished_at, ok.id, ok.finished_at,
+SELECT src.source, f.id, f.started_at, h.id, h.started_at, ok.id, ok.finished_at, anyok.finished_at, ok.id, ok.finished_at,
        hw.id, hw.finished_at, ch.id, ch.finished_at, err.id, err.finished_at, err.error
 FROM (SELECT DISTINCT source FROM modelarts.sync_runs) AS src
 LEFT JOIN LATERAL (SELECT id, started_at FROM modelarts.sync_runs r WHERE r.source = src.source AND r.kind = 'full'
@@ -333,6 +338,8 @@ LEFT JOIN LATERAL (SELECT id, started_at FROM modelarts.sync_runs r WHERE r.sour
 LEFT JOIN LATERAL (SELECT id, finished_at FROM modelarts.sync_runs r
                    WHERE r.source = src.source AND r.kind = 'full' AND r.state = 'succeeded'
                    ORDER BY finished_at DESC, id DESC LIMIT 1) AS ok ON true
+LEFT JOIN LATERAL (SELECT max(finished_at) AS finished_at FROM modelarts.sync_runs r
+                   WHERE r.source = src.source AND r.state = 'succeeded') AS anyok ON true
 LEFT JOIN LATERAL (SELECT id, finished_at FROM modelarts.sync_runs r
                    WHERE r.source = src.source AND r.kind = 'head' AND r.state IN ('succeeded', 'partial')
                    ORDER BY finished_at DESC, id DESC LIMIT 1) AS hw ON true

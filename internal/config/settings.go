@@ -259,7 +259,9 @@ var settings = []Setting{
 	{Variable: EnvLedgerKeepNoop, Flag: "ledger-keep-noop", Scope: ScopeDaemon, def: DefaultLedgerKeepNoop,
 		Help:  "how long the daemon keeps runs that wrote nothing and did not fail in modelarts.sync_runs (sync_run_counts keeps their counts); 0: forever",
 		field: func(c *Config) any { return &c.LedgerKeepNoop },
-		check: func(c *Config, name string) error { return notNegative(name, c.LedgerKeepNoop, " (0 keeps them forever)") }},
+		check: func(c *Config, name string) error {
+			return notNegative(name, c.LedgerKeepNoop, " (0 keeps them forever)")
+		}},
 	{Variable: EnvLedgerKeep, Flag: "ledger-keep", Scope: ScopeDaemon, def: DefaultLedgerKeep,
 		Help:  "how long the daemon keeps the other runs (that changed a job, or failed) in modelarts.sync_runs; the latest runs of each source are always kept; 0: forever",
 		field: func(c *Config) any { return &c.LedgerKeep },

@@ -1,4 +1,6 @@
--- Records how a run ended. $1 run id; then state, counts, error text and the deletion queue's figures.
+-- Records how a run ended. $1 run id; then state, counts, error text, the deletion queue's figures and
+-- whether a walk listed every page ($16). The trigger sync_runs_track updates source_sync_state and
+-- sync_run_counts from this row.
 UPDATE modelarts.sync_runs
 SET finished_at     = now(),
     state           = $2::text,
@@ -14,5 +16,6 @@ SET finished_at     = now(),
     api_total_count = $12::bigint,
     error           = $13::text,
     deletion_checks   = $14::integer,
-    deletions_pending = $15::bigint
+    deletions_pending = $15::bigint,
+    listed_every_page = $16::boolean
 WHERE id = $1::bigint
