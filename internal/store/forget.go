@@ -34,6 +34,14 @@ const (
 	forgetRunsSQL       = `DELETE FROM modelarts.sync_runs WHERE source = $1`
 )
 
+// forgetFiguresSQL deletes the per-source figures (migration 00017), after the rows they count.
+var forgetFiguresSQL = []string{
+	`DELETE FROM modelarts.source_sync_state WHERE source = $1`,
+	`DELETE FROM modelarts.sync_run_counts WHERE source = $1`,
+	`DELETE FROM modelarts.source_job_counts WHERE source = $1`,
+	`DELETE FROM modelarts.source_created_days WHERE source = $1`,
+}
+
 // CountSource counts the rows of source in every table.
 func (s *Store) CountSource(ctx context.Context, source string) (SourceCounts, error) {
 	var c SourceCounts
@@ -43,8 +51,8 @@ func (s *Store) CountSource(ctx context.Context, source string) (SourceCounts, e
 	return c, nil
 }
 
-// ForgetSource deletes every row of source (jobs, their history, deletion candidates, bad items and
-// its runs in the ledger) in one transaction, and returns what it deleted. It returns an error wrapping
+// ForgetSource deletes every row of source (jobs, their history, deletion candidates, bad items, its
+// runs in the ledger and its figures) in one transaction, and returns what it deleted. It returns an error wrapping
 // ErrSourceBusy when a run of the source is in progress.
 func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, error) {
 	var c SourceCounts
@@ -65,6 +73,11 @@ func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, 
 				return err
 			}
 			*st.n = tag.RowsAffected()
+		}
+		for _, sql := range forgetFiguresSQL {
+			if _, err := tx.Exec(ctx, sql, source); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
