@@ -275,9 +275,9 @@ var settings = []Setting{
 			}
 			return nil
 		}},
-	{Variable: EnvMetricsJobStatuses, Flag: "metrics-job-statuses", Scope: ScopeDaemon, def: false,
-		Help:  "export vizjob_jobs per source and status code on /metrics (about 20 series a source) besides the per-source totals",
-		field: func(c *Config) any { return &c.MetricsJobStatuses }},
+	{Variable: EnvMetricsDetail, Flag: "metrics-detail", Scope: ScopeDaemon, def: false,
+		Help:  "export on /metrics, by source, the jobs per status code, run durations, API requests, retries, throttling, deletions and request rate (about 60 series a source instead of 11)",
+		field: func(c *Config) any { return &c.MetricsDetail }},
 	{Variable: EnvConcurrency, Flag: "concurrency", Scope: ScopeDaemon, def: DefaultConcurrency,
 		Help:  "sources synced at the same time, at most",
 		field: func(c *Config) any { return &c.Concurrency },

@@ -120,19 +120,14 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 		names = append(names, sc.Name)
 	}
 	d.ready = ttlcache.Value[struct{}]{TTL: readyCacheTTL, Load: d.checkReady}
-	d.metrics = newMetrics(d.reg, st, names, log)
+	d.metrics = newMetrics(d.reg, st, names, cfg.MetricsDetail, log)
 	for _, sc := range cfg.Sources {
 		srcLog := log.With("source", sc.Name)
-		requests, throttled := d.metrics.requests, d.metrics.throttle
+		m := d.metrics
 		runner, err := syncer.NewRunner(cfg, sc, syncer.Hooks{
 			HTTPClient: opts.HTTPClient,
 			Logger:     log,
-			OnResponse: func(status int) {
-				requests.WithLabelValues(sc.Name, codeLabel(status)).Inc()
-				if status == http.StatusTooManyRequests {
-					throttled.WithLabelValues(sc.Name).Inc()
-				}
-			},
+			OnResponse: func(status int) { m.request(sc.Name, status) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("daemon: source %s: %w", sc.Name, err)
@@ -248,7 +243,39 @@ func (d *Daemon) scheduler(runCtx context.Context) (*cron.Cron, error) {
 			c.Schedule(head, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindHead) }))
 		}
 	}
+	if d.cfg.LedgerKeepNoop > 0 || d.cfg.LedgerKeep > 0 {
+		c.Schedule(cron.Every(pruneInterval), cron.FuncJob(d.pruneLedger))
+	}
 	return c, nil
+}
+
+// pruneInterval is how often the daemon prunes the run ledger; pruneTimeout bounds one pruning.
+const (
+	pruneInterval = 10 * time.Minute
+	pruneTimeout  = 5 * time.Minute
+)
+
+// pruneLedger deletes the runs the retention settings no longer keep (store.PruneLedger: small
+// batches, one replica at a time through an advisory lock). Shutdown stops it between two batches.
+func (d *Daemon) pruneLedger() {
+	ctx, cancel := context.WithTimeout(d.stopping, pruneTimeout)
+	defer cancel()
+	started := time.Now()
+	res, err := d.store.PruneLedger(ctx, store.LedgerRetention{KeepNoop: d.cfg.LedgerKeepNoop, Keep: d.cfg.LedgerKeep})
+	d.metrics.pruned.WithLabelValues("noop").Add(float64(res.Noop))
+	d.metrics.pruned.WithLabelValues("other").Add(float64(res.Other))
+	switch {
+	case err != nil && d.isStopping():
+		d.log.Info("ledger pruning stopped by shutdown", "runs_deleted", res.Noop+res.Other)
+	case err != nil:
+		d.log.Warn("ledger pruning failed; the next one, in "+pruneInterval.String()+", goes on",
+			"error", err, "runs_deleted", res.Noop+res.Other)
+	case res.Noop+res.Other > 0:
+		d.log.Info("ledger pruned", "noop_runs_deleted", res.Noop, "other_runs_deleted", res.Other,
+			"batches", res.Batches, "took", time.Since(started).Round(time.Millisecond))
+	case res.Busy:
+		d.log.Debug("ledger pruning left to another replica, which holds the pruning lock")
+	}
 }
 
 // prepare applies pending migrations, or warns that some are pending.

@@ -68,7 +68,7 @@ func lifecycleDaemon(t *testing.T, cfg *config.Config, concurrency int, f *fakeS
 		names = append(names, sc.Name)
 		d.sources = append(d.sources, &scheduledSource{cfg: sc, log: log.With("source", sc.Name), sync: f.sync(sc.Name)})
 	}
-	d.metrics = newMetrics(d.reg, nil, names, log)
+	d.metrics = newMetrics(d.reg, nil, names, false, log)
 	runCtx, cancelRuns := context.WithCancelCause(context.Background())
 	c, err := d.scheduler(runCtx)
 	if err != nil {

@@ -197,6 +197,25 @@ func TestPruneLedger(t *testing.T) {
 	if err != nil || again.Noop+again.Other != 0 {
 		t.Errorf("second PruneLedger = %+v, %v; want nothing left to delete", again, err)
 	}
+	// Another replica pruning (it holds the lock in its transaction): this one leaves the work to it.
+	ledgerRow(t, s, "a", KindHead, StateSucceeded, 30*day, 0)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, pruneLockSQL, sourceLockClass); err != nil {
+		t.Fatal(err)
+	}
+	if busy, err := s.PruneLedger(ctx, LedgerRetention{KeepNoop: 7 * day, Keep: 90 * day}); err != nil || !busy.Busy || busy.Noop != 0 {
+		t.Errorf("PruneLedger while another holds the pruning lock = %+v, %v; want Busy and nothing deleted", busy, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := s.PruneLedger(ctx, LedgerRetention{KeepNoop: 7 * day, Keep: 90 * day}); err != nil || after.Busy || after.Noop != 1 {
+		t.Errorf("PruneLedger once the lock is free = %+v, %v; want the one old no-op run deleted", after, err)
+	}
 	if off, err := s.PruneLedger(ctx, LedgerRetention{}); err != nil || off.Batches != 0 {
 		t.Errorf("PruneLedger with retention off = %+v, %v; want no statement at all", off, err)
 	}

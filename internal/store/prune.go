@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Retention of the run ledger: the daemon calls PruneLedger on one replica at a time, in the manner of
@@ -33,7 +35,15 @@ type PruneResult struct {
 	Noop    int64 // runs that wrote nothing
 	Other   int64 // older runs of any outcome
 	Batches int
+	// Busy: another process was pruning (it held the pruning lock when a batch began), so this call
+	// stopped and left the rest to it.
+	Busy bool
 }
+
+// pruneLockSQL takes the lock a batch of PruneLedger holds for its transaction: the class of the
+// sources' locks and the hash of a name no source is expected to have (were one to share it, that
+// source's run and a batch would merely not overlap).
+const pruneLockSQL = `SELECT pg_try_advisory_xact_lock($1::integer, hashtext('vizjob ledger pruning'))`
 
 // Each statement deletes up to $2 runs that ended before $1 and that source_sync_state does not
 // name; the no-op one skips (FOR UPDATE SKIP LOCKED) a row a run or another pruner holds. The no-op statement
@@ -78,8 +88,9 @@ const (
 
 // PruneLedger deletes, in batches of ret.Batch runs, the runs of modelarts.sync_runs that ret says
 // are old enough, until none is left or ctx is done; it returns what it deleted (also with an error).
-// Each batch is one short statement, so a run that starts or ends meanwhile never waits on it for
-// long, and two pruners at once (which the daemon avoids) merely share the work.
+// Each batch is one short transaction, so a run that starts or ends meanwhile never waits on it for
+// long. A batch first takes a transaction-level advisory lock (pg_try_advisory_xact_lock): when
+// another process holds it, this call stops with Busy set, so one replica prunes at a time.
 func (s *Store) PruneLedger(ctx context.Context, ret LedgerRetention) (PruneResult, error) {
 	var res PruneResult
 	batch := ret.Batch
@@ -103,16 +114,32 @@ func (s *Store) PruneLedger(ctx context.Context, ret LedgerRetention) (PruneResu
 				return res, fmt.Errorf("prune ledger: %w", context.Cause(ctx))
 			}
 			cutoff := time.Now().Add(-step.keep)
-			tag, err := s.pool.Exec(ctx, step.sql, cutoff, batch)
+			var deleted int64
+			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				var locked bool
+				if err := tx.QueryRow(ctx, pruneLockSQL, sourceLockClass).Scan(&locked); err != nil {
+					return err
+				}
+				if !locked {
+					res.Busy = true
+					return nil
+				}
+				tag, err := tx.Exec(ctx, step.sql, cutoff, batch)
+				deleted = tag.RowsAffected()
+				return err
+			})
 			if err != nil {
 				if ctx.Err() != nil {
 					err = errors.Join(err, context.Cause(ctx))
 				}
 				return res, fmt.Errorf("prune ledger: %w", interpretError(err))
 			}
+			if res.Busy {
+				return res, nil
+			}
 			res.Batches++
-			*step.n += tag.RowsAffected()
-			if tag.RowsAffected() < int64(batch) {
+			*step.n += deleted
+			if deleted < int64(batch) {
 				break
 			}
 		}
