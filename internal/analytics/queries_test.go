@@ -124,12 +124,15 @@ func expected(c clock) map[string][][]string {
 
 		// edge: running, never succeeded. lab: last success 2 days ago, then a failure 30 minutes
 		// ago (its error cut at 60 characters). prod: a failure an hour ago, a success 10 minutes ago.
+		// A succeeded run listed every page: the last listing is the last success (the fixture's runs
+		// do not say more; TestFreshnessOfABusySource has partial runs that listed every page).
 		"10-sync-freshness": {
-			r("edge", "running", null, null, "0", null, null),
-			r("lab", "failed", ts(c.N.Add(-48*time.Hour)), "2 days", "1", ts(c.N.Add(-30*time.Minute)), longError[:60]),
-			r("prod", "succeeded", ts(c.N.Add(-10*time.Minute)), "00:10:00", "1", ts(c.N.Add(-time.Hour)),
-				"fetch page 3: ModelArts.0010: internal error"),
-			r("qa", "succeeded", ts(c.N.Add(-19*time.Minute)), "00:19:00", "0", null, null),
+			r("edge", "running", null, null, null, null, null, "0", null, null),
+			r("lab", "failed", ts(c.N.Add(-48*time.Hour)), "2 days", ts(c.N.Add(-48*time.Hour)), "2 days", null, "1",
+				ts(c.N.Add(-30*time.Minute)), longError[:60]),
+			r("prod", "succeeded", ts(c.N.Add(-10*time.Minute)), "00:10:00", ts(c.N.Add(-10*time.Minute)), "00:10:00", null, "1",
+				ts(c.N.Add(-time.Hour)), "fetch page 3: ModelArts.0010: internal error"),
+			r("qa", "succeeded", ts(c.N.Add(-19*time.Minute)), "00:19:00", ts(c.N.Add(-19*time.Minute)), "00:19:00", null, "0", null, null),
 		},
 
 		// Running versions in the last 7 days: 105 (since D-10, open), 13231 (D-4 11:00 to D-3
