@@ -243,13 +243,17 @@ func (d *Daemon) scheduler(runCtx context.Context) (*cron.Cron, error) {
 			c.Schedule(head, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindHead) }))
 		}
 	}
-	if d.cfg.LedgerKeepNoop > 0 || d.cfg.LedgerKeep > 0 {
-		c.Schedule(cron.Every(pruneInterval), cron.FuncJob(d.pruneLedger))
+	if d.store != nil && (d.cfg.LedgerKeepNoop > 0 || d.cfg.LedgerKeep > 0) {
+		// At start, then every pruneInterval: a daemon restarted more often still prunes.
+		c.Schedule(&tickAtStart{Schedule: cron.Every(pruneInterval)}, cron.FuncJob(d.pruneLedger))
 	}
 	return c, nil
 }
 
-// pruneInterval is how often the daemon prunes the run ledger; pruneTimeout bounds one pruning.
+// pruneInterval is how often the daemon prunes the run ledger (and once at start); pruneTimeout
+// bounds one pruning. Issue 26's River scheduling is to make this a leader-only periodic job; until
+// then every replica prunes on its timer, and the advisory lock each batch takes (store.PruneLedger)
+// keeps two replicas from pruning at the same moment.
 const (
 	pruneInterval = 10 * time.Minute
 	pruneTimeout  = 5 * time.Minute
