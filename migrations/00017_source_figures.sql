@@ -22,6 +22,12 @@ ALTER TABLE modelarts.sync_runs ADD COLUMN listed_every_page boolean;
 COMMENT ON COLUMN modelarts.sync_runs.listed_every_page IS
     'A walk of the run listed every page of the source, to the end of the listing (full runs; the walk may still be unproven, so the run partial). false for head walks and runs cut short; null for runs recorded before this column existed.';
 
+-- The ledger gains and loses rows all day (a row per run, updated once when it ends, deleted by
+-- pruning): vacuum it after 2% of its rows changed rather than PostgreSQL's default 20%, so that dead
+-- rows and index entries do not pile up for days on a fleet's ledger (docs/ledger.md).
+ALTER TABLE modelarts.sync_runs SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02,
+    autovacuum_analyze_scale_factor = 0.02);
+
 -- Partial index for pruning the runs that wrote nothing (store.PruneLedger): only those rows are in it.
 CREATE INDEX sync_runs_noop_finished_at_idx ON modelarts.sync_runs (finished_at)
     WHERE state IN ('succeeded', 'partial') AND jobs_inserted = 0 AND jobs_updated = 0 AND jobs_deleted = 0;
@@ -498,4 +504,6 @@ DROP FUNCTION modelarts.job_duration_bucket(bigint, timestamptz);
 DROP TABLE modelarts.source_created_days, modelarts.source_job_counts, modelarts.sync_run_counts,
     modelarts.source_sync_state;
 DROP INDEX modelarts.sync_runs_noop_finished_at_idx;
+ALTER TABLE modelarts.sync_runs RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_insert_scale_factor,
+    autovacuum_analyze_scale_factor);
 ALTER TABLE modelarts.sync_runs DROP COLUMN listed_every_page;
