@@ -233,6 +233,23 @@ CREATE TRIGGER visualization_jobs_count_update AFTER UPDATE ON modelarts.visuali
 CREATE TRIGGER visualization_jobs_count_delete AFTER DELETE ON modelarts.visualization_jobs
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION modelarts.track_job_counts();
 
+-- TRUNCATE of the jobs empties their counts too.
+-- +goose StatementBegin
+CREATE FUNCTION modelarts.truncate_job_counts() RETURNS trigger
+    LANGUAGE plpgsql AS
+$$
+BEGIN
+    DELETE FROM modelarts.source_job_counts;
+    DELETE FROM modelarts.source_created_days;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+COMMENT ON FUNCTION modelarts.truncate_job_counts() IS
+    'Statement trigger of visualization_jobs: TRUNCATE empties source_job_counts and source_created_days.';
+CREATE TRIGGER visualization_jobs_count_truncate AFTER TRUNCATE ON modelarts.visualization_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION modelarts.truncate_job_counts();
+
 -- Keeps source_sync_state and sync_run_counts as a run is recorded (INSERT) and as it ends (its state
 -- leaves 'running'). Rows inserted already ended (imports, tests) count as both. Comparisons, not
 -- assignments: rows recorded out of order (a fixture, an import) still leave the latest in place.
@@ -379,7 +396,7 @@ SELECT s.source,
        s.last_head_walk_at,
        s.last_change_at
 FROM modelarts.source_sync_state AS s
-JOIN modelarts.sync_runs AS last ON last.id = s.last_full_run_id
+LEFT JOIN modelarts.sync_runs AS last ON last.id = s.last_full_run_id
 LEFT JOIN LATERAL (
     SELECT sum(c.runs) AS runs, sum(c.failed) AS failed
     FROM modelarts.sync_run_counts AS c
@@ -392,7 +409,8 @@ LEFT JOIN LATERAL (
     FROM modelarts.source_job_counts AS c
     LEFT JOIN modelarts.job_statuses AS st ON st.code = c.status
     WHERE c.source = s.source AND NOT c.deleted
-) AS jobs ON true;
+) AS jobs ON true
+WHERE s.last_full_run_id IS NOT NULL;
 
 COMMENT ON VIEW modelarts.sync_health IS
     'One row per source that has a full run: its latest full run, how old what the mirror shows is (last_listed_at: the last run that listed every page; last_success_at: the last run also proven complete), its last head walk and change, its last error, its runs of the last day and its job counts. Read from figures kept as runs finish (source_sync_state, sync_run_counts, source_job_counts): a few rows per source, whatever the ledger''s length. Alert on listed_freshness_seconds (busy sources may never prove a walk complete) and on freshness_seconds where sources are quiet.';
@@ -498,6 +516,8 @@ DROP TRIGGER sync_runs_track ON modelarts.sync_runs;
 DROP TRIGGER visualization_jobs_count_insert ON modelarts.visualization_jobs;
 DROP TRIGGER visualization_jobs_count_update ON modelarts.visualization_jobs;
 DROP TRIGGER visualization_jobs_count_delete ON modelarts.visualization_jobs;
+DROP TRIGGER visualization_jobs_count_truncate ON modelarts.visualization_jobs;
+DROP FUNCTION modelarts.truncate_job_counts();
 DROP FUNCTION modelarts.track_sync_run();
 DROP FUNCTION modelarts.track_job_counts();
 DROP FUNCTION modelarts.job_duration_bucket(bigint, timestamptz);
