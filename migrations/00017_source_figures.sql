@@ -258,9 +258,11 @@ CREATE FUNCTION modelarts.track_sync_run() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
 DECLARE
-    started  boolean := TG_OP = 'INSERT';
-    ended    boolean := NEW.state <> 'running' AND (TG_OP = 'INSERT' OR OLD.state = 'running');
-    changed  boolean := NEW.jobs_inserted + NEW.jobs_updated + NEW.jobs_deleted > 0;
+    started boolean := TG_OP = 'INSERT';
+    ended   boolean := NEW.state <> 'running' AND (TG_OP = 'INSERT' OR OLD.state = 'running');
+    changed boolean := NEW.jobs_inserted + NEW.jobs_updated + NEW.jobs_deleted > 0;
+    is_full boolean := NEW.kind = 'full';
+    t       timestamptz := NEW.finished_at;
 BEGIN
     IF NOT started AND NOT ended THEN
         RETURN NULL;
@@ -277,45 +279,58 @@ BEGIN
             partial = c.partial + excluded.partial, failed = c.failed + excluded.failed,
             changed = c.changed + excluded.changed;
 
-    INSERT INTO modelarts.source_sync_state (source) VALUES (NEW.source) ON CONFLICT (source) DO NOTHING;
-    IF started AND NEW.kind = 'full' THEN
-        UPDATE modelarts.source_sync_state
-        SET last_full_run_id = NEW.id, last_full_started_at = NEW.started_at
-        WHERE source = NEW.source
-          AND (last_full_run_id IS NULL OR (NEW.started_at, NEW.id) > (last_full_started_at, last_full_run_id));
-    ELSIF started THEN
-        UPDATE modelarts.source_sync_state
-        SET last_head_run_id = NEW.id, last_head_started_at = NEW.started_at
-        WHERE source = NEW.source
-          AND (last_head_run_id IS NULL OR (NEW.started_at, NEW.id) > (last_head_started_at, last_head_run_id));
-    END IF;
-    IF NOT ended THEN
-        RETURN NULL;
-    END IF;
-    UPDATE modelarts.source_sync_state AS s
-    SET (last_success_run_id, last_success_at) =
-            (SELECT NEW.id, NEW.finished_at WHERE NEW.kind = 'full' AND NEW.state = 'succeeded'
-                 AND (s.last_success_at IS NULL OR NEW.finished_at >= s.last_success_at)
-             UNION ALL SELECT s.last_success_run_id, s.last_success_at LIMIT 1),
-        last_any_success_at = CASE WHEN NEW.state = 'succeeded' THEN greatest(s.last_any_success_at, NEW.finished_at)
-                                   ELSE s.last_any_success_at END,
+    -- One upsert: the row as this run alone would make it, merged with what the source's row says
+    -- (each pair of columns moves only to a later run).
+    INSERT INTO modelarts.source_sync_state AS s (source, last_full_run_id, last_full_started_at, last_head_run_id,
+        last_head_started_at, last_success_run_id, last_success_at, last_any_success_at, last_listed_run_id,
+        last_listed_at, last_head_walk_run_id, last_head_walk_at, last_change_run_id, last_change_at,
+        last_error_run_id, last_error_at, last_error)
+    SELECT NEW.source,
+           CASE WHEN started AND is_full THEN NEW.id END, CASE WHEN started AND is_full THEN NEW.started_at END,
+           CASE WHEN started AND NOT is_full THEN NEW.id END, CASE WHEN started AND NOT is_full THEN NEW.started_at END,
+           CASE WHEN ok THEN NEW.id END, CASE WHEN ok THEN t END,
+           CASE WHEN ended AND NEW.state = 'succeeded' THEN t END,
+           CASE WHEN listed THEN NEW.id END, CASE WHEN listed THEN t END,
+           CASE WHEN head THEN NEW.id END, CASE WHEN head THEN t END,
+           CASE WHEN ended AND changed THEN NEW.id END, CASE WHEN ended AND changed THEN t END,
+           CASE WHEN err THEN NEW.id END, CASE WHEN err THEN t END, CASE WHEN err THEN NEW.error END
+    FROM (SELECT ended AND is_full AND NEW.state = 'succeeded' AS ok,
+                 ended AND coalesce(NEW.listed_every_page OR (is_full AND NEW.state = 'succeeded'), false) AS listed,
+                 ended AND NOT is_full AND NEW.state <> 'failed' AS head,
+                 ended AND is_full AND NEW.error IS NOT NULL AS err) AS what
+    ON CONFLICT (source) DO UPDATE SET
+        (last_full_run_id, last_full_started_at) =
+            (SELECT CASE WHEN pick THEN excluded.last_full_run_id ELSE s.last_full_run_id END,
+                    CASE WHEN pick THEN excluded.last_full_started_at ELSE s.last_full_started_at END
+             FROM (SELECT excluded.last_full_run_id IS NOT NULL AND (s.last_full_run_id IS NULL
+                       OR (excluded.last_full_started_at, excluded.last_full_run_id) > (s.last_full_started_at, s.last_full_run_id)) AS pick) AS p),
+        (last_head_run_id, last_head_started_at) =
+            (SELECT CASE WHEN pick THEN excluded.last_head_run_id ELSE s.last_head_run_id END,
+                    CASE WHEN pick THEN excluded.last_head_started_at ELSE s.last_head_started_at END
+             FROM (SELECT excluded.last_head_run_id IS NOT NULL AND (s.last_head_run_id IS NULL
+                       OR (excluded.last_head_started_at, excluded.last_head_run_id) > (s.last_head_started_at, s.last_head_run_id)) AS pick) AS p),
+        (last_success_run_id, last_success_at) =
+            (SELECT CASE WHEN pick THEN excluded.last_success_run_id ELSE s.last_success_run_id END,
+                    CASE WHEN pick THEN excluded.last_success_at ELSE s.last_success_at END
+             FROM (SELECT excluded.last_success_at >= s.last_success_at OR (s.last_success_at IS NULL AND excluded.last_success_at IS NOT NULL) AS pick) AS p),
+        last_any_success_at = greatest(s.last_any_success_at, excluded.last_any_success_at),
         (last_listed_run_id, last_listed_at) =
-            (SELECT NEW.id, NEW.finished_at WHERE (NEW.listed_every_page OR (NEW.kind = 'full' AND NEW.state = 'succeeded'))
-                 AND (s.last_listed_at IS NULL OR NEW.finished_at >= s.last_listed_at)
-             UNION ALL SELECT s.last_listed_run_id, s.last_listed_at LIMIT 1),
+            (SELECT CASE WHEN pick THEN excluded.last_listed_run_id ELSE s.last_listed_run_id END,
+                    CASE WHEN pick THEN excluded.last_listed_at ELSE s.last_listed_at END
+             FROM (SELECT excluded.last_listed_at >= s.last_listed_at OR (s.last_listed_at IS NULL AND excluded.last_listed_at IS NOT NULL) AS pick) AS p),
         (last_head_walk_run_id, last_head_walk_at) =
-            (SELECT NEW.id, NEW.finished_at WHERE NEW.kind = 'head' AND NEW.state <> 'failed'
-                 AND (s.last_head_walk_at IS NULL OR NEW.finished_at >= s.last_head_walk_at)
-             UNION ALL SELECT s.last_head_walk_run_id, s.last_head_walk_at LIMIT 1),
+            (SELECT CASE WHEN pick THEN excluded.last_head_walk_run_id ELSE s.last_head_walk_run_id END,
+                    CASE WHEN pick THEN excluded.last_head_walk_at ELSE s.last_head_walk_at END
+             FROM (SELECT excluded.last_head_walk_at >= s.last_head_walk_at OR (s.last_head_walk_at IS NULL AND excluded.last_head_walk_at IS NOT NULL) AS pick) AS p),
         (last_change_run_id, last_change_at) =
-            (SELECT NEW.id, NEW.finished_at WHERE changed
-                 AND (s.last_change_at IS NULL OR NEW.finished_at >= s.last_change_at)
-             UNION ALL SELECT s.last_change_run_id, s.last_change_at LIMIT 1),
+            (SELECT CASE WHEN pick THEN excluded.last_change_run_id ELSE s.last_change_run_id END,
+                    CASE WHEN pick THEN excluded.last_change_at ELSE s.last_change_at END
+             FROM (SELECT excluded.last_change_at >= s.last_change_at OR (s.last_change_at IS NULL AND excluded.last_change_at IS NOT NULL) AS pick) AS p),
         (last_error_run_id, last_error_at, last_error) =
-            (SELECT NEW.id, NEW.finished_at, NEW.error WHERE NEW.kind = 'full' AND NEW.error IS NOT NULL
-                 AND (s.last_error_at IS NULL OR NEW.finished_at >= s.last_error_at)
-             UNION ALL SELECT s.last_error_run_id, s.last_error_at, s.last_error LIMIT 1)
-    WHERE s.source = NEW.source;
+            (SELECT CASE WHEN pick THEN excluded.last_error_run_id ELSE s.last_error_run_id END,
+                    CASE WHEN pick THEN excluded.last_error_at ELSE s.last_error_at END,
+                    CASE WHEN pick THEN excluded.last_error ELSE s.last_error END
+             FROM (SELECT excluded.last_error_at >= s.last_error_at OR (s.last_error_at IS NULL AND excluded.last_error_at IS NOT NULL) AS pick) AS p);
     RETURN NULL;
 END
 $$;
