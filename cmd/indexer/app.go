@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/vizjob/indexer/internal/config"
 )
 
 // Exit codes of every command (the README, Commands).
@@ -158,6 +160,15 @@ func flagProblem(fs *flag.FlagSet, err error) string {
 		}
 	}
 	return fmt.Sprintf("--%s %q: %s", m[2], m[1], what)
+}
+
+// configLogger builds the process's logger as cfg says, and logs the warnings loading cfg left.
+func configLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	log := newLogger(w, cfg.LogLevel, cfg.LogFormat)
+	for _, msg := range cfg.Warnings {
+		log.Warn(msg)
+	}
+	return log
 }
 
 // newLogger builds the one logger of the process: text on a terminal, JSON otherwise.

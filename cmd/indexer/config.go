@@ -111,7 +111,7 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 	if !f.source {
 		// Commands without a source (migrate) only need the database settings.
 		c.Sources = nil
-		return c, validateBase(c)
+		return c, c.ValidateBase()
 	}
 	return c, c.Validate()
 }
@@ -124,10 +124,4 @@ func (f *configFlags) warn(log *slog.Logger) {
 			"put the URL in a file and set "+config.EnvDatabaseURL+"_FILE to its path, or use ~/.pgpass",
 			"database", config.RedactDatabaseURL(*f.database))
 	}
-}
-
-func validateBase(c *config.Config) error {
-	tmp := *c
-	tmp.Sources = []config.Source{{ProjectID: "-", Endpoint: "https://-", AK: "-", SK: "-"}}
-	return tmp.Validate()
 }

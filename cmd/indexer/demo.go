@@ -44,7 +44,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return configError(e, err)
 	}
-	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	log := configLogger(e.stderr, cfg)
 	cf.warn(log)
 
 	sim, resumed, err := demoSimulator(ctx, cfg, log, *name, *jobs, *churn)

@@ -251,6 +251,16 @@ func TestSyncMirrorsEveryJob(t *testing.T) {
 			if versions != 537 {
 				t.Fatalf("%d open history versions, want 537", versions)
 			}
+			// What BI tools see of the source's settings (modelarts.sources), secrets excluded.
+			var project, authMode, endpoint string
+			if err := c.QueryRow(context.Background(), `SELECT project_id, auth_mode, endpoint FROM modelarts.sources
+				WHERE source = 'sim'`).Scan(&project, &authMode, &endpoint); err != nil {
+				t.Fatal(err)
+			}
+			if project != simulator.DefaultProjectID || authMode != auth || !strings.HasPrefix(endpoint, "http://127.0.0.1:") {
+				t.Errorf("sources: project %q, auth mode %q, endpoint %q; want %q, %q and the simulator's URL",
+					project, authMode, endpoint, simulator.DefaultProjectID, auth)
+			}
 			stats := h.sim.Stats()
 			if auth == "token" && stats.TokenRequests != 1 {
 				t.Errorf("%d IAM token requests for one sync, want 1 (cached)", stats.TokenRequests)

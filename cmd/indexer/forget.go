@@ -42,7 +42,7 @@ func runForgetSource(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return configError(e, err)
 	}
-	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	log := configLogger(e.stderr, cfg)
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		log.Error("cannot open the database", "error", err)

@@ -30,7 +30,7 @@ func runMigrate(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return configError(e, err)
 	}
-	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	log := configLogger(e.stderr, cfg)
 	cf.warn(log)
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {

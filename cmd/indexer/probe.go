@@ -29,7 +29,7 @@ func runProbe(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return configError(e, err)
 	}
-	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	log := configLogger(e.stderr, cfg)
 
 	type result struct {
 		Source   string        `json:"source"`

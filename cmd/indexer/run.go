@@ -32,7 +32,7 @@ func runRun(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return configError(e, err)
 	}
-	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	log := configLogger(e.stderr, cfg)
 	cf.warn(log)
 	return serve(ctx, cfg, log, daemon.Options{Logger: log, Migrate: !*noMigrate})
 }

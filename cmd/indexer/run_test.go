@@ -50,7 +50,7 @@ var built struct {
 
 func TestMain(m *testing.M) {
 	testmain.Parallelism() // most of these tests wait on subprocesses, servers and retries
-	code := testdb.Run(m)  // migrated databases pooled, dropped at the end
+	code := m.Run()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
 	}

@@ -74,8 +74,7 @@ const (
 	longError    = "list jobs: http 429 APIG.0308: throttled by the gateway, retry after 30s; gave up after 5 attempts"
 )
 
-// timelineJobID is the job query 04 follows: the demo's timeline job, so that the query answers on
-// both.
+// timelineJobID is the job query 04 follows: the fixture's job with the most versions.
 const timelineJobID = 13231
 
 func fixture(c clock) ([]fixtureJob, []fixtureRun) {
@@ -132,6 +131,12 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 			{8, "old-queue", d(-5, 6), d(-5, 12)},
 			{10, "old-queue", d(-5, 12), time.Time{}},
 		}},
+		// Alone in its month, completed after 35.4949 hours: the median is 35.49, not 35.50 (the run
+		// time rounded to 3 decimals, 35.495, then to 2).
+		{"lab", 113, c.month(-4, 3), 127_781_640, time.Time{}, []version{
+			{8, "t5-base-pretrain", c.month(-4, 3).Add(time.Hour), c.month(-4, 5)},
+			{10, "t5-base-pretrain", c.month(-4, 5), time.Time{}},
+		}},
 		{"lab", 201, d(-1, 10), 36_000_000, time.Time{}, []version{
 			{1, "lab-bert-eval", d(-1, 10), d(-1, 10, 30)},
 			{7, "lab-bert-eval", d(-1, 10, 30), d(-1, 11)},
@@ -177,6 +182,60 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 		{"qa", 305, time.Time{}, 1_800_000, time.Time{}, []version{
 			{10, "qa-bert-no-create-time", d(-1, 6), time.Time{}},
 		}},
+		// An id the service reused (earlierLives): a job of 14 months ago ran and was deleted; the new
+		// job, created D-1 01:00, waited from 02:00 and runs from 05:00: a wait of 4 hours, not of
+		// minus 14 months.
+		{"qa", 306, d(-1, 1), 3_600_000, time.Time{}, []version{
+			{8, "qa-reused-old", c.month(-14, 0).Add(time.Hour), c.month(-14, 1)},
+			{10, "qa-reused-old", c.month(-14, 1), c.month(-14, 2)},
+			{7, "qa-reused-new", d(-1, 2), d(-1, 5)},
+			{8, "qa-reused-new", d(-1, 5), time.Time{}},
+		}},
+		// Reused too: the old job failed and was deleted; the new one, created D-3 05:00, is first seen
+		// failed at 06:00, the same status as the old job's last: a failure of its own.
+		{"qa", 307, d(-3, 5), 0, time.Time{}, []version{
+			{11, "qa-failed-old", c.month(-14, 0).Add(2 * time.Hour), c.month(-14, 1)},
+			{11, "qa-failed-new", d(-3, 6), time.Time{}},
+		}},
+		// Failed, then lost: one failure (D-3 12:00), not two.
+		{"qa", 308, d(-3, 1), 7_200_000, time.Time{}, []version{
+			{8, "qa-failed-then-lost", d(-3, 2), d(-3, 12)},
+			{11, "qa-failed-then-lost", d(-3, 12), d(-3, 18)},
+			{14, "qa-failed-then-lost", d(-3, 18), time.Time{}},
+		}},
+		// create_time 4 minutes after the sync that first saw it waiting (clocks disagree): it waited
+		// from 08:00 to 09:00, an hour, not 56 minutes; then ran until 20:00 and completed.
+		{"qa", 309, d(-2, 8, 4), 3_600_000, time.Time{}, []version{
+			{7, "qa-late-create-time", d(-2, 8), d(-2, 9)},
+			{8, "qa-late-create-time", d(-2, 9), d(-2, 20)},
+			{10, "qa-late-create-time", d(-2, 20), time.Time{}},
+		}},
+		// A zero-length running version (the clock stepped back): it never ran.
+		{"qa", 310, d(-4, 1), 0, time.Time{}, []version{
+			{7, "qa-zero-length", d(-4, 2), d(-4, 14)},
+			{8, "qa-zero-length", d(-4, 14), d(-4, 14)},
+			{7, "qa-zero-length", d(-4, 14), time.Time{}},
+		}},
+		// First seen waiting 24.5 hours after its creation: too late to know its wait, in every time
+		// zone (in the test's DST zone, D-4 01:00 plus "1 day" is 25 hours: the clocks go back at
+		// D-3 01:00 UTC). Running since D-3 04:00.
+		{"qa", 311, d(-4, 1), 3_600_000, time.Time{}, []version{
+			{7, "qa-seen-late", d(-3, 1, 30), d(-3, 4)},
+			{8, "qa-seen-late", d(-3, 4), time.Time{}},
+		}},
+		// Created and run late in the evening (UTC): on D-2 in UTC, on D-1 in the test's DST zone (an
+		// hour ahead then), for the questions by day.
+		{"qa", 313, d(-2, 23, 10), 1_800_000, time.Time{}, []version{
+			{8, "qa-late-evening", d(-2, 23, 20), d(-2, 23, 50)},
+			{10, "qa-late-evening", d(-2, 23, 50), time.Time{}},
+		}},
+		// Running, scaling, running again, completed: four spells, one job that ran.
+		{"qa", 312, d(-5), 9_000_000, time.Time{}, []version{
+			{8, "qa-back-and-forth", d(-5, 1), d(-5, 3)},
+			{15, "qa-back-and-forth", d(-5, 3), d(-5, 4)},
+			{8, "qa-back-and-forth", d(-5, 4), d(-5, 6)},
+			{10, "qa-back-and-forth", d(-5, 6), time.Time{}},
+		}},
 	}
 	runs := []fixtureRun{
 		{"prod", "succeeded", n.Add(-3*time.Hour - 2*time.Minute), n.Add(-3 * time.Hour), ""},
@@ -188,6 +247,20 @@ func fixture(c clock) ([]fixtureJob, []fixtureRun) {
 		{"qa", "succeeded", n.Add(-20 * time.Minute), n.Add(-19 * time.Minute), ""},
 	}
 	return jobs, runs
+}
+
+// earlierLife is the start of a job's history that belongs to another job with the same id: its first
+// versions versions carry create_time created (the service reused the id after a deletion).
+type earlierLife struct {
+	versions int
+	created  time.Time
+}
+
+func earlierLives(c clock) map[int64]earlierLife {
+	return map[int64]earlierLife{
+		306: {2, c.month(-14, 0)},
+		307: {1, c.month(-14, 0)},
+	}
 }
 
 // fixtureTx opens a transaction on a fresh, migrated database, with TimeZone UTC, loads the fixture
@@ -216,6 +289,7 @@ func fixtureTx(t *testing.T) (pgx.Tx, clock) {
 	c.N, c.D, c.M = c.N.UTC(), c.D.UTC(), c.M.UTC()
 
 	jobs, runs := fixture(c)
+	earlier := earlierLives(c)
 	for _, j := range jobs {
 		last := j.versions[len(j.versions)-1]
 		var deleted, created *time.Time
@@ -236,16 +310,21 @@ func fixtureTx(t *testing.T) (pgx.Tx, clock) {
 		if err != nil {
 			t.Fatalf("job %d: %v", j.id, err)
 		}
-		for _, v := range j.versions {
+		for i, v := range j.versions {
 			var to *time.Time
 			if !v.to.IsZero() {
 				to = &v.to
 			}
+			vcreated := created
+			if e, ok := earlier[j.id]; ok && i < e.versions {
+				vcreated = &e.created
+			}
 			_, err := tx.Exec(ctx, `
 				INSERT INTO modelarts.visualization_job_history
-				    (source, job_id, status, job_name, job_desc, service_url, train_url, duration_ms, valid_from, valid_to)
-				VALUES ($1, $2, $3, $4, '', '', '/bucket/', $5, $6, $7)`,
-				j.source, j.id, v.status, v.name, j.durationMS, v.from, to)
+				    (source, job_id, status, job_name, job_desc, service_url, train_url, duration_ms, valid_from, valid_to,
+				     create_time)
+				VALUES ($1, $2, $3, $4, '', '', '/bucket/', $5, $6, $7, $8)`,
+				j.source, j.id, v.status, v.name, j.durationMS, v.from, to, vcreated)
 			if err != nil {
 				t.Fatalf("job %d version %v: %v", j.id, v, err)
 			}

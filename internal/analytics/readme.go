@@ -5,15 +5,72 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
-// The README section of the documented queries lies between these two lines. Everything between
-// them is generated: edit the query files and regenerate (internal/analytics/readmegen), never the section.
+// The section of the documented queries in docs/questions.md lies between these two lines, and their
+// summary in the README between the two Summary markers. Everything between them is generated: edit
+// the query files and regenerate (internal/analytics/readmegen), never the sections.
 const (
-	BeginMarker = "<!-- BEGIN generated: documented queries (internal/analytics/queries; regenerate with go run ./internal/analytics/readmegen) -->"
-	EndMarker   = "<!-- END generated: documented queries -->"
+	BeginMarker        = "<!-- BEGIN generated: documented queries (internal/analytics/queries; regenerate with go run ./internal/analytics/readmegen) -->"
+	EndMarker          = "<!-- END generated: documented queries -->"
+	SummaryBeginMarker = "<!-- BEGIN generated: questions summary (regenerate with go run ./internal/analytics/readmegen) -->"
+	SummaryEndMarker   = "<!-- END generated: questions summary -->"
 )
+
+// QuestionsDoc is where the full questions live, relative to the README.
+const QuestionsDoc = "docs/questions.md"
+
+// Summary renders the README's summary of the questions (without the markers): one table row per
+// question, linked to its full text in QuestionsDoc, with the first row of its answer on the demo data.
+func Summary(qs []Query, a Answers) string {
+	var b strings.Builder
+	b.WriteString("\n| # | question (SQL, notes and full answer: follow the link) | first row of the answer on the demo data |\n|---|---|---|\n")
+	for i, q := range qs {
+		sample := "(not generated yet)"
+		if i < len(a.Tables) {
+			sample = firstRow(a.Tables[i])
+		}
+		title := fmt.Sprintf("%d. %s", i+1, q.Question)
+		fmt.Fprintf(&b, "| %d | [%s](%s#%s) | %s |\n", i+1, strings.ReplaceAll(q.Question, "|", "\\|"), QuestionsDoc, slug(title),
+			"`"+strings.ReplaceAll(sample, "`", "'")+"`")
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// firstRow is the first data row of a FormatTable answer, its cells separated by ", " and cut at 80
+// characters, or "(no row)".
+func firstRow(table string) string {
+	lines := strings.Split(table, "\n")
+	if len(lines) < 3 || strings.HasPrefix(lines[2], "(") {
+		return "(no row)"
+	}
+	cells := strings.Split(lines[2], "|")
+	for i := range cells {
+		cells[i] = strings.TrimSpace(cells[i])
+	}
+	row := strings.ReplaceAll(strings.Join(cells, ", "), "|", "/")
+	if r := []rune(row); len(r) > 80 {
+		row = string(r[:79]) + "…"
+	}
+	return row
+}
+
+// slug is GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens.
+func slug(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(heading) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
 
 // noAnswer stands for an answer not generated yet.
 const noAnswer = "(not generated yet: run the demo)"
@@ -54,16 +111,13 @@ var (
 	generatedLine = regexp.MustCompile("(?m)^" + regexp.QuoteMeta(generatedPrefix) + "(.*)$")
 )
 
-// SplitReadme returns the README around the generated section, and the answers found in it.
+// SplitReadme returns the questions document (QuestionsDoc) around its generated section, and the
+// answers found in it.
 func SplitReadme(readme string) (before, section, after string, answers Answers, err error) {
-	i := strings.Index(readme, BeginMarker+"\n")
-	j := strings.Index(readme, "\n"+EndMarker)
-	if i < 0 || j < i {
-		return "", "", "", Answers{}, fmt.Errorf("README has no generated section: want the lines %q and %q", BeginMarker, EndMarker)
+	before, section, after, err = splitMarked(readme, BeginMarker, EndMarker)
+	if err != nil {
+		return "", "", "", Answers{}, err
 	}
-	before = readme[:i+len(BeginMarker)+1]
-	section = readme[i+len(BeginMarker)+1 : j+1]
-	after = readme[j+1:]
 	if m := generatedLine.FindStringSubmatch(section); m != nil {
 		answers.Generated = m[1]
 	}
@@ -73,9 +127,34 @@ func SplitReadme(readme string) (before, section, after string, answers Answers,
 	return before, section, after, answers, nil
 }
 
-// ReplaceSection returns readme with its generated section replaced by section.
+// splitMarked cuts text around the lines begin and end.
+func splitMarked(text, begin, end string) (before, section, after string, err error) {
+	i := strings.Index(text, begin+"\n")
+	j := strings.Index(text, "\n"+end)
+	if i < 0 || j < i {
+		return "", "", "", fmt.Errorf("no generated section: want the lines %q and %q", begin, end)
+	}
+	return text[:i+len(begin)+1], text[i+len(begin)+1 : j+1], text[j+1:], nil
+}
+
+// ReplaceSection returns readme with its generated section of the documented queries replaced by section.
 func ReplaceSection(readme, section string) (string, error) {
-	before, _, after, _, err := SplitReadme(readme)
+	return replaceMarked(readme, BeginMarker, EndMarker, section)
+}
+
+// SummarySection returns the README's generated summary of the questions.
+func SummarySection(readme string) (string, error) {
+	_, section, _, err := splitMarked(readme, SummaryBeginMarker, SummaryEndMarker)
+	return section, err
+}
+
+// ReplaceSummary returns readme with its generated summary replaced by summary.
+func ReplaceSummary(readme, summary string) (string, error) {
+	return replaceMarked(readme, SummaryBeginMarker, SummaryEndMarker, summary)
+}
+
+func replaceMarked(text, begin, end, section string) (string, error) {
+	before, _, after, err := splitMarked(text, begin, end)
 	if err != nil {
 		return "", err
 	}

@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// The README's "Questions you can answer" is generated from the query files: this fails when one was
-// edited and not the other.
+// docs/questions.md and the README's summary of it are generated from the query files: this fails when
+// one was edited and not the other.
 func TestReadmeIsCurrent(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../" + QuestionsDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,19 +18,34 @@ func TestReadmeIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const regenerate = "Regenerate it (the answers need a database): createdb vizjob_demo && " +
+		"go run ./internal/analytics/readmegen -database-url postgres://.../vizjob_demo -readme README.md -questions docs/questions.md"
 	if want := Section(Queries(), answers); section != want {
-		t.Errorf("README.md's generated section is stale: it is not what the files in internal/analytics/queries render.\n"+
-			"Regenerate it (the answers need a database): createdb vizjob_demo && "+
-			"go run ./internal/analytics/readmegen -database-url postgres://.../vizjob_demo -readme README.md\n%s",
-			firstDifference(section, want))
+		t.Errorf("%s's generated section is stale: it is not what the files in internal/analytics/queries render.\n%s\n%s",
+			QuestionsDoc, regenerate, firstDifference(section, want))
 	}
 	for _, q := range Queries() {
 		if !strings.Contains(section, "```sql\n"+q.SQL+"\n```") {
-			t.Errorf("README.md does not show query %s verbatim", q.Name)
+			t.Errorf("%s does not show query %s verbatim", QuestionsDoc, q.Name)
 		}
 		if strings.Contains(section, "```sql\n"+q.SQL+"\n```\n\n```text\n"+noAnswer) {
-			t.Errorf("README.md shows no answer for query %s", q.Name)
+			t.Errorf("%s shows no answer for query %s", QuestionsDoc, q.Name)
 		}
+	}
+	if len(answers.Tables) != len(Queries()) {
+		t.Errorf("%s has %d answers for %d queries", QuestionsDoc, len(answers.Tables), len(Queries()))
+	}
+
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary, err := SummarySection(string(readme))
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	if want := Summary(Queries(), answers); summary != want {
+		t.Errorf("README.md's summary of the questions is stale.\n%s\n%s", regenerate, firstDifference(summary, want))
 	}
 }
 

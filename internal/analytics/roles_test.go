@@ -133,6 +133,19 @@ func TestReadOnlyRoleRecipe(t *testing.T) {
 		t.Errorf("statement_timeout = %q, %v; want 5min", timeout, err)
 	}
 
+	if err := bi.QueryRow(ctx, "SHOW idle_in_transaction_session_timeout").Scan(&timeout); err != nil || timeout != "1min" {
+		t.Errorf("idle_in_transaction_session_timeout = %q, %v; want 1min (an idle transaction blocks migrations)", timeout, err)
+	}
+	// No temporary table, and none of the indexer's advisory locks: a BI session cannot hold a
+	// source's lock and make the syncs skip it.
+	for _, q := range []string{"SELECT pg_try_advisory_lock(1)",
+		"SELECT pg_try_advisory_lock(1, 2)", "SELECT pg_advisory_xact_lock(1)"} {
+		if _, err := bi.Exec(ctx, q); sqlState(err) != "42501" {
+			t.Errorf("%s as the BI login: %v, want insufficient_privilege (42501)", q, err)
+		}
+	}
+	exec(t, admin, "CREATE TEMP TABLE indexer_staging (x int); SELECT pg_try_advisory_lock(1, 2)")
+
 	writes := []string{
 		"INSERT INTO modelarts.job_statuses (code, name, meaning, is_final) VALUES (99, 'X', 'x', false)",
 		"UPDATE modelarts.visualization_jobs SET job_name = 'x'",
@@ -140,6 +153,7 @@ func TestReadOnlyRoleRecipe(t *testing.T) {
 		"TRUNCATE modelarts.visualization_job_history",
 		"CREATE TABLE modelarts.mine (x int)",
 		"DROP VIEW modelarts.jobs_current",
+		"CREATE TEMP TABLE t (x int)",
 	}
 	for _, w := range writes { // sessions start read-only
 		if _, err := bi.Exec(ctx, w); sqlState(err) != "25006" {
@@ -152,7 +166,7 @@ func TestReadOnlyRoleRecipe(t *testing.T) {
 			t.Errorf("%s: %v, want insufficient_privilege (42501)", w, err)
 		}
 	}
-	for _, q := range []string{"SELECT count(*) FROM other.secret", "SELECT count(*) FROM public.goose_db_version"} {
+	for _, q := range []string{"SELECT count(*) FROM other.secret", "SELECT count(*) FROM public.vizjob_goose_db_version"} {
 		if err := bi.QueryRow(ctx, q).Scan(&n); sqlState(err) != "42501" {
 			t.Errorf("%s: %v, want insufficient_privilege (42501)", q, err)
 		}
@@ -210,8 +224,8 @@ func TestMigrationWithoutTrigram(t *testing.T) {
 		Scan(&views, &trgm); err != nil {
 		t.Fatal(err)
 	}
-	if views != 5 || trgm != 0 {
-		t.Errorf("after MigrateUp: %d views (want 5), %d trigram indexes (want 0)", views, trgm)
+	if views != len(modelViews) || trgm != 0 {
+		t.Errorf("after MigrateUp: %d views (want %d), %d trigram indexes (want 0)", views, len(modelViews), trgm)
 	}
 	q := Queries()
 	for _, query := range q {

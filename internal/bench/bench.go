@@ -214,6 +214,12 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 	if err != nil {
 		return run, err
 	}
+	// Before anything is written: the URL reaches the database just created and marked, no other.
+	session, err := pgadmin.ConnectScratch(ctx, benchURL, run.Database)
+	if err != nil {
+		return run, err
+	}
+	defer session.Close(context.WithoutCancel(ctx))
 	st, err := store.Open(ctx, benchURL, nil)
 	if err != nil {
 		return run, err
@@ -222,11 +228,6 @@ func runOnce(ctx context.Context, opts Options, rep *Report, i int) (run RunResu
 	if _, err := st.MigrateUp(ctx); err != nil {
 		return run, err
 	}
-	session, err := pgadmin.Connect(ctx, benchURL)
-	if err != nil {
-		return run, err
-	}
-	defer session.Close(context.WithoutCancel(ctx))
 	db := database{session}
 	if rep.Server == "" {
 		rep.Server, _ = session.ServerVersion(ctx)

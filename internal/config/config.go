@@ -6,26 +6,27 @@
 package config
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/vizjob/indexer/internal/fetch"
 )
 
-// Environment variable names: a public contract (the README's Configuration table).
+// Environment variable names: a public contract (the README's Configuration table). The defaults
+// of settings that a library acts on are that library's (fetch.Default...): each is written once.
 const (
 	EnvDatabaseURL      = "INDEXER_DATABASE_URL"
 	EnvDatabaseURLAlt   = "DATABASE_URL"
 	EnvEndpoint         = "MODELARTS_ENDPOINT"
 	EnvRegion           = "MODELARTS_REGION"
+	EnvWorkspaceID      = "MODELARTS_WORKSPACE_ID" // the workspace whose jobs a source lists; unset: the default one
 	EnvProjectID        = "HUAWEICLOUD_SDK_PROJECT_ID"
 	EnvAK               = "HUAWEICLOUD_SDK_AK"
 	EnvSK               = "HUAWEICLOUD_SDK_SK"
@@ -60,12 +61,13 @@ const (
 	DefaultRunTimeout   = 30 * time.Minute
 	fileSuffix          = "_FILE"
 	DefaultSchedule     = "*/5 * * * *"
-	DefaultPerPage      = 100
+	DefaultPerPage      = fetch.DefaultPerPage
+	DefaultMaxPerPage   = fetch.DefaultMaxPerPage
 	DefaultMaxWalks     = 3
 	DefaultDeleteShare  = 0.5
 	DefaultDeleteMin    = 10
-	DefaultAttempts     = 5
-	DefaultTimeout      = 30 * time.Second
+	DefaultAttempts     = fetch.DefaultMaxAttempts
+	DefaultTimeout      = fetch.DefaultRequestTimeout
 	DefaultSeenRefresh  = 24 * time.Hour
 	DefaultHTTPAddr     = "127.0.0.1:8080"
 	DefaultConcurrency  = 4
@@ -122,48 +124,9 @@ const (
 // Memory of the pages a walk holds ahead of the database, in MiB (fetch.WalkOptions.MaxBufferBytes).
 const (
 	EnvPageBuffer        = "INDEXER_PAGE_BUFFER_MIB"
-	DefaultPageBufferMiB = 64
+	DefaultPageBufferMiB = fetch.DefaultMaxBufferBytes >> 20
 	MaxPageBufferMiB     = 4096
 )
-
-// Source is one ModelArts project in one region to mirror.
-type Source struct {
-	Name          string // name in the database (sync_runs.source, visualization_jobs.source)
-	Endpoint      string // ModelArts base URL
-	Region        string
-	ProjectID     string
-	AK, SK        string
-	SecurityToken string
-	Username      string
-	Password      string
-	DomainName    string
-	IAMEndpoint   string
-	Schedule      string // cron expression for `indexer run`
-	PerPage       int    // page size of a walk
-	MaxPerPage    int    // largest per_page the endpoint accepts
-
-	fields *fieldNames // what messages call the settings; nil: the environment's variables
-	line   int         // line of the source in the configuration file (0: from the environment)
-
-	// perPageSet, maxPerPageSet: the value was given (0 included), so it is checked, not defaulted.
-	perPageSet, maxPerPageSet bool
-}
-
-// AuthMode is "aksk" when AK/SK is set, else "token".
-func (s Source) AuthMode() string {
-	if s.AK != "" || s.SK != "" {
-		return "aksk"
-	}
-	return "token"
-}
-
-// String never prints a secret.
-func (s Source) String() string {
-	return fmt.Sprintf("source %q (project %s at %s, %s auth)", s.Name, s.ProjectID, s.Endpoint, s.AuthMode())
-}
-
-// GoString never prints a secret.
-func (s Source) GoString() string { return s.String() }
 
 // Config is everything a command needs.
 type Config struct {
@@ -221,6 +184,10 @@ type Config struct {
 	// origin records, by variable name, where each setting given explicitly came from: the
 	// variable itself (Load) or the flag that overrode it (SetBy). Messages name that origin.
 	origin map[string]string
+
+	// Warnings are what Load found acceptable but worth a word in the log: secret files that users
+	// other than their owner may read. The commands log them once their logger is built.
+	Warnings []string
 }
 
 // SetBy records that the setting of variable was given on the command line by flag (for example
@@ -261,15 +228,6 @@ func (c *Config) value(variable, v string) string {
 	return fmt.Sprintf("%s=%q", variable, v)
 }
 
-// envFields are the names of the environment's source's settings, a flag where one set it.
-func (c *Config) envFields() *fieldNames {
-	n := envFields
-	n.projectID, n.endpoint, n.region = c.Origin(EnvProjectID), c.Origin(EnvEndpoint), c.Origin(EnvRegion)
-	n.iamEndpoint, n.schedule = c.Origin(EnvIAMEndpoint), c.Origin(EnvSchedule)
-	n.perPage, n.maxPerPage = c.Origin(EnvPerPage), c.Origin(EnvMaxPerPage)
-	return &n
-}
-
 // Load reads the configuration from getenv (os.Getenv in production), every setting as the table
 // settings describes it. It does not validate: apply flag overrides, then call Validate.
 func Load(getenv func(string) string) (*Config, error) {
@@ -297,6 +255,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.Sources = sources
 		errs = append(errs, err)
 	}
+	c.Warnings = secretFileWarnings(c, getenv)
 	return c, errors.Join(errs...)
 }
 
@@ -314,7 +273,7 @@ func (s Setting) load(c *Config, getenv func(string) string) error {
 		v = strings.TrimSpace(v) // secrets are taken as they are
 	}
 	bad := func(what string) error { return fmt.Errorf("%s=%q %s", name, v, what) }
-	switch dst := s.field(c).(type) {
+	switch dst := s.Field(c).(type) {
 	case *string:
 		return assign(dst, v, s.def, func(v string) (string, error) { return v, nil })
 	case *int:
@@ -408,35 +367,40 @@ func readSecret(getenv func(string) string, name string) (string, error) {
 // file or a device).
 const MaxSecretFileBytes = 64 << 10
 
+// secretPipeWait bounds how long a secret file that is a named pipe is read.
+const secretPipeWait = 5 * time.Second
+
 // readSecretFile reads at most MaxSecretFileBytes of path; a larger file is an error that says so.
+// A named pipe (a FIFO, or bash's <(...)) is opened without waiting for a writer and read for at
+// most secretPipeWait: one that nothing writes to is an error, not a start-up that hangs.
 func readSecretFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
+	}
+	pipe := fi.Mode()&fs.ModeNamedPipe != 0
+	if pipe {
+		_ = f.SetReadDeadline(time.Now().Add(secretPipeWait))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("a named pipe (FIFO) whose writer wrote no end within %s", secretPipeWait)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pipe && len(b) == 0 {
+		return nil, errors.New("a named pipe (FIFO) with nothing written to it: a secret file is a plain file, or a pipe something writes the secret to")
 	}
 	if len(b) > MaxSecretFileBytes {
 		return nil, fmt.Errorf("the file is larger than %d KiB, the most a secret file may hold (is it the right file?)", MaxSecretFileBytes>>10)
 	}
 	return b, nil
-}
-
-// SecureOrLoopback says whether u is https, or http to a loopback address (localhost, 127.0.0.0/8,
-// ::1), where nothing crosses a network.
-func SecureOrLoopback(u *url.URL) bool {
-	if u.Scheme == "https" {
-		return true
-	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // domainFor returns the DNS suffix of a region (ap-southeast-1 is served under .cn).
@@ -455,23 +419,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("no source configured: set "+EnvProjectID+" and credentials"))
 	}
 	for i := range c.Sources {
-		if s := &c.Sources[i]; s.fields == nil && s.line == 0 { // the environment's source
-			s.fields = c.envFields()
-			s.perPageSet = s.perPageSet || c.isSet(EnvPerPage)
-			s.maxPerPageSet = s.maxPerPageSet || c.isSet(EnvMaxPerPage)
+		s := &c.Sources[i]
+		if !s.file { // the environment's source, or one a command built: messages name what set each setting
+			s.origin = c.origin
 		}
-		if err := c.Sources[i].validate(c.AllowInsecureHTTP); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, s.validate(c.AllowInsecureHTTP))
 	}
-	for _, st := range settings {
-		if st.check == nil || st.PerSource {
-			continue
-		}
-		if err := st.check(c, c.Origin(st.Variable)); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, c.ValidateBase())
 	names := map[string]int{}
 	for _, s := range c.Sources {
 		if s.Name == "" {
@@ -486,134 +440,18 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// fieldNames are what messages call a source's settings: the variables of the
-// environment's source, or the keys of a source in the configuration file.
-type fieldNames struct {
-	projectID, endpoint, region, ak, sk, skHint, username, password, passwordHint string
-	domainName, iamEndpoint, schedule, perPage, maxPerPage                        string
-	file                                                                          bool
-}
-
-var envFields = fieldNames{
-	projectID: EnvProjectID, endpoint: EnvEndpoint, region: EnvRegion, ak: EnvAK, sk: EnvSK,
-	skHint: "or " + EnvSK + fileSuffix, username: EnvUsername, password: EnvPassword,
-	passwordHint: "or " + EnvPassword + fileSuffix, domainName: EnvDomainName, iamEndpoint: EnvIAMEndpoint,
-	schedule: EnvSchedule, perPage: EnvPerPage, maxPerPage: EnvMaxPerPage,
-}
-
-var fileFields = fieldNames{
-	projectID: "project_id", endpoint: "endpoint", region: "region", ak: "ak", sk: "sk",
-	skHint: "sk: {env: VARIABLE} or {file: PATH}", username: "username", password: "password",
-	passwordHint: "password: {env: VARIABLE} or {file: PATH}", domainName: "domain_name",
-	iamEndpoint: "iam_endpoint", schedule: "schedule", perPage: "per_page", maxPerPage: "max_per_page", file: true,
-}
-
-// value names a setting with its value: NAME="v" for a variable, name "v" for a key of the file.
-func (n *fieldNames) value(field, v string) string {
-	if n.file || strings.HasPrefix(field, "-") {
-		return fmt.Sprintf("%s %q", field, v)
-	}
-	return fmt.Sprintf("%s=%q", field, v)
-}
-
-func (s *Source) validate(allowHTTP bool) error {
-	n := s.fields
-	if n == nil {
-		n = &envFields
-	}
+// ValidateBase checks the settings every source shares and those of the process (database, logs,
+// the daemon), without any source: Validate without the sources, for commands that reach none
+// (indexer migrate).
+func (c *Config) ValidateBase() error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if s.ProjectID == "" {
-		bad("%s is not set: the ModelArts project id (console: My Credentials > API Credentials)", n.projectID)
-	} else if !validProjectID(s.ProjectID) {
-		bad("%s is not a project id: letters, digits, - and _ only, at most 64 (a ModelArts project id is 32 hexadecimal characters; console: My Credentials > API Credentials)",
-			n.value(n.projectID, s.ProjectID))
-	}
-	if s.Endpoint == "" && s.Region != "" {
-		s.Endpoint = fmt.Sprintf(defaultEndpointTmpl, s.Region, domainFor(s.Region))
-	}
-	if s.Endpoint == "" {
-		bad("no ModelArts endpoint: set %s (e.g. https://modelarts.cn-north-4.myhuaweicloud.com) or %s (e.g. cn-north-4)", n.endpoint, n.region)
-	} else if u, err := url.Parse(s.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("%s is not an http(s) URL", n.value(n.endpoint, s.Endpoint))
-	} else if !allowHTTP && !SecureOrLoopback(u) {
-		bad("%s: plain http to a host other than loopback sends the signature or token in clear text: "+
-			"use https, or set %s=true to accept it", n.value(n.endpoint, s.Endpoint), EnvAllowInsecureHTTP)
-	}
-	switch {
-	case s.AK != "" || s.SK != "":
-		if s.AK == "" {
-			bad("%s is set but %s is not: set both", n.sk, n.ak)
+	for _, st := range settings {
+		if st.check == nil || st.PerSource {
+			continue
 		}
-		if s.SK == "" {
-			bad("%s is set but %s is not: set both (%s)", n.ak, n.sk, n.skHint)
+		if err := st.check(c, c.Origin(st.Variable)); err != nil {
+			errs = append(errs, err)
 		}
-	case s.Username != "" || s.Password != "" || s.DomainName != "":
-		if s.Username == "" {
-			bad("%s is not set (token authentication needs user, password and account)", n.username)
-		}
-		if s.Password == "" {
-			bad("%s is not set (%s)", n.password, n.passwordHint)
-		}
-		if s.DomainName == "" {
-			bad("%s is not set: the account (domain) name the IAM user belongs to", n.domainName)
-		}
-		if s.IAMEndpoint == "" && s.Region != "" {
-			s.IAMEndpoint = fmt.Sprintf(defaultIAMTmpl, s.Region, domainFor(s.Region))
-		}
-		if s.IAMEndpoint == "" {
-			bad("no IAM endpoint for token authentication: set %s or %s", n.iamEndpoint, n.region)
-		} else if u, err := url.Parse(s.IAMEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("%s is not an http(s) URL", n.value(n.iamEndpoint, s.IAMEndpoint))
-		} else if !allowHTTP && !SecureOrLoopback(u) {
-			bad("%s: plain http to a host other than loopback sends the IAM password in clear text: "+
-				"use https, or set %s=true to accept it", n.value(n.iamEndpoint, s.IAMEndpoint), EnvAllowInsecureHTTP)
-		}
-	default:
-		bad("no credentials: set %s and %s, or %s, %s and %s", n.ak, n.sk, n.username, n.password, n.domainName)
-	}
-	s.Name = cmp.Or(s.Name, s.ProjectID)
-	s.Schedule = cmp.Or(s.Schedule, DefaultSchedule)
-	// The parser of the daemon's scheduler (cron.New's default): five fields, or a descriptor such as
-	// @hourly or @every 1m30s, optionally prefixed by CRON_TZ=Zone.
-	if _, err := cron.ParseStandard(s.Schedule); err != nil {
-		bad("%s: %v (examples: \"*/5 * * * *\", \"@every 10m\", \"@hourly\")", n.value(n.schedule, s.Schedule), err)
-	}
-	if !s.maxPerPageSet {
-		s.MaxPerPage = cmp.Or(s.MaxPerPage, DefaultPerPage)
-	}
-	if !s.perPageSet {
-		s.PerPage = cmp.Or(s.PerPage, min(DefaultPerPage, max(s.MaxPerPage, 1)))
-	}
-	if s.MaxPerPage < 1 || s.MaxPerPage > 1000 {
-		bad("%s must be between 1 and 1000, got %d", n.maxPerPage, s.MaxPerPage)
-	}
-	if s.PerPage < 1 || s.PerPage > s.MaxPerPage {
-		bad("%s must be between 1 and %d (%s), got %d", n.perPage, s.MaxPerPage, n.maxPerPage, s.PerPage)
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	name := cmp.Or(s.Name, "(unnamed)")
-	if s.line > 0 && s.Name == "" {
-		name = fmt.Sprintf("(unnamed, line %d)", s.line)
-	}
-	for i, err := range errs {
-		errs[i] = fmt.Errorf("source %s: %w", name, err)
 	}
 	return errors.Join(errs...)
-}
-
-// validProjectID says whether id can be a project id: it goes into the request path as is, so
-// anything that would change the path (/, .., %, ?) is refused before a request is sent.
-func validProjectID(id string) bool {
-	if len(id) > 64 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -87,6 +87,20 @@ func TestLoadValidate(t *testing.T) {
 			wantErr: []string{"HUAWEICLOUD_PASSWORD_FILE: cannot read the secret file"},
 		},
 		{
+			name: "a workspace",
+			env:  map[string]string{EnvProjectID: "p", EnvRegion: "cn-north-4", EnvAK: "ak", EnvSK: "sk", EnvWorkspaceID: " ws-1 "},
+			check: func(t *testing.T, c *Config) {
+				if c.Sources[0].WorkspaceID != "ws-1" {
+					t.Errorf("workspace %q, want ws-1", c.Sources[0].WorkspaceID)
+				}
+			},
+		},
+		{
+			name:    "a workspace id that is not one",
+			env:     map[string]string{EnvProjectID: "p", EnvRegion: "cn-north-4", EnvAK: "ak", EnvSK: "sk", EnvWorkspaceID: "ws 1"},
+			wantErr: []string{`source p: MODELARTS_WORKSPACE_ID="ws 1" is not a workspace id`},
+		},
+		{
 			name:    "not an integer",
 			env:     map[string]string{EnvMaxWalks: "three"},
 			wantErr: []string{`INDEXER_MAX_WALKS="three" is not an integer`},

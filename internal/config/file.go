@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,33 +36,91 @@ import (
 // file can be reviewed, versioned and shared. A relative PATH is relative to the
 // file's directory. Unknown keys are errors (a typo must not silently drop a setting).
 
-// fileConfig is the file's layout.
+// fileConfig is the file's layout. A source's keys, and those its defaults may set, are the Key of
+// the rows of the table settings.
 type fileConfig struct {
 	Defaults fileDefaults `yaml:"defaults"`
 	Sources  []fileSource `yaml:"sources"`
 }
 
-type fileDefaults struct {
-	Schedule   string `yaml:"schedule"`
-	PerPage    int    `yaml:"per_page"`
-	MaxPerPage int    `yaml:"max_per_page"`
+// fileSource is one source of the file: its plain settings decoded into a Source, its credentials
+// kept as references until loadFile resolves them.
+type fileSource struct {
+	src  Source
+	refs map[string]secretRef // by key
 }
 
-type fileSource struct {
-	Name          string    `yaml:"name"`
-	Endpoint      string    `yaml:"endpoint"`
-	Region        string    `yaml:"region"`
-	ProjectID     string    `yaml:"project_id"`
-	AK            secretRef `yaml:"ak"`
-	SK            secretRef `yaml:"sk"`
-	SecurityToken secretRef `yaml:"security_token"`
-	Username      secretRef `yaml:"username"`
-	Password      secretRef `yaml:"password"`
-	DomainName    string    `yaml:"domain_name"`
-	IAMEndpoint   string    `yaml:"iam_endpoint"`
-	Schedule      string    `yaml:"schedule"`
-	PerPage       int       `yaml:"per_page"`
-	MaxPerPage    int       `yaml:"max_per_page"`
+// fileDefaults are the settings of the file's defaults (rows with inDefaults).
+type fileDefaults struct{ fileSource }
+
+func (f *fileSource) UnmarshalYAML(n *yaml.Node) error {
+	return f.decode(n, "a source is a mapping of keys (name: ..., project_id: ...)", func(*Setting) bool { return true })
+}
+
+func (f *fileDefaults) UnmarshalYAML(n *yaml.Node) error {
+	return f.decode(n, "defaults: is a mapping of keys (schedule: ..., per_page: ...)", func(st *Setting) bool { return st.inDefaults })
+}
+
+// decode reads a mapping of the rows' keys that allowed accepts: merge keys, aliases and repeated
+// keys as yaml treats them, type errors as yaml words them, and an unknown key as an error naming
+// its line, so that a typo does not silently drop a setting.
+func (f *fileSource) decode(n *yaml.Node, what string, allowed func(*Setting) bool) error {
+	if n.Kind != yaml.MappingNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s, not %s", n.Line, what, kindName(n))}}
+	}
+	var values map[string]yaml.Node
+	if err := n.Decode(&values); err != nil {
+		return err
+	}
+	keyLine := map[string]int{} // where each key is written (a merged key: where its value is)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keyLine[n.Content[i].Value] = n.Content[i].Line
+	}
+	keys := slices.SortedFunc(maps.Keys(values), func(a, b string) int {
+		return cmp.Or(cmp.Compare(cmp.Or(keyLine[a], values[a].Line), cmp.Or(keyLine[b], values[b].Line)), strings.Compare(a, b))
+	})
+	var msgs []string
+	f.refs = map[string]secretRef{}
+	for _, key := range keys {
+		v := values[key]
+		st := settingByKey(key)
+		if st == nil || !allowed(st) {
+			msgs = append(msgs, fmt.Sprintf("line %d: unknown key %q", cmp.Or(keyLine[key], v.Line), key))
+			continue
+		}
+		var err error
+		if st.Secret {
+			var ref secretRef
+			err = v.Decode(&ref)
+			f.refs[key] = ref
+		} else {
+			dst := st.source(&f.src)
+			err = v.Decode(dst)
+			if p, ok := dst.(*string); ok {
+				*p = strings.TrimSpace(*p)
+			}
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs = append(msgs, te.Errors...)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(msgs) > 0 {
+		return &yaml.TypeError{Errors: msgs}
+	}
+	return nil
+}
+
+// settingByKey returns the row of a key of the file; nil: none.
+func settingByKey(key string) *Setting {
+	for i := range settings {
+		if settings[i].Key == key {
+			return &settings[i]
+		}
+	}
+	return nil
 }
 
 // secretRef is a credential of the file: {env: NAME}, {file: PATH} or, where
@@ -120,11 +181,7 @@ func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func
 		}
 		return v, nil
 	case r.File != "":
-		path := r.File
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, path)
-		}
-		b, err := readSecretFile(path)
+		b, err := readSecretFile(absIn(dir, r.File))
 		if err != nil {
 			// The error names the file, never its content.
 			return "", fmt.Errorf("%s: {file: %s}: cannot read the secret file: %w", field, r.File, err)
@@ -136,6 +193,14 @@ func (r secretRef) resolve(field string, literalOK bool, dir string, getenv func
 		return v, nil
 	}
 	return "", nil
+}
+
+// absIn is path, relative to dir unless absolute.
+func absIn(dir, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 // loadFile reads the sources of the configuration file at path.
@@ -165,40 +230,29 @@ func loadFile(path string, getenv func(string) string) ([]Source, error) {
 		if i < len(spans) {
 			line = spans[i].line
 		}
-		s := Source{
-			Name:        strings.TrimSpace(fs.Name),
-			Endpoint:    strings.TrimSpace(fs.Endpoint),
-			Region:      strings.TrimSpace(fs.Region),
-			ProjectID:   strings.TrimSpace(fs.ProjectID),
-			DomainName:  strings.TrimSpace(fs.DomainName),
-			IAMEndpoint: strings.TrimSpace(fs.IAMEndpoint),
-			Schedule:    cmp.Or(strings.TrimSpace(fs.Schedule), strings.TrimSpace(fc.Defaults.Schedule)),
-			PerPage:     cmp.Or(fs.PerPage, fc.Defaults.PerPage),
-			MaxPerPage:  cmp.Or(fs.MaxPerPage, fc.Defaults.MaxPerPage),
-			fields:      &fileFields,
-			line:        line,
-		}
+		s := fs.src
+		s.file, s.line = true, line
 		var serrs []error
-		for _, c := range []struct {
-			field     string
-			ref       secretRef
-			literalOK bool
-			dst       *string
-		}{
-			{"ak", fs.AK, true, &s.AK},
-			{"sk", fs.SK, false, &s.SK},
-			{"security_token", fs.SecurityToken, false, &s.SecurityToken},
-			{"username", fs.Username, true, &s.Username},
-			{"password", fs.Password, false, &s.Password},
-		} {
-			v, err := c.ref.resolve(c.field, c.literalOK, dir, getenv)
-			if err != nil {
-				serrs = append(serrs, err)
+		for _, st := range settings {
+			switch {
+			case st.Key != "" && st.Secret:
+				// Identifiers (literal allowed) are trimmed; secrets are taken as they are.
+				ref := fs.refs[st.Key]
+				v, err := ref.resolve(st.Key, st.fileLiteral, dir, getenv)
+				if err != nil {
+					serrs = append(serrs, err)
+				} else if ref.File != "" {
+					s.secretFiles = append(s.secretFiles, [2]string{st.Key + ": {file: " + ref.File + "}", absIn(dir, ref.File)})
+				}
+				if st.fileLiteral {
+					v = strings.TrimSpace(v)
+				}
+				*st.source(&s).(*string) = v
+			case st.inDefaults:
+				if v := reflect.ValueOf(st.source(&s)).Elem(); v.IsZero() {
+					v.Set(reflect.ValueOf(st.source(&fc.Defaults.src)).Elem())
+				}
 			}
-			if c.literalOK {
-				v = strings.TrimSpace(v) // identifiers; secrets are taken as they are
-			}
-			*c.dst = v
 		}
 		name := cmp.Or(s.Name, s.ProjectID, fmt.Sprintf("(unnamed, line %d)", s.line))
 		for _, err := range serrs {

@@ -42,6 +42,7 @@ sources:
     sk: {file: prod_sk}
     schedule: "*/2 * * * *"
     per_page: 50
+    workspace_id: 0f1e2d3c4b5a69788796a5b4c3d2e1f0
   - name: prod-sh1
     region: cn-east-3
     project_id: p-sh1
@@ -69,7 +70,8 @@ func TestConfigFileSources(t *testing.T) {
 	}
 	bj, sh, tok := c.Sources[0], c.Sources[1], c.Sources[2]
 	if bj.Name != "prod-bj4" || bj.Endpoint != "https://modelarts.cn-north-4.myhuaweicloud.com" || bj.AK != "AKPROD" ||
-		bj.SK != "sk-from-file" || bj.Schedule != "*/2 * * * *" || bj.PerPage != 50 || bj.MaxPerPage != 100 {
+		bj.SK != "sk-from-file" || bj.Schedule != "*/2 * * * *" || bj.PerPage != 50 || bj.MaxPerPage != 100 ||
+		bj.WorkspaceID != "0f1e2d3c4b5a69788796a5b4c3d2e1f0" {
 		t.Errorf("prod-bj4: %+v", bj)
 	}
 	if sh.Name != "prod-sh1" || sh.AK != "AKSH" || sh.SK != "sk-from-env" || sh.SecurityToken != "sts" ||
@@ -147,6 +149,11 @@ func TestConfigFileErrors(t *testing.T) {
 			wantErr: []string{"source a: project_id is not set", "source a: no ModelArts endpoint: set endpoint", "source a: per_page must be between 1 and 100 (max_per_page), got 500"},
 		},
 		{
+			name:    "a workspace id that is not one",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n    workspace_id: ../0\n",
+			wantErr: []string{`source a: workspace_id "../0" is not a workspace id: letters, digits, - and _ only`},
+		},
+		{
 			name: "two sources with one name",
 			yaml: "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n" +
 				"  - name: a\n    project_id: q\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n",
@@ -180,6 +187,32 @@ func TestConfigFileErrors(t *testing.T) {
 			notIn:   []string{"unmarshal", "config.fileConfig"},
 		},
 		{
+			name:    "a source that is not a mapping",
+			yaml:    "sources:\n  - prod-bj4\n",
+			wantErr: []string{`indexer.yaml:2: a source is a mapping of keys (name: ..., project_id: ...), not a single value ("prod-bj4")`},
+			notIn:   []string{"unmarshal", "config.fileSource"},
+		},
+		{
+			name:    "a key written twice",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n    region: s\n",
+			wantErr: []string{`source a: `, `indexer.yaml:7: mapping key "region" already defined at line 4`},
+		},
+		{
+			name:    "a key the defaults do not take",
+			yaml:    "defaults:\n  region: r\nsources:\n  - name: a\n",
+			wantErr: []string{`indexer.yaml:2: unknown key "region"`},
+		},
+		{
+			name:    "a value of the wrong type",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n    per_page: many\n",
+			wantErr: []string{"source a: ", "indexer.yaml:7: cannot unmarshal !!str `many` into int"},
+		},
+		{
+			name:    "an endpoint with a query",
+			yaml:    "sources:\n  - name: a\n    project_id: p\n    endpoint: https://m.example.com?x=1\n    ak: x\n    sk: {file: prod_sk}\n",
+			wantErr: []string{`source a: endpoint "https://m.example.com?x=1" is not a base URL: remove the query (?x=1)`},
+		},
+		{
 			name:    "single-source variables set as well",
 			yaml:    "sources:\n  - name: a\n    project_id: p\n    region: r\n    ak: x\n    sk: {file: prod_sk}\n",
 			env:     map[string]string{EnvProjectID: "p", EnvSchedule: "@hourly"},
@@ -207,6 +240,23 @@ func TestConfigFileErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigFileMergeKeys: YAML's merge keys and anchors share settings between sources, and a
+// source's own key wins over a merged one.
+func TestConfigFileMergeKeys(t *testing.T) {
+	// The top level takes only defaults: and sources:, so the anchor is on the first source.
+	path := writeConfig(t, "sources:\n  - &common\n    name: a\n    region: cn-north-4\n    project_id: p1\n    ak: AKPROD\n    sk: {file: prod_sk}\n    per_page: 20\n"+
+		"  - <<: *common\n    name: b\n    project_id: p2\n    per_page: 30\n")
+	c, err := loadValidate(map[string]string{EnvConfigFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Sources[0], c.Sources[1]
+	if a.Name != "a" || a.PerPage != 20 || b.Name != "b" || b.ProjectID != "p2" || b.PerPage != 30 || b.SK != "sk-from-file" ||
+		b.Endpoint != "https://modelarts.cn-north-4.myhuaweicloud.com" {
+		t.Errorf("sources %+v and %+v", a, b)
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/vizjob/indexer/internal/fetch"
 )
 
 // Scope says which commands have a setting's flag.
@@ -30,7 +33,7 @@ type Setting struct {
 	Flag     string // the flag that overrides the variable, without "--"; "": none
 	Scope    Scope  // which commands have the flag
 	// PerSource: a setting of the environment's one source (Config.Sources[0]); with a configuration
-	// file each source sets it in the file instead.
+	// file each source sets it in the file instead (its Key). Derived from the row's source field.
 	PerSource bool
 	// Secret: may instead be read from the file that Variable_FILE names, and is never printed. Secrets
 	// have no flag (a command line is visible to every user of the machine), except the database URL,
@@ -41,15 +44,31 @@ type Setting struct {
 	Credential bool
 	Help       string // what it sets, for --help
 
+	// Key is a per-source setting's key in a source of the configuration file (README, Many sources).
+	Key string
+
 	def     any                                // its value when unset, of the field's type; nil: the zero value
 	defText string                             // the default as help shows it, when def does not say it
 	noun    string                             // what a float must be, for Load's message ("a number between 0 and 1")
 	field   func(c *Config) any                // the field it sets: *string, *int, *float64, *bool or *time.Duration
 	check   func(c *Config, name string) error // Validate's bounds; name is what the message calls the setting
+
+	// A per-source setting has instead source, the field of a Source it sets (of Config.Sources[0] from
+	// the environment), and checkSource, its rule, which Source.validate runs for every source in the
+	// table's order after giving the setting its default.
+	source      func(s *Source) any
+	checkSource func(r *sourceCheck)
+	inDefaults  bool // the file's defaults: may set it for the sources that do not
+	fileLiteral bool // a secret that the file may also write as a plain string: an identifier (access key id, user)
 }
 
 // Field returns a pointer to the field of c the setting sets (in c.Sources[0] for a per-source one).
-func (s Setting) Field(c *Config) any { return s.field(c) }
+func (s Setting) Field(c *Config) any {
+	if s.source != nil {
+		return s.source(&c.Sources[0])
+	}
+	return s.field(c)
+}
 
 // Usage is the setting's flag help: what it sets, its variable and its default.
 func (s Setting) Usage() string {
@@ -82,10 +101,8 @@ func (s Setting) Default() string {
 	}
 }
 
-func src0(c *Config) *Source { return &c.Sources[0] }
-
 // settings is the table of every setting the environment holds, in the README's order.
-var settings = []Setting{
+var settings = perSource([]Setting{
 	{Variable: EnvDatabaseURL, Alt: EnvDatabaseURLAlt, Flag: "database-url", Scope: ScopeBase, Secret: true,
 		Help: "PostgreSQL URL", defText: "the libpq PG* variables and defaults",
 		field: func(c *Config) any { return &c.DatabaseURL }},
@@ -108,49 +125,72 @@ var settings = []Setting{
 			return oneOf(c.value(EnvLogFormat, c.LogFormat), c.LogFormat, "auto, text or json", "auto", "text", "json")
 		}},
 
-	// The environment's one source (Source.validate checks them, for a configuration file's too).
-	{Variable: EnvEndpoint, Flag: "endpoint", Scope: ScopeSource, PerSource: true,
+	// A source's settings: the environment's one source, or each source of the configuration file
+	// (Key). Source.validate checks them in this order.
+	{Variable: EnvProjectID, Flag: "project-id", Scope: ScopeSource, Key: "project_id",
+		Help:        "project id",
+		source:      func(s *Source) any { return &s.ProjectID },
+		checkSource: checkProjectID},
+	{Variable: EnvEndpoint, Flag: "endpoint", Scope: ScopeSource, Key: "endpoint",
 		Help: "ModelArts base URL", defText: "derived from the region",
-		field: func(c *Config) any { return &src0(c).Endpoint }},
-	{Variable: EnvRegion, Flag: "region", Scope: ScopeSource, PerSource: true,
-		Help:  "region, e.g. cn-north-4",
-		field: func(c *Config) any { return &src0(c).Region }},
-	{Variable: EnvProjectID, Flag: "project-id", Scope: ScopeSource, PerSource: true,
-		Help:  "project id",
-		field: func(c *Config) any { return &src0(c).ProjectID }},
-	{Variable: EnvAK, Scope: ScopeSource, PerSource: true, Secret: true, Credential: true,
-		Help:  "access key of AK/SK credentials",
-		field: func(c *Config) any { return &src0(c).AK }},
-	{Variable: EnvSK, Scope: ScopeSource, PerSource: true, Secret: true, Credential: true,
-		Help:  "secret key of AK/SK credentials",
-		field: func(c *Config) any { return &src0(c).SK }},
-	{Variable: EnvSecurityToken, Scope: ScopeSource, PerSource: true, Secret: true, Credential: true,
-		Help:  "security token of temporary AK/SK credentials",
-		field: func(c *Config) any { return &src0(c).SecurityToken }},
-	{Variable: EnvUsername, Scope: ScopeSource, PerSource: true, Secret: true, Credential: true,
-		Help:  "IAM user, for token authentication",
-		field: func(c *Config) any { return &src0(c).Username }},
-	{Variable: EnvPassword, Scope: ScopeSource, PerSource: true, Secret: true, Credential: true,
-		Help:  "the IAM user's password",
-		field: func(c *Config) any { return &src0(c).Password }},
-	{Variable: EnvDomainName, Scope: ScopeSource, PerSource: true, Credential: true,
-		Help:  "the account (domain) name the IAM user belongs to",
-		field: func(c *Config) any { return &src0(c).DomainName }},
-	{Variable: EnvIAMEndpoint, Flag: "iam-endpoint", Scope: ScopeSource, PerSource: true,
+		source:      func(s *Source) any { return &s.Endpoint },
+		checkSource: checkEndpoint},
+	{Variable: EnvRegion, Flag: "region", Scope: ScopeSource, Key: "region",
+		Help:        "region, e.g. cn-north-4",
+		source:      func(s *Source) any { return &s.Region },
+		checkSource: checkRegion},
+	{Variable: EnvAK, Scope: ScopeSource, Key: "ak", Secret: true, Credential: true, fileLiteral: true,
+		Help:        "access key of AK/SK credentials",
+		source:      func(s *Source) any { return &s.AK },
+		checkSource: checkCredentials},
+	{Variable: EnvSK, Scope: ScopeSource, Key: "sk", Secret: true, Credential: true,
+		Help:   "secret key of AK/SK credentials",
+		source: func(s *Source) any { return &s.SK }},
+	{Variable: EnvSecurityToken, Scope: ScopeSource, Key: "security_token", Secret: true, Credential: true,
+		Help:   "security token of temporary AK/SK credentials",
+		source: func(s *Source) any { return &s.SecurityToken }},
+	{Variable: EnvUsername, Scope: ScopeSource, Key: "username", Secret: true, Credential: true, fileLiteral: true,
+		Help:   "IAM user, for token authentication",
+		source: func(s *Source) any { return &s.Username }},
+	{Variable: EnvPassword, Scope: ScopeSource, Key: "password", Secret: true, Credential: true,
+		Help:   "the IAM user's password",
+		source: func(s *Source) any { return &s.Password }},
+	{Variable: EnvDomainName, Scope: ScopeSource, Key: "domain_name", Credential: true,
+		Help:   "the account (domain) name the IAM user belongs to",
+		source: func(s *Source) any { return &s.DomainName }},
+	{Variable: EnvIAMEndpoint, Flag: "iam-endpoint", Scope: ScopeSource, Key: "iam_endpoint",
 		Help: "IAM base URL", defText: "derived from the region",
-		field: func(c *Config) any { return &src0(c).IAMEndpoint }},
-	{Variable: EnvSource, Flag: "source", Scope: ScopeSource, PerSource: true,
+		source:      func(s *Source) any { return &s.IAMEndpoint },
+		checkSource: checkIAMEndpoint},
+	{Variable: EnvWorkspaceID, Flag: "workspace-id", Scope: ScopeSource, Key: "workspace_id",
+		Help: "ModelArts workspace whose jobs the source lists", defText: "workspace 0, the API's default",
+		source: func(s *Source) any { return &s.WorkspaceID },
+		checkSource: func(r *sourceCheck) {
+			if !validID(r.WorkspaceID) {
+				r.bad("%s is not a workspace id: letters, digits, - and _ only, at most 64 (console: ModelArts > Workspace)",
+					r.value(EnvWorkspaceID, r.WorkspaceID))
+			}
+		}},
+	{Variable: EnvSource, Flag: "source", Scope: ScopeSource, Key: "name",
 		Help: "source name in the database", defText: "the project id",
-		field: func(c *Config) any { return &src0(c).Name }},
-	{Variable: EnvSchedule, Flag: "schedule", Scope: ScopeDaemon, PerSource: true,
-		Help: "cron schedule of the full walks: five fields or a descriptor such as @every 10m", defText: DefaultSchedule,
-		field: func(c *Config) any { return &src0(c).Schedule }},
-	{Variable: EnvPerPage, Flag: "per-page", Scope: ScopeSource, PerSource: true,
+		source:      func(s *Source) any { return &s.Name },
+		checkSource: func(r *sourceCheck) { r.Name = cmp.Or(r.Name, r.ProjectID) }},
+	{Variable: EnvSchedule, Flag: "schedule", Scope: ScopeDaemon, Key: "schedule", inDefaults: true, def: DefaultSchedule,
+		Help:        "cron schedule of the full walks: five fields or a descriptor such as @every 10m",
+		source:      func(s *Source) any { return &s.Schedule },
+		checkSource: checkSchedule},
+	{Variable: EnvMaxPerPage, Flag: "max-per-page", Scope: ScopeSource, Key: "max_per_page", inDefaults: true, def: DefaultMaxPerPage,
+		Help:   "largest per_page the endpoint accepts",
+		source: func(s *Source) any { return &s.MaxPerPage },
+		checkSource: func(r *sourceCheck) {
+			if r.MaxPerPage < 1 || r.MaxPerPage > fetch.MaxPerPageLimit {
+				r.bad("%s must be between 1 and %d, got %d", r.name(EnvMaxPerPage), fetch.MaxPerPageLimit, r.MaxPerPage)
+			}
+		}},
+	{Variable: EnvPerPage, Flag: "per-page", Scope: ScopeSource, Key: "per_page", inDefaults: true,
 		Help: "page size of a walk", defText: fmt.Sprint(DefaultPerPage),
-		field: func(c *Config) any { return &src0(c).PerPage }},
-	{Variable: EnvMaxPerPage, Flag: "max-per-page", Scope: ScopeSource, PerSource: true,
-		Help: "largest per_page the endpoint accepts", defText: fmt.Sprint(DefaultPerPage),
-		field: func(c *Config) any { return &src0(c).MaxPerPage }},
+		source:      func(s *Source) any { return &s.PerPage },
+		checkSource: checkPerPage},
 
 	// Every source's runs.
 	{Variable: EnvHeadSchedule, Flag: "head-schedule", Scope: ScopeDaemon, def: DefaultHeadSchedule,
@@ -300,6 +340,14 @@ var settings = []Setting{
 			c.Location = loc
 			return nil
 		}},
+})
+
+// perSource marks the rows that set a field of a Source.
+func perSource(rows []Setting) []Setting {
+	for i := range rows {
+		rows[i].PerSource = rows[i].source != nil
+	}
+	return rows
 }
 
 // Settings returns the description of every setting the environment holds.

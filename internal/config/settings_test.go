@@ -11,8 +11,19 @@ import (
 // own field, a default of its field's type, and help that says the variable and the default.
 func TestSettingsTable(t *testing.T) {
 	c := &Config{Sources: make([]Source, 1)}
-	vars, flags, fields := map[string]bool{}, map[string]bool{}, map[any]string{}
+	vars, flags, keys, fields := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[any]string{}
 	for _, s := range Settings() {
+		// A source's setting has a key in the configuration file, and only it.
+		if s.PerSource != (s.Key != "") || (s.inDefaults || s.fileLiteral || s.checkSource != nil) && !s.PerSource {
+			t.Errorf("%s: per source %v, key %q: a source's settings, and only they, have a key", s.Variable, s.PerSource, s.Key)
+		}
+		if s.Key != "" && keys[s.Key] {
+			t.Errorf("%s: key %s of two rows", s.Variable, s.Key)
+		}
+		keys[s.Key] = true
+		if (s.field == nil) == (s.source == nil) {
+			t.Errorf("%s: a row sets a field of Config or of a Source, one of them", s.Variable)
+		}
 		if vars[s.Variable] {
 			t.Errorf("%s: two rows", s.Variable)
 		}

@@ -172,6 +172,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		endpoints = "/ (status page) " + endpoints
 	}
 	d.log.Info("http serving", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "endpoints", endpoints)
+	if msg := exposureWarning(ln.Addr(), d.cfg.HTTPToken); msg != "" {
+		d.log.Warn(msg, "addr", ln.Addr().String())
+	}
 
 	// Runs get a context of their own: the signal stops the scheduler, and only the end of the grace
 	// period cancels them.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -79,6 +80,21 @@ func (d *Daemon) Handler() http.Handler {
 		})))
 	}
 	return mux
+}
+
+// exposureWarning is what to warn of when the daemon listens at addr with token: beyond loopback
+// (all interfaces, or an address other hosts may reach) without a token, anyone who reaches the
+// port reads the status page (job names, errors) and /metrics. Empty when there is nothing to say.
+func exposureWarning(addr net.Addr, token string) string {
+	if token != "" {
+		return ""
+	}
+	if a, ok := addr.(*net.TCPAddr); !ok || a.IP.IsLoopback() {
+		return ""
+	}
+	return "http: listening beyond loopback without a token: anyone who reaches this port reads the status page " +
+		"and /metrics; set " + config.EnvHTTPToken + " (then / and /metrics require it), or listen on 127.0.0.1 (" +
+		config.EnvHTTPAddr + ")"
 }
 
 // authorized requires the bearer token of Config.HTTPToken, if set, compared in constant time.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,7 +85,7 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, det
 		}, bySource(detail)),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vizjob_api_requests_total",
-			Help: "HTTP requests to the ModelArts and IAM APIs, retries included, by HTTP status (code=\"error\": no answer, e.g. a network error or timeout); by source too with INDEXER_METRICS_DETAIL.",
+			Help: "HTTP requests to the ModelArts and IAM APIs, retries included, by HTTP status (code=\"error\": no answer, e.g. a network error or timeout; code=\"other\": a status net/http does not name); by source too with INDEXER_METRICS_DETAIL.",
 		}, bySource(detail, "code")),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vizjob_api_retries_total",
@@ -170,10 +171,14 @@ func (m *metrics) observe(source, kind string, res syncer.Result, took time.Dura
 	}
 }
 
-// codeLabel is the code label of an HTTP answer: its status, or "error" when none came.
+// codeLabel is the code label of an HTTP answer: its status, "error" when none came, or "other" for
+// a status net/http does not name (any three digits may come: they do not each get a series).
 func codeLabel(status int) string {
-	if status == 0 {
+	switch {
+	case status == 0:
 		return "error"
+	case http.StatusText(status) == "":
+		return "other"
 	}
 	return strconv.Itoa(status)
 }
@@ -211,7 +216,7 @@ func newDBCollector(st *store.Store, sources []string, detail bool, log *slog.Lo
 		sources: sources,
 		detail:  detail,
 		jobs: prometheus.NewDesc("vizjob_jobs",
-			"With INDEXER_METRICS_DETAIL: live (not deleted) jobs in the mirror by source and status code; status_name is the documented name, UNDOCUMENTED_<code> for an undocumented code. Running jobs are status=\"8\" (JOBSTAT_RUNNING) only, as modelarts.job_statuses.is_running says.",
+			"With INDEXER_METRICS_DETAIL: live (not deleted) jobs in the mirror by source and status code; status_name is the documented name. The codes outside the documented set are summed in one series, status=\"other\" (the API decides which codes come: they do not each get a series). Running jobs are status=\"8\" (JOBSTAT_RUNNING) only, as modelarts.job_statuses.is_running says.",
 			[]string{"source", "status", "status_name"}, nil),
 		live: prometheus.NewDesc("vizjob_live_jobs",
 			"Live (not deleted) jobs in the mirror by source (modelarts.source_job_counts).",
@@ -313,9 +318,17 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.lastListed, prometheus.GaugeValue, unix(s.LastListedAt), s.Source)
 		ch <- prometheus.MustNewConstMetric(c.lastHead, prometheus.GaugeValue, unix(s.LastHeadWalkAt), s.Source)
 	}
+	other := map[string]int64{} // source -> live jobs in an undocumented status
 	for _, n := range f.counts {
+		if strings.HasPrefix(n.StatusName, "UNDOCUMENTED_") {
+			other[n.Source] += n.Jobs
+			continue
+		}
 		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n.Jobs),
 			n.Source, strconv.Itoa(n.Status), n.StatusName)
+	}
+	for src, n := range other {
+		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), src, "other", "")
 	}
 	now := time.Now()
 	for _, src := range c.sources {

@@ -3,7 +3,6 @@ package fetch
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -25,6 +24,29 @@ const (
 
 const userAgent = "vizjob-indexer"
 
+// Defaults of Config and WalkOptions. The indexer's settings (internal/config) take them as theirs.
+const (
+	DefaultPerPage        = 100  // page size of a walk: the largest every version of the API documents
+	DefaultMaxPerPage     = 100  // Config.MaxPerPage
+	MaxPerPageLimit       = 1000 // the largest per_page any version of the API accepts
+	DefaultMaxAttempts    = 5
+	DefaultRequestTimeout = 30 * time.Second
+)
+
+// ConfigError is a Config that New refuses: Field names the field of Config, Reason what is wrong.
+// The indexer's configuration (internal/config) checks the same rules first and words them for its
+// users, so it never builds such a Config: this guards other callers (tests, tools).
+type ConfigError struct {
+	Field  string // e.g. "Endpoint", "MaxPerPage", "SK"
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "fetch: " + e.Reason }
+
+func configError(field, format string, a ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, a...)}
+}
+
 // Config configures a Client. Zero values take the defaults given per field.
 // AK/SK authentication wins when both AK/SK and username/password are set.
 type Config struct {
@@ -35,16 +57,17 @@ type Config struct {
 	SecurityToken string // with temporary AK/SK only
 
 	Username, Password, DomainName string // IAM user: token authentication
+	WorkspaceID                    string // workspace_id of every list call whose Query has none; "": the API's default
 	IAMEndpoint                    string // IAM base URL, e.g. https://iam.cn-north-4.myhuaweicloud.com
 
 	HTTPClient     *http.Client  // nil: a new client; redirects are never followed (see RedirectError)
-	MaxPerPage     int           // largest per_page accepted, default 100 (at most 1000)
+	MaxPerPage     int           // largest per_page accepted, default DefaultMaxPerPage (at most MaxPerPageLimit)
 	MaxSearchLen   int           // longest search_content in runes, default 100
-	MaxAttempts    int           // requests per call, retries included, default 5
+	MaxAttempts    int           // requests per call, retries included, default DefaultMaxAttempts
 	BaseBackoff    time.Duration // first retry waits up to this, default 500ms
 	MaxBackoff     time.Duration // cap of one backoff wait, default 30s
 	MaxRetryAfter  time.Duration // longest Retry-After honoured, default 2m; a longer one ends the call
-	RequestTimeout time.Duration // per attempt, default 30s
+	RequestTimeout time.Duration // per attempt, default DefaultRequestTimeout
 	MaxBodyBytes   int64         // largest answer read, default 32 MiB
 	RateLimit      float64       // requests per second to ModelArts at first (retries included), 0 = unlimited
 	// MaxRateLimit is the ceiling of the adaptive rate (ratelimit.go): the rate grows from RateLimit
@@ -100,13 +123,13 @@ func (cfg Config) withDefaults() Config {
 	cfg.ProjectID = strings.TrimSpace(cfg.ProjectID)
 	cfg.Username = strings.TrimSpace(cfg.Username)
 	cfg.DomainName = strings.TrimSpace(cfg.DomainName)
-	cfg.MaxPerPage = cmp.Or(cfg.MaxPerPage, 100)
+	cfg.MaxPerPage = cmp.Or(cfg.MaxPerPage, DefaultMaxPerPage)
 	cfg.MaxSearchLen = cmp.Or(cfg.MaxSearchLen, 100)
-	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 5)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts)
 	cfg.BaseBackoff = cmp.Or(cfg.BaseBackoff, 500*time.Millisecond)
 	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 30*time.Second)
 	cfg.MaxRetryAfter = cmp.Or(cfg.MaxRetryAfter, 2*time.Minute)
-	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 30*time.Second)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout)
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 32<<20)
 	cfg.HTTPClient = noRedirects(cfg.HTTPClient)
 	if cfg.Logger == nil {
@@ -124,13 +147,13 @@ func (cfg Config) withDefaults() Config {
 // validate checks a configuration that went through withDefaults.
 func (cfg Config) validate() error {
 	if cfg.Endpoint == "" {
-		return errors.New("fetch: endpoint is empty")
+		return configError("Endpoint", "endpoint is empty")
 	}
-	if err := checkBaseURL("endpoint", cfg.Endpoint, cfg.AllowInsecureHTTP); err != nil {
+	if err := checkBaseURL("Endpoint", "endpoint", cfg.Endpoint, cfg.AllowInsecureHTTP); err != nil {
 		return err
 	}
 	if cfg.ProjectID == "" {
-		return errors.New("fetch: project id is empty")
+		return configError("ProjectID", "project id is empty")
 	}
 	if err := cfg.validateLimits(); err != nil {
 		return err
@@ -141,33 +164,33 @@ func (cfg Config) validate() error {
 	}
 	if mode == AuthToken {
 		if cfg.IAMEndpoint == "" {
-			return errors.New("fetch: IAM endpoint is empty (needed for username/password authentication)")
+			return configError("IAMEndpoint", "IAM endpoint is empty (needed for username/password authentication)")
 		}
-		return checkBaseURL("IAM endpoint", cfg.IAMEndpoint, cfg.AllowInsecureHTTP)
+		return checkBaseURL("IAMEndpoint", "IAM endpoint", cfg.IAMEndpoint, cfg.AllowInsecureHTTP)
 	}
 	return nil
 }
 
 func (cfg Config) validateLimits() error {
 	switch {
-	case cfg.MaxPerPage < 1 || cfg.MaxPerPage > 1000:
-		return fmt.Errorf("fetch: max per page %d is out of range 1..1000", cfg.MaxPerPage)
+	case cfg.MaxPerPage < 1 || cfg.MaxPerPage > MaxPerPageLimit:
+		return configError("MaxPerPage", "max per page %d is out of range 1..%d", cfg.MaxPerPage, MaxPerPageLimit)
 	case cfg.MaxSearchLen < 1:
-		return fmt.Errorf("fetch: max search length %d is not positive", cfg.MaxSearchLen)
+		return configError("MaxSearchLen", "max search length %d is not positive", cfg.MaxSearchLen)
 	case cfg.MaxAttempts < 1:
-		return fmt.Errorf("fetch: max attempts %d is not positive", cfg.MaxAttempts)
+		return configError("MaxAttempts", "max attempts %d is not positive", cfg.MaxAttempts)
 	case cfg.BaseBackoff < 0 || cfg.MaxBackoff < 0 || cfg.MaxRetryAfter < 0:
-		return errors.New("fetch: backoff durations must not be negative")
+		return configError("BaseBackoff", "backoff durations must not be negative")
 	case cfg.BaseBackoff > cfg.MaxBackoff:
-		return fmt.Errorf("fetch: base backoff %s exceeds max backoff %s", cfg.BaseBackoff, cfg.MaxBackoff)
+		return configError("BaseBackoff", "base backoff %s exceeds max backoff %s", cfg.BaseBackoff, cfg.MaxBackoff)
 	case cfg.RequestTimeout < 0:
-		return fmt.Errorf("fetch: request timeout %s is negative", cfg.RequestTimeout)
+		return configError("RequestTimeout", "request timeout %s is negative", cfg.RequestTimeout)
 	case cfg.MaxBodyBytes < 1:
-		return fmt.Errorf("fetch: max body bytes %d is not positive", cfg.MaxBodyBytes)
+		return configError("MaxBodyBytes", "max body bytes %d is not positive", cfg.MaxBodyBytes)
 	case cfg.RateLimit < 0 || math.IsNaN(cfg.RateLimit):
-		return fmt.Errorf("fetch: rate limit %v is not a non-negative number of requests per second", cfg.RateLimit)
+		return configError("RateLimit", "rate limit %v is not a non-negative number of requests per second", cfg.RateLimit)
 	case cfg.MaxRateLimit < 0 || math.IsNaN(cfg.MaxRateLimit) || math.IsInf(cfg.MaxRateLimit, 1):
-		return fmt.Errorf("fetch: max rate limit %v is not a non-negative number of requests per second", cfg.MaxRateLimit)
+		return configError("MaxRateLimit", "max rate limit %v is not a non-negative number of requests per second", cfg.MaxRateLimit)
 	}
 	return nil
 }
@@ -179,9 +202,9 @@ func (cfg Config) authMode() (string, error) {
 	case cfg.AK != "" && cfg.SK != "":
 		return AuthAKSK, nil
 	case cfg.AK != "":
-		return "", errors.New("fetch: AK is set but SK is empty")
+		return "", configError("SK", "AK is set but SK is empty")
 	case cfg.SK != "":
-		return "", errors.New("fetch: SK is set but AK is empty")
+		return "", configError("AK", "SK is set but AK is empty")
 	}
 	var missing []string
 	for _, f := range []struct{ name, value string }{
@@ -195,25 +218,26 @@ func (cfg Config) authMode() (string, error) {
 	case 0:
 		return AuthToken, nil
 	case 3:
-		return "", errors.New("fetch: no credentials: set AK and SK, or username, password and domain name")
+		return "", configError("AK", "no credentials: set AK and SK, or username, password and domain name")
 	}
-	return "", fmt.Errorf("fetch: token authentication needs username, password and domain name: %s missing",
+	return "", configError("Username", "token authentication needs username, password and domain name: %s missing",
 		strings.Join(missing, " and "))
 }
 
-func checkBaseURL(name, raw string, allowHTTP bool) error {
+func checkBaseURL(field, name, raw string, allowHTTP bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-		return fmt.Errorf("fetch: %s %q is not an http(s) base URL", name, raw)
+		return configError(field, "%s %q is not an http(s) base URL", name, raw)
 	}
-	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
-		return fmt.Errorf("fetch: %s %q: plain http to a host other than loopback would send credentials in clear text (use https, or AllowInsecureHTTP)", name, raw)
+	if u.Scheme == "http" && !allowHTTP && !IsLoopback(u.Hostname()) {
+		return configError(field, "%s %q: plain http to a host other than loopback would send credentials in clear text (use https, or AllowInsecureHTTP)", name, raw)
 	}
 	return nil
 }
 
-// isLoopback says whether host is localhost or a loopback address: nothing sent to it crosses a network.
-func isLoopback(host string) bool {
+// IsLoopback says whether host is localhost or a loopback address (127.0.0.0/8, ::1): nothing sent
+// to it crosses a network, so plain http to it is accepted.
+func IsLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
@@ -371,8 +395,8 @@ func (c *Client) listParams(q Query) url.Values {
 	if q.SearchContent != "" {
 		v.Set("search_content", q.SearchContent)
 	}
-	if q.WorkspaceID != "" {
-		v.Set("workspace_id", q.WorkspaceID)
+	if w := cmp.Or(q.WorkspaceID, c.cfg.WorkspaceID); w != "" {
+		v.Set("workspace_id", w)
 	}
 	return v
 }

@@ -59,6 +59,9 @@ func TestNewValidation(t *testing.T) {
 			}
 			if err != nil {
 				assertNoSecrets(t, err.Error())
+				if ce := (*ConfigError)(nil); !errors.As(err, &ce) || ce.Field == "" {
+					t.Errorf("New error %v is not a *ConfigError naming a field", err)
+				}
 			}
 		})
 	}

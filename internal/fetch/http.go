@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -39,12 +40,30 @@ func (a *answer) explain(err error, requests int) error {
 }
 
 func describeType(h http.Header, body []byte) string {
-	ct := h.Get("Content-Type")
+	ct := textcap.Clean(h.Get("Content-Type"), maxErrorField) // a header may be megabytes long
 	if ct == "" {
 		ct = "no content type"
 	}
 	return fmt.Sprintf("%s, %d bytes", ct, len(body))
 }
+
+// cappedError is an error from outside (Go's transport quotes a malformed header line whole: "net/http:
+// HTTP/1.x transport connection broken: malformed MIME header line: ..."), its text cleaned and capped
+// as an API's error message is, once; errors.Is and errors.As still see what it wraps.
+type cappedError struct {
+	err  error
+	text string
+}
+
+func capError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &cappedError{err: err, text: textcap.Clean(err.Error(), MaxErrorMessage)}
+}
+
+func (e *cappedError) Error() string { return e.text }
+func (e *cappedError) Unwrap() error { return e.err }
 
 // transientError is a failure worth retrying: the network, a timeout of one
 // attempt, a body cut short.
@@ -188,7 +207,7 @@ func (c *Client) do(req *http.Request, service string) (*answer, error) {
 		c.cfg.OnResponse(status)
 	}
 	if err != nil {
-		return nil, &transientError{err}
+		return nil, &transientError{capError(err)}
 	}
 	defer resp.Body.Close()
 	if isRedirect(resp.StatusCode) {
@@ -196,6 +215,7 @@ func (c *Client) do(req *http.Request, service string) (*answer, error) {
 			From: req.URL.Redacted(), Location: resp.Header.Get("Location")}
 	}
 	body, err := readBody(resp.Body, c.cfg.MaxBodyBytes)
+	body = c.redactPassword(body) // before any part of it is cut into an error's text
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: http %d: %w", req.Method, req.URL.Path, resp.StatusCode, err)
 	}
@@ -206,6 +226,38 @@ func (c *Client) do(req *http.Request, service string) (*answer, error) {
 		return nil, e
 	}
 	return ans, nil
+}
+
+// redactPassword replaces the IAM password in an answer, as sent (in the JSON of the token
+// request, with or without HTML escaping) or raw, by [redacted]: an answer that echoes it then shows
+// none of it, even where its text is cut (the cut would otherwise keep a part of it).
+func (c *Client) redactPassword(body []byte) []byte {
+	pw := c.cfg.Password
+	if len(pw) < 4 || len(body) == 0 {
+		return body
+	}
+	for _, form := range jsonForms(pw) {
+		if bytes.Contains(body, form) {
+			body = bytes.ReplaceAll(body, form, []byte("[redacted]"))
+		}
+	}
+	return body
+}
+
+// jsonForms is s raw and as a JSON string's content, with and without HTML escaping.
+func jsonForms(s string) [][]byte {
+	forms := [][]byte{[]byte(s)}
+	for _, html := range []bool{true, false} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(s) == nil {
+			if f := bytes.TrimSpace(b.Bytes()); len(f) >= 2 {
+				forms = append(forms, f[1:len(f)-1])
+			}
+		}
+	}
+	return forms
 }
 
 // ErrRedirect matches a *RedirectError.
@@ -255,7 +307,7 @@ func noRedirects(hc *http.Client) *http.Client {
 func readBody(r io.Reader, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return nil, &transientError{fmt.Errorf("read answer: %w", err)}
+		return nil, &transientError{fmt.Errorf("read answer: %w", capError(err))}
 	}
 	if int64(len(body)) > limit {
 		return nil, fmt.Errorf("%w: answer larger than %d bytes (MaxBodyBytes)", ErrDecode, limit)

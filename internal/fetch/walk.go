@@ -15,7 +15,7 @@ type Lister interface {
 
 // WalkOptions shape a walk. Zero values take the defaults given per field.
 type WalkOptions struct {
-	PerPage       int    // default 100
+	PerPage       int    // default DefaultPerPage
 	SortBy        string // default SortCreateTime
 	Order         string // default "asc"
 	Status        *int   // only jobs with this status
@@ -237,7 +237,7 @@ func (o WalkOptions) withDefaults() (WalkOptions, error) {
 	if o.PerPage < 0 || o.MaxPages < 0 || o.Concurrency < 0 || o.MaxBatch < 0 || o.MaxBufferBytes < 0 {
 		return o, errors.New("walk: per page, max pages, concurrency, max batch and max buffer bytes must not be negative")
 	}
-	o.PerPage = cmp.Or(o.PerPage, 100)
+	o.PerPage = cmp.Or(o.PerPage, DefaultPerPage)
 	o.SortBy = cmp.Or(o.SortBy, SortCreateTime)
 	o.Order = cmp.Or(o.Order, "asc")
 	o.MaxPages = cmp.Or(o.MaxPages, 100000)

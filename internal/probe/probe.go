@@ -47,7 +47,7 @@ type Options struct {
 
 // Run runs every check, in order; a check that needs what an earlier one failed to get is skipped.
 func Run(ctx context.Context, src API, opts Options) []Check {
-	opts.PerPage = cmp.Or(opts.PerPage, 100)
+	opts.PerPage = cmp.Or(opts.PerPage, fetch.DefaultPerPage)
 	opts.MaxPages = cmp.Or(opts.MaxPages, 10)
 	p := &prober{src: src, opts: opts}
 	p.auth(ctx)

@@ -5,13 +5,14 @@
 // The page is one self-contained HTML response: inline CSS, charts drawn as inline SVG on the server,
 // no JavaScript and no external asset, so it works behind any proxy and under a strict
 // Content-Security-Policy. Everything that comes from the API or the database (job names, errors) is
-// escaped by html/template.
+// escaped by html/template, cut to a bounded length and cleaned of control and format characters.
 package statuspage
 
 import (
 	"bytes"
 	"context"
 	_ "embed"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -28,8 +29,8 @@ type Reports interface {
 
 var _ Reports = (*store.Store)(nil)
 
-// How much the page shows, how long it waits for the database, and how long one read of it is shown
-// (a flood of requests makes one read per period).
+// How much the page shows, how long it waits for the database, and how long one rendering of it is
+// shown (a flood of requests makes one read and one rendering per period, however many at once).
 const (
 	days         = 30
 	runs         = 20
@@ -50,17 +51,28 @@ func New(src Reports, log *slog.Logger) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{log: log.With("component", "statuspage")}
-	h.report = ttlcache.Value[store.StatusReport]{TTL: cacheTTL, Load: func(ctx context.Context) (store.StatusReport, error) {
+	h.page = ttlcache.Value[[]byte]{TTL: cacheTTL, Load: func(ctx context.Context) ([]byte, error) {
 		ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		defer cancel()
-		return src.StatusReport(ctx, store.StatusOptions{Days: days, Runs: runs})
+		rep, err := src.StatusReport(ctx, store.StatusOptions{Days: days, Runs: runs})
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		if err := tmpl.Execute(&buf, build(rep)); err != nil {
+			return nil, renderError{err}
+		}
+		return buf.Bytes(), nil
 	}}
 	return h
 }
 
+// renderError is a failure of the template, told apart from the database's.
+type renderError struct{ error }
+
 type handler struct {
-	report ttlcache.Value[store.StatusReport]
-	log    *slog.Logger
+	page ttlcache.Value[[]byte] // rendered, shared by every request of its period
+	log  *slog.Logger
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +91,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
-	rep, err := h.report.Get(r.Context())
+	body, err := h.page.Get(r.Context())
+	if re := (renderError{}); errors.As(err, &re) {
+		h.log.Error("cannot render the status page", "error", err)
+		http.Error(w, "status page: internal error", http.StatusInternalServerError)
+		return
+	}
 	if err != nil {
 		h.log.Error("cannot read the status", "error", err)
 		hdr.Set("Content-Type", "text/plain; charset=utf-8")
@@ -88,13 +105,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("status unavailable: the database cannot be read right now (the error is in the indexer's log)\n"))
 		return
 	}
-
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, build(rep)); err != nil {
-		h.log.Error("cannot render the status page", "error", err)
-		http.Error(w, "status page: internal error", http.StatusInternalServerError)
-		return
-	}
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }

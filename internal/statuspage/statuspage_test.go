@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -422,5 +424,42 @@ func TestPartialAndEarlierErrorsAreNotCurrentErrors(t *testing.T) {
 	}
 	if !strings.Contains(running, "12000 of 100000 jobs listed (page 120)") {
 		t.Errorf("running run row:\n%s\nwant its progress", running)
+	}
+}
+
+// Job names of any length, with format characters, make a page of bounded size, rendered once per
+// period however many requests come at once, with the names cut and their format characters escaped.
+func TestHugeNamesMakeABoundedPageRenderedOnce(t *testing.T) {
+	rep := sampleReport()
+	rep.StatusChanges = nil
+	for i := range 10 {
+		rep.StatusChanges = append(rep.StatusChanges, store.JobChange{
+			At: now.Add(-time.Duration(i) * time.Minute), Source: "prod", JobID: int64(i),
+			JobName: "evil\u202eexe.\u2028" + strings.Repeat("n", 3<<20),
+			From:    store.StatusCount{Status: 8, Name: "JOBSTAT_RUNNING", Group: "running"},
+			To:      store.StatusCount{Status: 10, Name: "JOBSTAT_COMPLETED", Group: "completed"},
+		})
+	}
+	var reads atomic.Int64
+	h := New(fakeSource{report: func(context.Context, store.StatusOptions) (store.StatusReport, error) {
+		reads.Add(1)
+		return rep, nil
+	}}, nil)
+	var pages [3]string
+	var wg sync.WaitGroup
+	for i := range pages {
+		wg.Go(func() { _, pages[i] = get(t, h, http.MethodGet, "/") })
+	}
+	wg.Wait()
+	for i, body := range pages {
+		if len(body) > 256<<10 {
+			t.Errorf("page %d: %d bytes for ten 3 MB names, want under 256 KiB", i, len(body))
+		}
+		if strings.ContainsAny(body, "\u202e\u2028") || !strings.Contains(body, `evil\u202eexe.\u2028nnn`) || !strings.Contains(body, "n …") {
+			t.Errorf("page %d: names not cut, or format characters not escaped", i)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Errorf("%d database reads for three requests at once, want 1", n)
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vizjob/indexer/internal/store"
+	"github.com/vizjob/indexer/internal/textcap"
 )
 
 // Freshness thresholds of the sources table: how old what the mirror shows is (the last run that
@@ -19,7 +19,12 @@ const (
 )
 
 // maxErrorRunes bounds an error shown on the page; the full text is in modelarts.sync_runs.
-const maxErrorRunes = 600
+// maxNameRunes bounds a job name (the API's, of any length; the store reads at most
+// store.MaxShownName characters of it).
+const (
+	maxErrorRunes = 600
+	maxNameRunes  = 120
+)
 
 // page is what the template renders.
 type page struct {
@@ -120,7 +125,7 @@ func build(rep store.StatusReport) page {
 			Running:     s.RunningJobs,
 			Pending:     s.PendingDeletions,
 			PendingFor:  stampOf(now, s.PendingSince),
-			LastError:   clip(s.LastError),
+			LastError:   clip(s.LastError, maxErrorRunes),
 			LastErrorAt: stampOf(now, s.LastErrorAt),
 		}
 		row.LastRunError = s.LastRunError != "" && s.LastRunError == s.LastError
@@ -157,7 +162,7 @@ func build(rep store.StatusReport) page {
 		row := runRow{
 			ID: r.ID, Source: r.Source, State: r.State, Started: stampOf(now, r.StartedAt),
 			Seen: r.JobsSeen, Inserted: r.Inserted, Updated: r.Updated, Deleted: r.Deleted, Kind: r.Kind,
-			Error: clip(r.Error),
+			Error: clip(r.Error, maxErrorRunes),
 		}
 		if r.FinishedAt.IsZero() {
 			row.Took = "running for " + human(now.Sub(r.StartedAt))
@@ -173,7 +178,7 @@ func build(rep store.StatusReport) page {
 	}
 	for _, c := range rep.StatusChanges {
 		p.Changes = append(p.Changes, changeRow{
-			At: stampOf(now, c.At), Source: c.Source, JobID: c.JobID, JobName: c.JobName, Deleted: c.IsDeleted,
+			At: stampOf(now, c.At), Source: c.Source, JobID: c.JobID, JobName: clip(c.JobName, maxNameRunes), Deleted: c.IsDeleted,
 			From: labelOf(c.From), To: labelOf(c.To),
 		})
 	}
@@ -215,11 +220,17 @@ func human(d time.Duration) string {
 	}
 }
 
-func clip(s string) string {
-	if utf8.RuneCountInString(s) <= maxErrorRunes {
-		return s
+// clip returns s cut after max characters (marked " …"), reading no further, with control and
+// Unicode format characters (a right-to-left override, a line separator) escaped (textcap.Clean).
+func clip(s string, max int) string {
+	n := 0
+	for i := range s {
+		if n == max {
+			return textcap.Clean(s[:i], 0) + " …"
+		}
+		n++
 	}
-	return string([]rune(s)[:maxErrorRunes]) + " …"
+	return textcap.Clean(s, 0)
 }
 
 // durationLabel names a bucket of the run time histogram: <1m, 1m–10m, ..., ≥7d.

@@ -69,12 +69,13 @@ const maxAnswerBytes = 500
 // RefreshCandidates, called after the last walk of the run, makes the queue of deletion candidates
 // the live jobs of the source that the last walk did not list, and returns how many there are.
 func (r *Run) RefreshCandidates(ctx context.Context, now time.Time) (int64, error) {
-	ids, walks := []int64{}, []int32{}
-	if r.known != nil {
-		ids, walks = r.known.missed(r.walk)
-	}
-	return r.countSeen(ctx, "refresh deletion candidates", refreshCandidatesSQL, r.source, now, r.id, r.walk,
-		ids, walks, r.known != nil)
+	return r.countSeen(ctx, "refresh deletion candidates", refreshCandidatesSQL, func() ([]any, int64) {
+		ids, walks := []int64{}, []int32{}
+		if r.known != nil {
+			ids, walks = r.known.missed(r.walk)
+		}
+		return []any{r.source, now, r.id, r.walk, ids, walks, r.known != nil}, 0
+	})
 }
 
 // CandidatesToCheck returns up to limit candidates of the source: never checked first, then the least

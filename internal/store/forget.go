@@ -32,6 +32,7 @@ const (
 	forgetBadItemsSQL   = `DELETE FROM modelarts.bad_items WHERE source = $1`
 	forgetJobsSQL       = `DELETE FROM modelarts.visualization_jobs WHERE source = $1`
 	forgetRunsSQL       = `DELETE FROM modelarts.sync_runs WHERE source = $1`
+	forgetSettingsSQL   = `DELETE FROM modelarts.source_settings WHERE source = $1`
 )
 
 // forgetFiguresSQL deletes the per-source figures (migration 00017), after the rows they count.
@@ -52,7 +53,7 @@ func (s *Store) CountSource(ctx context.Context, source string) (SourceCounts, e
 }
 
 // ForgetSource deletes every row of source (jobs, their history, deletion candidates, bad items, its
-// runs in the ledger and its figures) in one transaction, and returns what it deleted. It returns an error wrapping
+// runs in the ledger, its recorded settings and its figures) in one transaction, and returns what it deleted. It returns an error wrapping
 // ErrSourceBusy when a run of the source is in progress.
 func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, error) {
 	var c SourceCounts
@@ -73,6 +74,9 @@ func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, 
 				return err
 			}
 			*st.n = tag.RowsAffected()
+		}
+		if _, err := tx.Exec(ctx, forgetSettingsSQL, source); err != nil { // what the configuration said of it
+			return err
 		}
 		for _, sql := range forgetFiguresSQL {
 			if _, err := tx.Exec(ctx, sql, source); err != nil {

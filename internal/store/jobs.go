@@ -464,32 +464,39 @@ func (r *Run) NextWalk() int {
 
 // SeenCount is the number of distinct jobs the current walk has upserted so far.
 func (r *Run) SeenCount(ctx context.Context) (int64, error) {
-	n, err := r.countSeen(ctx, "count seen jobs", seenCountSQL, r.walk)
-	if r.known != nil {
-		n += r.known.seenBy(r.walk)
-	}
-	return n, err
+	return r.countSeen(ctx, "count seen jobs", seenCountSQL, func() ([]any, int64) {
+		var n int64
+		if r.known != nil {
+			n = r.known.seenBy(r.walk)
+		}
+		return []any{r.walk}, n
+	})
 }
 
 // SeenTotal is the number of distinct jobs the run has upserted so far, over all its walks: the
 // run's jobs_seen. Every job the run inserted or updated is among them.
 func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
-	n, err := r.countSeen(ctx, "count seen jobs", seenTotalSQL)
-	if r.known != nil {
-		n += r.known.seenAny()
-	}
-	return n, err
+	return r.countSeen(ctx, "count seen jobs", seenTotalSQL, func() ([]any, int64) {
+		var n int64
+		if r.known != nil {
+			n = r.known.seenAny()
+		}
+		return nil, n
+	})
 }
 
 // countSeen writes the seen ids kept in memory for the run's seen table to it, then runs a statement
-// that counts on the run's connection; what names it in errors. Jobs the run knew from its start
-// (known.go) are not in that table.
-func (r *Run) countSeen(ctx context.Context, what, sql string, args ...any) (int64, error) {
+// that counts on the run's connection and adds what read says the jobs the run knew from its start
+// (known.go), which are not in that table, add; what names it in errors. read, which also gives the
+// statement's arguments, runs under the run's mutex, once the run is known not finished: Finish
+// releases the known jobs' memory under that mutex.
+func (r *Run) countSeen(ctx context.Context, what, sql string, read func() (args []any, known int64)) (int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
 	conn, err := r.active()
 	if err != nil {
 		return 0, err
 	}
+	args, known := read()
 	if err := r.flushSeen(ctx); err != nil {
 		return 0, err
 	}
@@ -497,7 +504,7 @@ func (r *Run) countSeen(ctx context.Context, what, sql string, args ...any) (int
 	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("%s: %w", what, interpretError(err))
 	}
-	return n, nil
+	return n + known, nil
 }
 
 // LiveCount is the number of jobs of the source not marked deleted.

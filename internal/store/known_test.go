@@ -1,8 +1,11 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -146,4 +149,48 @@ func TestKnownJobsSeenAndMissed(t *testing.T) {
 	if i := k.index(30); i != 2 || k.index(35) != -1 {
 		t.Errorf("index(30) = %d, index(35) = %d; want 2 and -1", i, k.index(35))
 	}
+}
+
+// The counts that read the jobs the run knew from its start do so under the run's mutex: a caller
+// racing Finish (which gives their memory back) gets ErrRunFinished or a count, never a read of
+// memory given back (a fault, or a data race under -race).
+func TestKnownJobsReadUnderTheRunsMutex(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	ctx := t.Context()
+	r1 := beginRun(t, s, "src", RunOptions{})
+	upsert(t, r1, t0, job(1, "a", 8, 1000), job(2, "b", 8, 1000))
+	finish(t, r1, RunStats{State: StateSucceeded})
+
+	r2 := beginRun(t, s, "src", RunOptions{})
+	upsert(t, r2, t0.Add(time.Minute), job(1, "a", 8, 1000))
+	if r2.known == nil {
+		t.Fatal("the second run read no known jobs: the test would prove nothing")
+	}
+	var wg, started sync.WaitGroup
+	for _, count := range []func(context.Context) (int64, error){
+		r2.SeenCount, r2.SeenTotal,
+		func(ctx context.Context) (int64, error) { return r2.RefreshCandidates(ctx, t0.Add(time.Minute)) },
+	} {
+		started.Add(1)
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				if i == 1 {
+					started.Done() // one count made: Finish may start
+				}
+				if _, err := count(ctx); errors.Is(err, ErrRunFinished) {
+					return
+				} else if err != nil {
+					t.Errorf("count while finishing: %v", err)
+					if i == 0 {
+						started.Done()
+					}
+					return
+				}
+			}
+		})
+	}
+	started.Wait()
+	finish(t, r2, RunStats{State: StateSucceeded})
+	wg.Wait()
 }

@@ -61,3 +61,37 @@ func TestDeadHolderLosesLockWithinLease(t *testing.T) {
 	_ = r.Finish(context.Background(), RunStats{State: StateFailed})
 	holder.Close()
 }
+
+// TestStatementOnAFrozenNetworkEnds: the network freezes while a statement of the run is in flight
+// (the process and the server alive): the server ends the session after the lease, and the statement
+// fails soon after instead of waiting for the run's deadline.
+func TestStatementOnAFrozenNetworkEnds(t *testing.T) {
+	t.Parallel()
+	const lease = 2 * time.Second
+	direct := migratedStore(t)
+	proxy, viaProxy := testdb.NewProxy(t, direct.pool.Config().ConnConfig.ConnString())
+	holder, err := Open(t.Context(), viaProxy, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	r, err := holder.BeginRun(t.Context(), "s", RunOptions{LockLease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Freeze(true)
+	defer proxy.Freeze(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // the run's deadline, in effect
+	defer cancel()
+	start := time.Now()
+	_, err = r.LiveCount(ctx)
+	took := time.Since(start)
+	t.Logf("the statement ended after %s (lease %s): %v", took.Round(time.Millisecond), lease, err)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("LiveCount on a frozen network: %v after %s, want a failure before the deadline", err, took)
+	}
+	if took > 2*lease+time.Minute {
+		t.Errorf("the statement ended after %s, want within a few leases of %s", took, lease)
+	}
+	_ = r.Finish(context.Background(), RunStats{State: StateFailed})
+}

@@ -7,17 +7,91 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/vizjob/indexer/migrations"
 )
 
-// Migrations are versioned in goose's default table, public.goose_db_version. goose creates it before
-// the first migration creates the modelarts schema, so it cannot live there.
+// Migrations are versioned in a table of goose's of the indexer's own, VersionTable, in the current
+// schema (public, usually): goose creates it before the first migration creates the modelarts schema,
+// so it cannot live there. Its name is not goose's default, goose_db_version, because another goose
+// application's table of that name made `migrate up` answer "up to date" with no modelarts schema.
+// Versions 0.x of the indexer used goose_db_version: adoptLegacyVersions copies the indexer's rows of
+// it into VersionTable once, and leaves it in place.
+
+// VersionTable is goose's version table of the indexer (internal/testdb builds its template with the
+// same name: TestMigratedTemplateIsCurrent fails if they differ).
+const VersionTable = "vizjob_goose_db_version"
+
+// legacyVersionTable is the table the indexer's migrations were versioned in before VersionTable.
+const legacyVersionTable = "goose_db_version"
+
+// MigrationLockTimeout bounds how long a migration waits for a lock (its lock_timeout): a session left
+// idle in a transaction that read a table (a BI tool's, typically) would otherwise block the migration,
+// and every query queued behind it, for as long as it stays open.
+const MigrationLockTimeout = 10 * time.Second
+
+// openMigrationDB opens the connections goose runs on: the pool's settings, plus a lock_timeout of
+// MigrationLockTimeout, on connections of their own so that the pool's keep no lock_timeout.
+func openMigrationDB(cc *pgx.ConnConfig) *sql.DB {
+	cc = cc.Copy()
+	cc.RuntimeParams["lock_timeout"] = strconv.FormatInt(MigrationLockTimeout.Milliseconds(), 10)
+	db := stdlib.OpenDB(*cc)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(time.Minute)
+	return db
+}
+
+// lockHoldersSQL lists the other sessions holding a lock on a relation of schema modelarts: when a
+// migration times out on a lock, one of them holds it.
+const lockHoldersSQL = `
+SELECT DISTINCT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''), coalesce(a.state, ''),
+       coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::bigint, 0)
+FROM pg_locks AS l
+JOIN pg_class AS c ON c.oid = l.relation
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_stat_activity AS a ON a.pid = l.pid
+WHERE n.nspname = 'modelarts' AND l.granted AND a.pid <> pg_backend_pid()
+ORDER BY 1`
+
+// explainLockTimeout turns a migration's lock_timeout error into one that names the sessions holding
+// locks in schema modelarts, and what to do; other errors are returned as they are.
+func (s *Store) explainLockTimeout(ctx context.Context, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "55P03" { // lock_not_available
+		return err
+	}
+	rows, qerr := s.pool.Query(ctx, lockHoldersSQL)
+	if qerr != nil {
+		return err
+	}
+	var holders []string
+	for rows.Next() {
+		var pid int32
+		var user, app, state string
+		var secs int64
+		if rows.Scan(&pid, &user, &app, &state, &secs) == nil {
+			holders = append(holders, fmt.Sprintf("pid %d (user %q, application %q, %s for %s)",
+				pid, user, app, state, time.Duration(secs)*time.Second))
+		}
+	}
+	rows.Close()
+	if len(holders) == 0 {
+		return fmt.Errorf("%w (lock_timeout %s: another session held a lock the migration needs; run indexer migrate up again)",
+			err, MigrationLockTimeout)
+	}
+	return fmt.Errorf("%w (lock_timeout %s: the migration waited for a lock held by %s; end that session, "+
+		"e.g. SELECT pg_terminate_backend(pid), or wait for it, then run indexer migrate up again)",
+		err, MigrationLockTimeout, strings.Join(holders, ", "))
+}
 
 // newMigrationProvider builds the goose provider over the pool. The session locker (an advisory lock
 // on one connection) makes concurrent `migrate up` from several replicas take turns.
@@ -29,12 +103,65 @@ func newMigrationProvider(db *sql.DB, log *slog.Logger) (*goose.Provider, error)
 	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
+		goose.WithTableName(VersionTable),
 		goose.WithSlog(log.With("component", "migrations")),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
 	return p, nil
+}
+
+// adoptLegacyVersionsSQL creates VersionTable as goose does and copies into it the rows of the
+// legacy table that are the indexer's: only when VersionTable does not exist yet, the legacy table
+// does, and so does the modelarts schema the indexer's migrations made (a legacy table without it
+// is another application's, and is left alone). The advisory lock makes replicas take turns.
+const adoptLegacyVersionsSQL = `
+DO $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('vizjob-indexer adopt goose_db_version'));
+    IF to_regclass('` + VersionTable + `') IS NOT NULL OR to_regclass('` + legacyVersionTable + `') IS NULL
+       OR to_regnamespace('modelarts') IS NULL THEN
+        RETURN;
+    END IF;
+    CREATE TABLE ` + VersionTable + ` (
+        id integer PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY,
+        version_id bigint NOT NULL,
+        is_applied boolean NOT NULL,
+        tstamp timestamp NOT NULL DEFAULT now()
+    );
+    INSERT INTO ` + VersionTable + ` (version_id, is_applied, tstamp)
+    SELECT version_id, is_applied, tstamp FROM ` + legacyVersionTable + `
+    WHERE version_id = 0 OR version_id = ANY (current_setting('vizjob.versions')::bigint[])
+    ORDER BY id;
+END
+$$`
+
+// adoptLegacyVersions runs adoptLegacyVersionsSQL once per Store, before goose reads its table.
+func (s *Store) adoptLegacyVersions(ctx context.Context) error {
+	if s.adopted.Load() {
+		return nil
+	}
+	var versions []string
+	for _, src := range s.migrations.ListSources() {
+		versions = append(versions, strconv.FormatInt(src.Version, 10))
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("adopt %s: %w", legacyVersionTable, interpretError(err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `SELECT set_config('vizjob.versions', $1, true)`, "{"+strings.Join(versions, ",")+"}"); err != nil {
+		return fmt.Errorf("adopt %s: %w", legacyVersionTable, interpretError(err))
+	}
+	if _, err := tx.Exec(ctx, adoptLegacyVersionsSQL); err != nil {
+		return fmt.Errorf("adopt %s: %w", legacyVersionTable, interpretError(err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("adopt %s: %w", legacyVersionTable, interpretError(err))
+	}
+	s.adopted.Store(true)
+	return nil
 }
 
 // MigrationResult is one migration applied or rolled back.
@@ -73,12 +200,15 @@ func (m MigrationStatus) String() string {
 // it applied (nothing when the schema is current). If one fails, the ones before it stay applied and
 // are returned with the error.
 func (s *Store) MigrateUp(ctx context.Context) ([]MigrationResult, error) {
+	if err := s.adoptLegacyVersions(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.migrations.Up(ctx)
 	if err != nil {
 		var partial *goose.PartialError
 		if errors.As(err, &partial) {
 			return results(partial.Applied), fmt.Errorf("migrate up: %s: %w",
-				migrationName(partial.Failed.Source), interpretError(partial.Err))
+				migrationName(partial.Failed.Source), interpretError(s.explainLockTimeout(ctx, partial.Err)))
 		}
 		return nil, fmt.Errorf("migrate up: %w", interpretError(err))
 	}
@@ -88,6 +218,9 @@ func (s *Store) MigrateUp(ctx context.Context) ([]MigrationResult, error) {
 // MigrateDown rolls back the most recently applied migration. It returns an error wrapping
 // ErrNothingToRollBack when none is applied.
 func (s *Store) MigrateDown(ctx context.Context) (MigrationResult, error) {
+	if err := s.adoptLegacyVersions(ctx); err != nil {
+		return MigrationResult{}, err
+	}
 	res, err := s.migrations.Down(ctx)
 	if err != nil {
 		if errors.Is(err, goose.ErrNoNextVersion) {
@@ -104,6 +237,9 @@ func (s *Store) MigrateDown(ctx context.Context) (MigrationResult, error) {
 
 // MigrateStatus lists every migration the binary knows, in version order, with when it was applied.
 func (s *Store) MigrateStatus(ctx context.Context) ([]MigrationStatus, error) {
+	if err := s.adoptLegacyVersions(ctx); err != nil {
+		return nil, err
+	}
 	st, err := s.migrations.Status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migration status: %w", interpretError(err))
@@ -123,6 +259,9 @@ func (s *Store) MigrateStatus(ctx context.Context) ([]MigrationStatus, error) {
 // MigrationsPending reports whether a migration of the binary is not applied yet (for a readiness
 // check: a replica should not sync into a schema older than its code).
 func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
+	if err := s.adoptLegacyVersions(ctx); err != nil {
+		return false, err
+	}
 	pending, err := s.migrations.HasPending(ctx)
 	if err != nil {
 		return false, fmt.Errorf("migration status: %w", interpretError(err))

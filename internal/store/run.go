@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -118,6 +119,10 @@ type Run struct {
 	mu       sync.Mutex    // the connection is used by one method, or the heartbeat, at a time
 	stopBeat chan struct{} // closed by Finish
 	beatDone chan struct{} // closed when the heartbeat has stopped
+	// socket and backendPID are the run's connection's, for the heartbeat's watch on a statement
+	// that does not come back (watchdog.go); set once before the heartbeat starts.
+	socket     net.Conn
+	backendPID uint32
 }
 
 const (
@@ -220,6 +225,8 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 		log:         s.log.With("source", source, "run_id", id),
 		stopBeat:    make(chan struct{}),
 		beatDone:    make(chan struct{}),
+		socket:      conn.Conn().PgConn().Conn(),
+		backendPID:  conn.Conn().PgConn().PID(),
 	}
 	go r.heartbeat(lease)
 	return r, nil
@@ -253,13 +260,21 @@ func (r *Run) heartbeat(lease time.Duration) {
 	defer close(r.beatDone)
 	t := time.NewTicker(lease / 4)
 	defer t.Stop()
+	var busySince time.Time // when the heartbeat first found the connection in use, in a row
 	for {
 		select {
 		case <-r.stopBeat:
 			return
 		case <-t.C:
 		}
-		r.mu.Lock()
+		if !r.mu.TryLock() { // a statement is in flight: see that it can still come back
+			busySince = cmp.Or(busySince, time.Now())
+			if r.stuck(time.Since(busySince), lease) {
+				return
+			}
+			continue
+		}
+		busySince = time.Time{}
 		if r.conn != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), lease/2)
 			err := r.conn.Ping(ctx)
@@ -359,14 +374,14 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		r.log.Info("write path", "times", r.times)
 	}
 
-	_, err := conn.Exec(ctx, finishRunSQL, args...)
+	tag, err := conn.Exec(ctx, finishRunSQL, args...)
 	if err == nil {
 		err = r.release(ctx, conn)
 		conn.Release()
 		if err != nil {
 			return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)))
 		}
-		return stateErr
+		return errors.Join(stateErr, r.closedElsewhere(tag.RowsAffected()))
 	}
 
 	// The connection failed: end the session, which drops the lock, and try to record the outcome
@@ -374,10 +389,22 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 	_ = conn.Conn().Close(context.WithoutCancel(ctx))
 	conn.Release()
 	err = fmt.Errorf("finish run %d: %w", r.id, interpretError(err))
-	if _, err2 := r.store.pool.Exec(ctx, finishRunSQL, args...); err2 != nil {
+	if tag, err2 := r.store.pool.Exec(ctx, finishRunSQL, args...); err2 != nil {
 		err = errors.Join(err, fmt.Errorf("record outcome of run %d: %w", r.id, interpretError(err2)))
+	} else {
+		err = errors.Join(err, r.closedElsewhere(tag.RowsAffected()))
 	}
 	return errors.Join(stateErr, err)
+}
+
+// closedElsewhere is the error of a Finish whose update found the run's row no longer running: another
+// process closed it as abandoned (this one's session had been ended), and its record is kept.
+func (r *Run) closedElsewhere(updated int64) error {
+	if updated > 0 {
+		return nil
+	}
+	return fmt.Errorf("finish run %d: its ledger row was already closed by another process (as abandoned: this "+
+		"process's session had ended, e.g. after the lock's lease); that record is kept, this outcome is not recorded", r.id)
 }
 
 // release drops the run's temporary tables and unlocks the source, so that the connection goes back

@@ -183,6 +183,33 @@ func TestFinishAfterConnectionLoss(t *testing.T) {
 	finish(t, beginRunEventually(t, s, "p"), RunStats{State: StateSucceeded})
 }
 
+// A run whose session was ended (the lease) and whose row another replica then closed as abandoned
+// does not overwrite that record when it finishes: Finish says so, and the row keeps the other's word.
+func TestFinishKeepsARowClosedElsewhere(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	ctx := t.Context()
+
+	r := beginRun(t, s, "p", RunOptions{})
+	var pid int
+	if err := r.conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	other := beginRunEventually(t, s, "p") // closes r's row as abandoned
+	err := r.Finish(ctx, RunStats{State: StateSucceeded, JobsSeen: 99})
+	if err == nil || !strings.Contains(err.Error(), "already closed by another process") {
+		t.Errorf("Finish of a row closed elsewhere: %v, want an error saying so", err)
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.sync_runs WHERE id = $1 AND state = 'failed' AND error = $2 AND jobs_seen = 0`,
+		r.ID(), abandonedError); n != 1 {
+		t.Errorf("the row closed as abandoned was overwritten")
+	}
+	finish(t, other, RunStats{State: StateSucceeded})
+}
+
 // Finish with a cancelled context still records the outcome.
 func TestFinishAfterCancel(t *testing.T) {
 	t.Parallel()

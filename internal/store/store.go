@@ -17,11 +17,11 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"github.com/vizjob/indexer/internal/dsn"
@@ -55,7 +55,8 @@ type Store struct {
 	pool       *pgxpool.Pool
 	log        *slog.Logger
 	migrations *goose.Provider
-	sqlDB      *sql.DB       // the database/sql view of pool that goose runs on
+	adopted    atomic.Bool   // the version table was checked for a legacy one to adopt (migrate.go)
+	sqlDB      *sql.DB       // the connections goose runs on (openMigrationDB)
 	where      string        // "host:port database "x" as user "y"", for error messages
 	reads      chan struct{} // slots of the HTTP reads (see readTx)
 }
@@ -97,7 +98,7 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		return nil, fmt.Errorf("store: connect to %s: %w", where, redact(interpretError(err), password))
 	}
 
-	sqlDB := stdlib.OpenDBFromPool(pool)
+	sqlDB := openMigrationDB(cfg.ConnConfig)
 	provider, err := newMigrationProvider(sqlDB, log)
 	if err != nil {
 		_ = sqlDB.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/fetch"
@@ -13,9 +14,10 @@ import (
 // Runner is one configured source, ready to sync: its ModelArts client and the options of its runs,
 // both built here from the configuration, so that `indexer sync` is one tick of what the daemon runs.
 type Runner struct {
-	Name   string
-	Client *fetch.Client
-	opts   Options
+	Name     string
+	Client   *fetch.Client
+	opts     Options
+	settings store.SourceSettings // recorded at each run, for the view modelarts.sources
 }
 
 // Hooks are what a caller adds to a source's runs besides the configuration.
@@ -44,6 +46,7 @@ func NewRunner(cfg *config.Config, src config.Source, h Hooks) (*Runner, error) 
 		DomainName:        src.DomainName,
 		IAMEndpoint:       src.IAMEndpoint,
 		MaxPerPage:        src.MaxPerPage,
+		WorkspaceID:       src.WorkspaceID,
 		MaxAttempts:       cfg.MaxAttempts,
 		RequestTimeout:    cfg.RequestTimeout,
 		RateLimit:         cfg.RateLimit,
@@ -75,13 +78,31 @@ func NewRunner(cfg *config.Config, src config.Source, h Hooks) (*Runner, error) 
 	if h.Adjust != nil {
 		h.Adjust(&opts)
 	}
-	return &Runner{Name: src.Name, Client: client, opts: opts}, nil
+	settings := store.SourceSettings{Source: src.Name, ProjectID: src.ProjectID, Region: src.Region,
+		Endpoint: withoutUserinfo(src.Endpoint), AuthMode: src.AuthMode(), WorkspaceID: src.WorkspaceID,
+		FullSchedule: src.Schedule, HeadSchedule: cfg.HeadSchedule}
+	return &Runner{Name: src.Name, Client: client, opts: opts, settings: settings}, nil
+}
+
+// withoutUserinfo drops any user name or password from a URL.
+func withoutUserinfo(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.User == nil {
+		return endpoint
+	}
+	u.User = nil
+	return u.String()
 }
 
 // Run runs one sync of the source, of kind store.KindFull or store.KindHead.
 func (r *Runner) Run(ctx context.Context, st *store.Store, kind string) (Result, error) {
 	opts := r.opts
 	opts.Kind = kind
+	// What BI tools see of the source's settings (modelarts.sources); a failure here does not stop the
+	// run, which reports the database's state itself.
+	if err := st.RecordSourceSettings(ctx, r.settings); err != nil && opts.Logger != nil {
+		opts.Logger.Warn("cannot record the source's settings", "source", r.Name, "error", err)
+	}
 	return Sync(ctx, r.Client, st, opts)
 }
 

@@ -14,6 +14,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/store"
 )
@@ -29,8 +30,8 @@ var _ API = (*fetch.Client)(nil)
 // Options configures one sync.
 type Options struct {
 	Source          string        // name of the source in the database
-	PerPage         int           // page size of a walk (default 100)
-	MaxWalks        int           // walks before the run ends partial (default 3)
+	PerPage         int           // page size of a walk (default config.DefaultPerPage)
+	MaxWalks        int           // walks before the run ends partial (default config.DefaultMaxWalks)
 	MaxDeleteShare  float64       // refuse to delete more than this share of live jobs (0: any share) ...
 	MaxDeleteMin    int           // ... when that is also more than this many jobs (config defaults: 0.5 and 10)
 	AllowMassDelete bool          // lift the guard for this run
@@ -39,8 +40,8 @@ type Options struct {
 	PageConcurrency int           // pages of a walk requested at the same time (default 1; see fetch.WalkOptions.Concurrency)
 	MaxBufferBytes  int64         // bytes of decoded pages a walk holds ahead (default fetch.DefaultMaxBufferBytes)
 	// DeleteCheckBudget is the most calls (detail calls and name searches) a run spends asking the
-	// service about deletion candidates (default 200); DeleteCheckTime the longest it spends (default
-	// 2m, 0 from config means the default, negative none). Candidates beyond either wait for the next
+	// service about deletion candidates (default config.DefaultDeleteCheckBudget); DeleteCheckTime the
+	// longest it spends (default config.DefaultDeleteCheckTime, negative none). Candidates beyond either wait for the next
 	// run. See evidence.go.
 	DeleteCheckBudget int
 	DeleteCheckTime   time.Duration
@@ -68,12 +69,6 @@ type Result struct {
 	Verified  bool           // a walk was proven complete
 	DeletedBy map[string]int // jobs marked deleted per kind of evidence (ByDetail, BySearch, ByListing)
 }
-
-// Defaults of the deletion-check budget of a run (Options.DeleteCheckBudget, DeleteCheckTime).
-const (
-	DefaultDeleteCheckBudget = 200
-	DefaultDeleteCheckTime   = 2 * time.Minute
-)
 
 // ErrMassDelete is returned when a run refuses to mark too many jobs deleted.
 var ErrMassDelete = errors.New("mass deletion refused")
@@ -107,10 +102,11 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 }
 
 func (o Options) withDefaults() Options {
-	o.PerPage = cmp.Or(o.PerPage, 100)
-	o.MaxWalks = cmp.Or(o.MaxWalks, 3)
-	o.DeleteCheckBudget = cmp.Or(o.DeleteCheckBudget, DefaultDeleteCheckBudget)
-	o.DeleteCheckTime = cmp.Or(o.DeleteCheckTime, DefaultDeleteCheckTime)
+	// The defaults users see (config) are those of a run built by hand (tests, bench).
+	o.PerPage = cmp.Or(o.PerPage, config.DefaultPerPage)
+	o.MaxWalks = cmp.Or(o.MaxWalks, config.DefaultMaxWalks)
+	o.DeleteCheckBudget = cmp.Or(o.DeleteCheckBudget, config.DefaultDeleteCheckBudget)
+	o.DeleteCheckTime = cmp.Or(o.DeleteCheckTime, config.DefaultDeleteCheckTime)
 	o.Kind = cmp.Or(o.Kind, store.KindFull)
 	o.HeadMaxNewPages = cmp.Or(o.HeadMaxNewPages, DefaultHeadMaxNewPages)
 	o.HeadDetailBudget = cmp.Or(o.HeadDetailBudget, DefaultHeadDetailBudget)

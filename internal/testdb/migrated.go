@@ -35,7 +35,11 @@ import (
 
 // templateRecipe is part of the template's hash: change it when the way a template is built
 // changes, so that templates built the old way are not used.
-const templateRecipe = "goose-provider-session-locker/1"
+const templateRecipe = "goose-provider-session-locker/2-vizjob_goose_db_version"
+
+// versionTable is store.VersionTable (this package cannot import store, whose tests import it):
+// store's TestMigratedTemplateIsCurrent fails if they differ.
+const versionTable = "vizjob_goose_db_version"
 
 var templates struct {
 	mu   sync.Mutex
@@ -43,19 +47,15 @@ var templates struct {
 }
 
 // NewMigrated returns the URL of a database for this test alone with every migration applied, as
-// `indexer migrate up` leaves it, holding no rows but those the migrations seed. In a test binary
-// whose TestMain runs through Run, it comes from a pool and goes back to it, reset, when the test
-// and its subtests end (see pool.go); elsewhere it is created for the test and dropped, as New's.
-// Tests of the migrations themselves use New.
+// `indexer migrate up` leaves it, holding no rows but those the migrations seed: a copy of the
+// migrated template, dropped when the test and its subtests end, as New's. Tests of the migrations
+// themselves use New.
 func NewMigrated(t testing.TB) string {
 	t.Helper()
 	admin := AdminURL(t)
 	tmpl, err := migratedTemplate(admin)
 	if err != nil {
 		t.Fatalf("testdb: migrated template: %v", err)
-	}
-	if u, ok := pooled(t, admin, tmpl); ok {
-		return u
 	}
 	return create(t, admin, tmpl)
 }
@@ -137,7 +137,7 @@ func ensureTemplate(ctx context.Context, admin, name string, key int64) error {
 		return err
 	}
 	for _, s := range stale {
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{s}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := pgadmin.DropDatabase(ctx, admin, s); err != nil { // refuses one the helper did not create
 			return fmt.Errorf("drop an interrupted build: %w", err)
 		}
 	}
@@ -145,10 +145,7 @@ func ensureTemplate(ctx context.Context, admin, name string, key int64) error {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	building := name + "_building_" + hex.EncodeToString(rnd[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{building}.Sanitize()+" TEMPLATE template0"); err != nil {
-		return err
-	}
-	u, err := pgadmin.WithDatabase(admin, building)
+	u, err := pgadmin.CreateDatabase(ctx, admin, building, "template0")
 	if err != nil {
 		return err
 	}
@@ -168,7 +165,7 @@ func ensureTemplate(ctx context.Context, admin, name string, key int64) error {
 }
 
 // migrateUp applies every migration to the database of url as the store does: goose's Provider
-// over database/sql with a session locker, in goose's default version table.
+// over database/sql with a session locker, in the store's version table.
 func migrateUp(ctx context.Context, url string) error {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -183,6 +180,7 @@ func migrateUp(ctx context.Context, url string) error {
 	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
+		goose.WithTableName(versionTable),
 		goose.WithSlog(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {

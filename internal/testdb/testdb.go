@@ -1,13 +1,18 @@
 // Package testdb is a test helper: it gives each test a fresh PostgreSQL database of its own, empty
-// (New) or with every migration applied (NewMigrated, a copy of a template migrated once, pooled and
-// reset between the tests of a binary whose TestMain goes through Run), so that tests that speak SQL
-// run against a real server and in parallel.
+// (New) or with every migration applied (NewMigrated, a copy of a template migrated once), so that
+// tests that speak SQL run against a real server and in parallel. Databases are not reused between
+// tests: a pool that reset them measured no faster (the suite's wall time within its noise).
 //
 // The server is the one INDEXER_TEST_DATABASE_URL names (a URL of a role that may create databases),
-// else a local server found as psql would find it (the libpq PG* variables and defaults), else one on
+// else a server on this machine (a Unix socket or a loopback address: a PG* variable naming another
+// host is refused) found as psql would find it (the libpq PG* variables and defaults), else one on
 // 127.0.0.1:5432 as the current user or as postgres, else a postgres:17-alpine container started
 // once per test binary with testcontainers. With none of them, the test fails and says what it tried:
 // it never skips.
+//
+// Every database it creates carries pgadmin.ScratchMarker and is reached by a URL that
+// pgadmin.CreateDatabase checked: a URL whose dbname or database parameter names another database
+// is refused, and nothing but the databases the helper created is ever truncated or dropped.
 package testdb
 
 import (
@@ -28,6 +33,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/vizjob/indexer/internal/store/pgadmin"
@@ -134,6 +140,12 @@ func canCreateDatabases(conn string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	for _, h := range append([]*pgconn.FallbackConfig{{Host: cfg.Host}}, cfg.Fallbacks...) {
+		if !onThisMachine(h.Host) {
+			return "", fmt.Errorf("host %s is not on this machine (a Unix socket or a loopback address); "+
+				"to run the tests on another server, name it in %s", h.Host, EnvURL)
+		}
+	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 3 * time.Second
 	}
@@ -142,6 +154,9 @@ func canCreateDatabases(conn string) (string, error) {
 		return "", errors.New(firstLine(err.Error()))
 	}
 	defer c.Close(ctx)
+	if addr := c.PgConn().Conn().RemoteAddr(); !localAddr(addr) {
+		return "", fmt.Errorf("connected to %s, not on this machine; to run the tests on another server, name it in %s", addr, EnvURL)
+	}
 	var ok bool
 	if err := c.QueryRow(ctx, `SELECT rolcreatedb OR rolsuper, current_user, current_database() FROM pg_roles WHERE rolname = current_user`).
 		Scan(&ok, &cfg.User, &cfg.Database); err != nil { // libpq's defaults may leave the user or database to the server
@@ -151,6 +166,27 @@ func canCreateDatabases(conn string) (string, error) {
 		return "", fmt.Errorf("role %s may not create databases", cfg.User)
 	}
 	return configURL(c.PgConn().Conn().RemoteAddr(), cfg), nil
+}
+
+// onThisMachine reports whether host, as libpq reads it, is on this machine: a Unix socket's
+// directory, "localhost" or a loopback address.
+func onThisMachine(host string) bool {
+	if strings.HasPrefix(host, "/") || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// localAddr reports whether a connection's remote address is a Unix socket or a loopback address.
+func localAddr(addr net.Addr) bool {
+	switch a := addr.(type) {
+	case *net.UnixAddr:
+		return true
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	}
+	return false
 }
 
 // configURL is the postgres:// URL of the connection cfg made to addr: a TCP address, or a Unix

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/vizjob/indexer/internal/store/pgadmin"
 	"github.com/vizjob/indexer/migrations"
 )
 
@@ -23,6 +24,25 @@ func TestFirstLocalSaysWhatItTried(t *testing.T) {
 	})
 	if url != "" || len(tried) != 2 || !strings.HasPrefix(tried[0], "127.0.0.1:1 as nobody: ") || !strings.HasPrefix(tried[1], "127.0.0.1:2 as nobody: ") {
 		t.Errorf("got %q, tried %q", url, tried)
+	}
+}
+
+// Without INDEXER_TEST_DATABASE_URL, a server is looked for on this machine only: a PG* variable or
+// default naming another host is refused before any connection is tried.
+func TestFirstLocalRefusesOtherMachines(t *testing.T) {
+	for _, host := range []string{"192.0.2.1", "db.example.com", "127.0.0.1,192.0.2.1"} {
+		url, tried := firstLocal([]candidate{{"host=" + host + " user=nobody connect_timeout=2", host}})
+		if url != "" || len(tried) != 1 || !strings.Contains(tried[0], "is not on this machine") || !strings.Contains(tried[0], EnvURL) {
+			t.Errorf("host %s: got %q, tried %q; want a refusal naming %s", host, url, tried, EnvURL)
+		}
+	}
+	for host, want := range map[string]bool{
+		"/var/run/postgresql": true, "localhost": true, "127.0.0.1": true, "127.8.0.1": true, "::1": true,
+		"192.0.2.1": false, "db.example.com": false, "": false, "localhost.example.com": false,
+	} {
+		if got := onThisMachine(host); got != want {
+			t.Errorf("onThisMachine(%q) = %v, want %v", host, got, want)
+		}
 	}
 }
 
@@ -40,7 +60,7 @@ func TestNewMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	var applied int
-	if err := c.QueryRow(ctx, `SELECT count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0 AND is_applied`).Scan(&applied); err != nil {
+	if err := c.QueryRow(ctx, `SELECT count(DISTINCT version_id) FROM vizjob_goose_db_version WHERE version_id > 0 AND is_applied`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
 	if applied != len(entries) {
@@ -56,7 +76,9 @@ func TestTemplateBuildDropsInterruptedBuild(t *testing.T) {
 	admin := AdminURL(t)
 	name := databaseName("tmpl")
 	stale := name + "_building_dead"
-	exec(ctx, t, admin, "CREATE DATABASE "+pgx.Identifier{stale}.Sanitize()+" TEMPLATE template0")
+	if _, err := pgadmin.CreateDatabase(ctx, admin, stale, "template0"); err != nil { // marked, as a build's
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		ctx := context.Background()
 		exec(ctx, t, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{stale}.Sanitize())

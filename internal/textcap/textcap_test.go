@@ -12,6 +12,9 @@ func TestClean(t *testing.T) {
 		{in: "tab\there\x7f", want: `tab\there\x7f`},
 		{in: "bad \xff utf8", want: "bad \uFFFD utf8"},
 		{in: "ünïcode ok", want: "ünïcode ok"},
+		// Format characters and separators that reorder or break a line on a page or in a log.
+		{in: "job\u202egnp.exe", want: `job\u202egnp.exe`},
+		{in: "a\u2028b\u2029c\u200bd\ufeff", want: `a\u2028b\u2029c\u200bd\ufeff`},
 	} {
 		if got := Clean(tc.in, 0); got != tc.want {
 			t.Errorf("Clean(%q) = %q, want %q", tc.in, got, tc.want)

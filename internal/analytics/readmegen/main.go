@@ -1,20 +1,20 @@
-// Command demo builds the demo data of the README's "Questions you can answer" and of the status
-// page, with the real code: two built-in simulators (sources "prod" and "lab", fixed seeds) synced by
-// the syncer every 6 simulated hours over the last 8 days, with jobs created, started, finished,
-// failed, renamed and deleted between syncs; one lab run fails (bad credentials) and a third source,
-// "edge", never reaches its endpoint. History timestamps are the simulated sync times; the runs
-// themselves (sync_runs) happen in the seconds the demo takes.
+// Command readmegen builds the demo data of the documented questions (docs/questions.md and the
+// README's summary of them) and of the status page, with the real code: the data set of the quick start's
+// `indexer demo` (source "demo": the built-in simulator with seed 1 and 500 jobs), synced by the syncer
+// every 6 simulated hours over the 8 days before today's midnight (UTC), with jobs created, started,
+// finished, failed, renamed and deleted between syncs, and one run failing on a revoked key. The syncs'
+// clock is that fixed grid, so the history is the same on every run of the same day; history timestamps
+// are the simulated sync times, the runs themselves (sync_runs) happen in the seconds the demo takes.
 //
-// Then it runs every documented query and prints the answers, or writes them into the README's
-// generated section, and can serve the status page:
+// Then it runs every documented query and prints the answers, or writes them into the generated
+// sections, and can serve the status page:
 //
 //	createdb vizjob_demo
 //	go run ./internal/analytics/readmegen -database-url postgres://postgres@127.0.0.1:5432/vizjob_demo?sslmode=disable \
-//	    [-readme README.md] [-serve 127.0.0.1:8099]
+//	    [-readme README.md -questions docs/questions.md] [-serve 127.0.0.1:8099]
 //
 // The database must be empty (or hold only the schema): the demo refuses to touch one that has runs.
-// Queries run with TimeZone UTC. Jobs are the same for the same code; dates move with the day the demo
-// runs, since "now" is real.
+// Queries run with TimeZone UTC. Dates move with the day the demo runs.
 package main
 
 import (
@@ -53,7 +53,8 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	dbURL := fs.String("database-url", os.Getenv("INDEXER_DATABASE_URL"), "URL of an empty PostgreSQL database (default $INDEXER_DATABASE_URL)")
-	readme := fs.String("readme", "", "write the answers into this README's generated section (default: print them)")
+	readme := fs.String("readme", "", "write the summary of the questions into this README's generated section (with -questions)")
+	questions := fs.String("questions", "", "write the questions and their answers into this file's generated section, e.g. docs/questions.md (default: print them)")
 	serve := fs.String("serve", "", "then serve the status page on this address, e.g. 127.0.0.1:8099, until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -80,34 +81,36 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	started := time.Now().UTC()
-	timelineJob, err := generate(ctx, st, log, started)
-	if err != nil {
+	if err := generate(ctx, st, log, started); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "demo data ready in %s; the timeline job is prod/%d\n", time.Since(started).Round(time.Millisecond), timelineJob)
+	fmt.Fprintf(os.Stderr, "demo data ready in %s\n", time.Since(started).Round(time.Millisecond))
 
 	answers := analytics.Answers{Generated: fmt.Sprintf("generated %s by `go run ./internal/analytics/readmegen` "+
-		"(sources prod and lab: simulators with seeds 1 and 2, synced every 6 simulated hours over 8 days; "+
-		"edge: an unreachable endpoint), with TimeZone UTC.", started.Format("2006-01-02 15:04 MST"))}
+		"(source demo: the simulator of `indexer demo`, seed 1 and 500 jobs, synced every 6 simulated hours over the 8 days "+
+		"before today's midnight, one run failing on a revoked key), with TimeZone UTC.", started.Format("2006-01-02 15:04 MST"))}
 	for _, q := range analytics.Queries() {
 		t, err := st.QueryTable(ctx, q.SQL)
 		if err != nil {
 			return fmt.Errorf("query %s: %w", q.Name, err)
 		}
 		if len(t.Rows) == 0 {
-			hint := ""
-			if strings.Contains(q.SQL, "job_id =") {
-				hint = fmt.Sprintf(" (the demo's timeline job is prod/%d: name it in the query and in the test fixture)", timelineJob)
-			}
-			return fmt.Errorf("query %s has no answer on the demo data%s", q.Name, hint)
+			return fmt.Errorf("query %s has no answer on the demo data", q.Name)
 		}
 		answers.Tables = append(answers.Tables, analytics.FormatTable(t.Columns, t.Rows, t.Numeric))
 	}
 	section := analytics.Section(analytics.Queries(), answers)
-	if *readme == "" {
+	if *questions == "" {
 		fmt.Print(section)
-	} else if err := writeReadme(*readme, section); err != nil {
-		return err
+	} else {
+		if err := rewrite(*questions, section, analytics.ReplaceSection); err != nil {
+			return err
+		}
+		if *readme != "" {
+			if err := rewrite(*readme, analytics.Summary(analytics.Queries(), answers), analytics.ReplaceSummary); err != nil {
+				return err
+			}
+		}
 	}
 
 	if *serve == "" {
@@ -141,12 +144,12 @@ func withUTC(dbURL string) string {
 	return dbURL + " timezone=UTC"
 }
 
-func writeReadme(path, section string) error {
+func rewrite(path, section string, replace func(text, section string) (string, error)) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	out, err := analytics.ReplaceSection(string(b), section)
+	out, err := replace(string(b), section)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -163,51 +166,34 @@ type source struct {
 
 const step = 6 * time.Hour
 
-// generate builds the history and returns the id of the prod job whose timeline query 04 shows.
-func generate(ctx context.Context, st *store.Store, log *slog.Logger, now time.Time) (int64, error) {
-	start := now.Truncate(24*time.Hour).AddDate(0, 0, -8)
-	prod, err := newSource(ctx, "prod", 1, 400, start, log)
+// generate builds the history of source demo.
+func generate(ctx context.Context, st *store.Store, log *slog.Logger, now time.Time) error {
+	end := now.Truncate(24 * time.Hour)
+	start := end.AddDate(0, 0, -8)
+	demo, err := newSource(ctx, "demo", 1, 500, start, log)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	lab, err := newSource(ctx, "lab", 2, 120, start, log)
-	if err != nil {
-		return 0, err
-	}
-	edge, err := unreachable(log)
-	if err != nil {
-		return 0, err
-	}
-
 	var times []time.Time
-	for t := start; t.Before(now.Add(-time.Minute)); t = t.Add(step) {
+	for t := start; !t.After(end); t = t.Add(step) {
 		times = append(times, t)
 	}
-	times = append(times, now)
 	rng := rand.New(rand.NewPCG(7, 11))
 	var timeline int64
-
 	for k, at := range times {
 		if k > 0 {
-			timeline = advanceTimeline(prod.sim, k, at, timeline)
-			mutate(prod.sim, rng, at, 3, timeline)
-			mutate(lab.sim, rng, at, 2, 0)
+			timeline = advanceTimeline(demo.sim, k, at, timeline)
+			mutate(demo.sim, rng, at, 3, timeline)
 		}
-		if err := syncOnce(ctx, st, prod.name, prod.client, at, log); err != nil {
-			return 0, err
-		}
-		labClient := lab.client
+		client := demo.client
 		if k == len(times)-6 { // a run with a revoked key: it fails, the next one catches up
-			labClient = lab.bad
+			client = demo.bad
 		}
-		if err := syncOnce(ctx, st, lab.name, labClient, at, log); err != nil && labClient != lab.bad {
-			return 0, err
-		}
-		if k >= len(times)-2 {
-			_ = syncOnce(ctx, st, "edge", edge, at, log) // fails: nothing listens there
+		if err := syncOnce(ctx, st, demo.name, client, at, log); err != nil && client != demo.bad {
+			return err
 		}
 	}
-	return timeline, nil
+	return nil
 }
 
 func syncOnce(ctx context.Context, st *store.Store, name string, c *fetch.Client, at time.Time, log *slog.Logger) error {
@@ -244,19 +230,7 @@ func newSource(ctx context.Context, name string, seed int64, jobs int, epoch tim
 	return &source{name: name, sim: sim, client: client, bad: bad}, nil
 }
 
-// unreachable is a client of an endpoint where nothing listens.
-func unreachable(log *slog.Logger) (*fetch.Client, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return fetch.New(fetch.Config{Endpoint: "http://" + addr, ProjectID: simulator.DefaultProjectID,
-		AK: simulator.DefaultAK, SK: simulator.DefaultSK, MaxAttempts: 2, BaseBackoff: 10 * time.Millisecond, Logger: log})
-}
-
-// advanceTimeline walks one prod job through a life the README's timeline query shows: created,
+// advanceTimeline walks one job through a life that question 04 shows: created,
 // waiting, running, renamed, completed.
 func advanceTimeline(sim *simulator.Simulator, k int, at time.Time, id int64) int64 {
 	switch k {

@@ -17,12 +17,13 @@ WITH inserted AS (
          AS s(job_id, job_name, job_desc, status, create_time, duration_ms, service_url, train_url,
               resource_id, raw, content_sha256)
     ON CONFLICT (source, job_id) DO NOTHING
-    RETURNING job_id, status, job_name, job_desc, service_url, train_url, duration_ms
+    RETURNING job_id, status, job_name, job_desc, service_url, train_url, duration_ms, create_time
 ), versions AS (
     INSERT INTO modelarts.visualization_job_history
-        (source, job_id, status, job_name, job_desc, service_url, train_url, duration_ms, valid_from, sync_run_id)
+        (source, job_id, status, job_name, job_desc, service_url, train_url, duration_ms, valid_from, sync_run_id,
+         create_time)
     SELECT $1::text, i.job_id, i.status, i.job_name, i.job_desc, i.service_url, i.train_url, i.duration_ms,
-           $2::timestamptz, $3::bigint
+           $2::timestamptz, $3::bigint, i.create_time
     FROM inserted AS i
 )
 SELECT job_id FROM inserted

@@ -4,9 +4,10 @@
 -- The open version is looked up job by job, whatever the statistics say (see close_changed_versions.sql).
 -- A new version never starts before the job's latest version ended (a clock that stepped back).
 INSERT INTO modelarts.visualization_job_history
-    (source, job_id, status, job_name, job_desc, service_url, train_url, duration_ms, valid_from, sync_run_id)
+    (source, job_id, status, job_name, job_desc, service_url, train_url, duration_ms, valid_from, sync_run_id,
+     create_time)
 SELECT $1::text, s.job_id, s.status, s.job_name, s.job_desc, s.service_url, s.train_url, s.duration_ms,
-       greatest($2::timestamptz, last.valid_to), $3::bigint
+       greatest($2::timestamptz, last.valid_to), $3::bigint, s.create_time
 FROM pg_temp.vizjob_staging AS s
 LEFT JOIN LATERAL (
     SELECT true AS found
