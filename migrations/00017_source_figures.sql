@@ -49,7 +49,12 @@ CREATE TABLE modelarts.source_sync_state (
     last_change_at        timestamptz,
     last_error_run_id     bigint,
     last_error_at         timestamptz,
-    last_error            text
+    last_error            text,
+    live_jobs             bigint  NOT NULL DEFAULT 0,
+    running_jobs          bigint  NOT NULL DEFAULT 0,
+    full_run_hours        bigint[] NOT NULL DEFAULT array_fill(0::bigint, ARRAY[24]),
+    full_runs_by_hour     integer[] NOT NULL DEFAULT array_fill(0, ARRAY[24]),
+    full_failed_by_hour   integer[] NOT NULL DEFAULT array_fill(0, ARRAY[24])
 ) WITH (fillfactor = 50);
 
 COMMENT ON TABLE modelarts.source_sync_state IS
@@ -71,6 +76,11 @@ COMMENT ON COLUMN modelarts.source_sync_state.last_change_at IS 'When it ended.'
 COMMENT ON COLUMN modelarts.source_sync_state.last_error_run_id IS 'The latest full run that recorded an error (failed, or partial with its reason).';
 COMMENT ON COLUMN modelarts.source_sync_state.last_error_at IS 'When it ended.';
 COMMENT ON COLUMN modelarts.source_sync_state.last_error IS 'That error.';
+COMMENT ON COLUMN modelarts.source_sync_state.live_jobs IS 'Jobs of the source that exist (not deleted), kept by the statement triggers of visualization_jobs.';
+COMMENT ON COLUMN modelarts.source_sync_state.running_jobs IS 'Of those, jobs in a status job_statuses.is_running says is running (as it said when the job changed).';
+COMMENT ON COLUMN modelarts.source_sync_state.full_run_hours IS 'A ring of the last 24 UTC hours in which full runs started, as hours since the Unix epoch: slot (hour % 24) + 1; with full_runs_by_hour and full_failed_by_hour it gives sync_health.runs_24h from this row alone.';
+COMMENT ON COLUMN modelarts.source_sync_state.full_runs_by_hour IS 'Full runs started in the hour of the same slot of full_run_hours.';
+COMMENT ON COLUMN modelarts.source_sync_state.full_failed_by_hour IS 'Of those, runs that failed.';
 
 CREATE TABLE modelarts.sync_run_counts (
     source    text        NOT NULL,
@@ -119,7 +129,9 @@ CREATE TABLE modelarts.source_created_days (
     jobs   bigint NOT NULL,
     PRIMARY KEY (source, day)
 ) WITH (fillfactor = 70);
-CREATE INDEX source_created_days_day_idx ON modelarts.source_created_days (day);
+-- The status page sums the last 30 days of every source from this index alone (an index-only scan:
+-- past days' rows seldom change).
+CREATE INDEX source_created_days_day_idx ON modelarts.source_created_days (day) INCLUDE (jobs);
 
 COMMENT ON TABLE modelarts.source_created_days IS
     'Jobs per source and UTC day of their create_time (deleted ones included), kept by statement triggers on visualization_jobs.';
@@ -167,6 +179,19 @@ BEGIN
         INSERT INTO modelarts.source_created_days AS c (source, day, jobs)
         SELECT source, day, n FROM delta
         ON CONFLICT (source, day) DO UPDATE SET jobs = c.jobs + excluded.jobs;
+        WITH delta AS (
+            SELECT d.source, sum(d.n) FILTER (WHERE d.deleted_at IS NULL) AS live,
+                   sum(d.n) FILTER (WHERE d.deleted_at IS NULL AND coalesce(st.is_running, false)) AS running
+            FROM (SELECT source, status, deleted_at, duration_ms, create_time, 1 AS n FROM new_rows) AS d
+            LEFT JOIN modelarts.job_statuses AS st ON st.code = d.status
+            GROUP BY 1
+            ORDER BY 1
+        )
+        INSERT INTO modelarts.source_sync_state AS s (source, live_jobs, running_jobs)
+        SELECT source, coalesce(live, 0), coalesce(running, 0) FROM delta
+        WHERE coalesce(live, 0) <> 0 OR coalesce(running, 0) <> 0
+        ON CONFLICT (source) DO UPDATE
+            SET live_jobs = s.live_jobs + excluded.live_jobs, running_jobs = s.running_jobs + excluded.running_jobs;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH delta AS (
             SELECT source, status, deleted_at IS NOT NULL AS deleted,
@@ -194,6 +219,21 @@ BEGIN
         INSERT INTO modelarts.source_created_days AS c (source, day, jobs)
         SELECT source, day, n FROM delta
         ON CONFLICT (source, day) DO UPDATE SET jobs = c.jobs + excluded.jobs;
+        WITH delta AS (
+            SELECT d.source, sum(d.n) FILTER (WHERE d.deleted_at IS NULL) AS live,
+                   sum(d.n) FILTER (WHERE d.deleted_at IS NULL AND coalesce(st.is_running, false)) AS running
+            FROM (SELECT source, status, deleted_at, duration_ms, create_time, 1 AS n FROM new_rows
+                  UNION ALL
+                  SELECT source, status, deleted_at, duration_ms, create_time, -1 AS n FROM old_rows) AS d
+            LEFT JOIN modelarts.job_statuses AS st ON st.code = d.status
+            GROUP BY 1
+            ORDER BY 1
+        )
+        INSERT INTO modelarts.source_sync_state AS s (source, live_jobs, running_jobs)
+        SELECT source, coalesce(live, 0), coalesce(running, 0) FROM delta
+        WHERE coalesce(live, 0) <> 0 OR coalesce(running, 0) <> 0
+        ON CONFLICT (source) DO UPDATE
+            SET live_jobs = s.live_jobs + excluded.live_jobs, running_jobs = s.running_jobs + excluded.running_jobs;
     ELSE
         WITH delta AS (
             SELECT source, status, deleted_at IS NOT NULL AS deleted,
@@ -217,6 +257,19 @@ BEGIN
         INSERT INTO modelarts.source_created_days AS c (source, day, jobs)
         SELECT source, day, n FROM delta
         ON CONFLICT (source, day) DO UPDATE SET jobs = c.jobs + excluded.jobs;
+        WITH delta AS (
+            SELECT d.source, sum(d.n) FILTER (WHERE d.deleted_at IS NULL) AS live,
+                   sum(d.n) FILTER (WHERE d.deleted_at IS NULL AND coalesce(st.is_running, false)) AS running
+            FROM (SELECT source, status, deleted_at, duration_ms, create_time, -1 AS n FROM old_rows) AS d
+            LEFT JOIN modelarts.job_statuses AS st ON st.code = d.status
+            GROUP BY 1
+            ORDER BY 1
+        )
+        INSERT INTO modelarts.source_sync_state AS s (source, live_jobs, running_jobs)
+        SELECT source, coalesce(live, 0), coalesce(running, 0) FROM delta
+        WHERE coalesce(live, 0) <> 0 OR coalesce(running, 0) <> 0
+        ON CONFLICT (source) DO UPDATE
+            SET live_jobs = s.live_jobs + excluded.live_jobs, running_jobs = s.running_jobs + excluded.running_jobs;
     END IF;
     RETURN NULL;
 END
@@ -263,6 +316,8 @@ DECLARE
     changed boolean := NEW.jobs_inserted + NEW.jobs_updated + NEW.jobs_deleted > 0;
     is_full boolean := NEW.kind = 'full';
     t       timestamptz := NEW.finished_at;
+    h       bigint := floor(extract(epoch FROM NEW.started_at) / 3600)::bigint; -- hours since the epoch
+    slot    integer := (floor(extract(epoch FROM NEW.started_at) / 3600)::bigint % 24)::integer + 1;
 BEGIN
     IF NOT started AND NOT ended THEN
         RETURN NULL;
@@ -331,6 +386,17 @@ BEGIN
                     CASE WHEN pick THEN excluded.last_error_at ELSE s.last_error_at END,
                     CASE WHEN pick THEN excluded.last_error ELSE s.last_error END
              FROM (SELECT excluded.last_error_at >= s.last_error_at OR (s.last_error_at IS NULL AND excluded.last_error_at IS NOT NULL) AS pick) AS p);
+
+    -- Full runs: the ring of the last 24 hours (a slot of an older hour starts again from 0; a run
+    -- that ends more than a day after it started no longer counts there).
+    IF is_full THEN
+        UPDATE modelarts.source_sync_state AS s
+        SET full_runs_by_hour[slot] = CASE WHEN s.full_run_hours[slot] = h THEN s.full_runs_by_hour[slot] ELSE 0 END + started::integer,
+            full_failed_by_hour[slot] = CASE WHEN s.full_run_hours[slot] = h THEN s.full_failed_by_hour[slot] ELSE 0 END
+                                        + (ended AND NEW.state = 'failed')::integer,
+            full_run_hours[slot] = h
+        WHERE s.source = NEW.source AND s.full_run_hours[slot] <= h;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -388,6 +454,31 @@ LEFT JOIN LATERAL (SELECT id, finished_at, error FROM modelarts.sync_runs r
                    WHERE r.source = src.source AND r.kind = 'full' AND r.error IS NOT NULL AND r.state <> 'running'
                    ORDER BY finished_at DESC, id DESC LIMIT 1) AS err ON true;
 
+UPDATE modelarts.source_sync_state AS s
+SET live_jobs = j.live, running_jobs = j.running
+FROM (SELECT c.source, sum(c.jobs)::bigint AS live, coalesce(sum(c.jobs) FILTER (WHERE st.is_running), 0)::bigint AS running
+      FROM modelarts.source_job_counts AS c LEFT JOIN modelarts.job_statuses AS st ON st.code = c.status
+      WHERE NOT c.deleted GROUP BY 1) AS j
+WHERE j.source = s.source;
+
+UPDATE modelarts.source_sync_state AS s
+SET full_run_hours = r.hours, full_runs_by_hour = r.runs, full_failed_by_hour = r.failed
+FROM (SELECT src.source,
+             array_agg(coalesce(c.h, 0) ORDER BY slot) AS hours,
+             array_agg(coalesce(c.runs, 0) ORDER BY slot) AS runs,
+             array_agg(coalesce(c.failed, 0) ORDER BY slot) AS failed
+      FROM (SELECT source FROM modelarts.source_sync_state) AS src
+      CROSS JOIN generate_series(1, 24) AS slot
+      LEFT JOIN LATERAL (
+          SELECT floor(extract(epoch FROM rc.hour) / 3600)::bigint AS h, rc.runs, rc.failed
+          FROM modelarts.sync_run_counts AS rc
+          WHERE rc.source = src.source AND rc.kind = 'full' AND rc.hour >= now() - interval '24 hours'
+            AND (floor(extract(epoch FROM rc.hour) / 3600)::bigint % 24)::integer + 1 = slot
+          ORDER BY rc.hour DESC
+          LIMIT 1) AS c ON true
+      GROUP BY src.source) AS r
+WHERE r.source = s.source;
+
 -- sync_health from those tables: the same columns, then four more at the end.
 CREATE OR REPLACE VIEW modelarts.sync_health AS
 SELECT s.source,
@@ -402,29 +493,21 @@ SELECT s.source,
        extract(epoch FROM now() - s.last_success_at)::bigint       AS freshness_seconds,
        s.last_error_at,
        s.last_error,
-       coalesce(day.runs, 0)                                       AS runs_24h,
-       coalesce(day.failed, 0)                                     AS failed_runs_24h,
-       coalesce(jobs.live, 0)                                      AS live_jobs,
-       coalesce(jobs.running, 0)                                   AS running_jobs,
+       day.runs                                                    AS runs_24h,
+       day.failed                                                  AS failed_runs_24h,
+       s.live_jobs,
+       s.running_jobs,
        s.last_listed_at,
        extract(epoch FROM now() - s.last_listed_at)::bigint        AS listed_freshness_seconds,
        s.last_head_walk_at,
        s.last_change_at
 FROM modelarts.source_sync_state AS s
 LEFT JOIN modelarts.sync_runs AS last ON last.id = s.last_full_run_id
-LEFT JOIN LATERAL (
-    SELECT sum(c.runs) AS runs, sum(c.failed) AS failed
-    FROM modelarts.sync_run_counts AS c
-    WHERE c.source = s.source AND c.kind = 'full'
-      AND c.hour >= to_timestamp(floor(extract(epoch FROM now()) / 3600) * 3600) - interval '23 hours'
-) AS day ON true
-LEFT JOIN LATERAL (
-    SELECT sum(c.jobs)::bigint                                        AS live,
-           (sum(c.jobs) FILTER (WHERE coalesce(st.is_running, false)))::bigint AS running
-    FROM modelarts.source_job_counts AS c
-    LEFT JOIN modelarts.job_statuses AS st ON st.code = c.status
-    WHERE c.source = s.source AND NOT c.deleted
-) AS jobs ON true
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(u.runs), 0) AS runs, coalesce(sum(u.failed), 0) AS failed
+    FROM unnest(s.full_run_hours, s.full_runs_by_hour, s.full_failed_by_hour) AS u(hour, runs, failed)
+    WHERE u.hour >= floor(extract(epoch FROM now()) / 3600)::bigint - 23
+) AS day
 WHERE s.last_full_run_id IS NOT NULL;
 
 COMMENT ON VIEW modelarts.sync_health IS
@@ -437,7 +520,7 @@ COMMENT ON COLUMN modelarts.sync_health.last_run_error IS 'Error of the latest f
 COMMENT ON COLUMN modelarts.sync_health.last_success_at IS 'When the latest succeeded full run (a walk proven complete, every deletion settled) ended; null if none ever did. A busy source may have none for long: see last_listed_at.';
 COMMENT ON COLUMN modelarts.sync_health.freshness IS 'now() minus last_success_at: how long ago the mirror of this source was last proven complete.';
 COMMENT ON COLUMN modelarts.sync_health.last_error_at IS 'When the latest full run that recorded an error (failed or partial) ended.';
-COMMENT ON COLUMN modelarts.sync_health.runs_24h IS 'Full runs started in the current UTC hour and the 23 before it (sync_run_counts counts by hour: a window of 23 to 24 hours); pruned runs still count.';
+COMMENT ON COLUMN modelarts.sync_health.runs_24h IS 'Full runs started in the current UTC hour and the 23 before it (counted by hour: a window of 23 to 24 hours); pruned runs still count.';
 COMMENT ON COLUMN modelarts.sync_health.failed_runs_24h IS 'Of those, runs that failed.';
 COMMENT ON COLUMN modelarts.sync_health.last_listed_at IS 'When the latest run that listed every page of the source ended, proven complete or not (partial): every job that existed before its walk and still exists was stored by then. How old what the mirror shows is; null if no run has listed every page since the ledger recorded it.';
 COMMENT ON COLUMN modelarts.sync_health.listed_freshness_seconds IS 'now() minus last_listed_at, in seconds (for alert thresholds); null if none.';

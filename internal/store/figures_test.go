@@ -7,11 +7,17 @@ import (
 	"time"
 )
 
-// figuresMatch checks that the per-source figures the triggers keep (source_job_counts,
-// source_created_days) say what count(*) over visualization_jobs says.
+// figuresMatch checks that the per-source figures the triggers keep (source_sync_state's live and
+// running jobs, source_job_counts, source_created_days) say what count(*) over visualization_jobs says.
 func figuresMatch(t *testing.T, s *Store, step string) {
 	t.Helper()
 	for _, q := range []struct{ kept, truth string }{
+		{`SELECT coalesce(string_agg(x, ' ' ORDER BY x), '') FROM (
+		   SELECT format('%s=%s/%s', source, live_jobs, running_jobs) AS x
+		   FROM modelarts.source_sync_state WHERE live_jobs <> 0 OR running_jobs <> 0) AS t`,
+			`SELECT coalesce(string_agg(x, ' ' ORDER BY x), '') FROM (
+			   SELECT format('%s=%s/%s', source, count(*), count(*) FILTER (WHERE status = 8)) AS x
+			   FROM modelarts.visualization_jobs WHERE deleted_at IS NULL GROUP BY source) AS t`},
 		{`SELECT coalesce(string_agg(x, ' ' ORDER BY x), '') FROM (
 		   SELECT format('%s/%s/%s/%s=%s', source, status, deleted, duration_bucket, jobs) AS x
 		   FROM modelarts.source_job_counts WHERE jobs <> 0) AS t`,

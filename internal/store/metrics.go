@@ -22,8 +22,8 @@ type SourceSuccess struct {
 	FinishedAt time.Time
 }
 
-// SourceFigures are a source's figures for /metrics, read from the per-source tables that triggers
-// keep (source_sync_state, source_job_counts): O(sources) rows, whatever the ledger and the jobs hold.
+// SourceFigures are a source's figures for /metrics, read from the row of source_sync_state that
+// triggers keep: one row a source, whatever the ledger and the jobs hold.
 type SourceFigures struct {
 	Source                string
 	LiveJobs, RunningJobs int64
@@ -51,18 +51,12 @@ const (
 		WHERE source = ANY($1::text[]) AND last_any_success_at IS NOT NULL
 		ORDER BY 1`
 
+	// One row of source_sync_state per source (live and running jobs included).
 	sourceFiguresSQL = `
-		SELECT src.source, coalesce(j.live, 0), coalesce(j.running, 0),
+		SELECT src.source, coalesce(st.live_jobs, 0), coalesce(st.running_jobs, 0),
 		       st.last_any_success_at, st.last_listed_at, st.last_head_walk_at
 		FROM unnest($1::text[]) AS src(source)
 		LEFT JOIN modelarts.source_sync_state AS st ON st.source = src.source
-		LEFT JOIN LATERAL (
-			SELECT sum(c.jobs)::bigint AS live,
-			       (sum(c.jobs) FILTER (WHERE coalesce(s.is_running, false)))::bigint AS running
-			FROM modelarts.source_job_counts AS c
-			LEFT JOIN modelarts.job_statuses AS s ON s.code = c.status
-			WHERE c.source = src.source AND NOT c.deleted
-		) AS j ON true
 		ORDER BY 1`
 )
 
