@@ -137,12 +137,16 @@ const (
 	// Days are UTC days, whatever the session's TimeZone: day is a timestamp without time zone (UTC
 	// wall time), and AT TIME ZONE 'UTC' makes it the instant.
 	statusCreatedPerDaySQL = `
-		SELECT d.day AT TIME ZONE 'UTC', coalesce(sum(c.jobs), 0)::bigint
+		SELECT d.day AT TIME ZONE 'UTC', coalesce(c.jobs, 0)
 		FROM generate_series(((now() AT TIME ZONE 'UTC')::date - ($1::integer - 1))::timestamp,
 		                     (now() AT TIME ZONE 'UTC')::date::timestamp,
 		                     interval '1 day') AS d(day)
-		LEFT JOIN modelarts.source_created_days AS c ON c.day = d.day::date
-		GROUP BY d.day
+		LEFT JOIN (
+			SELECT day, sum(jobs)::bigint AS jobs
+			FROM modelarts.source_created_days
+			WHERE day >= (now() AT TIME ZONE 'UTC')::date - ($1::integer - 1)
+			GROUP BY day
+		) AS c ON c.day = d.day::date
 		ORDER BY d.day`
 
 	// modelarts.job_duration_bucket: 0 below the first bound, i from the i-th bound on (the bounds of
