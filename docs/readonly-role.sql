@@ -26,7 +26,8 @@
 --
 -- What this database takes from PUBLIC (every role but superusers, the indexer and the roles granted
 -- again): temporary tables (TEMP) and the advisory-lock functions, which the indexer uses for its
--- per-source and migration locks: a BI session cannot take them and stop a sync.
+-- migration locks (goose's, the job queue's): a BI session cannot take them and hold a migration.
+-- A source is held by a lease row (modelarts.source_leases), which only the indexer may write.
 --
 -- Other databases: PostgreSQL lets every role connect to every database whose CONNECT is granted to
 -- PUBLIC (the default). To let the login into this database only, reject it elsewhere in pg_hba.conf
@@ -58,7 +59,7 @@ BEGIN
     END IF;
 END
 $$;
--- The advisory locks are the indexer's: the per-source lock of a sync, goose's migration lock.
+-- The advisory locks are the indexer's: goose's migration lock and the job queue's (River's migrations).
 REVOKE EXECUTE ON FUNCTION pg_catalog.pg_advisory_lock(bigint), pg_catalog.pg_try_advisory_lock(bigint),
     pg_catalog.pg_advisory_xact_lock(bigint), pg_catalog.pg_try_advisory_xact_lock(bigint),
     pg_catalog.pg_advisory_lock_shared(bigint), pg_catalog.pg_try_advisory_lock_shared(bigint),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -86,7 +87,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'indexer <command> --help' for the flags of a command. Configuration comes from the")
-	fmt.Fprintln(w, "environment (see README.md); flags override it.")
+	fmt.Fprintln(w, "environment (docs/configuration.md); flags override it.")
 }
 
 // newFlagSet returns a flag set that prints its usage to stdout on --help.
@@ -201,16 +202,39 @@ func versionString() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " " + s.Value[:12]
-			}
-		}
-		return strings.TrimSpace(v)
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel) (no build information)"
 	}
-	return "(devel)"
+	return describeBuild(bi)
+}
+
+// describeBuild says which code a binary was built from: the module version (a tag, or the
+// pseudo-version `go install` and `go build` derive from the commit), then the module path, the VCS
+// revision and time, whether the work tree had changes, and the Go version.
+func describeBuild(bi *debug.BuildInfo) string {
+	v := cmp.Or(bi.Main.Version, "(devel)")
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	details := []string{cmp.Or(bi.Main.Path, "github.com/vizjob/indexer")}
+	if rev := settings["vcs.revision"]; rev != "" {
+		r := "revision " + rev[:min(12, len(rev))]
+		if settings["vcs.modified"] == "true" {
+			r += " with uncommitted changes"
+		}
+		details = append(details, r)
+		if t := settings["vcs.time"]; t != "" {
+			details = append(details, t)
+		}
+	} else if bi.Main.Version == "" || bi.Main.Version == "(devel)" {
+		details = append(details, "no revision: built by go run or without VCS stamping; 'go install ./cmd/indexer' records it")
+	}
+	if bi.GoVersion != "" {
+		details = append(details, bi.GoVersion)
+	}
+	return v + " (" + strings.Join(details, ", ") + ")"
 }
 
 func runVersion(_ context.Context, e env, args []string) int {
@@ -227,6 +251,6 @@ func configError(e env, err error) int {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintf(e.stderr, "indexer %s: %s\n", e.cmd, line)
 	}
-	fmt.Fprintf(e.stderr, "hint: flags: 'indexer %s --help'; variables: README.md, section Configuration\n", e.cmd)
+	fmt.Fprintf(e.stderr, "hint: flags: 'indexer %s --help'; variables: docs/configuration.md\n", e.cmd)
 	return exitUsage
 }

@@ -74,8 +74,17 @@ func TestDockerComposeMatchesCLI(t *testing.T) {
 			}
 		}
 	}
-	if indexerServices < 2 {
-		t.Errorf("%d services run the indexer image; want the simulator and the daemon", indexerServices)
+	if indexerServices < 3 {
+		t.Errorf("%d services run the indexer image; want the simulator and two replicas of the daemon", indexerServices)
+	}
+	replicas := 0
+	for _, svc := range file.Services {
+		if len(svc.Command) > 0 && svc.Command[0] == "run" {
+			replicas++
+		}
+	}
+	if replicas < 2 {
+		t.Errorf("%d services run the daemon; want two replicas sharing the work", replicas)
 	}
 
 	pg, ok := file.Services["postgres"]

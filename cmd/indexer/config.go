@@ -9,6 +9,7 @@ import (
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/dsn"
+	"github.com/vizjob/indexer/internal/store"
 )
 
 // configFlags are the flags that override the environment: one for each setting of config.Settings
@@ -20,6 +21,7 @@ type configFlags struct {
 	source bool           // the command syncs or probes a source (the source scope's flags)
 
 	database       *string // --database-url, kept for warn
+	noDatabase     bool    // the command does not use the database (probe): its URL is not checked
 	passwordInFlag bool    // --database-url carries a password (see warn)
 }
 
@@ -108,12 +110,36 @@ func (f *configFlags) load(getenv func(string) string) (*config.Config, error) {
 		return nil, fmt.Errorf("%s configure the source of the environment; with %s=%s, set them per source in the file",
 			strings.Join(perSource, ", "), config.EnvConfigFile, c.ConfigFile)
 	}
+	if !f.noDatabase {
+		if err := checkDatabaseURL(c); err != nil {
+			return nil, err
+		}
+	}
 	if !f.source {
 		// Commands without a source (migrate) only need the database settings.
 		c.Sources = nil
 		return c, c.ValidateBase()
 	}
 	return c, c.Validate()
+}
+
+// databaseURLForms is what a database URL may look like, for messages.
+const databaseURLForms = "expected postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=require " +
+	"(write @ : / in the password as %40 %3A %2F), or keyword/value: host=HOST port=5432 dbname=DATABASE user=USER"
+
+// checkDatabaseURL says, before anything connects, that the database URL does not parse: it names
+// the flag or variable as the user typed it and the forms a URL may take, never the password.
+func checkDatabaseURL(c *config.Config) error {
+	err := store.CheckURL(c.DatabaseURL)
+	if err == nil {
+		return nil
+	}
+	what := c.DatabaseURLOrigin()
+	if what == "" {
+		what = "the libpq PG* variables"
+	}
+	why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), store.ErrInvalidURL.Error()), ":")
+	return fmt.Errorf("%s is not a PostgreSQL connection string:%s\n%s", what, why, databaseURLForms)
 }
 
 // warn logs what a configuration may do but should not: a password on the command line, which every

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/daemon"
+	"github.com/vizjob/indexer/internal/demodb"
 	"github.com/vizjob/indexer/internal/simulator"
 	"github.com/vizjob/indexer/internal/store"
 )
@@ -21,6 +23,11 @@ func runDemo(ctx context.Context, e env, args []string) int {
 	fs := newFlagSet(e, "demo", "demo [flags]\n\n"+
 		"The built-in ModelArts simulator (with light churn: jobs appear, change status and vanish), the\n"+
 		"migrations and the daemon, in one process, against the configured database ("+config.EnvDatabaseURL+").\n"+
+		"With no database configured (no "+config.EnvDatabaseURL+", "+config.EnvDatabaseURLAlt+", --database-url or PGDATABASE), it uses\n"+
+		"the database "+demodb.DefaultDatabase+" of a local server (found as psql finds one, else on 127.0.0.1:5432 as you or\n"+
+		"postgres), creating it if the role may; else a private throwaway server started from this machine's\n"+
+		"PostgreSQL binaries (initdb in a temporary directory, a Unix socket only, removed on exit); else a\n"+
+		"postgres container, where Docker runs. It says which, and how to query it.\n"+
 		"It syncs the simulator at start and then on --schedule, and prints queries to try. Ctrl-C stops it.")
 	cf := addConfigFlags(fs, false)
 	httpAddr := fs.String("http-addr", "", "listen address of the status page (/) and of /healthz, /readyz and /metrics (env "+config.EnvHTTPAddr+"; default "+config.DefaultHTTPAddr+")")
@@ -46,6 +53,24 @@ func runDemo(ctx context.Context, e env, args []string) int {
 	}
 	log := configLogger(e.stderr, cfg)
 	cf.warn(log)
+
+	db := demoDatabase{psql: configuredPsql(cfg, e.getenv)}
+	if cfg.DatabaseURLOrigin() == "" && e.getenv("PGDATABASE") == "" {
+		srv, err := demodb.Find(ctx, demodb.Options{Logger: log})
+		if err != nil {
+			fmt.Fprintf(e.stderr, "indexer demo: %v\n", err)
+			fmt.Fprintln(e.stderr, "hint: install PostgreSQL (its server binaries, e.g. apt-get install postgresql) or start Docker; "+
+				"or set "+config.EnvDatabaseURL+" to a database the demo may write to")
+			return exitFailed
+		}
+		defer func() {
+			if err := srv.Close(); err != nil {
+				log.Warn("cannot remove the demo's server", "error", err)
+			}
+		}()
+		cfg.DatabaseURL = srv.URL
+		db = demoDatabase{where: srv.Where, psql: srv.Psql}
+	}
 
 	sim, resumed, err := demoSimulator(ctx, cfg, log, *name, *jobs, *churn)
 	if err != nil {
@@ -91,7 +116,7 @@ func runDemo(ctx context.Context, e env, args []string) int {
 	if resumed > 0 {
 		*jobs = resumed
 	}
-	printGuide(e.stdout, cfg, *name, simURL, *jobs, resumed > 0, *churn, e.getenv, ln.Addr())
+	printGuide(e.stdout, cfg, db, *name, simURL, *jobs, resumed > 0, *churn, ln.Addr())
 	return serve(ctx, cfg, log, daemon.Options{Logger: log, Migrate: true, Listener: ln})
 }
 
@@ -130,30 +155,45 @@ func demoSimulator(ctx context.Context, cfg *config.Config, log *slog.Logger, so
 	return sim, len(snap.Live), nil
 }
 
+// demoDatabase is the database the demo runs against, for the guide.
+type demoDatabase struct {
+	where string // "" for the configured one
+	psql  string // the command that queries it
+}
+
+// configuredPsql is the psql command line for the configured database, without its password.
+func configuredPsql(cfg *config.Config, getenv func(string) string) string {
+	switch {
+	case cfg.DatabaseURL == "":
+		return "psql" // libpq defaults and PG* variables: psql reads the same.
+	case hasPassword(cfg.DatabaseURL) && getenv(config.EnvDatabaseURL) != "":
+		return `psql "$` + config.EnvDatabaseURL + `"`
+	case hasPassword(cfg.DatabaseURL):
+		return `psql "<your database URL>"`
+	default:
+		return fmt.Sprintf("psql %q", cfg.DatabaseURL)
+	}
+}
+
 // printGuide says where to look while the demo runs.
-func printGuide(w io.Writer, cfg *config.Config, source, simURL string, jobs int, resumed bool, churn float64,
-	getenv func(string) string, httpAddr net.Addr) {
+func printGuide(w io.Writer, cfg *config.Config, db demoDatabase, source, simURL string, jobs int, resumed bool, churn float64,
+	httpAddr net.Addr) {
 	host, port, _ := net.SplitHostPort(httpAddr.String())
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost"
 	}
 	web := "http://" + net.JoinHostPort(host, port)
-	psql := "psql"
-	switch {
-	case cfg.DatabaseURL == "":
-		// libpq defaults and PG* variables: psql reads the same.
-	case hasPassword(cfg.DatabaseURL) && getenv(config.EnvDatabaseURL) != "":
-		psql = `psql "$` + config.EnvDatabaseURL + `"`
-	case hasPassword(cfg.DatabaseURL):
-		psql = `psql "<your database URL>"`
-	default:
-		psql = fmt.Sprintf("psql %q", cfg.DatabaseURL)
+	psql := db.psql
+	database := cmp.Or(db.where, "the configured one ("+cfg.DatabaseURLOrigin()+")")
+	if cfg.DatabaseURLOrigin() == "" && db.where == "" {
+		database = "the configured one (PG* variables)"
 	}
 	from := "generated"
 	if resumed {
 		from = "resumed from the database"
 	}
 	fmt.Fprintf(w, `vizjob indexer demo
+  database   %s
   simulator  %s: %d jobs %s, churn %g (jobs appear, change status and vanish as they are listed)
   daemon     syncs source %q now, then on %q
   http       %s/  (%s/healthz, %s/readyz, %s/metrics)
@@ -168,7 +208,7 @@ Try, while it runs:
   curl -s %s/metrics | grep ^vizjob_
 
 Ctrl-C stops it (a run in flight gets %s to finish).
-`, simURL, jobs, from, churn, source, cfg.Sources[0].Schedule, web, web, web, web,
+`, database, simURL, jobs, from, churn, source, cfg.Sources[0].Schedule, web, web, web, web,
 		psql, source, psql, source, psql, source, web, cfg.ShutdownGrace)
 }
 

@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vizjob/indexer/internal/queue"
 	"github.com/vizjob/indexer/internal/store"
 )
 
 func runMigrate(ctx context.Context, e env, args []string) int {
 	fs := newFlagSet(e, "migrate", "migrate up | status | down [flags]\n\n"+
-		"  up      apply every pending migration (safe to run from several replicas at once)\n"+
-		"  status  list migrations and when each was applied\n"+
-		"  down    roll back the most recent migration")
+		"  up      apply every pending migration, the indexer's then River's (its job queue, in schema river);\n"+
+		"          safe to run from several replicas at once\n"+
+		"  status  list migrations and when each was applied, then River's\n"+
+		"  down    roll back the most recent migration of the indexer; with none left, River's tables")
 	cf := addConfigFlags(fs, false)
 	if stop, code := parseFlags(e, fs, args); stop {
 		return code
@@ -59,7 +61,14 @@ func migrateUp(ctx context.Context, e env, st *store.Store) error {
 	for _, r := range res {
 		fmt.Fprintln(e.stdout, r)
 	}
-	if err == nil && len(res) == 0 {
+	if err != nil {
+		return err
+	}
+	river, err := queue.MigrateUp(ctx, st.Pool(), queue.DefaultSchema)
+	for _, m := range river {
+		fmt.Fprintf(e.stdout, "OK    up   river %03d %s (schema %s)\n", m.Version, m.Name, queue.DefaultSchema)
+	}
+	if err == nil && len(res) == 0 && len(river) == 0 {
 		fmt.Fprintln(e.stdout, "schema is up to date")
 	}
 	return err
@@ -68,8 +77,15 @@ func migrateUp(ctx context.Context, e env, st *store.Store) error {
 func migrateDown(ctx context.Context, e env, st *store.Store) error {
 	res, err := st.MigrateDown(ctx)
 	if errors.Is(err, store.ErrNothingToRollBack) {
-		fmt.Fprintln(e.stdout, "nothing to roll back")
-		return nil
+		// The indexer's schema is gone: River's tables go too.
+		river, err := queue.MigrateDown(ctx, st.Pool(), queue.DefaultSchema)
+		for _, m := range river {
+			fmt.Fprintf(e.stdout, "OK    down river %03d %s (schema %s)\n", m.Version, m.Name, queue.DefaultSchema)
+		}
+		if err == nil && len(river) == 0 {
+			fmt.Fprintln(e.stdout, "nothing to roll back")
+		}
+		return err
 	}
 	if err == nil {
 		fmt.Fprintln(e.stdout, res)
@@ -81,6 +97,17 @@ func migrateStatus(ctx context.Context, e env, st *store.Store) error {
 	list, err := st.MigrateStatus(ctx)
 	for _, m := range list {
 		fmt.Fprintln(e.stdout, m)
+	}
+	if err != nil {
+		return err
+	}
+	river, err := queue.MigrateStatus(ctx, st.Pool(), queue.DefaultSchema)
+	for _, m := range river {
+		state := "Pending"
+		if m.Applied {
+			state = "Applied"
+		}
+		fmt.Fprintf(e.stdout, "%-8s river %03d %s (schema %s)\n", state, m.Version, m.Name, queue.DefaultSchema)
 	}
 	return err
 }

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/vizjob/indexer/internal/probe"
 )
@@ -17,6 +18,7 @@ func runProbe(ctx context.Context, e env, args []string) int {
 		"the assumption, what was observed, ok or unexpected, and what the indexer does when it does not hold.\n"+
 		"Exit codes: 0 every assumption holds; 1 one does not (or could not be checked); 2 usage or configuration error.")
 	cf := addConfigFlags(fs, true)
+	cf.noDatabase = true
 	asJSON := fs.Bool("json", false, "print the results as JSON (an array of sources with their checks)")
 	if stop, code := parseFlags(e, fs, args); stop {
 		return code
@@ -66,14 +68,23 @@ func runProbe(ctx context.Context, e env, args []string) int {
 	return code
 }
 
+// probeWidth is the width the probe's table fits in: each check's assumption, what was observed and,
+// for a check that does not hold, what the indexer does about it, wrapped under its name and verdict.
+const probeWidth = 100
+
 func printChecks(w io.Writer, source, endpoint, auth string, checks []probe.Check) {
 	fmt.Fprintf(w, "source %s (%s, %s)\n\n", source, endpoint, auth)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tVERDICT\tASSUMPTION\tOBSERVED")
+	const nameCol, verdictCol = 21, 12
+	indent := strings.Repeat(" ", nameCol+verdictCol)
+	fmt.Fprintf(w, "%-*s%-*s%s\n", nameCol, "CHECK", verdictCol, "VERDICT", "ASSUMPTION, OBSERVED")
 	for _, c := range checks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Verdict, c.Assumption, c.Observed)
+		lines := wrap(c.Assumption, probeWidth-len(indent))
+		lines = append(lines, wrap("observed: "+c.Observed, probeWidth-len(indent))...)
+		fmt.Fprintf(w, "%-*s%-*s%s\n", nameCol, c.Name, verdictCol, c.Verdict, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "%s%s\n", indent, l)
+		}
 	}
-	_ = tw.Flush()
 	bad, skipped := 0, 0
 	for _, c := range checks {
 		if c.Verdict != probe.Unexpected {
@@ -83,7 +94,9 @@ func printChecks(w io.Writer, source, endpoint, auth string, checks []probe.Chec
 			fmt.Fprintln(w, "\nWhat the indexer does about what does not hold:")
 		}
 		bad++
-		fmt.Fprintf(w, "  %s: %s\n", c.Name, c.Consequence)
+		for i, l := range wrap(c.Name+": "+c.Consequence, probeWidth-4) {
+			fmt.Fprintf(w, "%s%s\n", strings.Repeat(" ", 2+2*min(i, 1)), l)
+		}
 	}
 	for _, c := range checks {
 		if c.Verdict == probe.Skipped {
@@ -91,10 +104,29 @@ func printChecks(w io.Writer, source, endpoint, auth string, checks []probe.Chec
 		}
 	}
 	switch {
-	case bad == 0 && skipped == 0:
+	case bad == 0 && skipped == 0 && probe.AllOK(checks):
 		fmt.Fprintln(w, "\nEvery assumption holds.")
 	case skipped > 0:
 		fmt.Fprintf(w, "\n%d checks could not be made; fix what is above and probe again.\n", skipped)
 	}
 	fmt.Fprintln(w)
+}
+
+// wrap breaks text into lines of at most width characters at spaces; a word longer than width (a
+// URL) stays whole on a line of its own.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
 }

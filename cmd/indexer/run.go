@@ -17,7 +17,7 @@ func runRun(ctx context.Context, e env, args []string) int {
 		"(--schedule or "+config.EnvSchedule+", or schedule: per source in the "+config.EnvConfigFile+" file) and serves\n"+
 		"the status page at / and /healthz, /readyz and /metrics. Replicas on one database share the\n"+
 		"sources: a source is never synced by two at once. SIGINT or SIGTERM: runs in flight may finish within --grace, then are cancelled and\n"+
-		"recorded as failed (\"interrupted by shutdown\"); exit 0. A second signal exits at once.")
+		"recorded as failed (\"interrupted by shutdown\"); exit 0. A second signal exits at once.\n\n"+credentialsHelp)
 	cf := addConfigFlags(fs, true)
 	addDaemonFlags(cf)
 	noMigrate := fs.Bool("no-migrate", false, "do not apply pending migrations at start (/readyz answers 503 until they are applied)")

@@ -42,7 +42,10 @@ func runSimulate(ctx context.Context, e env, args []string) int {
 		"not-found=404|400|unpublished|html404 (the detail call's answer for a missing job; default 404 ModelArts.0105),\n"+
 		"search=name|name_desc|exact|ignored|nothing (how search_content matches; default name: substring of the name),\n"+
 		"status-filter=honoured|ignored (whether the status parameter filters; default honoured),\n"+
-		"create-skew=DURATION (new jobs get a create_time up to that much older than the newest job's; default 0)")
+		"create-skew=DURATION (new jobs get a create_time up to that much older than the newest job's; default 0),\n"+
+		"pages=documented|clamp|ignore|error400|error404|zero-based (how page is read and what a page past the last\n"+
+		"answers: empty; the last page again; every page is the first; 400 ModelArts.0104; 404; pages count from 0),\n"+
+		"per-page-cap=N (serve at most N jobs a page whatever per_page asks, without an error; default 0: none)")
 	epoch := fs.String("epoch", "", "generated jobs are created over the year before this instant (RFC 3339, e.g. 2026-11-01T00:00:00Z);\n"+
 		"default: when the simulator starts. Simulators of one seed and one epoch hold the same jobs")
 	quota := fs.Float64("quota", 0, "requests per second each credential may make to the list and detail calls (a token bucket\n"+

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/vizjob/indexer/internal/config"
 	"github.com/vizjob/indexer/internal/fetch"
@@ -15,7 +16,8 @@ import (
 func runSync(ctx context.Context, e env, args []string) int {
 	fs := newFlagSet(e, "sync", "sync [flags]\n\nOne sync of every configured source, then exit.\n"+
 		"Exit codes: 0 every source succeeded; 1 a source failed; 2 usage or configuration error;\n"+
-		"3 no source failed but at least one was partial (some jobs may be missing; nothing was wrongly deleted).")
+		"3 no source failed but at least one was partial (some jobs may be missing; nothing was wrongly deleted).\n\n"+
+		credentialsHelp)
 	cf := addConfigFlags(fs, true)
 	allowMass := fs.Bool("allow-mass-delete", false, "for this run only, mark jobs deleted even beyond --max-delete-share")
 	if stop, code := parseFlags(e, fs, args); stop {
@@ -48,6 +50,9 @@ func runSync(ctx context.Context, e env, args []string) int {
 		return exitFailed
 	}
 	defer st.Close()
+	if schemaMissing(ctx, e, st) {
+		return exitFailed
+	}
 
 	code := exitOK
 	for _, src := range cfg.Sources {
@@ -55,7 +60,15 @@ func runSync(ctx context.Context, e env, args []string) int {
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrSourceBusy):
-			log.Warn("source is being synced by another process; skipped", "source", src.Name)
+			// Only the indexer's role can hold a source's lease (modelarts.source_leases): the holder is
+			// another run of the indexer, or one that died and whose lease has not expired yet.
+			args := []any{"source", src.Name}
+			var busy *store.BusyError
+			if errors.As(err, &busy) {
+				args = append(args, "holder_run_id", busy.RunID, "holder_host", busy.Host, "holder_pid", busy.PID,
+					"held_since", busy.StartedAt.UTC().Format(time.RFC3339), "lease_ends", busy.ExpiresAt.UTC().Format(time.RFC3339))
+			}
+			log.Warn("source is being synced by another run of the indexer; skipped", args...)
 		case errors.Is(err, syncer.ErrPartial):
 			if code == exitOK {
 				code = exitPartial
@@ -66,6 +79,14 @@ func runSync(ctx context.Context, e env, args []string) int {
 	}
 	return code
 }
+
+// credentialsHelp says how a source and its credentials are given (sync --help, run --help).
+const credentialsHelp = "A source, from the environment: " + config.EnvProjectID + ", " + config.EnvRegion + " (or --endpoint), and either\n" +
+	"  AK/SK (signed requests): " + config.EnvAK + ", " + config.EnvSK + " (" + config.EnvSecurityToken + " for temporary ones), or\n" +
+	"  an IAM user (tokens): " + config.EnvUsername + ", " + config.EnvPassword + ", " + config.EnvDomainName + ".\n" +
+	"Secrets have no flags (a command line is visible to every user): set the variable, or NAME_FILE to a file\n" +
+	"holding it (" + config.EnvSK + "_FILE, " + config.EnvDatabaseURL + "_FILE, ...). Several sources: " + config.EnvConfigFile + "=indexer.yaml\n" +
+	"(the file indexer.yaml of the repository is a commented sample). Every variable: docs/configuration.md."
 
 // syncSource runs one sync of one source, as one tick of the daemon does; the syncer logs its outcome.
 func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *store.Store, allowMass bool, log *slog.Logger, live *liveLine) error {
@@ -90,4 +111,16 @@ func newClient(cfg *config.Config, src config.Source, log *slog.Logger) (*fetch.
 		return nil, err
 	}
 	return r.Client, nil
+}
+
+// schemaMissing says what to do when the database has none of the indexer's tables yet (nothing
+// was migrated), and reports it; on any other outcome the run itself says what went wrong.
+func schemaMissing(ctx context.Context, e env, st *store.Store) bool {
+	present, err := st.SchemaPresent(ctx)
+	if err != nil || present {
+		return false
+	}
+	fmt.Fprintf(e.stderr, "indexer %s: the database has none of the indexer's tables yet (relation modelarts.sync_runs does not exist)\n", e.cmd)
+	fmt.Fprintf(e.stderr, "hint: run 'indexer migrate up' once with the same database settings, then 'indexer %s' again ('indexer run' migrates at start)\n", e.cmd)
+	return true
 }

@@ -1,5 +1,5 @@
 // Package config loads and validates the indexer's configuration: one source
-// from the environment (the variables of the README's Configuration), or several from the YAML file
+// from the environment (the variables of docs/configuration.md), or several from the YAML file
 // INDEXER_CONFIG names; secrets optionally read from files (*_FILE); the daemon's
 // settings (HTTP address, concurrency, shutdown grace, time zone). Nothing
 // outside this package reads the environment.
@@ -19,7 +19,7 @@ import (
 	"github.com/vizjob/indexer/internal/fetch"
 )
 
-// Environment variable names: a public contract (the README's Configuration table). The defaults
+// Environment variable names: a public contract (docs/configuration.md, Settings). The defaults
 // of settings that a library acts on are that library's (fetch.Default...): each is written once.
 const (
 	EnvDatabaseURL      = "INDEXER_DATABASE_URL"
@@ -215,6 +215,21 @@ func (c *Config) Origin(variable string) string {
 		return o
 	}
 	return variable
+}
+
+// DatabaseURLOrigin names where the database URL came from, as the user typed it: the flag, the
+// variable (INDEXER_DATABASE_URL, DATABASE_URL) or its _FILE form; "" when none was given (the libpq
+// PG* variables and defaults then apply).
+func (c *Config) DatabaseURLOrigin() string {
+	if o := c.origin[EnvDatabaseURL]; strings.HasPrefix(o, "-") {
+		return o
+	}
+	for _, name := range []string{EnvDatabaseURL, EnvDatabaseURL + fileSuffix, EnvDatabaseURLAlt, EnvDatabaseURLAlt + fileSuffix} {
+		if c.origin[name] != "" {
+			return name
+		}
+	}
+	return ""
 }
 
 // isSet says whether the setting of variable was given explicitly (environment or flag).

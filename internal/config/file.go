@@ -278,7 +278,7 @@ func parseFile(data []byte, path string) (*fileConfig, []span, error) {
 	_ = yaml.Unmarshal(data, &doc)
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 && doc.Content[0].Kind != yaml.MappingNode {
 		root := doc.Content[0]
-		return nil, nil, fmt.Errorf("%s:%d: the file must be a mapping with a sources: list (see README.md, Many sources), not %s",
+		return nil, nil, fmt.Errorf("%s:%d: the file must be a mapping with a sources: list (see docs/configuration.md, Many sources, or the sample indexer.yaml), not %s",
 			path, root.Line, kindName(root))
 	}
 	spans := sourceSpans(&doc)

@@ -341,3 +341,25 @@ func TestVariables(t *testing.T) {
 		}
 	}
 }
+
+// A message asking to change a source's page size names the setting as the user gave it: the key of
+// a source of the file, else the flag or the variable (the flag: cmd/indexer's TestSyncPerPageHint).
+func TestPerPageSetting(t *testing.T) {
+	path := writeConfig(t, threeSources)
+	c, err := loadValidate(map[string]string{
+		EnvConfigFile: path, "SH_AK": "AKSH", "SH_SK": "sk-from-env", "SH_TOKEN": "sts", "ROBOT_PASSWORD": "pw",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Sources[0].PerPageSetting(), "per_page of source prod-bj4 in the configuration file"; got != want {
+		t.Errorf("file source: %q, want %q", got, want)
+	}
+	c, err = loadValidate(map[string]string{EnvProjectID: "p", EnvRegion: "cn-north-4", EnvAK: "AK", EnvSK: "SK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Sources[0].PerPageSetting(); got != EnvPerPage {
+		t.Errorf("environment's source: %q, want %q", got, EnvPerPage)
+	}
+}

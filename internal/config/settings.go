@@ -28,7 +28,7 @@ const (
 // flag's help from the same row. A source's own settings (PerSource) are checked by Source.validate,
 // which a configuration file's sources share.
 type Setting struct {
-	Variable string // the environment variable: a public name (README, Configuration)
+	Variable string // the environment variable: a public name (docs/configuration.md)
 	Alt      string // a variable read when Variable is unset (DATABASE_URL)
 	Flag     string // the flag that overrides the variable, without "--"; "": none
 	Scope    Scope  // which commands have the flag
@@ -44,7 +44,7 @@ type Setting struct {
 	Credential bool
 	Help       string // what it sets, for --help
 
-	// Key is a per-source setting's key in a source of the configuration file (README, Many sources).
+	// Key is a per-source setting's key in a source of the configuration file (docs/configuration.md, Many sources).
 	Key string
 
 	def     any                                // its value when unset, of the field's type; nil: the zero value
@@ -101,7 +101,7 @@ func (s Setting) Default() string {
 	}
 }
 
-// settings is the table of every setting the environment holds, in the README's order.
+// settings is the table of every setting the environment holds, in the order of docs/configuration.md.
 var settings = perSource([]Setting{
 	{Variable: EnvDatabaseURL, Alt: EnvDatabaseURLAlt, Flag: "database-url", Scope: ScopeBase, Secret: true,
 		Help: "PostgreSQL URL", defText: "the libpq PG* variables and defaults",

@@ -97,25 +97,26 @@ func TestDefaultsFromTable(t *testing.T) {
 	}
 }
 
-// TestREADMEDocumentsEverySetting: the README's Configuration table names every variable and flag.
-func TestREADMEDocumentsEverySetting(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+// TestConfigurationDocDocumentsEverySetting: the settings table of docs/configuration.md names every
+// variable and flag.
+func TestConfigurationDocDocumentsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
-	start := strings.Index(readme, "## Configuration")
-	end := strings.Index(readme[start+1:], "\n## ")
+	doc := string(b)
+	start := strings.Index(doc, "\n## Settings")
+	end := strings.Index(doc[start+1:], "\n## ")
 	if start < 0 || end < 0 {
-		t.Fatal("README has no Configuration section")
+		t.Fatal("docs/configuration.md has no Settings section followed by another")
 	}
-	section := readme[start : start+1+end]
+	section := doc[start : start+1+end]
 	for _, s := range Settings() {
 		if !strings.Contains(section, "`"+s.Variable+"`") {
-			t.Errorf("README's Configuration does not list %s", s.Variable)
+			t.Errorf("docs/configuration.md's Settings does not list %s", s.Variable)
 		}
 		if s.Flag != "" && !strings.Contains(section, "`--"+s.Flag+"`") {
-			t.Errorf("README's Configuration does not list --%s (%s)", s.Flag, s.Variable)
+			t.Errorf("docs/configuration.md's Settings does not list --%s (%s)", s.Flag, s.Variable)
 		}
 	}
 }

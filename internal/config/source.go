@@ -49,6 +49,19 @@ func (s Source) AuthMode() string {
 	return "token"
 }
 
+// PerPageSetting names the source's page-size setting as the user gave it, for messages that ask to
+// change it: its key in the configuration file, else the flag that set it, else the variable.
+func (s Source) PerPageSetting() string {
+	if s.file {
+		for _, st := range settings {
+			if st.Variable == EnvPerPage {
+				return fmt.Sprintf("%s of source %s in the configuration file", st.Key, s.Name)
+			}
+		}
+	}
+	return cmp.Or(s.origin[EnvPerPage], EnvPerPage)
+}
+
 // tokenAuth says whether the source uses token authentication: no AK/SK, and some of the IAM user's settings.
 func (s *Source) tokenAuth() bool {
 	return s.AuthMode() == "token" && (s.Username != "" || s.Password != "" || s.DomainName != "")

@@ -1,10 +1,10 @@
 // Package daemon runs the indexer as a service: it syncs every configured source
-// on its cron schedule (a bounded number at a time; at most one run per source
-// across every replica, through the store's per-source locks), serves /healthz,
-// /readyz and /metrics, and shuts down in order: stop the scheduler, let the
-// runs in flight finish within a grace period, cancel the rest and record how
-// they ended, close HTTP. The caller closes the store last. Daemon's doc comment
-// states the lifecycle.
+// on its cron schedules through the job queue (internal/queue, River over the store's pool: one
+// job per tick for the whole fleet, run by whichever replica has a free worker; at most one run per
+// source across every replica through the store's per-source leases), serves /healthz, /readyz and
+// /metrics, and shuts down in order: stop fetching jobs, let the runs in flight finish within a grace
+// period, cancel the rest and record how they ended, close HTTP. The caller closes the store last.
+// Daemon's doc comment states the lifecycle.
 package daemon
 
 import (
@@ -13,16 +13,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/queue"
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/syncer"
 	"github.com/vizjob/indexer/internal/ttlcache"
@@ -54,14 +55,14 @@ type Options struct {
 //
 // The lifecycle, in Run:
 //
-//  1. Serving. HTTP is served, migrations applied, then the scheduler starts. Every attempt at a run
-//     is a job of the scheduler, the run at start too (the first tick of the source's schedule): the
-//     scheduler skips a tick while the previous one's attempt is in progress, and knows when every
-//     attempt has returned. An attempt waits its jitter, then for one of the slots, which bound the
-//     runs in progress (Config.Concurrency), then runs under the runs' context.
-//  2. Draining, once Run's ctx is done (a signal) or HTTP fails: the scheduler stops (no new tick) and
-//     stopping is done, so that attempts that have not started a run give up and /readyz answers 503.
-//     Run waits for the attempts to return, up to Config.ShutdownGrace.
+//  1. Serving. HTTP is served, migrations applied (the indexer's, then River's), then the queue
+//     starts: its workers (Config.Concurrency) run the runs' jobs of every replica, and, while this
+//     replica is River's elected leader, it enqueues every source's ticks (one job per tick for the
+//     fleet, each source at a stable offset within its interval, not twice while the previous one
+//     of the same source and kind is queued or running).
+//  2. Draining, once Run's ctx is done (a signal) or HTTP fails: stopping is done (/readyz answers
+//  503. and the queue stops fetching jobs; Run waits for the runs in flight, up to
+//     Config.ShutdownGrace.
 //  3. Cancelling, if the grace period ends first: the runs' context is cancelled with the cause
 //     ErrShutdown; each run records how it ended (the syncer writes the ledger under
 //     context.WithoutCancel plus a timeout). Run waits for them up to recordTimeout.
@@ -73,12 +74,14 @@ type Daemon struct {
 	opts    Options
 	log     *slog.Logger
 	sources []*scheduledSource
+	byName  map[string]*scheduledSource
 	reg     *prometheus.Registry
 	metrics *metrics
+	workers int
 
-	// slots bounds the runs in progress: a run holds one from its start to its end, so len(slots) is
-	// the number of runs in progress.
-	slots chan struct{}
+	inFlight atomic.Int64 // runs in progress in this process
+	// runs is the runs' context: only the end of the grace period cancels it (cause ErrShutdown).
+	runs context.Context
 	// stopping is done once shutdown begins (its cause says why): no run starts any more.
 	stopping  context.Context
 	beginStop context.CancelCauseFunc
@@ -95,6 +98,11 @@ type scheduledSource struct {
 	head  cron.Schedule // head walks; nil: none
 }
 
+// minPoolConns is the smallest pool the daemon runs well with: River's notifier holds one
+// connection, its producer and leader election take one now and then, /readyz and /metrics one, and
+// at least one run writes at a time.
+const minPoolConns = 4
+
 // New builds a daemon for cfg (validated: see config.Config.Validate) over st, which the caller closes
 // after Run returns.
 func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
@@ -105,15 +113,13 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	concurrency := min(cmp.Or(cfg.Concurrency, config.DefaultConcurrency), len(cfg.Sources))
-	// A run holds one connection of the pool from start to end: keep one for /readyz and /metrics.
-	if pool := st.PoolSize(); concurrency >= pool {
-		log.Warn("concurrency lowered to leave a database connection for health checks and metrics; "+
-			"raise pool_max_conns in the database URL to sync more sources at once",
-			"concurrency", concurrency, "pool_max_conns", pool, "effective_concurrency", max(pool-1, 1))
-		concurrency = max(pool-1, 1)
+	workers := cmp.Or(cfg.Concurrency, config.DefaultConcurrency)
+	// A run holds a connection only while it writes; River holds one for its notifications.
+	if pool := st.PoolSize(); pool < minPoolConns {
+		log.Warn("the database pool is small for the daemon: runs will wait for connections; "+
+			"raise pool_max_conns in the database URL", "pool_max_conns", pool, "at_least", minPoolConns)
 	}
-	d := newDaemon(cfg, log, concurrency)
+	d := newDaemon(cfg, log, workers)
 	d.store, d.opts = st, opts
 	names := make([]string, 0, len(cfg.Sources))
 	for _, sc := range cfg.Sources {
@@ -133,20 +139,23 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 			return nil, fmt.Errorf("daemon: source %s: %w", sc.Name, err)
 		}
 		d.metrics.watchRate(sc.Name, runner.Client.Rate)
-		d.sources = append(d.sources, &scheduledSource{cfg: sc, log: srcLog,
-			sync: func(ctx context.Context, kind string) (syncer.Result, error) { return runner.Run(ctx, st, kind) }})
+		s := &scheduledSource{cfg: sc, log: srcLog,
+			sync: func(ctx context.Context, kind string) (syncer.Result, error) { return runner.Run(ctx, st, kind) }}
+		d.sources = append(d.sources, s)
+		d.byName[sc.Name] = s
 	}
 	return d, nil
 }
 
-// newDaemon is a daemon before its sources, store and metrics: its lifecycle, with slots for
-// concurrency runs at once.
-func newDaemon(cfg *config.Config, log *slog.Logger, concurrency int) *Daemon {
+// newDaemon is a daemon before its sources, store and metrics: its lifecycle, with workers runs at once.
+func newDaemon(cfg *config.Config, log *slog.Logger, workers int) *Daemon {
 	d := &Daemon{
-		cfg:   cfg,
-		log:   log,
-		reg:   prometheus.NewRegistry(),
-		slots: make(chan struct{}, concurrency),
+		cfg:     cfg,
+		log:     log,
+		reg:     prometheus.NewRegistry(),
+		workers: workers,
+		byName:  map[string]*scheduledSource{},
+		runs:    context.Background(),
 	}
 	d.stopping, d.beginStop = context.WithCancelCause(context.Background())
 	return d
@@ -176,10 +185,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn(msg, "addr", ln.Addr().String())
 	}
 
-	// Runs get a context of their own: the signal stops the scheduler, and only the end of the grace
+	// Runs get a context of their own: the signal stops the queue, and only the end of the grace
 	// period cancels them.
 	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelRuns(nil)
+	d.runs = runCtx
 
 	if err := d.prepare(ctx); err != nil {
 		d.closeHTTP(srv)
@@ -189,103 +199,178 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 
-	c, err := d.scheduler(runCtx)
-	if err != nil {
+	if err := d.parseSchedules(); err != nil {
 		d.closeHTTP(srv)
 		return err
 	}
-	c.Start()
-	d.log.Info("daemon started", "sources", len(d.sources), "concurrency", cap(d.slots),
-		"timezone", c.Location().String(), "run_at_start", d.cfg.RunAtStart, "shutdown_grace", d.cfg.ShutdownGrace)
-	now := time.Now().In(c.Location())
+	// The queue starts once the database answers and River's tables exist; until then the daemon
+	// serves HTTP (/readyz says not ready) and tries again.
+	started := make(chan *queue.Queue, 1)
+	go func() { started <- d.startQueue(ctx) }()
+	var q *queue.Queue
+	select {
+	case q = <-started:
+	case err := <-httpErr:
+		d.beginStop(err)
+		if q = <-started; q != nil {
+			_ = q.StopAndCancel(context.Background())
+		}
+		d.closeHTTP(srv)
+		return fmt.Errorf("http: %w", err)
+	}
+	if q == nil { // ctx ended first
+		d.closeHTTP(srv)
+		d.log.Info("daemon stopped")
+		return nil
+	}
+	loc := cmp.Or(d.cfg.Location, time.UTC)
+	d.log.Info("daemon started", "sources", len(d.sources), "workers", d.workers,
+		"timezone", loc.String(), "run_at_start", d.cfg.RunAtStart, "shutdown_grace", d.cfg.ShutdownGrace)
 	for _, s := range d.sources {
-		s.log.Info("source scheduled", "schedule", s.cfg.Schedule, "next_run", s.sched.Next(now), "head_schedule", d.cfg.HeadSchedule)
+		s.log.Debug("source scheduled", "schedule", s.cfg.Schedule, "head_schedule", d.cfg.HeadSchedule)
 	}
 
+	var err error
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down", "cause", context.Cause(ctx))
-		d.shutdown(c, context.Cause(ctx), cancelRuns)
+		d.shutdown(q, context.Cause(ctx), cancelRuns)
 	case err = <-httpErr:
 		err = fmt.Errorf("http: %w", err)
 		d.log.Error("http server failed; shutting down", "error", err)
-		d.shutdown(c, err, cancelRuns)
+		d.shutdown(q, err, cancelRuns)
 	}
 	d.closeHTTP(srv)
 	d.log.Info("daemon stopped")
 	return err
 }
 
-// scheduler is the scheduler of every source's attempts, not started: runs get runCtx.
-func (d *Daemon) scheduler(runCtx context.Context) (*cron.Cron, error) {
-	logger := cronLogger{d.log}
-	c := cron.New(
-		cron.WithLocation(cmp.Or(d.cfg.Location, time.UTC)),
-		cron.WithLogger(logger),
-		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)),
-	)
+// parseSchedules parses every source's schedules.
+func (d *Daemon) parseSchedules() error {
 	for _, s := range d.sources {
-		sched, err := cron.ParseStandard(s.cfg.Schedule) // cron.New's parser
-		if err != nil {                                  // config.Validate parses schedules the same way: not expected
-			return nil, fmt.Errorf("source %s: schedule %q: %w", s.cfg.Name, s.cfg.Schedule, err)
+		sched, err := cron.ParseStandard(s.cfg.Schedule)
+		if err != nil { // config.Validate parses schedules the same way: not expected
+			return fmt.Errorf("source %s: schedule %q: %w", s.cfg.Name, s.cfg.Schedule, err)
 		}
 		s.sched = sched
-		var ticks cron.Schedule = sched
-		if d.cfg.RunAtStart {
-			ticks = &tickAtStart{Schedule: sched}
-		}
-		c.Schedule(ticks, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindFull) }))
 		if d.cfg.HeadSchedule != "" && d.cfg.HeadSchedule != config.HeadScheduleOff {
 			head, err := cron.ParseStandard(d.cfg.HeadSchedule)
 			if err != nil { // config.Validate parses it the same way: not expected
-				return nil, fmt.Errorf("head schedule %q: %w", d.cfg.HeadSchedule, err)
+				return fmt.Errorf("head schedule %q: %w", d.cfg.HeadSchedule, err)
 			}
 			s.head = head
-			// Its own entry (SkipIfStillRunning per entry); the source's lock keeps it from overlapping
-			// a full walk, which it then skips.
-			c.Schedule(head, cron.FuncJob(func() { d.runOnce(runCtx, s, store.KindHead) }))
 		}
 	}
-	if d.store != nil && (d.cfg.LedgerKeepNoop > 0 || d.cfg.LedgerKeep > 0) {
-		// At start, then every pruneInterval: a daemon restarted more often still prunes.
-		c.Schedule(&tickAtStart{Schedule: cron.Every(pruneInterval)}, cron.FuncJob(d.pruneLedger))
-	}
-	return c, nil
+	return nil
 }
 
-// pruneInterval is how often the daemon prunes the run ledger (and once at start); pruneTimeout
-// bounds one pruning. Issue 26's River scheduling is to make this a leader-only periodic job; until
-// then every replica prunes on its timer, and the advisory lock each batch takes (store.PruneLedger)
-// keeps two replicas from pruning at the same moment.
+// pruneInterval is how often the fleet prunes the run ledger: a maintenance job of the queue, which
+// River's leader enqueues once per interval for the whole fleet and one worker runs; pruneTimeout
+// bounds one pruning (the next goes on where it stopped).
 const (
 	pruneInterval = 10 * time.Minute
 	pruneTimeout  = 5 * time.Minute
 )
 
 // pruneLedger deletes the runs the retention settings no longer keep (store.PruneLedger: small
-// batches, one replica at a time through an advisory lock). Shutdown stops it between two batches.
-func (d *Daemon) pruneLedger() {
-	ctx, cancel := context.WithTimeout(d.stopping, pruneTimeout)
+// batches, each under an advisory lock, so that two prunings never run at once even if River ran two
+// jobs). Shutdown stops it between two batches.
+func (d *Daemon) pruneLedger(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pruneTimeout)
 	defer cancel()
 	started := time.Now()
 	res, err := d.store.PruneLedger(ctx, store.LedgerRetention{KeepNoop: d.cfg.LedgerKeepNoop, Keep: d.cfg.LedgerKeep})
 	d.metrics.pruned.WithLabelValues("noop").Add(float64(res.Noop))
 	d.metrics.pruned.WithLabelValues("other").Add(float64(res.Other))
 	switch {
-	case err != nil && d.isStopping():
-		d.log.Info("ledger pruning stopped by shutdown", "runs_deleted", res.Noop+res.Other)
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		d.log.Info("ledger pruning stopped at its time limit; the next one goes on", "runs_deleted", res.Noop+res.Other,
+			"limit", pruneTimeout, "next_in", pruneInterval)
+		return nil
 	case err != nil:
 		d.log.Warn("ledger pruning failed; the next one, in "+pruneInterval.String()+", goes on",
 			"error", err, "runs_deleted", res.Noop+res.Other)
+		return err
 	case res.Noop+res.Other > 0:
 		d.log.Info("ledger pruned", "noop_runs_deleted", res.Noop, "other_runs_deleted", res.Other,
 			"batches", res.Batches, "took", time.Since(started).Round(time.Millisecond))
 	case res.Busy:
-		d.log.Debug("ledger pruning left to another replica, which holds the pruning lock")
+		d.log.Debug("ledger pruning left to another process, which holds the pruning lock")
+	}
+	return nil
+}
+
+// queueRetry is the wait between two attempts at starting the queue.
+const queueRetry = 2 * time.Second
+
+// startQueue builds and starts the job queue, trying again every queueRetry while the database
+// does not answer or River's tables are missing (logged once, and once when it recovers). It returns
+// nil if ctx ends first.
+func (d *Daemon) startQueue(ctx context.Context) *queue.Queue {
+	var srcs []queue.Source
+	for _, s := range d.sources {
+		srcs = append(srcs, queue.Source{Name: s.cfg.Name, Full: s.sched, Head: s.head})
+	}
+	// A job still running a run timeout plus two leases after it started has lost its worker (the
+	// reaper finds most such jobs within two leases: see queue.Options.Lease).
+	rescue := cmp.Or(d.cfg.RunTimeout, time.Hour) + 2*store.DefaultLockLease
+	opts := queue.Options{
+		Workers:     d.workers,
+		RunAtStart:  d.cfg.RunAtStart,
+		Location:    d.cfg.Location,
+		RescueAfter: rescue,
+		Lease:       store.DefaultLockLease,
+		Logger:      d.log,
+		Observer:    d.metrics.queue,
+		Run:         d.runOne,
+		Leased:      d.store.LeasedSources,
+	}
+	if d.cfg.LedgerKeepNoop > 0 || d.cfg.LedgerKeep > 0 {
+		opts.Maintenance = append(opts.Maintenance, queue.Maintenance{Name: "prune-ledger", Every: pruneInterval, Work: d.pruneLedger})
+	}
+	failing := false
+	for {
+		err := d.queuePending(ctx)
+		var q *queue.Queue
+		if err == nil {
+			q, err = queue.New(d.store.Pool(), srcs, opts)
+		}
+		if err == nil {
+			if err = q.Start(ctx); err == nil {
+				if failing {
+					d.log.Info("the job queue started")
+				}
+				d.metrics.watchQueue(q)
+				return q
+			}
+		}
+		if !failing {
+			d.log.Error("cannot start the job queue; trying again until it starts", "error", err, "every", queueRetry)
+			failing = true
+		}
+		t := time.NewTimer(queueRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
 	}
 }
 
-// prepare applies pending migrations, or warns that some are pending.
+// queuePending returns an error while River's tables are missing or not up to date.
+func (d *Daemon) queuePending(ctx context.Context) error {
+	pending, err := queue.Pending(ctx, d.store.Pool(), queue.DefaultSchema)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return fmt.Errorf("the job queue's tables (River, schema %s) are missing or not up to date: run `indexer migrate up`", queue.DefaultSchema)
+	}
+	return nil
+}
+
+// prepare applies pending migrations (the indexer's, then River's), or warns that some are pending.
 func (d *Daemon) prepare(ctx context.Context) error {
 	if !d.opts.Migrate {
 		if pending, err := d.store.MigrationsPending(ctx); err == nil && pending {
@@ -300,30 +385,35 @@ func (d *Daemon) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	river, err := queue.MigrateUp(ctx, d.store.Pool(), queue.DefaultSchema)
+	for _, m := range river {
+		d.log.Info("river migration applied", "version", m.Version, "name", m.Name, "schema", queue.DefaultSchema)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	return nil
 }
 
-// shutdown drains and, once the grace period is over, cancels (see Daemon): it stops the scheduler
-// and begins stopping with cause, waits for the attempts in progress up to the grace period, then
-// cancels the runs' context and waits for the runs to record their outcome.
-func (d *Daemon) shutdown(c *cron.Cron, cause error, cancelRuns context.CancelCauseFunc) {
-	attempts := c.Stop() // no new tick; done once every attempt the scheduler started has returned
-	d.beginStop(cause)   // attempts that have not started a run give up; /readyz answers 503
-	grace := time.NewTimer(d.cfg.ShutdownGrace)
-	defer grace.Stop()
-	if n := len(d.slots); n > 0 {
+// shutdown drains and, once the grace period is over, cancels (see Daemon): it begins stopping with
+// cause, stops the queue (no new job fetched) and waits for the runs in progress up to the grace
+// period, then cancels the runs' context and waits for the runs to record their outcome.
+func (d *Daemon) shutdown(q *queue.Queue, cause error, cancelRuns context.CancelCauseFunc) {
+	d.beginStop(cause) // /readyz answers 503
+	if n := d.inFlight.Load(); n > 0 {
 		d.log.Info("waiting for the runs in flight", "runs", n, "grace", d.cfg.ShutdownGrace)
 	}
-	select {
-	case <-attempts.Done():
+	graceCtx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownGrace)
+	err := q.Stop(graceCtx)
+	cancel()
+	if err == nil {
 		return
-	case <-grace.C:
 	}
-	d.log.Warn("grace period over: cancelling the runs in flight", "grace", d.cfg.ShutdownGrace)
+	d.log.Warn("grace period over: cancelling the runs in flight", "grace", d.cfg.ShutdownGrace, "runs", d.inFlight.Load())
 	cancelRuns(ErrShutdown)
-	select {
-	case <-attempts.Done():
-	case <-time.After(recordTimeout):
+	recordCtx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := q.StopAndCancel(recordCtx); err != nil {
 		d.log.Error("runs did not end after being cancelled; the next run of their source will close them",
 			"waited", recordTimeout)
 	}
@@ -343,93 +433,61 @@ func (d *Daemon) isStopping() bool { return d.stopping.Err() != nil }
 // errRunReturned is the cause of stopping when Run returns without a shutdown (it could not start).
 var errRunReturned = errors.New("daemon: Run returned")
 
-// tickAtStart is a schedule whose first tick is when the scheduler starts, then the ticks of
-// Schedule: the run at start is an attempt of the scheduler like any other. Only the scheduler's
-// goroutine calls Next.
-type tickAtStart struct {
-	cron.Schedule
-	ticked bool
-}
-
-func (s *tickAtStart) Next(t time.Time) time.Time {
-	if !s.ticked {
-		s.ticked = true
-		return t
+// runOne is one job of the queue: one sync of the named source of the given kind (store.KindFull or
+// store.KindHead) under ctx (River's, cancelled if River stops hard) and the runs' context (cancelled
+// with ErrShutdown when the grace period ends). A source that another run holds is skipped and
+// counted. It returns the run's error, which River records on the job.
+func (d *Daemon) runOne(ctx context.Context, source, kind string) (err error) {
+	s := d.byName[source]
+	if s == nil { // a job of a source that another replica's configuration has and this one's not
+		d.log.Warn("a queued run is of a source this replica does not know: skipped; give every replica the same sources",
+			"source", source, "kind", kind)
+		d.metrics.counter(kind).WithLabelValues(source, stateUnknownSource).Inc()
+		return nil
 	}
-	return s.Schedule.Next(t)
-}
-
-// maxJitter caps the random wait before a run; it is also at most a tenth of the schedule's interval.
-const maxJitter = 3 * time.Second
-
-// jitter draws the random wait before a run of a source on sched.
-func jitter(sched cron.Schedule, now time.Time) time.Duration {
-	if sched == nil {
-		return 0
+	if d.isStopping() {
+		return nil
 	}
-	next := sched.Next(now)
-	interval := sched.Next(next).Sub(next)
-	if limit := min(interval/10, maxJitter); limit > 0 {
-		return rand.N(limit)
-	}
-	return 0
-}
-
-// runOnce is one attempt: after its jitter, when a slot is free, it runs one sync of s of the given
-// kind (store.KindFull or store.KindHead) under ctx, the runs' context, unless stopping is done first.
-func (d *Daemon) runOnce(ctx context.Context, s *scheduledSource, kind string) {
-	// Replicas tick at the same instants: a short random wait lets a different one win the source's
-	// lock each time, so that they share the work, and spreads the requests of sources that share a
-	// schedule.
-	sched := s.sched
-	if kind == store.KindHead {
-		sched = s.head
-	}
-	if j := jitter(sched, time.Now()); j > 0 {
-		t := time.NewTimer(j)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-d.stopping.Done():
-			return
-		}
-	}
-	select {
-	case d.slots <- struct{}{}:
-	case <-d.stopping.Done():
-		return
-	}
-	defer func() { <-d.slots }()
-	if d.isStopping() { // both were ready and select chose the slot
-		return
-	}
-	// A panic must not reach the scheduler's SkipIfStillRunning, which would then skip the source for
-	// ever. (The syncer recovers its own panics and records them; this is for the rest.)
+	// The run's context is the runs' context (cancelled with ErrShutdown at the end of the grace
+	// period, synchronously, so that the run records that cause) and ends as well with River's.
+	jobCtx := ctx
+	ctx, cancel := context.WithCancelCause(d.runs)
+	defer cancel(nil)
+	stop := context.AfterFunc(jobCtx, func() { cancel(context.Cause(jobCtx)) })
+	defer stop()
+	d.inFlight.Add(1)
+	defer d.inFlight.Add(-1)
+	d.metrics.queue.running(kind, 1)
+	defer d.metrics.queue.running(kind, -1)
+	// A panic must not take the worker down. (The syncer recovers its own panics and records them;
+	// this is for the rest.)
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in a run", "panic", p, "stack", string(debug.Stack()))
 			d.metrics.counter(kind).WithLabelValues(s.cfg.Name, store.StateFailed).Inc()
+			err = fmt.Errorf("panic in a run: %v", p)
 		}
 	}()
 
 	started := time.Now()
 	res, err := s.sync(ctx, kind)
 	if errors.Is(err, store.ErrSourceBusy) {
-		// A run lasts at most the run timeout; a holder that died loses the lock within the lease.
+		// A run lasts at most the run timeout; a holder that died loses the lease within it.
 		expected := cmp.Or(d.cfg.RunTimeout, time.Hour) + store.DefaultLockLease
 		var busy *store.BusyError
 		if errors.As(err, &busy) && time.Since(busy.StartedAt) > expected {
-			s.log.Warn("source skipped: another run has held its lock for longer than a run may last; is it stuck?",
+			s.log.Warn("source skipped: another run has held its lease for longer than a run may last; is it stuck?",
 				"kind", kind, "held_for", time.Since(busy.StartedAt).Round(time.Second), "expected_at_most", expected,
 				"holder_run_id", busy.RunID, "holder_host", busy.Host, "holder_pid", busy.PID)
 		} else {
-			s.log.Debug("source is being synced by another run (another replica, or a full and a head walk); skipped",
+			s.log.Debug("source is being synced by another run (another replica, indexer sync, or a full and a head walk); skipped",
 				"kind", kind, "reason", err.Error())
 		}
 		d.metrics.counter(kind).WithLabelValues(s.cfg.Name, stateSkipped).Inc()
-		return
+		return nil
 	}
 	d.metrics.observe(s.cfg.Name, kind, res, time.Since(started))
+	return err
 }
 
 // browseURL is the URL to open for a listen address: localhost when it listens on every interface.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vizjob/indexer/internal/config"
+	"github.com/vizjob/indexer/internal/queue"
 	"github.com/vizjob/indexer/internal/store"
 	"github.com/vizjob/indexer/internal/testdb"
 )
@@ -40,7 +41,7 @@ func TestReplicasNeverOverlap(t *testing.T) {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE source = $1 AND state = 'succeeded'`, source)
 	}
 	start := time.Now()
-	eventually(t, 30*time.Second, "every source synced at least 5 times, by both replicas", func() bool {
+	eventually(t, waitLong, "every source synced at least 5 times, by both replicas", func() bool {
 		for _, s := range sources {
 			if succeeded(s.Name) < 5 {
 				return false
@@ -90,7 +91,7 @@ func TestBusySourceSkippedAtDebug(t *testing.T) {
 	}
 	cfg := testConfig(t, simSource("busy", u, "@every 1s"))
 	td := startDaemon(t, cfg, openStore(t, db), Options{})
-	eventually(t, 20*time.Second, "a skip logged at debug", func() bool {
+	eventually(t, waitLong, "a skip logged at debug", func() bool {
 		return td.logs.count(`"level":"DEBUG"`, `"source":"busy"`, "skipped") >= 2
 	})
 	if n := td.logs.count(`"level":"WARN"`, "skipped") + td.logs.count(`"level":"ERROR"`); n != 0 {
@@ -105,7 +106,7 @@ func TestBusySourceSkippedAtDebug(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := conn(t, db)
-	eventually(t, 20*time.Second, "a run of the daemon", func() bool {
+	eventually(t, waitLong, "a run of the daemon", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE source = 'busy' AND state = 'succeeded' AND jobs_seen = 20`) >= 1
 	})
 }
@@ -121,7 +122,7 @@ func TestShutdownCancelsRunAfterGrace(t *testing.T) {
 	cfg.ShutdownGrace = time.Second
 	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
-	eventually(t, 30*time.Second, "a run in flight", func() bool {
+	eventually(t, waitLong, "a run in flight", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE state = 'running'`) == 1
 	})
 	took := td.stop(t)
@@ -152,7 +153,7 @@ func TestShutdownLetsRunFinishWithinGrace(t *testing.T) {
 	cfg.ShutdownGrace = 30 * time.Second
 	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
-	eventually(t, 30*time.Second, "a run in flight", func() bool {
+	eventually(t, waitLong, "a run in flight", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE state = 'running'`) == 1
 	})
 	took := td.stop(t)
@@ -187,12 +188,12 @@ func TestMetrics(t *testing.T) {
 	cfg.MetricsDetail = true // the series by source and status; TestMetricsCompact has the default
 	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
-	eventually(t, 30*time.Second, "both runs", func() bool {
+	eventually(t, waitLong, "both runs", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE state = 'succeeded'`) == 2
 	})
 	// The counters move just after the ledger: wait for them too.
 	var m map[string]float64
-	eventually(t, 10*time.Second, "both runs counted", func() bool {
+	eventually(t, waitLong, "both runs counted", func() bool {
 		m = scrape(t, td.url)
 		return m[`vizjob_sync_runs_total{source="a",state="succeeded"}`] == 1 && m[`vizjob_sync_runs_total{source="b",state="succeeded"}`] == 1
 	})
@@ -295,7 +296,7 @@ func TestReadyz(t *testing.T) {
 		t.Helper()
 		var code int
 		var body string
-		eventually(t, 20*time.Second, fmt.Sprintf("/readyz %d (%s)", want, why), func() bool {
+		eventually(t, waitLong, fmt.Sprintf("/readyz %d (%s)", want, why), func() bool {
 			code, body = get(t, td.url+"/readyz")
 			return code == want
 		})
@@ -303,6 +304,10 @@ func TestReadyz(t *testing.T) {
 	}
 	ready(http.StatusServiceUnavailable, "migrations pending")
 	if _, err := st.MigrateUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ready(http.StatusServiceUnavailable, "the job queue's tables missing")
+	if _, err := queue.MigrateUp(t.Context(), st.Pool(), queue.DefaultSchema); err != nil {
 		t.Fatal(err)
 	}
 	ready(http.StatusOK, "migrated")
@@ -327,7 +332,7 @@ func TestHeadWalksScheduled(t *testing.T) {
 	cfg.HeadSchedule = "@every 1s"
 	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
-	eventually(t, 30*time.Second, "a full walk and two head walks", func() bool {
+	eventually(t, waitLong, "a full walk and two head walks", func() bool {
 		return tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE kind = 'full' AND state = 'succeeded'`) == 1 &&
 			tryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs WHERE kind = 'head' AND state = 'succeeded'`) >= 2
 	})
@@ -338,7 +343,7 @@ func TestHeadWalksScheduled(t *testing.T) {
 	}
 	// The counters move just after the ledger: wait for them too.
 	var m map[string]float64
-	eventually(t, 10*time.Second, "the full walk and the head walks counted", func() bool {
+	eventually(t, waitLong, "the full walk and the head walks counted", func() bool {
 		m = scrape(t, td.url)
 		return m[`vizjob_head_walks_total{source="h",state="succeeded"}`] >= 2 &&
 			m[`vizjob_sync_runs_total{source="h",state="succeeded"}`] >= 1

@@ -132,7 +132,7 @@ func grepLines(body, sub string) string {
 	return out.String()
 }
 
-// TestDaemonPrunesLedger: with the default retention, the daemon's pruning deletes the no-op runs
+// TestDaemonPrunesLedger: with the default retention, the daemon's pruning (the queue's maintenance job "prune-ledger") deletes the no-op runs
 // older than a week and the others older than 90 days, keeps the latest of each source, and counts
 // what it deleted in vizjob_ledger_pruned_runs_total.
 func TestDaemonPrunesLedger(t *testing.T) {
@@ -150,7 +150,9 @@ func TestDaemonPrunesLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.pruneLedger()
+	if err := d.pruneLedger(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	// Left: days 1-6 (no-op within a week, day 1 the latest), changes on days 10-80 (8 of them); a
 	// run ended exactly 7 or 90 days before the test's insert is just past the limit when pruned.
 	if n := queryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs`); n != 6+8 {

@@ -177,6 +177,12 @@ func (td *testDaemon) stop(t *testing.T) time.Duration {
 }
 
 // eventually polls cond until it holds or timeout passes.
+// waitLong bounds the waits for what the daemon does on its own time: River elects a leader,
+// enqueues ticks and hands them to workers on real timers, so a machine under load (25 on 2 cores)
+// takes seconds where an idle one takes milliseconds. The waits poll a condition; a passing test
+// never waits that long.
+const waitLong = 3 * time.Minute
+
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

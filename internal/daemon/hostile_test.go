@@ -83,7 +83,7 @@ func TestReadyzRevealsNothing(t *testing.T) {
 	proxy.Refuse(true)
 	proxy.CutAll()
 	var body string
-	eventually(t, 20*time.Second, "/readyz 503", func() bool {
+	eventually(t, waitLong, "/readyz 503", func() bool {
 		var code int
 		code, body = get(t, td.url+"/readyz")
 		return code == http.StatusServiceUnavailable
@@ -165,7 +165,7 @@ func TestFloodDuringSync(t *testing.T) {
 	}
 	peak := int64(0)
 	started := time.Now()
-	eventually(t, 2*time.Minute, "the sync to end", func() bool {
+	eventually(t, waitLong, "the sync to end", func() bool {
 		n := queryInt(t, admin, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'vizjob-indexer'`, dbName)
 		peak = max(peak, n)
 		return tryInt(t, admin, `SELECT count(*) FROM modelarts.sync_runs WHERE source = 'flood' AND state <> 'running'`) >= 1
@@ -221,8 +221,11 @@ func TestSourceHeldTooLongWarns(t *testing.T) {
 	if _, err := c.Exec(t.Context(), `UPDATE modelarts.sync_runs SET started_at = now() - interval '3 hours' WHERE id = $1`, held.ID()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.Exec(t.Context(), `UPDATE modelarts.source_leases SET acquired_at = now() - interval '3 hours' WHERE run_id = $1`, held.ID()); err != nil {
+		t.Fatal(err)
+	}
 	td := startDaemon(t, testConfig(t, simSource("stuck", u, "@every 1s")), openStore(t, db), Options{})
-	eventually(t, 20*time.Second, "a warning about the stuck holder", func() bool {
+	eventually(t, waitLong, "a warning about the stuck holder", func() bool {
 		return td.logs.count(`"level":"WARN"`, `"source":"stuck"`, "longer than a run may last", `"holder_run_id":`) >= 1
 	})
 }

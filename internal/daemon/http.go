@@ -145,6 +145,10 @@ func (d *Daemon) checkReady(ctx context.Context) (struct{}, error) {
 		d.log.Debug("not ready: migrations pending (indexer migrate up)")
 		return struct{}{}, errors.New("migrations pending")
 	}
+	if err := d.queuePending(ctx); err != nil {
+		d.log.Debug("not ready", "error", err)
+		return struct{}{}, err
+	}
 	return struct{}{}, nil
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // stateSkipped labels the scheduled runs that did not start because another run of the source (in
-// another replica) held its lock.
+// another replica) held its lease.
 const stateSkipped = "skipped"
 
 // scrapeTimeout bounds the database queries of one scrape of /metrics.
@@ -43,6 +43,7 @@ type metrics struct {
 	throttle *prometheus.CounterVec   // vizjob_api_throttled_total{[source]}
 	pruned   *prometheus.CounterVec   // vizjob_ledger_pruned_runs_total{kind}
 	db       *dbCollector
+	queue    *queueMetrics // the job queue's series (queue_metrics.go)
 	reg      *prometheus.Registry
 }
 
@@ -124,6 +125,7 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, det
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.queue = newQueueMetrics(reg, log)
 	return m
 }
 

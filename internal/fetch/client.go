@@ -351,7 +351,7 @@ func badInput(format string, args ...any) error { return inputError(fmt.Sprintf(
 func (c *Client) checkQuery(q Query) error {
 	n := utf8.RuneCountInString(q.SearchContent)
 	switch {
-	case q.Page < 1:
+	case q.Page < 1 && !q.OmitPage:
 		return badInput("page %d is out of range: want 1 or more", q.Page)
 	case q.PerPage < 1 || q.PerPage > c.cfg.MaxPerPage:
 		return badInput("per_page %d is out of range 1..%d", q.PerPage, c.cfg.MaxPerPage)
@@ -377,7 +377,9 @@ func (c *Client) jobsPath() string {
 // token, as the SDK reference says.
 func (c *Client) listParams(q Query) url.Values {
 	v := url.Values{}
-	v.Set("page", strconv.Itoa(q.Page))
+	if !q.OmitPage {
+		v.Set("page", strconv.Itoa(q.Page))
+	}
 	v.Set("per_page", strconv.Itoa(q.PerPage))
 	if q.Status != nil {
 		v.Set("status", strconv.Itoa(*q.Status))

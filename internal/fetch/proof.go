@@ -117,6 +117,8 @@ func badKey(it BadItem) (Key, bool) {
 type walker struct {
 	res     WalkResult
 	prev    map[int64]struct{}
+	first   map[int64]struct{} // the ids of page 1, to tell a page repeating it
+	served  int64              // items as served over the walk, repeats included
 	verify  bool
 	created map[int64]struct{} // jobs after Baseline.Last: bounded by the jobs created during the walk
 }
@@ -134,10 +136,13 @@ func (w *walker) probe(ctx context.Context, l Lister, opts WalkOptions) error {
 		w.res.Retries += p.RetriesNeeded
 	}
 	if err != nil {
-		return fmt.Errorf("walk probe: %w", err)
+		if perPageRefused(err) {
+			err = &PerPageError{PerPage: opts.PerPage, Err: err}
+		}
+		return fmt.Errorf("newest-jobs baseline: %w", err)
 	}
 	if p == nil {
-		return errors.New("walk probe: lister returned no page and no error")
+		return errors.New("newest-jobs baseline: lister returned no page and no error")
 	}
 	b := Baseline{Total: p.TotalCount}
 	keys := make([]Key, 0, len(p.Jobs)+len(p.BadItems))
@@ -207,6 +212,9 @@ func (w *walker) count(page int, p *Page) {
 	}
 	p.Jobs = kept
 	w.prev = seen
+	if page == 1 {
+		w.first = seen
+	}
 	if w.verify {
 		// A malformed item with a job_id may count as seen for the caller
 		// (it is not a deletion candidate), so it must count as created when

@@ -344,12 +344,14 @@ func TestNetworkErrorsRetried(t *testing.T) {
 
 func TestAttemptTimeoutRetried(t *testing.T) {
 	api := &fakeJobs{n: 1}
-	h := newHarness(t, AuthAKSK, api, func(c *Config) { c.RequestTimeout = 50 * time.Millisecond })
+	// A timeout far above a normal answer on a loaded machine (with 50 ms, under a load of 20 the
+	// second attempt timed out too), and a first answer that would come far after it.
+	h := newHarness(t, AuthAKSK, api, func(c *Config) { c.RequestTimeout = 2 * time.Second })
 	api.before = func(w http.ResponseWriter, r *http.Request, n int) bool {
 		if n == 1 {
 			select {
 			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
+			case <-time.After(10 * time.Minute):
 			}
 			return true
 		}

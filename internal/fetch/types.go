@@ -49,6 +49,7 @@ const (
 // client always sends.
 type Query struct {
 	Page          int    // 1-based
+	OmitPage      bool   // send no page parameter (Page is ignored): the service's default page, documented as 1
 	PerPage       int    // 1..MaxPerPage
 	SortBy        string // one of the Sort* keys; spelled sortBy (AK/SK) or sort_by (token)
 	Order         string // "asc" or "desc"

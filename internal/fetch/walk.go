@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Lister fetches one page of the list call; *Client implements it.
@@ -64,7 +65,67 @@ const (
 	EndedEmptyPage    = "empty_page"    // a page had no items
 	EndedTotalReached = "total_reached" // a full page reached its job_total_count and the next page, requested to confirm, was empty
 	EndedPageCap      = "page_cap"      // MaxPages pages were read and the listing went on (an error)
+	EndedRepeatedPage = "repeated_page" // a page past the total repeated jobs the walk held (a gateway that clamps page): as if empty
+	EndedRefusedPage  = "refused_page"  // a page past the total was answered 400 or 404: as if empty
 )
+
+// PagesPastTotal bounds how far a walk goes past the listing's end as job_total_count announces it: it
+// requests at most ceil(total/PerPage) + PagesPastTotal pages, total being the latest page's. A
+// service that behaves as documented needs one (the empty page confirming that a full last page was
+// the last); the two others let a total that lags behind the pages by up to two pages of jobs (a
+// count cached for a moment while jobs are created) still be walked to its end. A page that holds
+// jobs while it is past its own answer's total contradicts that answer, so pages further on are not
+// the listing the total describes: the walk stops with a *PagesError rather than spend the quota on
+// pages no total vouches for, up to MaxPages.
+const PagesPastTotal = 3
+
+// PagesError says the pages of the listing cannot be walked as the documentation describes them
+// (page 1 first, each page the next PerPage jobs, a page past the last one empty): the page
+// parameter is ignored, pages count from 0, or the pages do not end where job_total_count says.
+// Another walk would read the same pages: a caller does not walk again. The walk's result keeps
+// what was read before.
+type PagesError struct {
+	Page   int    // the page that showed it
+	Reason string // what the pages did, and what it suggests
+}
+
+func (e *PagesError) Error() string {
+	return "pages cannot be walked as documented: " + e.Reason
+}
+
+// PerPageError says the service serves fewer jobs a page than the walk asked for: it refused per_page
+// (Err, a 400 naming per_page), or page 1 held Served jobs of PerPage while job_total_count says more
+// exist. Lowering the page size is the fix.
+type PerPageError struct {
+	PerPage int
+	Served  int   // jobs page 1 held (when Err is nil)
+	Total   int64 // its job_total_count
+	Err     error // the service's answer refusing per_page, or nil
+}
+
+func (e *PerPageError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("the service refused per_page=%d: %v", e.PerPage, e.Err)
+	}
+	return fmt.Sprintf("page 1 held %d jobs although per_page=%d was asked and job_total_count is %d: the service serves at most %d jobs a page",
+		e.Served, e.PerPage, e.Total, e.Served)
+}
+
+func (e *PerPageError) Unwrap() error { return e.Err }
+
+// perPageRefused says whether err is the service refusing the per_page parameter: a 400 whose
+// message names it.
+func perPageRefused(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.HTTPStatus == 400 && strings.Contains(strings.ToLower(ae.Message), "per_page")
+}
+
+// refusedPastTotal says whether err answers a page past the listing's end with 400 or 404, as some
+// gateways and services do instead of an empty page.
+func refusedPastTotal(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.HTTPStatus == 400 || ae.HTTPStatus == 404) && !perPageRefused(err)
+}
 
 // PageCapError is the error of a walk that read MaxPages pages with the listing still going: a
 // caller that caps a listing on purpose tells it from a failure with errors.As.
@@ -98,8 +159,13 @@ type WalkResult struct {
 // PerPage or an empty one, or after MaxPages pages (an error). A full page
 // that reaches its job_total_count does not end it: one more page is
 // requested to confirm the listing is over, since a total that lies low
-// would otherwise end the walk early. Errors name the page; the result keeps
-// the progress.
+// would otherwise end the walk early. Past the total, a page that repeats the
+// page before or page 1 (a gateway clamping page), or a 400 or 404 for it, ends
+// the walk as an empty page would; and no page beyond PagesPastTotal pages past
+// the total is requested. Pages that cannot be walked as documented (page
+// ignored, pages counted from 0) stop it with a *PagesError, a page size the
+// service does not serve with a *PerPageError. Errors name the page; the result
+// keeps the progress.
 func Walk(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx context.Context, p *Page) error) (WalkResult, error) {
 	opts.MaxBatch = 1
 	return WalkBatches(ctx, l, opts, func(ctx context.Context, pages []*Page) error { return fn(ctx, pages[0]) })
@@ -143,6 +209,14 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 		var stop error // ends the walk once the batch is handed over
 		ended := false
 		for {
+			if last := pagesIn(total, opts.PerPage); total > 0 && page > last+PagesPastTotal {
+				stop = fmt.Errorf("walk page %d: %w", page, &PagesError{Page: page, Reason: fmt.Sprintf(
+					"page %d would be the %d%s page past the %d that job_total_count %d announces, and the pages before it still held jobs: "+
+						"the pages do not end where the total says", page, page-last, ordinal(page-last), last, total)})
+				break
+			}
+			// Pages requested ahead before page 2 shows that page is ignored are discarded: a walk of
+			// such a service costs at most one window of requests, once (no other walk follows).
 			pf.advance(page, min(lastPage(total, opts.PerPage), opts.MaxPages+1))
 			p, err := pf.take(page)
 			if p != nil {
@@ -152,8 +226,33 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 			if err == nil && p == nil {
 				err = errors.New("lister returned no page and no error")
 			}
+			// Past the end, or at the last page the total announced when jobs deleted since then have
+			// emptied it (the listing shifts left under churn): the service's way to say there is
+			// nothing more. A walk that ends short of the total is not verified (Unseen), so this
+			// costs completeness at most, never a deletion.
+			if err != nil && total > 0 && page > 1 && page >= pagesIn(total, opts.PerPage) && refusedPastTotal(err) {
+				w.res.EndedBy, ended = EndedRefusedPage, true
+				break
+			}
 			if err != nil {
+				if perPageRefused(err) {
+					err = &PerPageError{PerPage: opts.PerPage, Err: err}
+				}
 				stop = fmt.Errorf("walk page %d: %w", page, err)
+				break
+			}
+			if e := w.repeated(page, p, opts.PerPage); e != "" {
+				if p.TotalCount > 0 && page > pagesIn(p.TotalCount, opts.PerPage) {
+					// A page past the end that repeats what the walk holds (a gateway clamping page to the
+					// last one): the listing is over, as if the page were empty.
+					w.res.Pages++
+					w.res.Duplicates += len(p.Jobs)
+					w.res.EndedBy, ended = EndedRepeatedPage, true
+					break
+				}
+				stop = fmt.Errorf("walk page %d: %w", page, &PagesError{Page: page, Reason: fmt.Sprintf(
+					"page %d answered the same %d jobs as %s although job_total_count %d announces %d pages: the service, or a gateway in front of it, does not honour the page parameter",
+					page, len(p.Jobs), e, p.TotalCount, pagesIn(p.TotalCount, opts.PerPage))})
 				break
 			}
 			total = p.TotalCount
@@ -164,6 +263,7 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 				}
 			}
 			items := len(p.Jobs) + len(p.BadItems) // as served: count drops the repeats
+			w.served += int64(items)
 			w.count(page, p)
 			batch = append(batch, p)
 			e := endOfPage(page, items, opts.PerPage, opts.MaxPages, p.TotalCount, confirming)
@@ -171,6 +271,11 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 			ended = e.endedBy != "" && !e.overCap
 			if e.overCap {
 				stop = fmt.Errorf("walk page %d: %w", page, &PageCapError{MaxPages: opts.MaxPages})
+			}
+			if ended {
+				if err := w.shortfall(page, items, opts.PerPage, p.TotalCount); err != nil {
+					stop, ended, w.res.EndedBy = fmt.Errorf("walk page %d: %w", page, err), false, ""
+				}
 			}
 			page++
 			if ended || stop != nil || len(batch) == opts.MaxBatch || !pf.ready(page) {
@@ -220,6 +325,77 @@ func endOfPage(page, items, perPage, maxPages int, total int64, confirming bool)
 		return pageEnd{endedBy: EndedPageCap, confirming: next, overCap: true}
 	}
 	return pageEnd{confirming: next}
+}
+
+// pagesIn is the number of pages that hold the total jobs of a listing, perPage a page.
+func pagesIn(total int64, perPage int) int {
+	if total <= 0 {
+		return 0
+	}
+	return int(min((total+int64(perPage)-1)/int64(perPage), math.MaxInt32))
+}
+
+func ordinal(n int) string {
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+		return "th"
+	case n%10 == 1:
+		return "st"
+	case n%10 == 2:
+		return "nd"
+	case n%10 == 3:
+		return "rd"
+	}
+	return "th"
+}
+
+// repeated says whether page p (page 2 or later, full, every item decoded) lists exactly the jobs of
+// the page before it or of page 1, and which ("page 1", "page 4"), or "". Under the documented pages
+// that takes the listing shifting by a whole page between two requests; it is what a service that
+// ignores page answers, or a gateway that clamps it to the last page.
+func (w *walker) repeated(page int, p *Page, perPage int) string {
+	if page < 2 || len(p.Jobs) != perPage || len(p.BadItems) > 0 {
+		return ""
+	}
+	same := func(ids map[int64]struct{}) bool {
+		if len(ids) != len(p.Jobs) {
+			return false
+		}
+		for _, j := range p.Jobs {
+			if _, ok := ids[j.ID]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case same(w.prev):
+		return fmt.Sprintf("page %d", page-1)
+	case same(w.first):
+		return "page 1"
+	}
+	return ""
+}
+
+// shortfall checks the page that ended a walk (page, holding items) against its own
+// job_total_count: a page 1 that holds a fraction of what the total says exists (the service caps
+// per_page: a *PerPageError), or a walk that ends exactly one page of jobs short of its total (what
+// pages counted from 0 look like: page=1 answers the second page; a *PagesError). Anything else
+// short of the total (jobs deleted during the walk, a total that lies high) is left to the proof.
+func (w *walker) shortfall(page, items, perPage int, total int64) error {
+	if total > 0 && w.served < total && w.served+min(total, int64(perPage)) == total {
+		also := ""
+		if page == 1 && items > 0 {
+			also = fmt.Sprintf(" (or per_page is capped at %d)", items)
+		}
+		return &PagesError{Page: page, Reason: fmt.Sprintf(
+			"the listing ended at page %d after %d jobs while job_total_count says %d: exactly one page short, as if page=1 answered the second page (pages counted from 0)%s",
+			page, w.served, total, also)}
+	}
+	if page == 1 && items > 0 && items < perPage && total > int64(perPage) && total >= 2*int64(items) {
+		return &PerPageError{PerPage: perPage, Served: items, Total: total}
+	}
+	return nil
 }
 
 // lastPage is the last page worth requesting ahead when the listing holds

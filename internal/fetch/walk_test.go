@@ -20,11 +20,14 @@ import (
 // fakeLister is a Lister made of a function.
 type fakeLister struct {
 	list    func(ctx context.Context, q Query) (*Page, error)
+	mu      sync.Mutex // pages requested ahead call ListPage concurrently
 	queries []Query
 }
 
 func (f *fakeLister) ListPage(ctx context.Context, q Query) (*Page, error) {
+	f.mu.Lock()
 	f.queries = append(f.queries, q)
+	f.mu.Unlock()
 	return f.list(ctx, q)
 }
 
@@ -483,7 +486,7 @@ func TestWalkVerifyFailuresAndOptions(t *testing.T) {
 	boom := &APIError{HTTPStatus: 503}
 	l := &fakeLister{list: func(context.Context, Query) (*Page, error) { return &Page{HTTPRequests: 3, RetriesNeeded: 2}, boom }}
 	res, err := Walk(context.Background(), l, WalkOptions{Verify: true}, nil)
-	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "walk probe: ") || res.Requests != 3 || res.Retries != 2 || res.Pages != 0 {
+	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "newest-jobs baseline: ") || res.Requests != 3 || res.Retries != 2 || res.Pages != 0 {
 		t.Errorf("Walk = %+v, %v", res, err)
 	}
 }

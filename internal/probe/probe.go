@@ -6,6 +6,7 @@ package probe
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,6 +28,9 @@ const (
 	OK         = "ok"
 	Unexpected = "unexpected"
 	Skipped    = "skipped" // could not be checked (an earlier check failed, or nothing to check with)
+	// Consequence: the check did not hold, but page_numbering explains it: its requests read pages
+	// the service numbers otherwise. It is reported, not counted as a failure of its own.
+	Consequence = "consequence"
 )
 
 // Check is one assumption, what the probe observed, and what the indexer does about it.
@@ -52,6 +56,7 @@ func Run(ctx context.Context, src API, opts Options) []Check {
 	p := &prober{src: src, opts: opts}
 	p.auth(ctx)
 	p.pageSize(ctx)
+	p.pageNumbering(ctx)
 	p.stableOrder(ctx)
 	p.detailMatches(ctx)
 	p.detailNotFound(ctx)
@@ -71,10 +76,24 @@ type prober struct {
 	opts   Options
 	checks []Check
 	page1  *fetch.Page // the sync's first page, per_page = PerPage
-	authOK bool
+	// jobsFrom is the page the checks take a known job from: page 1, or the default page when
+	// page_numbering found that page 1 is not the first.
+	jobsFrom *fetch.Page
+	authOK   bool
+	pagesOK  bool // page_numbering held: checks that read pages other than the default one are not explained by it
 }
 
 func (p *prober) add(c Check) { p.checks = append(p.checks, c) }
+
+// addPaged adds a check whose requests name a page: when it did not hold and page_numbering did not
+// either, the pages explain it, and it is reported as a consequence, not a failure of its own.
+func (p *prober) addPaged(c Check) {
+	if c.Verdict == Unexpected && !p.pagesOK && p.page1 != nil {
+		c.Verdict = Consequence
+		c.Observed += " (explained by page_numbering: the request names a page the service numbers otherwise)"
+	}
+	p.add(c)
+}
 
 func (p *prober) syncQuery(page int) fetch.Query {
 	return fetch.Query{Page: page, PerPage: p.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "asc"}
@@ -123,6 +142,100 @@ func (p *prober) pageSize(ctx context.Context) {
 	p.add(c)
 }
 
+// pageNumbering checks how the list call reads page, which the documentation gives only as "the
+// index of the page to be queried, default 1": page 1 is the default page (page omitted), page 2
+// follows page 1 without sharing a job, and what a page past the last answers (empty; the last page
+// again, or a 400/404: the sync ends its walk there too).
+func (p *prober) pageNumbering(ctx context.Context) {
+	c := Check{Name: "page_numbering", Assumption: "page counts from 1: page 1 is the page given when page is omitted, page 2 shares no job with it, a page past the last is empty (or the last again, or a 400/404)",
+		Consequence: "the sync cannot walk these pages: each full run stops at the first page that shows it, partial, keeping what it read, checking no deletion and walking no more; " +
+			"name searches and status listings that name a page may fail for the same reason"}
+	if p.page1 == nil {
+		p.skip(c, "page 1 could not be read (see per_page)")
+		return
+	}
+	if p.page1.TotalCount == 0 && len(p.page1.Jobs) == 0 {
+		p.skip(c, "no jobs listed: nothing to tell the pages by")
+		return
+	}
+	q := p.syncQuery(0)
+	q.OmitPage = true
+	dflt, err := p.src.ListPage(ctx, q)
+	if err != nil {
+		c.Verdict, c.Observed = Unexpected, "page omitted: "+err.Error()
+		p.add(c)
+		return
+	}
+	page2, err2 := p.src.ListPage(ctx, p.syncQuery(2))
+	last := int(max((p.page1.TotalCount+int64(p.opts.PerPage)-1)/int64(p.opts.PerPage), 1))
+	a, d := ids(p.page1.Jobs), ids(dflt.Jobs)
+	var problems []string
+	switch {
+	case len(d) > 0 && len(a) == 0:
+		problems = append(problems, fmt.Sprintf("page 1 is empty while page omitted starts at job %d: pages seem counted from 0", d[0]))
+	case len(d) > 0 && a[0] != d[0]:
+		problems = append(problems, fmt.Sprintf("page 1 starts at job %d, page omitted at job %d: pages seem counted from 0 (page=1 is the second page)", a[0], d[0]))
+	}
+	if err2 == nil && last >= 2 && len(a) > 0 && overlap(a, ids(page2.Jobs)) == len(a) {
+		problems = append(problems, fmt.Sprintf("page 2 holds the same %d jobs as page 1 although job_total_count %d needs %d pages: page is ignored", len(a), p.page1.TotalCount, last))
+	} else if err2 == nil && last >= 2 && overlap(a, ids(page2.Jobs)) > 0 {
+		problems = append(problems, fmt.Sprintf("page 2 shares %d jobs with page 1", overlap(a, ids(page2.Jobs))))
+	} else if err2 != nil && last >= 2 {
+		problems = append(problems, "page 2: "+err2.Error())
+	}
+	past := p.pastLast(ctx, last)
+	if len(problems) > 0 {
+		c.Verdict, c.Observed = Unexpected, strings.Join(problems, "; ")+"; past the last page: "+past
+		p.add(c)
+		// per_page counted page 1's jobs, which the pages explain; the checks after this one take
+		// their job from the default page.
+		for i := range p.checks {
+			if p.checks[i].Name == "per_page" && p.checks[i].Verdict == Unexpected && strings.Contains(p.checks[i].Observed, "page 1 held") {
+				p.checks[i].Verdict = Consequence
+				p.checks[i].Observed += " (explained by page_numbering)"
+			}
+		}
+		if len(dflt.Jobs) > 0 {
+			p.jobsFrom = dflt
+		}
+		return
+	}
+	c.Verdict, c.Observed = OK, "page 1 is the default page; page 2 follows it; past the last page: "+past
+	p.pagesOK = true
+	p.add(c)
+}
+
+// pastLast asks for the page after last (the last page job_total_count announces) and says what it
+// answered; an answer the sync does not end its walk on says so.
+func (p *prober) pastLast(ctx context.Context, last int) string {
+	pg, err := p.src.ListPage(ctx, p.syncQuery(last+1))
+	var ae *fetch.APIError
+	switch {
+	case errors.As(err, &ae) && (ae.HTTPStatus == 400 || ae.HTTPStatus == 404):
+		return fmt.Sprintf("page %d answered HTTP %d %s (the sync ends its walk there)", last+1, ae.HTTPStatus, ae.Code)
+	case err != nil:
+		return fmt.Sprintf("page %d: %s (the sync fails its walk there)", last+1, textcap.Clean(err.Error(), 160))
+	case len(pg.Jobs)+len(pg.BadItems) == 0:
+		return fmt.Sprintf("page %d is empty", last+1)
+	}
+	lastPage, err := p.src.ListPage(ctx, p.syncQuery(last))
+	if err == nil && overlap(ids(pg.Jobs), ids(lastPage.Jobs)) == len(pg.Jobs) {
+		return fmt.Sprintf("page %d repeats page %d, the last (the sync ends its walk there)", last+1, last)
+	}
+	return fmt.Sprintf("page %d holds %d jobs not on page %d, the last job_total_count announces (the sync goes at most %d pages past it)", last+1, len(pg.Jobs), last, fetch.PagesPastTotal)
+}
+
+// overlap counts the ids of a that are also in b.
+func overlap(a, b []int64) int {
+	n := 0
+	for _, id := range a {
+		if slices.Contains(b, id) {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *prober) stableOrder(ctx context.Context) {
 	c := Check{Name: "stable_order", Assumption: "two reads of page 1 in the sync's order agree",
 		Consequence: "walks are rarely proven complete (runs partial, more deletion candidates to check); no false deletion: a deletion needs the service's own word"}
@@ -146,10 +259,11 @@ func (p *prober) stableOrder(ctx context.Context) {
 }
 
 func (p *prober) known() (fetch.Job, bool) {
-	if p.page1 == nil || len(p.page1.Jobs) == 0 {
+	from := cmp.Or(p.jobsFrom, p.page1)
+	if from == nil || len(from.Jobs) == 0 {
 		return fetch.Job{}, false
 	}
-	return p.page1.Jobs[len(p.page1.Jobs)-1], true
+	return from.Jobs[len(from.Jobs)-1], true
 }
 
 func (p *prober) detailMatches(ctx context.Context) {
@@ -180,8 +294,8 @@ func (p *prober) detailNotFound(ctx context.Context) {
 		return
 	}
 	var maxID int64
-	if p.page1 != nil {
-		for _, j := range p.page1.Jobs {
+	if from := cmp.Or(p.jobsFrom, p.page1); from != nil {
+		for _, j := range from.Jobs {
 			maxID = max(maxID, j.ID)
 		}
 	}
@@ -211,7 +325,7 @@ func (p *prober) nameSearch(ctx context.Context) {
 	pg, err := p.src.ListPage(ctx, fetch.Query{Page: 1, PerPage: p.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: name})
 	if err != nil {
 		c.Verdict, c.Observed = Unexpected, err.Error()
-		p.add(c)
+		p.addPaged(c)
 		return
 	}
 	found := slices.ContainsFunc(pg.Jobs, func(x fetch.Job) bool { return x.ID == j.ID })
@@ -233,7 +347,7 @@ func (p *prober) nameSearch(ctx context.Context) {
 	} else {
 		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("job %d not found; %s", j.ID, obs)
 	}
-	p.add(c)
+	p.addPaged(c)
 }
 
 func (p *prober) statusFilter(ctx context.Context) {
@@ -248,7 +362,7 @@ func (p *prober) statusFilter(ctx context.Context) {
 	pg, err := p.src.ListPage(ctx, fetch.Query{Page: 1, PerPage: p.opts.PerPage, Status: &st})
 	if err != nil {
 		c.Verdict, c.Observed = Unexpected, err.Error()
-		p.add(c)
+		p.addPaged(c)
 		return
 	}
 	wrong := 0
@@ -265,7 +379,7 @@ func (p *prober) statusFilter(ctx context.Context) {
 	default:
 		c.Verdict, c.Observed = OK, fmt.Sprintf("status=%d: %d jobs, all in that status", st, len(pg.Jobs))
 	}
-	p.add(c)
+	p.addPaged(c)
 }
 
 func (p *prober) totalCount(ctx context.Context) {
@@ -280,27 +394,26 @@ func (p *prober) totalCount(ctx context.Context) {
 		p.skip(c, fmt.Sprintf("job_total_count %d needs more than %d pages: not checked, to stay cheap", total, p.opts.MaxPages))
 		return
 	}
+	// Walked as the sync walks (fetch.Walk): it ends where the sync's walks end, past the last page too.
 	seen := map[int64]bool{}
-	for page := 1; page <= p.opts.MaxPages+1; page++ {
-		pg, err := p.src.ListPage(ctx, p.syncQuery(page))
-		if err != nil {
-			c.Verdict, c.Observed = Unexpected, fmt.Sprintf("page %d: %v", page, err)
-			p.add(c)
-			return
-		}
-		for _, j := range pg.Jobs {
-			seen[j.ID] = true
-		}
-		if len(pg.Jobs)+len(pg.BadItems) < p.opts.PerPage {
-			break
-		}
+	_, err := fetch.Walk(ctx, p.src, fetch.WalkOptions{PerPage: p.opts.PerPage, MaxPages: p.opts.MaxPages + 1},
+		func(_ context.Context, pg *fetch.Page) error {
+			for _, j := range pg.Jobs {
+				seen[j.ID] = true
+			}
+			return nil
+		})
+	if err != nil {
+		c.Verdict, c.Observed = Unexpected, textcap.Clean(err.Error(), 300)
+		p.addPaged(c)
+		return
 	}
 	if int64(len(seen)) == total {
 		c.Verdict, c.Observed = OK, fmt.Sprintf("%d jobs on the pages, job_total_count %d", len(seen), total)
 	} else {
 		c.Verdict, c.Observed = Unexpected, fmt.Sprintf("%d distinct jobs on the pages, job_total_count %d (jobs may have been created or deleted meanwhile: probe again)", len(seen), total)
 	}
-	p.add(c)
+	p.addPaged(c)
 }
 
 func ids(jobs []fetch.Job) []int64 {

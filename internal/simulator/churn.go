@@ -103,13 +103,24 @@ func (s *Simulator) afterListLocked() func(ListCall) {
 	return c.onList
 }
 
-// mutateLocked applies one random mutation: create a job, delete one, move
-// one to another status (its duration grows), or grow a duration alone.
-// Creations and deletions are equally likely, so the number of jobs drifts
-// around where it started. Callers hold s.mu.
+// mutateLocked applies one random mutation: create a job, delete one, move a job that has not
+// ended to its next status in the documented lifecycle (its duration grows while it runs), or grow
+// the duration of a running job. Creations and deletions are equally likely, so the number of jobs
+// drifts around where it started. A finished job never changes again: when the jobs drawn have all
+// ended, the mutation creates a job instead. Callers hold s.mu.
 func (s *Simulator) mutateLocked(rng *rand.Rand) {
 	kind := rng.IntN(10)
 	if len(s.jobs) == 0 {
+		kind = 0
+	}
+	var j *JobState
+	switch {
+	case kind >= 6 && kind < 9:
+		j = s.drawLocked(rng, func(j *JobState) bool { _, ok := lifecycle[j.Status]; return ok })
+	case kind >= 9:
+		j = s.drawLocked(rng, func(j *JobState) bool { return running(j.Status) })
+	}
+	if kind >= 6 && j == nil {
 		kind = 0
 	}
 	switch {
@@ -120,24 +131,36 @@ func (s *Simulator) mutateLocked(rng *rand.Rand) {
 		s.deleteLocked(s.jobs[rng.IntN(len(s.jobs))].ID)
 		s.churn.stats.Deleted++
 	case kind < 9:
-		j := s.jobs[rng.IntN(len(s.jobs))]
-		status := pickStatus(rng)
-		for status == j.Status {
-			status = pickStatus(rng)
-		}
+		status, _ := nextStatus(rng, j.Status)
 		s.noteStatusLocked(j.ID, j.Status, status)
+		if started(status) {
+			j.Duration += 1000 + rng.Int64N(int64(time.Hour/time.Millisecond))
+		}
 		j.Status = status
-		j.Duration += 1000 + rng.Int64N(int64(time.Hour/time.Millisecond))
 		j.ServiceURL = serviceURL(s.opts.ProjectID, j.ID, status)
 		clear(s.sorted)
 		s.churn.stats.StatusChanged++
 	default:
-		j := s.jobs[rng.IntN(len(s.jobs))]
 		j.Duration += 1000 + rng.Int64N(int64(10*time.Minute/time.Millisecond))
 		clear(s.sorted)
 		s.churn.stats.DurationGrown++
 	}
 }
+
+// drawLocked returns a random job that ok accepts, drawing at most 64 times (nil when none was
+// drawn): most jobs of a long history have ended, and scanning them all per mutation would cost
+// more than the list request. Callers hold s.mu.
+func (s *Simulator) drawLocked(rng *rand.Rand, ok func(*JobState) bool) *JobState {
+	for range 64 {
+		if j := s.jobs[rng.IntN(len(s.jobs))]; ok(j) {
+			return j
+		}
+	}
+	return nil
+}
+
+// running reports whether a job in this status is running, so that its duration grows.
+func running(status int) bool { return status == 8 || status == 9 || status == 15 || status == 19 }
 
 // createLocked adds a job as CreateJob does. Callers hold s.mu.
 func (s *Simulator) createLocked(rng *rand.Rand) *JobState {

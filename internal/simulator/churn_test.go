@@ -91,9 +91,23 @@ func TestChurnCreatesNewestAndKeepsOrder(t *testing.T) {
 			t.Errorf("created job %d (create_time %d) is not the newest (max id %d, create_time %d)", j.ID, j.CreateTime, maxID, maxCreate)
 		case existed && (j.CreateTime != o.CreateTime || j.Duration < o.Duration):
 			t.Errorf("job %d: create_time %d -> %d, duration %d -> %d", j.ID, o.CreateTime, j.CreateTime, o.Duration, j.Duration)
-		case existed && j.Status != o.Status && j.Duration == o.Duration:
-			t.Errorf("job %d changed status without its duration growing", j.ID)
+		case existed && j.Status != o.Status && started(j.Status) && j.Duration == o.Duration:
+			t.Errorf("job %d changed status to %d without its duration growing", j.ID, j.Status)
 		}
+	}
+	// Every status change follows the documented lifecycle: no job leaves a final status.
+	changes := 0
+	for _, tr := range sim.Transitions() {
+		if tr.From < 0 {
+			continue
+		}
+		changes++
+		if final(tr.From) || !slices.ContainsFunc(lifecycle[tr.From], func(n struct{ to, weight int }) bool { return n.to == tr.To }) {
+			t.Errorf("job %d: status %d -> %d is not in the documented lifecycle", tr.JobID, tr.From, tr.To)
+		}
+	}
+	if changes == 0 {
+		t.Errorf("no status changed in 30 list requests with churn 3")
 	}
 }
 

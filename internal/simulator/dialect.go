@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,6 +30,13 @@ type Dialect struct {
 	// StatusIgnored makes the list call ignore its status filter and list
 	// every job, as a deployment that does not know the parameter would.
 	StatusIgnored bool
+	// Pages is how the list call reads its page parameter, and what it answers
+	// for a page past the last (one of the Pages* constants; default
+	// PagesDocumented).
+	Pages string
+	// PerPageCap, when positive, serves at most this many jobs a page whatever per_page asks for,
+	// without an error, as a deployment with a lower limit than the documentation's may.
+	PerPageCap int
 }
 
 // Answers of the detail call for a missing job (Dialect.NotFound).
@@ -48,7 +56,19 @@ const (
 	SearchNothing  = "nothing"   // nothing ever matches
 )
 
+// Answers of the list call about its page parameter (Dialect.Pages). The documentation says only that
+// page is "the index of the page to be queried, default 1".
+const (
+	PagesDocumented = "documented" // 1-based; a page past the last is empty
+	PagesClamp      = "clamp"      // a page past the last answers the last page again, as a clamping gateway does
+	PagesIgnore     = "ignore"     // page is ignored: every page is the first
+	PagesError400   = "error400"   // a page past the last is 400 ModelArts.0104 "page is out of range"
+	PagesError404   = "error404"   // a page past the last is a 404
+	PagesZeroBased  = "zero-based" // pages count from 0: page=1 is the second page (page omitted: the first)
+)
+
 var (
+	pagesModes    = []string{PagesDocumented, PagesClamp, PagesIgnore, PagesError400, PagesError404, PagesZeroBased}
 	notFoundModes = []string{NotFound404, NotFound400, NotFoundUnpublished, NotFoundHTML}
 	searchModes   = []string{SearchName, SearchNameDesc, SearchExact, SearchIgnored, SearchNothing}
 )
@@ -56,6 +76,9 @@ var (
 // NotFoundModes and SearchModes list every option, for tests that run in each.
 func NotFoundModes() []string { return slices.Clone(notFoundModes) }
 func SearchModes() []string   { return slices.Clone(searchModes) }
+
+// PagesModes lists every answer about pages (Dialect.Pages), for tests that run in each.
+func PagesModes() []string { return slices.Clone(pagesModes) }
 
 // Validate reports an option the simulator does not know.
 func (d Dialect) Validate() error {
@@ -65,6 +88,12 @@ func (d Dialect) Validate() error {
 	}
 	if d.Search != "" && !slices.Contains(searchModes, d.Search) {
 		errs = append(errs, fmt.Errorf("dialect: search %q is not one of %s", d.Search, strings.Join(searchModes, ", ")))
+	}
+	if d.Pages != "" && !slices.Contains(pagesModes, d.Pages) {
+		errs = append(errs, fmt.Errorf("dialect: pages %q is not one of %s", d.Pages, strings.Join(pagesModes, ", ")))
+	}
+	if d.PerPageCap < 0 {
+		errs = append(errs, fmt.Errorf("dialect: per-page-cap %d is negative", d.PerPageCap))
 	}
 	if d.CreateSkew < 0 {
 		errs = append(errs, fmt.Errorf("dialect: create-skew %s is negative", d.CreateSkew))
@@ -78,11 +107,11 @@ func (d Dialect) String() string {
 	if d.StatusIgnored {
 		status = "ignored"
 	}
-	return fmt.Sprintf("not-found=%s,search=%s,status-filter=%s,create-skew=%s",
-		cmp.Or(d.NotFound, NotFound404), cmp.Or(d.Search, SearchName), status, d.CreateSkew)
+	return fmt.Sprintf("not-found=%s,search=%s,status-filter=%s,create-skew=%s,pages=%s,per-page-cap=%d",
+		cmp.Or(d.NotFound, NotFound404), cmp.Or(d.Search, SearchName), status, d.CreateSkew, cmp.Or(d.Pages, PagesDocumented), d.PerPageCap)
 }
 
-// ParseDialect reads "not-found=400,search=name_desc,create-skew=2s" (any
+// ParseDialect reads "not-found=400,search=name_desc,create-skew=2s,pages=clamp" (any
 // subset, any order; empty: the defaults).
 func ParseDialect(spec string) (Dialect, error) {
 	var d Dialect
@@ -97,6 +126,14 @@ func ParseDialect(spec string) (Dialect, error) {
 			d.NotFound = value
 		case "search":
 			d.Search = value
+		case "pages":
+			d.Pages = value
+		case "per-page-cap":
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				return d, fmt.Errorf("dialect: per-page-cap %q: want a number of jobs such as 50", value)
+			}
+			d.PerPageCap = n
 		case "status-filter":
 			switch value {
 			case "ignored":
@@ -112,7 +149,7 @@ func ParseDialect(spec string) (Dialect, error) {
 			}
 			d.CreateSkew = v
 		default:
-			return d, fmt.Errorf("dialect: unknown key %q (want not-found, search, status-filter or create-skew)", key)
+			return d, fmt.Errorf("dialect: unknown key %q (want not-found, search, status-filter, create-skew, pages or per-page-cap)", key)
 		}
 	}
 	return d, d.Validate()
@@ -137,6 +174,33 @@ func (s *Simulator) newCreateTimeLocked() int64 {
 		return max(s.maxCreate-s.rng.Int64N(skew+1), 0)
 	}
 	return s.maxCreate + 1 + s.rng.Int64N(createTimeDrift)
+}
+
+// pageSpan is where the answer for page (as sent; given false: the parameter was omitted) starts in
+// a listing of n jobs served perPage at a time, as Dialect.Pages reads the parameter: the index of
+// the first job (n or more: an empty page), or an answer that refuses the page (status, code and
+// message; status 0: none). Callers hold s.mu.
+func (s *Simulator) pageSpan(page int, given bool, perPage, n int) (from, status int, code, msg string) {
+	pages := (n + perPage - 1) / perPage
+	past := page > max(pages, 1) // page 1 of an empty listing is the empty listing, in every dialect
+	switch mode := s.opts.Dialect.Pages; {
+	case mode == PagesZeroBased:
+		if !given {
+			page = 0
+		}
+		return page * perPage, 0, "", ""
+	case page < 1:
+		return 0, http.StatusBadRequest, "ModelArts.0104", fmt.Sprintf("Invalid parameter page: \"%d\" is not an integer of at least 1", page)
+	case mode == PagesIgnore:
+		return 0, 0, "", ""
+	case mode == PagesClamp && past:
+		return (max(pages, 1) - 1) * perPage, 0, "", ""
+	case mode == PagesError400 && past:
+		return 0, http.StatusBadRequest, "ModelArts.0104", fmt.Sprintf("Parameter error: page %d is out of range", page)
+	case mode == PagesError404 && past:
+		return 0, http.StatusNotFound, "ModelArts.0105", fmt.Sprintf("Page %d does not exist", page)
+	}
+	return (page - 1) * perPage, 0, "", ""
 }
 
 // searchMatches says whether job j matches search_content q (lower case for

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -120,3 +121,95 @@ func TestDialectSearchAndSkew(t *testing.T) {
 		t.Errorf("ParseDialect: %+v %v", d, err)
 	}
 }
+
+// TestDialectPages: what each pages dialect answers for the first pages, the last, one past it
+// (1000 jobs: exactly 10 full pages) and a request without page.
+func TestDialectPages(t *testing.T) {
+	ctx := context.Background()
+	sim, srv := newServer(t, Options{Jobs: 1000, Seed: 5})
+	c := dialectClient(t, srv.URL)
+	all := make([]int64, 0, 1000)
+	for _, j := range sim.Jobs() { // id order is create_time order in a generated listing
+		all = append(all, j.ID)
+	}
+	page := func(n int) []int64 { return all[(n-1)*100 : n*100] }
+	type answer struct {
+		ids    []int64
+		status int // 0: the page was served
+	}
+	list := func(q fetch.Query) answer {
+		q.PerPage, q.SortBy = 100, fetch.SortCreateTime
+		p, err := c.ListPage(ctx, q)
+		if err != nil {
+			var ae *fetch.APIError
+			if !errors.As(err, &ae) {
+				t.Fatalf("page %d: %v", q.Page, err)
+			}
+			return answer{status: ae.HTTPStatus}
+		}
+		ids := []int64{}
+		for _, j := range p.Jobs {
+			ids = append(ids, j.ID)
+		}
+		return answer{ids: ids}
+	}
+	for _, tc := range []struct {
+		mode                      string
+		omitted, p1, p2, p10, p11 answer
+	}{
+		{PagesDocumented, answer{ids: page(1)}, answer{ids: page(1)}, answer{ids: page(2)}, answer{ids: page(10)}, answer{ids: []int64{}}},
+		{PagesClamp, answer{ids: page(1)}, answer{ids: page(1)}, answer{ids: page(2)}, answer{ids: page(10)}, answer{ids: page(10)}},
+		{PagesIgnore, answer{ids: page(1)}, answer{ids: page(1)}, answer{ids: page(1)}, answer{ids: page(1)}, answer{ids: page(1)}},
+		{PagesError400, answer{ids: page(1)}, answer{ids: page(1)}, answer{ids: page(2)}, answer{ids: page(10)}, answer{status: 400}},
+		{PagesError404, answer{ids: page(1)}, answer{ids: page(1)}, answer{ids: page(2)}, answer{ids: page(10)}, answer{status: 404}},
+		{PagesZeroBased, answer{ids: page(1)}, answer{ids: page(2)}, answer{ids: page(3)}, answer{ids: []int64{}}, answer{ids: []int64{}}},
+	} {
+		if err := sim.SetDialect(Dialect{Pages: tc.mode}); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []struct {
+			name string
+			q    fetch.Query
+			want answer
+		}{
+			{"omitted", fetch.Query{OmitPage: true}, tc.omitted},
+			{"1", fetch.Query{Page: 1}, tc.p1},
+			{"2", fetch.Query{Page: 2}, tc.p2},
+			{"10", fetch.Query{Page: 10}, tc.p10},
+			{"11", fetch.Query{Page: 11}, tc.p11},
+		} {
+			if got := list(q.q); got.status != q.want.status || !slices.Equal(got.ids, q.want.ids) {
+				t.Errorf("pages=%s, page %s: status %d, %d jobs from %v; want status %d, %d jobs from %v",
+					tc.mode, q.name, got.status, len(got.ids), head(got.ids), q.want.status, len(q.want.ids), head(q.want.ids))
+			}
+		}
+	}
+	if err := sim.SetDialect(Dialect{PerPageCap: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(fetch.Query{Page: 2}); !slices.Equal(got.ids, all[30:60]) {
+		t.Errorf("per-page-cap=30, page 2: %d jobs from %v, want 30 from %v", len(got.ids), head(got.ids), head(all[30:60]))
+	}
+	// An empty listing answers page 1 in every dialect.
+	empty, srv2 := newServer(t, Options{Jobs: 0})
+	c = dialectClient(t, srv2.URL)
+	for _, mode := range PagesModes() {
+		if err := empty.SetDialect(Dialect{Pages: mode}); err != nil {
+			t.Fatal(err)
+		}
+		if got := list(fetch.Query{Page: 1}); got.status != 0 || len(got.ids) != 0 {
+			t.Errorf("pages=%s, empty listing, page 1: %+v", mode, got)
+		}
+	}
+	if d, err := ParseDialect("pages=zero-based"); err != nil || d.Pages != PagesZeroBased {
+		t.Errorf("ParseDialect(pages=zero-based): %+v %v", d, err)
+	}
+	if d, err := ParseDialect("per-page-cap=50"); err != nil || d.PerPageCap != 50 {
+		t.Errorf("ParseDialect(per-page-cap=50): %+v %v", d, err)
+	}
+	if _, err := ParseDialect("pages=sideways"); err == nil {
+		t.Error("ParseDialect accepted pages=sideways")
+	}
+}
+
+func head(ids []int64) []int64 { return ids[:min(len(ids), 3)] }

@@ -62,6 +62,10 @@ func serviceURL(project string, id int64, status int) string {
 	return fmt.Sprintf("https://console.huaweicloud.com/modelarts/tensorboard/%s/%d/", project, id)
 }
 
+// activeDays is how long before the simulator's epoch a generated job may still be in a status that
+// is not final (queued, running, ...).
+const activeDays = 14
+
 // generate builds n jobs with increasing ids whose create_time is spread,
 // non-decreasing with the id, over the year before epoch.
 func generate(rng *rand.Rand, n int, epoch time.Time, project string) []*JobState {
@@ -80,13 +84,25 @@ func generate(rng *rand.Rand, n int, epoch time.Time, project string) []*JobStat
 			times[i] = times[i-1]
 		}
 	}
+	// As in a real history, the jobs that have not ended are recent ones: a job created more than
+	// activeDays before epoch has a final status (or an undocumented one, whose meaning is unknown).
+	recent := end - activeDays*int64(24*time.Hour/time.Millisecond)
 	statuses := make([]int, n)
 	for i := range statuses {
 		statuses[i] = pickStatus(rng)
+		for times[i] < recent && !final(statuses[i]) && statuses[i] <= 22 {
+			statuses[i] = pickStatus(rng)
+		}
 	}
-	if n >= 100 { // every documented status appears at least once
-		for st, i := range rng.Perm(n)[:23] {
-			statuses[i] = st
+	if n >= 100 { // every documented status appears at least once: the ones not final on the newest jobs
+		newest := max(n/20, 23)
+		recentPos, olderPos := rng.Perm(newest), rng.Perm(n-newest) // distinct positions in each range
+		for st := range 23 {
+			if final(st) {
+				statuses[olderPos[st]] = st
+			} else {
+				statuses[n-1-recentPos[st]] = st
+			}
 		}
 	}
 	jobs := make([]*JobState, n)

@@ -291,6 +291,7 @@ func (s *Simulator) verifyToken(value string) (code, msg string) {
 
 type listQuery struct {
 	page, perPage int
+	pageGiven     bool // page was sent (Dialect.Pages reads an omitted one its own way)
 	sortKey       string
 	desc          bool
 	status        *int
@@ -306,10 +307,10 @@ func (s *Simulator) parseList(q url.Values, mode string) (listQuery, string) {
 	lq := listQuery{page: defaultPage, perPage: defaultPerPage, sortKey: defaultSortKey}
 	if v := q.Get("page"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
+		if err != nil || n < 0 { // 0: refused by pageSpan unless pages count from 0
 			return lq, fmt.Sprintf("Invalid parameter page: %q is not an integer of at least 1", v)
 		}
-		lq.page = n
+		lq.page, lq.pageGiven = n, true
 	}
 	if v := q.Get("per_page"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -384,6 +385,15 @@ func (s *Simulator) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		matches = filtered
 	}
+	if c := s.opts.Dialect.PerPageCap; c > 0 {
+		lq.perPage = min(lq.perPage, c)
+	}
+	from, status, code, msg := s.pageSpan(lq.page, lq.pageGiven, lq.perPage, len(matches))
+	if status != 0 {
+		s.mu.Unlock()
+		modelArtsError(w, status, code, msg)
+		return
+	}
 	b := []byte(`{"is_success":true,"quotas":`)
 	b = strconv.AppendInt(b, jobQuota, 10)
 	b = append(b, `,"job_total_count":`...)
@@ -391,8 +401,7 @@ func (s *Simulator) listJobs(w http.ResponseWriter, r *http.Request) {
 	b = append(b, `,"job_count_limit":`...)
 	b = strconv.AppendInt(b, int64(max(0, jobQuota-len(s.jobs))), 10)
 	b = append(b, `,"jobs":[`...)
-	if pages := (len(matches) + lq.perPage - 1) / lq.perPage; lq.page <= pages {
-		from := (lq.page - 1) * lq.perPage
+	if from < len(matches) {
 		for i, j := range matches[from:min(from+lq.perPage, len(matches))] {
 			if i > 0 {
 				b = append(b, ',')

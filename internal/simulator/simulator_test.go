@@ -315,10 +315,24 @@ func TestGeneratedJobsAreRealistic(t *testing.T) {
 			t.Errorf("status %d never generated", st)
 		}
 	}
-	for _, st := range []int{8, 10, 11, 12} {
+	for _, st := range []int{10, 11, 12} {
 		if statuses[st] < 20 {
 			t.Errorf("status %d only %d times", st, statuses[st])
 		}
+	}
+	// As in a real one-year history, most jobs have ended; those that have not are recent.
+	// (Every documented status appears at least once: those that are not final on the newest jobs.)
+	ended, recent, newest := 0, to-activeDays*24*3600*1000, len(jobs)-max(len(jobs)/20, 23)
+	for i, j := range jobs {
+		switch {
+		case final(j.Status):
+			ended++
+		case j.Status <= 22 && j.CreateTime < recent && i < newest:
+			t.Errorf("job %d: status %d (not final) but created %d days before the epoch", j.ID, j.Status, (to-j.CreateTime)/86_400_000)
+		}
+	}
+	if ended < len(jobs)*9/10 {
+		t.Errorf("%d of %d jobs have a final status, want at least 90%%", ended, len(jobs))
 	}
 	if undocumented == 0 || ties == 0 || withExtra == 0 {
 		t.Errorf("undocumented statuses %d, create_time ties %d, jobs with extra fields %d", undocumented, ties, withExtra)
@@ -875,6 +889,25 @@ func TestDefaultEpochIsNow(t *testing.T) {
 		}
 		if recent < 10 {
 			t.Errorf("at %s: %d of %d jobs created in the last 30 days, want at least 10", at, recent, len(jobs))
+		}
+	}
+}
+
+// TestEveryStatusGenerated: from 100 jobs on, every documented status appears whatever the seed, the
+// statuses that are not final among the newest jobs.
+func TestEveryStatusGenerated(t *testing.T) {
+	t.Parallel()
+	for seed := int64(1); seed <= 30; seed++ {
+		n := 100 + int(seed)*7
+		jobs := New(Options{Jobs: n, Seed: seed}).Jobs()
+		seen := map[int]bool{}
+		for _, j := range jobs {
+			seen[j.Status] = true
+		}
+		for st := range 23 {
+			if !seen[st] {
+				t.Errorf("seed %d, %d jobs: status %d never generated", seed, n, st)
+			}
 		}
 	}
 }

@@ -396,14 +396,18 @@ func TestPartialAndEarlierErrorsAreNotCurrentErrors(t *testing.T) {
 			LastErrorAt: now.Add(-time.Hour), LastError: "abandoned: the process running it stopped before recording an outcome"},
 	}, RecentRuns: []store.RunRecord{
 		{ID: 9, Source: "recovered", State: "running", StartedAt: now.Add(-time.Minute), JobsSeen: 12000, Pages: 120, APITotalCount: 100000},
+		{ID: 8, Source: "always-partial", State: "partial", StartedAt: now.Add(-3 * time.Minute), FinishedAt: now.Add(-2 * time.Minute),
+			JobsSeen: 500, Error: "sync partial: no walk of 3 could be verified complete"},
 	}}
 	_, body := get(t, New(fixed(rep), nil), http.MethodGet, "/")
 	rows := strings.Split(body, "<tr")
-	var partial, busy, recovered, running string
+	var partial, busy, recovered, running, partialRun string
 	for _, r := range rows {
 		switch {
 		case strings.Contains(r, ">busy<"):
 			busy = r
+		case strings.Contains(r, ">always-partial<") && strings.Contains(r, `<td class="num">8</td>`):
+			partialRun = r
 		case strings.Contains(r, ">always-partial<"):
 			partial = r
 		case strings.Contains(r, ">recovered<") && strings.Contains(r, "running for"):
@@ -421,6 +425,13 @@ func TestPartialAndEarlierErrorsAreNotCurrentErrors(t *testing.T) {
 	}
 	if strings.Contains(recovered, `<div class="err">abandoned`) || !strings.Contains(recovered, "none since the last success") {
 		t.Errorf("recovered source row:\n%s\nwant no current error", recovered)
+	}
+	// The reason a run was partial is shown as a muted note, not as red error text.
+	for what, row := range map[string]string{"source": partial, "run": partialRun} {
+		if strings.Contains(row, `class="err"`) || strings.Contains(row, "has-err") || strings.Contains(row, "sync partial:") ||
+			!strings.Contains(row, `<div class="note"`) || !strings.Contains(row, "no walk of 3 could be verified complete") {
+			t.Errorf("always-partial %s row:\n%s\nwant the reason as a note, not red error text", what, row)
+		}
 	}
 	if !strings.Contains(running, "12000 of 100000 jobs listed (page 120)") {
 		t.Errorf("running run row:\n%s\nwant its progress", running)

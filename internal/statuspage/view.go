@@ -40,6 +40,23 @@ type page struct {
 	Days          int
 	Runs          []runRow
 	Changes       []changeRow
+	HasQueue      bool       // River's tables exist
+	Queue         []queueRow // the job queue, by kind and state
+	Leases        []leaseRow // sources being synced now
+}
+
+type queueRow struct {
+	Kind, State string
+	Jobs        int64
+	Oldest      stamp // the earliest tick among them
+}
+
+type leaseRow struct {
+	Source  string
+	RunID   int64
+	Holder  string // host/pid
+	Since   stamp
+	Expired bool // its holder stopped renewing it
 }
 
 type changeRow struct {
@@ -80,6 +97,7 @@ type sourceRow struct {
 	Partial      stamp  // when the last run, partial, ended after the last success, where the ledger does not say whether it listed every page; zero otherwise
 	Listed       stamp  // when the last run that listed every page ended, if after the last success; zero otherwise
 	HeadWalk     stamp  // when the last head walk that did not fail ended
+	PartialNote  bool   // LastError is the last run's, which was partial: why, not a failure
 }
 
 type runRow struct {
@@ -93,7 +111,8 @@ type runRow struct {
 	Inserted int64
 	Updated  int64
 	Deleted  int64
-	Error    string
+	Error    string // why a run failed
+	Note     string // why a run was partial: it upserted what it saw (no error; normal under churn)
 }
 
 // stamp is a time shown as "5m ago", with the exact UTC time as a tooltip.
@@ -129,6 +148,10 @@ func build(rep store.StatusReport) page {
 			LastErrorAt: stampOf(now, s.LastErrorAt),
 		}
 		row.LastRunError = s.LastRunError != "" && s.LastRunError == s.LastError
+		row.PartialNote = row.LastRunError && s.LastRunState == store.StatePartial
+		if row.PartialNote {
+			row.LastError = partialReason(row.LastError)
+		}
 		if s.LastRunState == store.StateSucceeded && !s.LastErrorAt.After(s.LastSuccessAt) {
 			// An older run's error (an abandoned run, say) is not the source's current error.
 			row.EarlierError, row.LastError = row.LastError, ""
@@ -164,6 +187,9 @@ func build(rep store.StatusReport) page {
 			Seen: r.JobsSeen, Inserted: r.Inserted, Updated: r.Updated, Deleted: r.Deleted, Kind: r.Kind,
 			Error: clip(r.Error, maxErrorRunes),
 		}
+		if r.State == store.StatePartial {
+			row.Note, row.Error = partialReason(row.Error), ""
+		}
 		if r.FinishedAt.IsZero() {
 			row.Took = "running for " + human(now.Sub(r.StartedAt))
 			if r.APITotalCount > 0 {
@@ -182,10 +208,24 @@ func build(rep store.StatusReport) page {
 			From: labelOf(c.From), To: labelOf(c.To),
 		})
 	}
+	p.HasQueue = rep.Queue != nil
+	for _, q := range rep.Queue {
+		p.Queue = append(p.Queue, queueRow{Kind: q.Kind, State: q.State, Jobs: q.Jobs, Oldest: stampOf(now, q.Oldest)})
+	}
+	for _, l := range rep.Leases {
+		p.Leases = append(p.Leases, leaseRow{Source: l.Source, RunID: l.RunID, Holder: fmt.Sprintf("%s/%d", l.Host, l.PID),
+			Since: stampOf(now, l.AcquiredAt), Expired: !l.ExpiresAt.After(now)})
+	}
 	p.ByStatus = statusChart(rep.ByStatus)
 	p.CreatedPerDay = createdChart(rep.CreatedPerDay)
 	p.Durations = durationChart(rep.Durations)
 	return p
+}
+
+// partialReason is a partial run's error as the page shows it: why the run could not prove its walk
+// complete or settle every deletion, without the "sync partial:" prefix of the ledger.
+func partialReason(err string) string {
+	return strings.TrimSpace(strings.TrimPrefix(err, "sync partial:"))
 }
 
 func stampOf(now, t time.Time) stamp {

@@ -22,9 +22,9 @@ type BadItem struct {
 
 const (
 	markBadSeenSQL = `
-		INSERT INTO pg_temp.vizjob_seen AS s (job_id, walk)
-		SELECT id, $2::integer FROM unnest($1::bigint[]) AS id
-		ON CONFLICT (job_id) DO UPDATE SET walk = excluded.walk WHERE s.walk <> excluded.walk`
+		INSERT INTO modelarts.run_seen AS s (run_id, job_id, walk)
+		SELECT $3::bigint, id, $2::integer FROM unnest($1::bigint[]) AS id
+		ON CONFLICT (run_id, job_id) DO UPDATE SET walk = excluded.walk WHERE s.walk <> excluded.walk`
 )
 
 // RecordBadItems keeps items in modelarts.bad_items, one row per distinct payload and source (a payload
@@ -34,7 +34,7 @@ const (
 // Both happen in one transaction, at seenAt.
 func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.Time) error {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (r *Run) RecordBadItems(ctx context.Context, items []BadItem, seenAt time.T
 			return err
 		}
 		if len(seen) > 0 {
-			if _, err := tx.Exec(ctx, markBadSeenSQL, seen, r.walk); err != nil {
+			if _, err := tx.Exec(ctx, markBadSeenSQL, seen, r.walk, r.id); err != nil {
 				return err
 			}
 		}

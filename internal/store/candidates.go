@@ -82,7 +82,7 @@ func (r *Run) RefreshCandidates(ctx context.Context, now time.Time) (int64, erro
 // recently checked, so that no candidate waits for ever behind one the service never settles.
 func (r *Run) CandidatesToCheck(ctx context.Context, limit int) ([]Candidate, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (r *Run) CandidatesToCheck(ctx context.Context, limit int) ([]Candidate, er
 // are stamped with the time and the answer. (Gone ones leave it through MarkDeleted.)
 func (r *Run) RecordChecks(ctx context.Context, now time.Time, checks []CandidateCheck) error {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return err
 	}

@@ -210,7 +210,7 @@ func TestPruneLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, pruneLockSQL, sourceLockClass); err != nil {
+	if _, err := tx.Exec(ctx, pruneLockSQL, pruneLockClass); err != nil {
 		t.Fatal(err)
 	}
 	if busy, err := s.PruneLedger(ctx, LedgerRetention{KeepNoop: 7 * day, Keep: 90 * day}); err != nil || !busy.Busy || busy.Noop != 0 {

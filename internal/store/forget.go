@@ -24,8 +24,15 @@ const (
 		       (SELECT count(*) FROM modelarts.bad_items WHERE source = $1),
 		       (SELECT count(*) FROM modelarts.deletion_candidates WHERE source = $1)`
 
-	// The same lock key as a run's (run.go), taken for the transaction only.
-	lockSourceXactSQL = `SELECT pg_try_advisory_xact_lock($1::integer, hashtext($2::text))`
+	// The source's lease (run.go), taken for the transaction only: the row is deleted before the
+	// commit, and a run that tries meanwhile waits for the commit, then finds it free.
+	takeForgetLeaseSQL = `
+		INSERT INTO modelarts.source_leases AS l (source, run_id, hostname, pid, acquired_at, expires_at)
+		VALUES ($1, NULL, NULL, NULL, now(), now() + interval '1 hour')
+		ON CONFLICT (source) DO UPDATE SET run_id = NULL, acquired_at = now(), expires_at = excluded.expires_at
+		WHERE l.expires_at < now()
+		RETURNING true`
+	dropForgetLeaseSQL = `DELETE FROM modelarts.source_leases WHERE source = $1`
 
 	forgetCandidatesSQL = `DELETE FROM modelarts.deletion_candidates WHERE source = $1`
 	forgetHistorySQL    = `DELETE FROM modelarts.visualization_job_history WHERE source = $1`
@@ -59,7 +66,8 @@ func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, 
 	var c SourceCounts
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var locked bool
-		if err := tx.QueryRow(ctx, lockSourceXactSQL, sourceLockClass, source).Scan(&locked); err != nil {
+		err := tx.QueryRow(ctx, takeForgetLeaseSQL, source).Scan(&locked)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		if !locked {
@@ -83,7 +91,8 @@ func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, 
 				return err
 			}
 		}
-		return nil
+		_, err = tx.Exec(ctx, dropForgetLeaseSQL, source)
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrSourceBusy) {

@@ -40,7 +40,7 @@ const (
 // source, with how many.
 func (r *Run) ActiveStatuses(ctx context.Context) ([]ActiveStatus, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (r *Run) ActiveStatuses(ctx context.Context) ([]ActiveStatus, error) {
 // JobIDsInStatus lists the live jobs of the source that the mirror holds in status.
 func (r *Run) JobIDsInStatus(ctx context.Context, status int) ([]int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (r *Run) JobIDsInStatus(ctx context.Context, status int) ([]int64, error) {
 // none.
 func (r *Run) NewestCreateTime(ctx context.Context) (time.Time, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}

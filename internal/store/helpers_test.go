@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vizjob/indexer/internal/testdb"
 )
@@ -57,7 +56,7 @@ func beginRun(t *testing.T, s *Store, source string, opts RunOptions) *Run {
 		t.Fatalf("BeginRun(%q): %v", source, err)
 	}
 	t.Cleanup(func() {
-		if r.conn != nil {
+		if !r.finished {
 			_ = r.Finish(context.Background(), RunStats{State: StateFailed, Error: "test ended"})
 		}
 	})
@@ -164,7 +163,7 @@ func stored(t *testing.T, s *Store, source string, id int64) storedJob {
 // system counts them. Counters are per database and flushed asynchronously by each backend: the
 // writer's pending counters are flushed first (pg_stat_force_next_flush, PostgreSQL 15+, flushes them
 // before the backend reports ready), on older servers the counters are polled until they settle.
-func tupleWrites(t *testing.T, s *Store, writer *pgxpool.Conn) int64 {
+func tupleWrites(t *testing.T, s *Store) int64 {
 	t.Helper()
 	ctx := t.Context()
 	const q = `
@@ -187,8 +186,13 @@ func tupleWrites(t *testing.T, s *Store, writer *pgxpool.Conn) int64 {
 		return n
 	}
 	if queryInt(t, s, `SELECT current_setting('server_version_num')::int`) >= 150000 {
-		if _, err := writer.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
-			t.Fatal(err)
+		// A run writes through any connection of the pool: flush them all.
+		for _, c := range s.pool.AcquireAllIdle(ctx) {
+			_, err := c.Exec(ctx, `SELECT pg_stat_force_next_flush()`)
+			c.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 		return read()
 	}

@@ -55,13 +55,13 @@ var (
 const (
 	// The ids are made distinct first: ON CONFLICT cannot update one row twice in a statement.
 	flushSeenSQL = `
-		INSERT INTO pg_temp.vizjob_seen AS s (job_id, walk)
-		SELECT DISTINCT id, $2::integer FROM unnest($1::bigint[]) AS id
-		ON CONFLICT (job_id) DO UPDATE SET walk = excluded.walk WHERE s.walk <> excluded.walk`
+		INSERT INTO modelarts.run_seen AS s (run_id, job_id, walk)
+		SELECT DISTINCT $3::bigint, id, $2::integer FROM unnest($1::bigint[]) AS id
+		ON CONFLICT (run_id, job_id) DO UPDATE SET walk = excluded.walk WHERE s.walk <> excluded.walk`
 
-	seenCountSQL = `SELECT count(*) FROM pg_temp.vizjob_seen WHERE walk = $1::integer`
+	seenCountSQL = `SELECT count(*) FROM modelarts.run_seen WHERE run_id = $2::bigint AND walk = $1::integer`
 
-	seenTotalSQL = `SELECT count(*) FROM pg_temp.vizjob_seen`
+	seenTotalSQL = `SELECT count(*) FROM modelarts.run_seen WHERE run_id = $1::bigint`
 
 	liveCountSQL = `SELECT count(*) FROM modelarts.visualization_jobs WHERE source = $1 AND deleted_at IS NULL`
 
@@ -109,7 +109,7 @@ var stagingColumns = []string{
 // the same for a hundred jobs as for a thousand.
 func (r *Run) UpsertPage(ctx context.Context, jobs []Job, observedAt time.Time) (PageResult, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return PageResult{}, err
 	}
@@ -299,11 +299,11 @@ func (r *Run) flushSeen(ctx context.Context) error {
 	if len(r.pendingSeen) == 0 {
 		return nil
 	}
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, flushSeenSQL, r.pendingSeen, r.pendingWalk); err != nil {
+	if _, err := conn.Exec(ctx, flushSeenSQL, r.pendingSeen, r.pendingWalk, r.id); err != nil {
 		return fmt.Errorf("record seen jobs: %w", interpretError(err))
 	}
 	r.pendingSeen = r.pendingSeen[:0]
@@ -469,7 +469,7 @@ func (r *Run) SeenCount(ctx context.Context) (int64, error) {
 		if r.known != nil {
 			n = r.known.seenBy(r.walk)
 		}
-		return []any{r.walk}, n
+		return []any{r.walk, r.id}, n
 	})
 }
 
@@ -481,7 +481,7 @@ func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
 		if r.known != nil {
 			n = r.known.seenAny()
 		}
-		return nil, n
+		return []any{r.id}, n
 	})
 }
 
@@ -492,7 +492,7 @@ func (r *Run) SeenTotal(ctx context.Context) (int64, error) {
 // releases the known jobs' memory under that mutex.
 func (r *Run) countSeen(ctx context.Context, what, sql string, read func() (args []any, known int64)) (int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -510,7 +510,7 @@ func (r *Run) countSeen(ctx context.Context, what, sql string, read func() (args
 // LiveCount is the number of jobs of the source not marked deleted.
 func (r *Run) LiveCount(ctx context.Context) (int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -527,7 +527,7 @@ func (r *Run) LiveCount(ctx context.Context) (int64, error) {
 // itself said do not exist.
 func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64) (int64, error) {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -554,7 +554,7 @@ func (r *Run) MarkDeleted(ctx context.Context, observedAt time.Time, ids []int64
 		return 0, err
 	}
 	var n int64
-	if err := conn.QueryRow(ctx, markDeletedSQL, r.source, observedAt, ids, r.walk).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, markDeletedSQL, r.source, observedAt, ids, r.walk, r.id).Scan(&n); err != nil {
 		return 0, fmt.Errorf("mark deleted: %w", interpretError(err))
 	}
 	return n, nil

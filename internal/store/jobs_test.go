@@ -31,7 +31,7 @@ func TestUpsertThenIdenticalResyncWritesNothing(t *testing.T) {
 	}
 
 	r2 := beginRun(t, s, "p", RunOptions{})
-	before := tupleWrites(t, s, r2.conn)
+	before := tupleWrites(t, s)
 	if before < 2*n {
 		t.Fatalf("statistics count %d tuple writes, want at least the %d rows inserted: counters not flushed", before, 2*n)
 	}
@@ -41,7 +41,7 @@ func TestUpsertThenIdenticalResyncWritesNothing(t *testing.T) {
 	if res != (PageResult{Unchanged: n}) {
 		t.Errorf("identical resync: %+v, want %d unchanged", res, n)
 	}
-	after := tupleWrites(t, s, r2.conn)
+	after := tupleWrites(t, s)
 	if after != before {
 		t.Errorf("identical resync wrote %d tuples in the job and history tables, want 0", after-before)
 	}

@@ -17,7 +17,7 @@ import (
 //
 // At its first page a full run reads, once, every stored job of the source: its id, a prefix of its
 // fingerprint (content_sha256) and whether its row must be written whatever the page says (deleted, no
-// fingerprint, last_seen_at due for a refresh). The run's advisory lock on the source guarantees that
+// fingerprint, last_seen_at due for a refresh). The run's lease on the source guarantees that
 // no other run writes the source meanwhile, so what the run read stays true but for its own writes,
 // which it notes (note, stale). A page's job is then decided in memory: unchanged and fresh (no
 // write), certainly to write (fingerprint differs, or due), or to ask the database about (not known:
@@ -84,7 +84,7 @@ func loadKnown(ctx context.Context, conn *pgxpool.Conn, source string, cutoff ti
 	)
 	_, err = pgx.ForEachRow(rows, []any{&id, &sum, &due, &deleted, &near}, func() error {
 		i := k.n
-		if i == int(n) { // rows added since the count: impossible while the run holds the source's lock
+		if i == int(n) { // rows added since the count: impossible while the run holds the source's lease
 			return fmt.Errorf("the source's jobs changed while they were read")
 		}
 		k.n++

@@ -269,6 +269,18 @@ func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
 	return pending, nil
 }
 
+// SchemaPresent reports whether the indexer's tables exist (at least the run ledger), without
+// touching the database: a command that syncs says "run indexer migrate up" when they do not,
+// rather than failing on a missing relation.
+func (s *Store) SchemaPresent(ctx context.Context) (bool, error) {
+	var present bool
+	err := s.pool.QueryRow(ctx, `SELECT to_regclass('modelarts.sync_runs') IS NOT NULL`).Scan(&present)
+	if err != nil {
+		return false, fmt.Errorf("read the schema: %w", interpretError(err))
+	}
+	return present, nil
+}
+
 func results(in []*goose.MigrationResult) []MigrationResult {
 	out := make([]MigrationResult, 0, len(in))
 	for _, r := range in {

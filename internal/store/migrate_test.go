@@ -88,7 +88,7 @@ func TestMigrateRoundTrip(t *testing.T) {
 	}
 }
 
-// The schema names are a public contract (the README's Schema section): check them, and that BI tools get a comment on
+// The schema names are a public contract (docs/schema.md): check them, and that BI tools get a comment on
 // every table and column.
 func TestSchemaContract(t *testing.T) {
 	t.Parallel()

@@ -40,10 +40,12 @@ type PruneResult struct {
 	Busy bool
 }
 
-// pruneLockSQL takes the lock a batch of PruneLedger holds for its transaction: the class of the
-// sources' locks and the hash of a name no source is expected to have (were one to share it, that
-// source's run and a batch would merely not overlap).
+// pruneLockSQL takes the lock a batch of PruneLedger holds for its transaction, in the two-key space
+// (apart from goose's one-key lock): pruneLockClass ("VIZJ") and the hash of a name of its own.
 const pruneLockSQL = `SELECT pg_try_advisory_xact_lock($1::integer, hashtext('vizjob ledger pruning'))`
+
+// pruneLockClass is the first key of the pruning lock.
+const pruneLockClass int32 = 0x56495A4A
 
 // Each statement deletes up to $2 runs that ended before $1 and that source_sync_state does not
 // name; the no-op one skips (FOR UPDATE SKIP LOCKED) a row a run or another pruner holds. The no-op statement
@@ -117,7 +119,7 @@ func (s *Store) PruneLedger(ctx context.Context, ret LedgerRetention) (PruneResu
 			var deleted int64
 			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 				var locked bool
-				if err := tx.QueryRow(ctx, pruneLockSQL, sourceLockClass).Scan(&locked); err != nil {
+				if err := tx.QueryRow(ctx, pruneLockSQL, pruneLockClass).Scan(&locked); err != nil {
 					return err
 				}
 				if !locked {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -26,12 +25,6 @@ const (
 	StatePartial   = "partial"
 	StateFailed    = "failed"
 )
-
-// sourceLockClass is the first key of every per-source advisory lock, pg_try_advisory_lock(class,
-// hashtext(source)): the two-key form lives in a key space apart from goose's one-key lock. 0x56495A4A
-// is "VIZJ". Two sources whose names hash alike share a lock: they then never run at the same time,
-// which is safe, merely slower.
-const sourceLockClass int32 = 0x56495A4A
 
 // DefaultSeenRefresh is how often last_seen_at of an unchanged job is refreshed when RunOptions says
 // nothing.
@@ -56,10 +49,14 @@ type RunOptions struct {
 	// Kind is the kind of run recorded in sync_runs.kind: KindFull (default) or KindHead.
 	Kind string
 
-	// LockLease bounds how long the source's lock outlives a holder that died or lost the network
-	// (default DefaultLockLease): the server ends the run's session when it has been idle that long,
-	// which a run that is alive prevents with a heartbeat every quarter of it.
+	// LockLease bounds how long the source's lease (modelarts.source_leases) outlives a holder that
+	// died or lost the network (default DefaultLockLease): a run that is alive renews it every quarter
+	// of it.
 	LockLease time.Duration
+
+	// JobID identifies the queue's job that runs the run (River's job id), recorded in the lease for
+	// the queue's reaper; 0: none (indexer sync).
+	JobID int64
 }
 
 // Kinds of run (sync_runs.kind).
@@ -95,11 +92,13 @@ type RunStats struct {
 	ListedAll bool
 }
 
-// Run is one sync of one source: it holds the source's lock and one connection of the pool from
-// BeginRun to Finish. A Run is not safe for concurrent use; its methods run one at a time.
+// Run is one sync of one source: it holds the source's lease from BeginRun to Finish, and a
+// connection of the pool only while one of its methods runs (never while the caller waits on the
+// API). A Run is not safe for concurrent use; its methods run one at a time.
 type Run struct {
 	store       *Store
-	conn        *pgxpool.Conn // nil once finished
+	conn        *pgxpool.Conn // the connection of the method running, if it has taken one
+	finished    bool
 	id          int64
 	source      string
 	seenRefresh time.Duration
@@ -116,107 +115,112 @@ type Run struct {
 	known *knownJobs
 	times WriteTimes
 
-	mu       sync.Mutex    // the connection is used by one method, or the heartbeat, at a time
+	mu       sync.Mutex    // one method at a time
 	stopBeat chan struct{} // closed by Finish
 	beatDone chan struct{} // closed when the heartbeat has stopped
-	// socket and backendPID are the run's connection's, for the heartbeat's watch on a statement
-	// that does not come back (watchdog.go); set once before the heartbeat starts.
-	socket     net.Conn
-	backendPID uint32
+	lease    time.Duration
+	lost     chan struct{} // closed when the heartbeat finds the lease lost (see Lost)
+	sockMu   sync.Mutex
+	sock     net.Conn // the socket of the connection the running method took (watchdog.go)
 }
 
 const (
-	lockSourceSQL = `SELECT pg_try_advisory_lock($1::integer, hashtext($2::text))`
+	// takeLeaseSQL takes the source's lease if nobody holds it or its holder's has expired; no row:
+	// another run holds it. Two runs that try at once are serialized by the primary key.
+	takeLeaseSQL = `
+		INSERT INTO modelarts.source_leases AS l (source, run_id, hostname, pid, acquired_at, expires_at)
+		VALUES ($1, NULL, $2, $3, now(), now() + $4::bigint * interval '1 millisecond')
+		ON CONFLICT (source) DO UPDATE
+		SET run_id = NULL, hostname = excluded.hostname, pid = excluded.pid,
+		    acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+		WHERE l.expires_at < now()
+		RETURNING true`
 
-	unlockSourceSQL = `SELECT pg_advisory_unlock($1::integer, hashtext($2::text))`
+	setLeaseRunSQL = `UPDATE modelarts.source_leases SET run_id = $2 WHERE source = $1`
 
-	lockHolderSQL = `
-		SELECT id, coalesce(hostname, '?'), coalesce(pid, 0), started_at
-		FROM modelarts.sync_runs
-		WHERE source = $1 AND state = 'running'
-		ORDER BY id DESC
-		LIMIT 1`
+	renewLeaseSQL = `
+		UPDATE modelarts.source_leases SET expires_at = now() + $3::bigint * interval '1 millisecond'
+		WHERE source = $1 AND run_id = $2`
+
+	dropLeaseSQL = `DELETE FROM modelarts.source_leases WHERE source = $1 AND run_id = $2`
+
+	dropSeenSQL = `DELETE FROM modelarts.run_seen WHERE run_id = $1`
+
+	leaseHolderSQL = `
+		SELECT coalesce(l.run_id, 0), coalesce(l.hostname, '?'), coalesce(l.pid, 0), l.acquired_at, l.expires_at
+		FROM modelarts.source_leases AS l
+		WHERE l.source = $1`
 
 	closeAbandonedSQL = `
-		UPDATE modelarts.sync_runs
-		SET state = 'failed', finished_at = now(), error = $2
-		WHERE source = $1 AND state = 'running'
-		RETURNING id`
+		WITH closed AS (
+			UPDATE modelarts.sync_runs
+			SET state = 'failed', finished_at = now(), error = $2
+			WHERE source = $1 AND state = 'running'
+			RETURNING id
+		), seen AS (
+			DELETE FROM modelarts.run_seen AS s USING closed AS c WHERE s.run_id = c.id
+		)
+		SELECT id FROM closed`
 
 	insertRunSQL = `
 		INSERT INTO modelarts.sync_runs (source, state, hostname, pid, kind)
 		VALUES ($1, 'running', $2, $3, $4)
 		RETURNING id`
-
-	dropRunTablesSQL = `DROP TABLE IF EXISTS pg_temp.vizjob_staging, pg_temp.vizjob_seen; RESET gin_pending_list_limit`
 )
 
 //go:embed sql/create_run_tables.sql
 var createRunTablesSQL string
 
-// BeginRun starts a run of source: it takes a connection of the pool for the whole run, takes the
-// source's session advisory lock on it (an error wrapping ErrSourceBusy if another run, in any
-// process, holds it), closes as failed any ledger row of the source still 'running' (left by a
-// process that stopped), records the new run and creates the run's temporary tables.
+// BeginRun starts a run of source: in one transaction it takes the source's lease
+// (modelarts.source_leases; an error wrapping ErrSourceBusy, a *BusyError naming the holder, if
+// another run in any process holds it), closes as failed any ledger row of the source still
+// 'running' (left by a process that stopped, whose lease expired) and records the new run.
 //
-// The lock and the connection are held until Finish, which must be called.
+// The run holds no connection between its methods: the lease, renewed every quarter of
+// RunOptions.LockLease while the run is alive, is the exclusion. It is held until Finish, which must
+// be called.
 func (s *Store) BeginRun(ctx context.Context, source string, opts RunOptions) (*Run, error) {
 	if source == "" {
 		return nil, errors.New("begin run: empty source name")
 	}
-	conn, err := s.pool.Acquire(ctx)
+	lease := cmp.Or(opts.LockLease, DefaultLockLease)
+	hostname, _ := os.Hostname()
+	var id int64
+	var abandoned []int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var took bool
+		err := tx.QueryRow(ctx, takeLeaseSQL, source, hostname, os.Getpid(), lease.Milliseconds()).Scan(&took)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errLeaseHeld
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, closeAbandonedSQL, source, abandonedError)
+		if err != nil {
+			return err
+		}
+		if abandoned, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, insertRunSQL, source, hostname, os.Getpid(), cmp.Or(opts.Kind, KindFull)).Scan(&id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, setLeaseRunSQL, source, id)
+		return err
+	})
+	if errors.Is(err, errLeaseHeld) {
+		return nil, fmt.Errorf("begin run of %q: %w", source, s.busyError(ctx, source))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("begin run of %q: %w", source, interpretError(err))
 	}
-	r, err := s.beginRun(ctx, conn, source, opts)
-	if err != nil {
-		if !errors.Is(err, ErrSourceBusy) {
-			// Ending the session releases the lock and the temporary tables, whatever state they are in.
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
-		conn.Release()
-		return nil, fmt.Errorf("begin run of %q: %w", source, err)
-	}
-	return r, nil
-}
-
-func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string, opts RunOptions) (*Run, error) {
-	var locked bool
-	if err := conn.QueryRow(ctx, lockSourceSQL, sourceLockClass, source).Scan(&locked); err != nil {
-		return nil, interpretError(err)
-	}
-	if !locked {
-		return nil, s.busyError(ctx, conn, source)
-	}
-
-	rows, err := conn.Query(ctx, closeAbandonedSQL, source, abandonedError)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	abandoned, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	for _, id := range abandoned {
+	for _, a := range abandoned {
 		s.log.Warn("closed a run left running by a process that stopped",
-			"source", source, "abandoned_run_id", id)
-	}
-
-	hostname, _ := os.Hostname()
-	var id int64
-	if err := conn.QueryRow(ctx, insertRunSQL, source, hostname, os.Getpid(), cmp.Or(opts.Kind, KindFull)).Scan(&id); err != nil {
-		return nil, interpretError(err)
-	}
-	if _, err := conn.Exec(ctx, createRunTablesSQL); err != nil {
-		return nil, interpretError(err)
-	}
-	lease := cmp.Or(opts.LockLease, DefaultLockLease)
-	if _, err := conn.Exec(ctx, setLeaseSQL, leaseSettings(lease)...); err != nil {
-		return nil, interpretError(err)
+			"source", source, "abandoned_run_id", a)
 	}
 	r := &Run{
 		store:       s,
-		conn:        conn,
 		id:          id,
 		source:      source,
 		seenRefresh: cmp.Or(opts.SeenRefresh, DefaultSeenRefresh),
@@ -225,100 +229,105 @@ func (s *Store) beginRun(ctx context.Context, conn *pgxpool.Conn, source string,
 		log:         s.log.With("source", source, "run_id", id),
 		stopBeat:    make(chan struct{}),
 		beatDone:    make(chan struct{}),
-		socket:      conn.Conn().PgConn().Conn(),
-		backendPID:  conn.Conn().PgConn().PID(),
+		lease:       lease,
+		lost:        make(chan struct{}),
 	}
 	go r.heartbeat(lease)
 	return r, nil
 }
 
-// The lease of a run's session: the server ends the session (and so releases the source's lock)
-// when it has been idle, or idle in a transaction, for the lease; TCP keepalives and
-// tcp_user_timeout end it when the network is gone while the server waits on the client. The
-// settings are the session's own and reset when the run ends.
-const (
-	setLeaseSQL = `SELECT set_config('idle_session_timeout', $1, false),
-		set_config('idle_in_transaction_session_timeout', $1, false),
-		set_config('tcp_user_timeout', $1, false),
-		set_config('tcp_keepalives_idle', $2, false),
-		set_config('tcp_keepalives_interval', $3, false),
-		set_config('tcp_keepalives_count', '3', false)`
-	resetLeaseSQL = `RESET idle_session_timeout; RESET idle_in_transaction_session_timeout; RESET tcp_user_timeout;
-		RESET tcp_keepalives_idle; RESET tcp_keepalives_interval; RESET tcp_keepalives_count`
-)
+// errLeaseHeld: takeLeaseSQL found the lease held.
+var errLeaseHeld = errors.New("lease held")
 
-// leaseSettings are setLeaseSQL's arguments: the lease in milliseconds, and keepalives that give up
-// within half of it (idle a quarter, then three probes a twelfth apart).
-func leaseSettings(lease time.Duration) []any {
-	secs := func(d time.Duration) string { return strconv.Itoa(max(int(d/time.Second), 1)) }
-	return []any{strconv.FormatInt(lease.Milliseconds(), 10), secs(lease / 4), secs(lease / 12)}
-}
-
-// heartbeat keeps the run's session from being idle for its lease while the run is alive (waiting
-// for the API between two pages, or retrying), until Finish.
+// heartbeat renews the run's lease every quarter of it while the run is alive (waiting for the API
+// between two pages, or retrying), until Finish. A renewal that fails is tried again at the next
+// beat: the lease survives three failed beats. A renewal that finds the lease held by another run
+// (this run's expired while it could not reach the database) closes Lost.
 func (r *Run) heartbeat(lease time.Duration) {
 	defer close(r.beatDone)
 	t := time.NewTicker(lease / 4)
 	defer t.Stop()
-	var busySince time.Time // when the heartbeat first found the connection in use, in a row
+	failing := false
+	renewed := time.Now()
 	for {
 		select {
 		case <-r.stopBeat:
 			return
 		case <-t.C:
 		}
-		if !r.mu.TryLock() { // a statement is in flight: see that it can still come back
-			busySince = cmp.Or(busySince, time.Now())
-			if r.stuck(time.Since(busySince), lease) {
-				return
-			}
-			continue
-		}
-		busySince = time.Time{}
-		if r.conn != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), lease/2)
-			err := r.conn.Ping(ctx)
-			cancel()
-			if err != nil {
-				r.mu.Unlock()
-				// The driver closed the connection: the server ends the session, and the lock, within the
-				// lease; the run's next statement fails.
-				r.log.Warn("the run's database session does not answer; the source's lock is lost when the server ends it",
+		ctx, cancel := context.WithTimeout(context.Background(), lease/4)
+		tag, err := r.store.pool.Exec(ctx, renewLeaseSQL, r.source, r.id, lease.Milliseconds())
+		cancel()
+		switch {
+		case err != nil && time.Since(renewed) >= lease:
+			r.log.Error("could not renew the source's lease for a whole lease: another run may take the source; stopping",
+				"error", interpretError(err), "lock_lease", lease)
+			r.endStatement()
+			close(r.lost)
+			return
+		case err != nil:
+			if !failing {
+				r.log.Warn("could not renew the source's lease; the source is free for another run if this lasts the lease",
 					"error", interpretError(err), "lock_lease", lease)
-				return
 			}
+			failing = true
+		case tag.RowsAffected() == 0:
+			r.log.Error("the source's lease was taken by another run after this run could not renew it; stopping",
+				"lock_lease", lease)
+			r.endStatement()
+			close(r.lost)
+			return
+		default:
+			if failing {
+				r.log.Info("the source's lease is renewed again")
+			}
+			failing = false
+			renewed = time.Now()
+		}
+	}
+}
+
+// Lost is closed when the run has lost its lease (it could not renew it for a whole lease, or another
+// run took it): the caller should stop the run, whose later writes may race another's. A statement in
+// flight then fails at once (watchdog.go).
+func (r *Run) Lost() <-chan struct{} { return r.lost }
+
+// hold gives the calling method the run for its duration: the returned function releases the
+// connection the method took (see active), if any, back to the pool.
+func (r *Run) hold() func() {
+	r.mu.Lock()
+	return func() {
+		if r.conn != nil {
+			r.useSocket(nil)
+			r.conn.Release()
+			r.conn = nil
 		}
 		r.mu.Unlock()
 	}
 }
 
-// hold keeps the heartbeat off the connection until the returned function is called.
-func (r *Run) hold() func() {
-	r.mu.Lock()
-	return r.mu.Unlock
-}
-
-// BusyError says who holds a source's lock, as far as the ledger knows. It matches ErrSourceBusy.
+// BusyError says who holds a source's lease (modelarts.source_leases). It matches ErrSourceBusy.
 type BusyError struct {
-	RunID     int64
+	RunID     int64 // 0: not a run (indexer forget holds it)
 	Host      string
 	PID       int
-	StartedAt time.Time
+	StartedAt time.Time // when the holder took the lease
+	ExpiresAt time.Time // when the lease ends unless its holder renews it
 }
 
 func (e *BusyError) Error() string {
-	return fmt.Sprintf("%v (run %d on host %s, pid %d, started %s)",
-		ErrSourceBusy, e.RunID, e.Host, e.PID, e.StartedAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%v (run %d on host %s, pid %d, started %s; its lease ends %s unless renewed)",
+		ErrSourceBusy, e.RunID, e.Host, e.PID, e.StartedAt.UTC().Format(time.RFC3339), e.ExpiresAt.UTC().Format(time.RFC3339))
 }
 
 // Unwrap makes errors.Is(err, ErrSourceBusy) true.
 func (e *BusyError) Unwrap() error { return ErrSourceBusy }
 
-// busyError says who holds the source's lock, as far as the ledger knows: a *BusyError, or
-// ErrSourceBusy when the ledger has no running row.
-func (s *Store) busyError(ctx context.Context, conn *pgxpool.Conn, source string) error {
+// busyError says who holds the source's lease: a *BusyError, or ErrSourceBusy when it was released
+// meanwhile.
+func (s *Store) busyError(ctx context.Context, source string) error {
 	var e BusyError
-	err := conn.QueryRow(ctx, lockHolderSQL, source).Scan(&e.RunID, &e.Host, &e.PID, &e.StartedAt)
+	err := s.pool.QueryRow(ctx, leaseHolderSQL, source).Scan(&e.RunID, &e.Host, &e.PID, &e.StartedAt, &e.ExpiresAt)
 	if err != nil {
 		return ErrSourceBusy
 	}
@@ -332,25 +341,25 @@ func (r *Run) ID() int64 { return r.id }
 func (r *Run) Source() string { return r.source }
 
 // Finish records how the run ended in its ledger row (finished_at, state, counts, error), then
-// releases the source's lock and the connection. It must be called exactly once per run, also after
-// errors; later calls return ErrRunFinished.
+// deletes its seen ids and releases the source's lease. It must be called exactly once per run, also
+// after errors; later calls return ErrRunFinished.
 //
-// If ctx is already done, Finish still records the outcome, within a short timeout of its own. If
-// the run's connection broke, Finish closes it (the server then drops the lock with the session),
-// records the outcome through another connection of the pool if it can, and returns the error.
-// A State that is not final is recorded as failed.
+// If ctx is already done, Finish still records the outcome, within a short timeout of its own. If the
+// outcome cannot be recorded (the database unreachable), the lease is kept until it expires and the
+// next run of the source closes the row as abandoned; if the lease was taken over meanwhile (this run
+// could not renew it), Finish records the outcome and says so. A State that is not final is recorded
+// as failed.
 func (r *Run) Finish(ctx context.Context, st RunStats) error {
 	r.mu.Lock()
-	if r.conn == nil {
+	if r.finished {
 		r.mu.Unlock()
 		return ErrRunFinished
 	}
+	r.finished = true
 	r.mu.Unlock()
 	close(r.stopBeat)
 	<-r.beatDone
 	defer r.hold()()
-	conn := r.conn
-	r.conn = nil
 	if ctx.Err() != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
@@ -374,27 +383,16 @@ func (r *Run) Finish(ctx context.Context, st RunStats) error {
 		r.log.Info("write path", "times", r.times)
 	}
 
-	tag, err := conn.Exec(ctx, finishRunSQL, args...)
-	if err == nil {
-		err = r.release(ctx, conn)
-		conn.Release()
-		if err != nil {
-			return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)))
-		}
-		return errors.Join(stateErr, r.closedElsewhere(tag.RowsAffected()))
+	// The outcome first, then the lease: a run that cannot record its outcome keeps the lease until it
+	// expires, and the next run closes its row.
+	tag, err := r.store.pool.Exec(ctx, finishRunSQL, args...)
+	if err != nil {
+		return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)))
 	}
-
-	// The connection failed: end the session, which drops the lock, and try to record the outcome
-	// through a fresh connection so the ledger does not wait for the next run to call it abandoned.
-	_ = conn.Conn().Close(context.WithoutCancel(ctx))
-	conn.Release()
-	err = fmt.Errorf("finish run %d: %w", r.id, interpretError(err))
-	if tag, err2 := r.store.pool.Exec(ctx, finishRunSQL, args...); err2 != nil {
-		err = errors.Join(err, fmt.Errorf("record outcome of run %d: %w", r.id, interpretError(err2)))
-	} else {
-		err = errors.Join(err, r.closedElsewhere(tag.RowsAffected()))
+	if err := r.release(ctx); err != nil {
+		return errors.Join(stateErr, fmt.Errorf("finish run %d: %w", r.id, interpretError(err)), r.closedElsewhere(tag.RowsAffected()))
 	}
-	return errors.Join(stateErr, err)
+	return errors.Join(stateErr, r.closedElsewhere(tag.RowsAffected()))
 }
 
 // closedElsewhere is the error of a Finish whose update found the run's row no longer running: another
@@ -404,28 +402,21 @@ func (r *Run) closedElsewhere(updated int64) error {
 		return nil
 	}
 	return fmt.Errorf("finish run %d: its ledger row was already closed by another process (as abandoned: this "+
-		"process's session had ended, e.g. after the lock's lease); that record is kept, this outcome is not recorded", r.id)
+		"run's lease had expired); that record is kept, this outcome is not recorded", r.id)
 }
 
-// release drops the run's temporary tables and unlocks the source, so that the connection goes back
-// to the pool clean. If anything fails, it closes the connection instead: the session's end releases
-// both.
-func (r *Run) release(ctx context.Context, conn *pgxpool.Conn) error {
-	_, err := conn.Exec(ctx, dropRunTablesSQL)
-	if err == nil {
-		_, err = conn.Exec(ctx, resetLeaseSQL)
-	}
-	if err == nil {
-		var unlocked bool
-		err = conn.QueryRow(ctx, unlockSourceSQL, sourceLockClass, r.source).Scan(&unlocked)
-		if err == nil && !unlocked {
-			err = errors.New("source lock was not held at finish")
+// release deletes the run's seen ids and its lease.
+func (r *Run) release(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, r.store.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, dropSeenSQL, r.id); err != nil {
+			return err
 		}
-	}
-	if err != nil {
-		_ = conn.Conn().Close(context.WithoutCancel(ctx))
-	}
-	return err
+		tag, err := tx.Exec(ctx, dropLeaseSQL, r.source, r.id)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = errors.New("the source's lease was no longer the run's at finish (it expired and another run took it)")
+		}
+		return err
+	})
 }
 
 func (r *Run) finishArgs(st RunStats) []any {
@@ -454,11 +445,20 @@ const MaxErrorText = 8 << 10
 //go:embed sql/finish_run.sql
 var finishRunSQL string
 
-// active returns the run's connection, or ErrRunFinished. Exported methods that use it call
-// defer r.hold()() first, so that the heartbeat never uses the connection at the same time.
-func (r *Run) active() (*pgxpool.Conn, error) {
-	if r.conn == nil {
+// active returns a connection for the method running, taken from the pool at its first call and
+// released by hold's function, or ErrRunFinished. Exported methods that use it call defer r.hold()()
+// first.
+func (r *Run) active(ctx context.Context) (*pgxpool.Conn, error) {
+	if r.finished {
 		return nil, ErrRunFinished
+	}
+	if r.conn == nil {
+		conn, err := r.store.pool.Acquire(ctx)
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		r.conn = conn
+		r.useSocket(conn.Conn().PgConn().Conn())
 	}
 	return r.conn, nil
 }
@@ -475,7 +475,7 @@ const progressRunSQL = `
 // run is visible (sync_runs, the status page) before it ends. State and Error are ignored.
 func (r *Run) Progress(ctx context.Context, st RunStats) error {
 	defer r.hold()() // not while the heartbeat uses the connection
-	conn, err := r.active()
+	conn, err := r.active(ctx)
 	if err != nil {
 		return err
 	}

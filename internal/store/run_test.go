@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestBeginRunLocksPerSource(t *testing.T) {
 	if a.ID() == b.ID() {
 		t.Fatalf("two runs share id %d", a.ID())
 	}
-	if n := sourceLocks(t, s); n != 2 {
+	if n := sourceLeases(t, s); n != 2 {
 		t.Errorf("%d source locks held by two runs, want 2", n)
 	}
 
@@ -43,7 +44,7 @@ func TestBeginRunLocksPerSource(t *testing.T) {
 		t.Errorf("%d ledger rows, want 3", n)
 	}
 	// Finished runs left neither lock nor temporary table on the pooled connections.
-	if n := sourceLocks(t, s); n != 0 {
+	if n := sourceLeases(t, s); n != 0 {
 		t.Errorf("%d source locks still held after every run finished", n)
 	}
 }
@@ -56,11 +57,7 @@ func TestBeginRunClosesAbandonedRun(t *testing.T) {
 	// A process dies mid-run: its session ends without Finish.
 	dead := beginRun(t, s, "p", RunOptions{})
 	upsert(t, dead, t0, job(1, "one", 8, 10))
-	if err := dead.conn.Conn().Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	dead.conn.Release()
-	dead.conn = nil
+	abandon(t, s, dead)
 
 	next := beginRunEventually(t, s, "p")
 	defer finish(t, next, RunStats{State: StateSucceeded})
@@ -154,33 +151,52 @@ func TestFinishRecordsOutcome(t *testing.T) {
 	}
 }
 
-// Finish after the run's connection was cut: the outcome is still recorded through another
-// connection, the error is returned, and the source is free again.
-func TestFinishAfterConnectionLoss(t *testing.T) {
+// A run holds no connection of the pool between its methods (while its caller waits on the API),
+// only its lease: connections in use are bounded by the runs writing at the same moment.
+func TestRunHoldsNoConnectionBetweenMethods(t *testing.T) {
 	t.Parallel()
 	s := migratedStore(t)
-	ctx := t.Context()
+	runs := make([]*Run, 3)
+	for i := range runs {
+		runs[i] = beginRun(t, s, fmt.Sprintf("p%d", i), RunOptions{})
+		upsert(t, runs[i], t0, job(int64(i+1), "x", 8, 0))
+	}
+	if n := s.pool.Stat().AcquiredConns(); n != 0 {
+		t.Errorf("%d connections of the pool held by 3 runs between their writes, want 0", n)
+	}
+	if n := sourceLeases(t, s); n != 3 {
+		t.Errorf("%d leases held by 3 runs, want 3", n)
+	}
+	for _, r := range runs {
+		finish(t, r, RunStats{State: StateSucceeded})
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.run_seen`); n != 0 {
+		t.Errorf("%d seen ids left after every run finished, want 0", n)
+	}
+}
 
-	r := beginRun(t, s, "p", RunOptions{})
-	var pid int
-	if err := r.conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+// A run whose lease expired (its process stopped renewing it) is taken over: the next run of the
+// source closes its row; the dead run's Finish then says the lease is no longer its own.
+func TestExpiredLeaseIsTakenOver(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t)
+	dead := beginRun(t, s, "p", RunOptions{})
+	close(dead.stopBeat)
+	<-dead.beatDone
+	dead.stopBeat = make(chan struct{}) // Finish closes it again
+	dead.beatDone = make(chan struct{})
+	close(dead.beatDone)
+	if _, err := s.pool.Exec(t.Context(), `UPDATE modelarts.source_leases SET expires_at = now() - interval '1 second'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
-		t.Fatal(err)
+	next := beginRun(t, s, "p", RunOptions{})
+	if err := dead.Finish(t.Context(), RunStats{State: StateSucceeded}); err == nil || !strings.Contains(err.Error(), "lease") {
+		t.Errorf("Finish of a run whose lease was taken over: %v, want an error about the lease", err)
 	}
-	_, err := r.UpsertPage(ctx, []Job{job(1, "x", 8, 0)}, t0)
-	if !errors.Is(err, ErrUnavailable) {
-		t.Errorf("UpsertPage on a terminated connection: %v, want ErrUnavailable", err)
+	finish(t, next, RunStats{State: StateSucceeded})
+	if n := sourceLeases(t, s); n != 0 {
+		t.Errorf("%d leases left, want 0", n)
 	}
-	if err := r.Finish(ctx, RunStats{State: StateFailed, Error: "connection lost"}); err == nil {
-		t.Errorf("Finish on a terminated connection: no error")
-	}
-	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.sync_runs WHERE id = $1 AND state = 'failed' AND error = 'connection lost'`,
-		r.ID()); n != 1 {
-		t.Errorf("outcome not recorded through another connection")
-	}
-	finish(t, beginRunEventually(t, s, "p"), RunStats{State: StateSucceeded})
 }
 
 // A run whose session was ended (the lease) and whose row another replica then closed as abandoned
@@ -191,11 +207,12 @@ func TestFinishKeepsARowClosedElsewhere(t *testing.T) {
 	ctx := t.Context()
 
 	r := beginRun(t, s, "p", RunOptions{})
-	var pid int
-	if err := r.conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+	// r's process stops renewing its lease (cut off from the database) until it has expired.
+	close(r.stopBeat)
+	<-r.beatDone
+	r.stopBeat, r.beatDone = make(chan struct{}), make(chan struct{}) // Finish stops a heartbeat again
+	close(r.beatDone)
+	if _, err := s.pool.Exec(ctx, `UPDATE modelarts.source_leases SET expires_at = now() - interval '1 second'`); err != nil {
 		t.Fatal(err)
 	}
 	other := beginRunEventually(t, s, "p") // closes r's row as abandoned
@@ -233,7 +250,7 @@ func beginRunEventually(t *testing.T, s *Store, source string) *Run {
 		r, err := s.BeginRun(t.Context(), source, RunOptions{})
 		if err == nil {
 			t.Cleanup(func() {
-				if r.conn != nil {
+				if !r.finished {
 					_ = r.Finish(context.Background(), RunStats{State: StateFailed, Error: "test ended"})
 				}
 			})
@@ -246,10 +263,20 @@ func beginRunEventually(t *testing.T, s *Store, source string) *Run {
 	}
 }
 
-// sourceLocks counts the source locks held in the test's database (advisory locks are per database).
-func sourceLocks(t *testing.T, s *Store) int64 {
+// sourceLeases counts the leases held in the test's database.
+func sourceLeases(t *testing.T, s *Store) int64 {
 	t.Helper()
-	return queryInt(t, s, `SELECT count(*) FROM pg_locks
-		WHERE locktype = 'advisory' AND classid = $1::oid AND granted
-		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, sourceLockClass)
+	return queryInt(t, s, `SELECT count(*) FROM modelarts.source_leases WHERE expires_at > now()`)
+}
+
+// abandon stops r as a process that dies would: its lease is no longer renewed and has expired, and
+// it never finishes.
+func abandon(t *testing.T, s *Store, r *Run) {
+	t.Helper()
+	close(r.stopBeat)
+	<-r.beatDone
+	r.finished = true
+	if _, err := s.pool.Exec(t.Context(), `UPDATE modelarts.source_leases SET expires_at = now() - interval '1 second' WHERE run_id = $1`, r.ID()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -37,6 +37,29 @@ type StatusReport struct {
 	StatusChanges []JobChange // latest status transitions, newest first
 	LiveJobs      int64       // jobs that exist now
 	DeletedJobs   int64       // jobs marked deleted
+	// Queue: the runs waiting or running in the job queue (River's table, schema river), by kind and
+	// state; nil when River's tables do not exist.
+	Queue []QueueCount
+	// Leases: the sources being synced now, and by whom (modelarts.source_leases).
+	Leases []Lease
+}
+
+// QueueCount is how many runs of a kind are in one state of the job queue.
+type QueueCount struct {
+	Kind   string    // full or head
+	State  string    // available (due, waiting for a worker), scheduled, retryable, pending, running
+	Jobs   int64     //
+	Oldest time.Time // the earliest tick (scheduled time) among them
+}
+
+// Lease is a source's lease: the run syncing it.
+type Lease struct {
+	Source     string
+	RunID      int64 // 0: indexer forget
+	Host       string
+	PID        int
+	AcquiredAt time.Time
+	ExpiresAt  time.Time // past: its holder stopped renewing it (it died); the next run takes it over
 }
 
 // SourceHealth is one row of modelarts.sync_health. Zero times mean "never".
@@ -171,6 +194,19 @@ const (
 )
 
 // StatusReport reads what the status page shows, in one read-only snapshot.
+const (
+	statusLeasesSQL = `
+		SELECT source, coalesce(run_id, 0), coalesce(hostname, ''), coalesce(pid, 0), acquired_at, expires_at
+		FROM modelarts.source_leases ORDER BY acquired_at LIMIT 100`
+
+	// The runs' jobs of the job queue (River, internal/queue), read through its state index.
+	statusQueueSQL = `
+		SELECT coalesce(args->>'run_kind', '?'), state::text, count(*), min(scheduled_at)
+		FROM river.river_job
+		WHERE kind = 'vizjob_sync' AND state IN ('available', 'scheduled', 'pending', 'retryable', 'running')
+		GROUP BY 1, 2 ORDER BY 1, 2`
+)
+
 func (s *Store) StatusReport(ctx context.Context, opts StatusOptions) (StatusReport, error) {
 	opts.Days = min(cmp.Or(opts.Days, 30), 366)
 	opts.Runs = min(cmp.Or(opts.Runs, 20), 1000)
@@ -199,6 +235,25 @@ func (s *Store) StatusReport(ctx context.Context, opts StatusOptions) (StatusRep
 			}
 			if rep.Durations, err = durationBuckets(ctx, tx); err != nil {
 				return fmt.Errorf("durations: %w", err)
+			}
+			if rep.Leases, err = collect(ctx, tx, statusLeasesSQL, func(r pgx.Row) (l Lease, err error) {
+				return l, r.Scan(&l.Source, &l.RunID, &l.Host, &l.PID, &l.AcquiredAt, &l.ExpiresAt)
+			}); err != nil {
+				return fmt.Errorf("leases: %w", err)
+			}
+			var haveQueue bool
+			if err := tx.QueryRow(ctx, `SELECT to_regclass('river.river_job') IS NOT NULL`).Scan(&haveQueue); err != nil {
+				return fmt.Errorf("queue: %w", err)
+			}
+			if haveQueue {
+				if rep.Queue, err = collect(ctx, tx, statusQueueSQL, func(r pgx.Row) (q QueueCount, err error) {
+					return q, r.Scan(&q.Kind, &q.State, &q.Jobs, &q.Oldest)
+				}); err != nil {
+					return fmt.Errorf("queue: %w", err)
+				}
+				if rep.Queue == nil {
+					rep.Queue = []QueueCount{}
+				}
 			}
 			if rep.RecentRuns, err = collect(ctx, tx, statusRunsSQL, scanRunRecord, opts.Runs); err != nil {
 				return fmt.Errorf("recent runs: %w", err)

@@ -205,3 +205,33 @@ func testdbURLWithTimeZone(t *testing.T, s *Store, tz string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// The report shows the job queue (River's table, when it exists) and the leases of runs in progress.
+func TestStatusReportQueueAndLeases(t *testing.T) {
+	t.Parallel()
+	s := migratedStore(t) // River's tables included, as indexer migrate up makes them
+	ctx := t.Context()
+	r := beginRun(t, s, "busy", RunOptions{})
+	if _, err := s.pool.Exec(ctx, `INSERT INTO river.river_job (args, kind, max_attempts, queue, state, scheduled_at)
+		VALUES ('{"source": "busy", "run_kind": "head"}', 'vizjob_sync', 2, 'vizjob', 'available', now() - interval '42 seconds')`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.StatusReport(ctx, StatusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Queue) != 1 || rep.Queue[0].Kind != "head" || rep.Queue[0].State != "available" || rep.Queue[0].Jobs != 1 ||
+		rep.Now.Sub(rep.Queue[0].Oldest) < 42*time.Second {
+		t.Errorf("queue %+v: want one head run available for 42 s", rep.Queue)
+	}
+	if len(rep.Leases) != 1 || rep.Leases[0].Source != "busy" || rep.Leases[0].RunID != r.ID() || !rep.Leases[0].ExpiresAt.After(rep.Now) {
+		t.Errorf("leases %+v: want run %d's lease of busy", rep.Leases, r.ID())
+	}
+	finish(t, r, RunStats{State: StateSucceeded})
+	if _, err := s.pool.Exec(ctx, `DROP SCHEMA river CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = s.StatusReport(ctx, StatusOptions{}); err != nil || rep.Queue != nil || len(rep.Leases) != 0 {
+		t.Errorf("without River's tables: queue %v, leases %v, %v; want none", rep.Queue, rep.Leases, err)
+	}
+}

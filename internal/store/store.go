@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
@@ -34,12 +35,15 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 	// ErrConflict: the transaction lost a race (serialization failure or deadlock) and may be retried.
 	ErrConflict = errors.New("database transaction conflict")
-	// ErrSourceBusy: another run of the same source holds its lock, in this process or another.
+	// ErrSourceBusy: another run of the same source holds its lease, in this process or another.
 	ErrSourceBusy = errors.New("source is being synced by another run")
 	// ErrRunFinished: a method of a Run was called after Finish.
 	ErrRunFinished = errors.New("run already finished")
 	// ErrNothingToRollBack: MigrateDown found no applied migration.
 	ErrNothingToRollBack = errors.New("no applied migration to roll back")
+	// ErrInvalidURL: the connection string does not parse (Open, CheckURL). Its text never holds the
+	// password.
+	ErrInvalidURL = errors.New("invalid database URL")
 )
 
 // DefaultConnectTimeout bounds each connection attempt when the URL sets no connect_timeout.
@@ -69,13 +73,9 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if dsn.AmbiguousUserinfo(databaseURL) {
-		return nil, fmt.Errorf("store: invalid database URL %s: more than one '@' before the host; "+
-			"write an '@' of the user name or password as %%40", dsn.Redact(databaseURL))
-	}
-	cfg, err := pgxpool.ParseConfig(databaseURL)
+	cfg, err := parseURL(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("store: invalid database URL: %s", parseErrorText(err, databaseURL))
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
@@ -85,6 +85,22 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "vizjob-indexer"
+	}
+	// The trigram index on job_name (migration 00004) is a GIN index: new entries go to its pending list
+	// and are merged into the index when the list outgrows gin_pending_list_limit (4MB by default), by
+	// the insert that finds it full: during a large sync that merge, a few hundred jobs at a time, costs
+	// more than all other indexes together. With a larger list a run only appends, and autovacuum (which
+	// the inserts trigger) or the next merge does the work in bulk. Name searches read the pending list
+	// meanwhile; they stay correct. Only this pool's sessions, whose writes are runs', have it.
+	if _, ok := cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"]; !ok {
+		cfg.ConnConfig.RuntimeParams["gin_pending_list_limit"] = "64MB"
+	}
+	// Every session gets the runs' staging table: a run writes a page through any connection.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, createRunTablesSQL); err != nil {
+			return fmt.Errorf("create the runs' staging table: %w", err)
+		}
+		return nil
 	}
 	password := cfg.ConnConfig.Password
 	where := describe(cfg.ConnConfig.Config)
@@ -110,8 +126,27 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		reads: make(chan struct{}, DefaultReadConns)}, nil
 }
 
-// Close closes the pool. Runs still open are cut off: their advisory locks are released by the
-// server when their connections close, and the next run of their source closes their ledger rows.
+// CheckURL says whether databaseURL parses as Open will parse it, without connecting: the error wraps
+// ErrInvalidURL and says what is wrong, with the password masked.
+func CheckURL(databaseURL string) error {
+	_, err := parseURL(databaseURL)
+	return err
+}
+
+func parseURL(databaseURL string) (*pgxpool.Config, error) {
+	if dsn.AmbiguousUserinfo(databaseURL) {
+		return nil, fmt.Errorf("%w %s: more than one '@' before the host; "+
+			"write an '@' of the user name or password as %%40", ErrInvalidURL, dsn.Redact(databaseURL))
+	}
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidURL, parseErrorText(err, databaseURL))
+	}
+	return cfg, nil
+}
+
+// Close closes the pool. Runs still open are cut off: their leases expire (modelarts.source_leases),
+// and the next run of their source closes their ledger rows.
 func (s *Store) Close() {
 	_ = s.sqlDB.Close()
 	s.pool.Close()
@@ -177,3 +212,24 @@ func redact(err error, password string) error { return dsn.RedactError(err, pass
 // parseErrorText says why a connection string did not parse, with the password masked
 // (dsn.ParseErrorText).
 func parseErrorText(err error, connString string) string { return dsn.ParseErrorText(err, connString) }
+
+// Pool is the store's pool, for the package that wires River (internal/queue) to it, so that River's
+// connections count against the same bound as the runs'. Nothing else uses it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// LeasedSources returns the sources whose lease (modelarts.source_leases) is held and unexpired.
+func (s *Store) LeasedSources(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT source FROM modelarts.source_leases WHERE expires_at > now()`)
+	if err != nil {
+		return nil, fmt.Errorf("read source leases: %w", interpretError(err))
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read source leases: %w", interpretError(err))
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}

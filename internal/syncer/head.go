@@ -53,6 +53,9 @@ func (s *syncRun) head(ctx context.Context) error {
 	if len(capped) > 0 {
 		notes = append(notes, fmt.Sprintf("more jobs in status %v than the page cap allowed (the mirror held fewer); the next full walk lists the rest", capped))
 	}
+	if len(s.headPages) > 0 {
+		notes = append(notes, s.headPages[0]+"; run `indexer probe` to see how the endpoint numbers its pages")
+	}
 	budget := s.opts.HeadDetailBudget
 	unchecked := 0
 	for _, id := range left {
@@ -184,11 +187,18 @@ func (s *syncRun) headActive(ctx context.Context) (left []int64, capped []int, e
 		s.stats.Requests += wr.Requests
 		s.stats.Retries += wr.Retries
 		var capErr *fetch.PageCapError
+		var pagesErr *fetch.PagesError
 		switch overCap := errors.As(err, &capErr); {
 		case overCap && !filterOK:
 			err = nil // a filter that is ignored lists everything: the page cap ends it
 		case overCap:
 			capped = append(capped, status)
+			continue
+		case errors.As(err, &pagesErr):
+			// Its unlisted jobs may be on pages the walk could not reach: like a capped status, it
+			// keeps what it stored and adds nothing to left.
+			s.log.Warn("head walk: the pages of a status listing cannot be walked as documented", "status", status, "error", err)
+			s.headPages = append(s.headPages, fmt.Sprintf("status %d: %v", status, err))
 			continue
 		}
 		if err != nil {

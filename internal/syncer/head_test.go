@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/simulator"
@@ -105,6 +106,11 @@ func TestHeadWalkStatusFilterIgnored(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	s := mustSource(t, "head-ignored", simulator.Options{Jobs: 40, Seed: 22, Dialect: simulator.Dialect{StatusIgnored: true}}, fetch.AuthAKSK)
+	// Of 40 jobs over a year, about one is recent enough not to have ended: make the newest active.
+	jobs := s.sim.Jobs()
+	for i, j := range jobs[len(jobs)-6:] {
+		s.sim.SetStatus(j.ID, []int{8, 7, 1}[i%3], 0) // running, waiting, initializing
+	}
 	f.mustSync(t, s.client, options(s.name), nil)
 	var active []fetch.Job
 	for _, j := range s.sim.Jobs() {
@@ -166,4 +172,34 @@ func TestHeadWalkStatusOutgrowsItsCap(t *testing.T) {
 	}
 	f.mustSync(t, s.client, opts, nil)
 	f.check(t, newModel(), s, true)
+}
+
+// A head walk against a service that ignores page stops each status listing of more than a page
+// where page 2 repeats page 1, keeps what it read and ends partial naming the pages; it marks no
+// deletion and asks the detail call about none of the jobs it could not reach.
+func TestHeadWalkPagesIgnored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := mustSource(t, "head-pages", simulator.Options{Jobs: 3000, Seed: 21}, fetch.AuthAKSK)
+	// Enough running jobs that the head walk's listing of them takes several pages: a generated year
+	// has few jobs not ended.
+	jobs := s.sim.Jobs()
+	for _, j := range jobs[len(jobs)-400:] {
+		s.sim.SetStatus(j.ID, 8, time.Minute)
+	}
+	f.mustSync(t, s.client, options(s.name), nil)
+	if err := s.sim.SetDialect(simulator.Dialect{Pages: simulator.PagesIgnore}); err != nil {
+		t.Fatal(err)
+	}
+	s.sim.ResetStats()
+	opts := options(s.name)
+	opts.Kind = store.KindHead
+	res, err := f.sync(s.client, opts)
+	if res.State != store.StatePartial || res.Deleted != 0 || !strings.Contains(res.Error, "pages cannot be walked as documented") ||
+		!strings.Contains(res.Error, "run `indexer probe`") {
+		t.Fatalf("head walk: %v, %+v; want partial naming the pages, nothing deleted", err, res)
+	}
+	if st := s.sim.Stats(); st.DetailRequests != 0 {
+		t.Errorf("%d detail calls about jobs the head walk could not reach", st.DetailRequests)
+	}
 }

@@ -1,6 +1,7 @@
 package syncer_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -25,6 +26,22 @@ type totals struct {
 	explicit, churned                                      int // mutations
 	deleted                                                int64
 	deletedBy                                              map[string]int
+	// Per pages dialect (simulator.Dialect.Pages): cases drawn, syncs, and runs stopped partial because
+	// the pages cannot be walked as documented.
+	pagesCases, pagesSyncs, pagesStopped map[string]int
+}
+
+// walkable says whether a listing of jobs jobs, perPage a page, can be walked in pages dialect mode:
+// every dialect but a page parameter that is ignored (unless one page holds the listing) and pages
+// counted from 0.
+func walkable(mode string, jobs, perPage int) bool {
+	switch mode {
+	case simulator.PagesIgnore:
+		return jobs <= perPage
+	case simulator.PagesZeroBased:
+		return jobs == 0
+	}
+	return true
 }
 
 // propertyChecks is the number of cases per not-found mode when -rapid.checks is not given: four
@@ -69,7 +86,7 @@ func TestSyncProperties(t *testing.T) {
 	for _, notFound := range simulator.NotFoundModes() {
 		t.Run("not-found="+notFound, func(t *testing.T) {
 			t.Parallel()
-			tot := totals{deletedBy: map[string]int{}}
+			tot := totals{deletedBy: map[string]int{}, pagesCases: map[string]int{}, pagesSyncs: map[string]int{}, pagesStopped: map[string]int{}}
 			start := time.Now()
 			rapid.Check(t, func(rt *rapid.T) {
 				tot.cases++
@@ -79,7 +96,10 @@ func TestSyncProperties(t *testing.T) {
 					Search:        rapid.SampledFrom([]string{simulator.SearchName, simulator.SearchNameDesc, simulator.SearchExact}).Draw(rt, "search"),
 					CreateSkew:    rapid.SampledFrom([]time.Duration{0, 0, 2 * time.Second}).Draw(rt, "create_skew"),
 					StatusIgnored: rapid.SampledFrom([]bool{false, false, true}).Draw(rt, "status_filter_ignored"),
+					// The documented pages half of the time, each other answer about pages otherwise.
+					Pages: rapid.SampledFrom(append(slices.Repeat([]string{simulator.PagesDocumented}, 4), simulator.PagesModes()[1:]...)).Draw(rt, "pages"),
 				}
+				tot.pagesCases[dialect.Pages]++
 				auth := rapid.SampledFrom([]string{fetch.AuthAKSK, fetch.AuthToken}).Draw(rt, "auth")
 				p.run(fmt.Sprintf("prop-%s-%04d", notFound, next.Add(1)), auth, dialect)
 			})
@@ -87,6 +107,10 @@ func TestSyncProperties(t *testing.T) {
 				"%d mutations between syncs and %d by churn during walks; %d jobs marked deleted (by detail call %d, by name search %d, by listing %d)",
 				tot.cases, time.Since(start).Round(time.Millisecond), tot.syncs, tot.heads, tot.walks, tot.unverifiedWalks, tot.partial, tot.refused,
 				tot.explicit, tot.churned, tot.deleted, tot.deletedBy[syncer.ByDetail], tot.deletedBy[syncer.BySearch], tot.deletedBy[syncer.ByListing])
+			for _, mode := range simulator.PagesModes() {
+				t.Logf("pages=%-10s %3d cases, %3d syncs, %3d runs partial because the pages cannot be walked as documented",
+					mode, tot.pagesCases[mode], tot.pagesSyncs[mode], tot.pagesStopped[mode])
+			}
 		})
 	}
 }
@@ -97,6 +121,7 @@ type propertyCase struct {
 	tot     *totals
 	m       *model
 	src     *source
+	pages   string // the dialect's answer about pages
 	opts    syncer.Options
 	deleted []simulator.JobState // jobs deleted from the source, which may come back
 }
@@ -112,9 +137,16 @@ func (p *propertyCase) run(name, auth string, dialect simulator.Dialect) {
 	if err != nil {
 		rt.Fatal(err)
 	}
-	p.src = src
+	p.src, p.pages = src, cmp.Or(dialect.Pages, simulator.PagesDocumented)
 	p.opts = options(name)
 	p.opts.PerPage = rapid.SampledFrom([]int{100, 100, 50, 25, 20}).Draw(rt, "per_page")
+	if rapid.IntRange(0, 3).Draw(rt, "whole_pages") == 0 {
+		// Whole pages only, now and then: the end of such a listing is where the pages dialects differ.
+		jobs := sim.Jobs()
+		for _, j := range jobs[len(jobs)/p.opts.PerPage*p.opts.PerPage:] {
+			sim.DeleteJob(j.ID)
+		}
+	}
 	p.opts.MaxWalks = rapid.IntRange(1, 4).Draw(rt, "max_walks")
 	p.opts.PageConcurrency = rapid.SampledFrom([]int{1, 4, 8}).Draw(rt, "page_concurrency") // pages fetched ahead, stored in batches
 	p.opts.DeleteCheckBudget = rapid.SampledFrom([]int{25, 1000}).Draw(rt, "delete_check_budget")
@@ -224,6 +256,19 @@ func (p *propertyCase) syncWith(opts syncer.Options) (syncer.Result, error) {
 			rt.Fatalf("ledger row %+v (%v) differs from the result %+v", r, lerr, res.RunStats)
 		}
 	}
+	p.tot.pagesSyncs[p.pages]++
+	var pagesErr *fetch.PagesError
+	if errors.As(err, &pagesErr) {
+		// Only where the pages cannot be walked, and never in a documented dialect, even under churn.
+		p.tot.pagesStopped[p.pages]++
+		if p.pages != simulator.PagesIgnore && p.pages != simulator.PagesZeroBased {
+			rt.Fatalf("pages=%s: a walk stopped on its pages: %v", p.pages, err)
+		}
+		// Walks before it may have ended (a listing that fitted one page, then grew): none after it.
+		if res.State != store.StatePartial || res.Deleted != 0 {
+			rt.Fatalf("pages=%s: a walk stopped on its pages recorded %+v, want partial, nothing deleted", p.pages, res)
+		}
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, syncer.ErrPartial):
@@ -316,6 +361,11 @@ func (p *propertyCase) syncClean() syncer.Result {
 			if errors.Is(err, syncer.ErrPartial) && res.Verified && res.DeletionsPending > 0 && res.Deleted+res.Updated > 0 {
 				continue // the budget was spent: the next run goes on where this one stopped
 			}
+		}
+		if pagesErr := (*fetch.PagesError)(nil); errors.As(err, &pagesErr) && !walkable(p.pages, len(p.src.sim.Jobs()), opts.PerPage) {
+			// The listing cannot be walked: partial, nothing marked deleted, what was read stored
+			// (checked by syncWith); the mirror cannot equal the source.
+			return res
 		}
 		if err != nil || res.State != store.StateSucceeded || !res.Verified || res.Walks != 1 {
 			p.rt.Fatalf("sync without churn (run %d of the quiet period): %v, %+v", i+1, err, res)

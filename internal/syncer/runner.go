@@ -62,6 +62,7 @@ func NewRunner(cfg *config.Config, src config.Source, h Hooks) (*Runner, error) 
 	opts := Options{
 		Source:            src.Name,
 		PerPage:           src.PerPage,
+		PerPageSetting:    src.PerPageSetting(),
 		MaxWalks:          cfg.MaxWalks,
 		MaxDeleteShare:    cfg.MaxDeleteShare,
 		MaxDeleteMin:      cfg.MaxDeleteMin,

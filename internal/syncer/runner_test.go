@@ -41,7 +41,7 @@ func TestRunnerTakesEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := r.Options()
-	want := syncer.Options{Source: "s", PerPage: 50, MaxWalks: 4, MaxDeleteShare: 0.3, MaxDeleteMin: 7, AllowMassDelete: true,
+	want := syncer.Options{Source: "s", PerPage: 50, PerPageSetting: config.EnvPerPage, MaxWalks: 4, MaxDeleteShare: 0.3, MaxDeleteMin: 7, AllowMassDelete: true,
 		SeenRefresh: time.Hour, Timeout: 10 * time.Minute, PageConcurrency: 2, DeleteCheckBudget: 33,
 		DeleteCheckTime: 45 * time.Second, RateLimit: 7, MaxBufferBytes: 16 << 20}
 	got.Logger, got.Progress = nil, nil

@@ -31,6 +31,7 @@ var _ API = (*fetch.Client)(nil)
 type Options struct {
 	Source          string        // name of the source in the database
 	PerPage         int           // page size of a walk (default config.DefaultPerPage)
+	PerPageSetting  string        // what messages call the page-size setting (default config.EnvPerPage)
 	MaxWalks        int           // walks before the run ends partial (default config.DefaultMaxWalks)
 	MaxDeleteShare  float64       // refuse to delete more than this share of live jobs (0: any share) ...
 	MaxDeleteMin    int           // ... when that is also more than this many jobs (config defaults: 0.5 and 10)
@@ -78,7 +79,7 @@ var ErrMassDelete = errors.New("mass deletion refused")
 var ErrPartial = errors.New("sync partial")
 
 // Sync runs one sync of one source: a full walk, or a head walk (Options.Kind). It returns
-// store.ErrSourceBusy when another run of the same source holds the lock (nothing is recorded then).
+// store.ErrSourceBusy when another run of the same source holds its lease (nothing is recorded then).
 // Otherwise the run is recorded whatever happens, and the error (if any) is the one recorded in
 // sync_runs.error.
 func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, error) {
@@ -97,13 +98,28 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 	s := &syncRun{src: src, run: run, opts: opts, log: log, started: time.Now()}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
+	// A run that lost its lease (it could not renew it for a whole lease, and another run took the
+	// source) stops: its writes would race the other's.
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	go func() {
+		select {
+		case <-run.Lost():
+			stopRun(ErrLeaseLost)
+		case <-ctx.Done():
+		}
+	}()
 	err = s.body(ctx)
 	return s.finish(ctx, err)
 }
 
+// ErrLeaseLost is the cause of a run stopped because another run took its source's lease.
+var ErrLeaseLost = errors.New("the source's lease was lost to another run (this run could not renew it for a whole lease)")
+
 func (o Options) withDefaults() Options {
 	// The defaults users see (config) are those of a run built by hand (tests, bench).
 	o.PerPage = cmp.Or(o.PerPage, config.DefaultPerPage)
+	o.PerPageSetting = cmp.Or(o.PerPageSetting, config.EnvPerPage)
 	o.MaxWalks = cmp.Or(o.MaxWalks, config.DefaultMaxWalks)
 	o.DeleteCheckBudget = cmp.Or(o.DeleteCheckBudget, config.DefaultDeleteCheckBudget)
 	o.DeleteCheckTime = cmp.Or(o.DeleteCheckTime, config.DefaultDeleteCheckTime)
@@ -222,6 +238,7 @@ type syncRun struct {
 	deletedBy     map[string]int
 	lastDetailWhy string
 	lastSearchWhy string
+	headPages     []string // head walk: status listings stopped because their pages cannot be walked as documented
 	prog          progress // progress of the walk: progress.go
 	// Where the run's time went besides the store's steps (the store logs those: "write path"):
 	// waiting for the next pages while nothing was being stored, and refreshing and checking the
@@ -351,12 +368,34 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 		err = serr
 	}
 	if err != nil {
-		return "", err
+		return "", s.pagesOutcome(err, seen)
 	}
 	reason := verdict(wr, seen, anonymous)
 	s.log.Debug("walk ended", "walk", walk, "pages", wr.Pages, "jobs_at_start", wr.Baseline.Total,
 		"jobs_seen", seen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", reason)
 	return reason, nil
+}
+
+// pagesOutcome turns a walk stopped because its pages cannot be walked as documented into the run's
+// outcome: partial (what was read is stored) with the cause and what to do, in one line. No other
+// walk follows and no deletion candidate is checked: another walk would read the same pages, and a
+// job the walk could not reach is no candidate. A per_page the service refuses outright fails the
+// run (nothing could be read), with the setting to change. Other errors pass through.
+func (s *syncRun) pagesOutcome(err error, seen int64) error {
+	var pe *fetch.PagesError
+	var ppe *fetch.PerPageError
+	switch {
+	case errors.As(err, &ppe) && ppe.Err != nil:
+		return fmt.Errorf("%w; set %s lower than %d, to a page size the endpoint accepts, or run `indexer probe`",
+			err, s.opts.PerPageSetting, ppe.PerPage)
+	case errors.As(err, &ppe):
+		return fmt.Errorf("%w: %w; set %s to %d or lower, or run `indexer probe`; upserted the %d jobs read, checked no deletion and did not walk again",
+			ErrPartial, err, s.opts.PerPageSetting, ppe.Served, seen)
+	case errors.As(err, &pe):
+		return fmt.Errorf("%w: %w; upserted the %d jobs read, checked no deletion and did not walk again (it would read the same pages); run `indexer probe` to see how the endpoint numbers its pages",
+			ErrPartial, err, seen)
+	}
+	return err
 }
 
 // verdict says why a walk that saw seen distinct jobs is not proven complete,

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/vizjob/indexer/internal/queue"
 	"github.com/vizjob/indexer/internal/store/pgadmin"
 	"github.com/vizjob/indexer/migrations"
 )
@@ -35,7 +37,7 @@ import (
 
 // templateRecipe is part of the template's hash: change it when the way a template is built
 // changes, so that templates built the old way are not used.
-const templateRecipe = "goose-provider-session-locker/2-vizjob_goose_db_version"
+const templateRecipe = "goose-provider-session-locker/2-vizjob_goose_db_version+river-queue/1"
 
 // versionTable is store.VersionTable (this package cannot import store, whose tests import it):
 // store's TestMigratedTemplateIsCurrent fails if they differ.
@@ -186,6 +188,15 @@ func migrateUp(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
+	if _, err = p.Up(ctx); err != nil {
+		return err
+	}
+	// River's tables, as indexer migrate up creates them.
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	_, err = queue.MigrateUp(ctx, pool, queue.DefaultSchema)
 	return err
 }

@@ -1,7 +1,7 @@
 -- Marks the given jobs deleted, closes their open versions and takes them off the queue of deletion
 -- candidates, in one statement. Only jobs that are live and that the current walk did not list are
 -- marked, whatever ids the caller passes.
--- $1 source, $2 observed_at, $3 job ids, $4 the current walk.
+-- $1 source, $2 observed_at, $3 job ids, $4 the current walk, $5 the run id.
 WITH deleted AS (
     UPDATE modelarts.visualization_jobs AS j
     SET deleted_at = $2::timestamptz,
@@ -9,7 +9,7 @@ WITH deleted AS (
     WHERE j.source = $1::text
       AND j.job_id = ANY ($3::bigint[])
       AND j.deleted_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM pg_temp.vizjob_seen AS s WHERE s.job_id = j.job_id AND s.walk = $4::integer)
+      AND NOT EXISTS (SELECT 1 FROM modelarts.run_seen AS s WHERE s.run_id = $5::bigint AND s.job_id = j.job_id AND s.walk = $4::integer)
     RETURNING j.job_id
 ), closed AS (
     UPDATE modelarts.visualization_job_history AS h

@@ -3,7 +3,7 @@
 -- listed again, or no longer live, leave it; jobs missed again add the walks that missed them to
 -- walks_missed; new ones join. Returns the queue's length.
 -- A full run knows the jobs the source held at its start (known.go) and what its walks listed of them;
--- the seen table holds only the other jobs its walks listed. The missed jobs are those known jobs that
+-- the seen table (modelarts.run_seen, the run's rows) holds only the other jobs its walks listed. The missed jobs are those known jobs that
 -- the last walk did not list (passed in), and the jobs of the seen table that only earlier walks
 -- listed; a run that read nothing at its start ($7 false) also misses every live job not in the seen
 -- table.
@@ -16,16 +16,16 @@ WITH missed AS (
     WHERE j.deleted_at IS NULL
     UNION ALL
     SELECT j.job_id, $4::integer - s.walk
-    FROM pg_temp.vizjob_seen AS s
+    FROM modelarts.run_seen AS s
     JOIN modelarts.visualization_jobs AS j ON j.source = $1::text AND j.job_id = s.job_id
-    WHERE s.walk < $4::integer AND j.deleted_at IS NULL
+    WHERE s.run_id = $3::bigint AND s.walk < $4::integer AND j.deleted_at IS NULL
     UNION ALL
     SELECT j.job_id, $4::integer
     FROM modelarts.visualization_jobs AS j
     WHERE NOT $7::boolean
       AND j.source = $1::text
       AND j.deleted_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM pg_temp.vizjob_seen AS s WHERE s.job_id = j.job_id)
+      AND NOT EXISTS (SELECT 1 FROM modelarts.run_seen AS s WHERE s.run_id = $3::bigint AND s.job_id = j.job_id)
 ), settled AS (
     DELETE FROM modelarts.deletion_candidates AS c
     WHERE c.source = $1::text
