@@ -90,7 +90,10 @@ const credentialsHelp = "A source, from the environment: " + config.EnvProjectID
 
 // syncSource runs one sync of one source, as one tick of the daemon does; the syncer logs its outcome.
 func syncSource(ctx context.Context, cfg *config.Config, src config.Source, st *store.Store, allowMass bool, log *slog.Logger, live *liveLine) error {
-	h := syncer.Hooks{Logger: log, Adjust: func(o *syncer.Options) { o.AllowMassDelete = allowMass }}
+	h := syncer.Hooks{Logger: log, Adjust: func(o *syncer.Options) {
+		o.AllowMassDelete = allowMass
+		o.AllowMassDeleteSetting = "indexer sync --allow-mass-delete" // this command's flag
+	}}
 	if live != nil {
 		h.Progress = func(p syncer.Progress) { live.set(progressText(p)) }
 		defer live.set("")

@@ -339,13 +339,14 @@ func quotaWalk(ctx context.Context, opts Options) (Phase, error) {
 	if err != nil {
 		return Phase{}, err
 	}
+	var m fetch.Meter
 	start := time.Now()
-	res, err := fetch.Walk(ctx, c, fetch.WalkOptions{PerPage: config.DefaultPerPage, Concurrency: opts.PageConcurrency, Verify: true},
+	res, err := fetch.Walk(fetch.WithMeter(ctx, &m), c, fetch.WalkOptions{PerPage: config.DefaultPerPage, Concurrency: opts.PageConcurrency, Verify: true},
 		func(context.Context, *fetch.Page) error { return nil })
 	wall := time.Since(start)
 	mu.Lock()
 	defer mu.Unlock()
-	return Phase{Wall: wall, Requests: res.Requests, Pages: res.Pages, Rows: int64(res.Delivered), Throttled: throttled, Rate: c.Rate()}, err
+	return Phase{Wall: wall, Requests: m.Counts().Requests(), Pages: res.Pages, Rows: int64(res.Delivered), Throttled: throttled, Rate: c.Rate()}, err
 }
 
 // bencher runs the phases of one run.
@@ -388,13 +389,16 @@ func (b *bencher) fetchOnly(ctx context.Context, endpoint string) (Phase, error)
 	if err != nil {
 		return Phase{}, err
 	}
-	var jobs int64
+	var (
+		jobs int64
+		m    fetch.Meter
+	)
 	start := time.Now()
-	res, err := fetch.Walk(ctx, c, b.walkOptions(), func(_ context.Context, p *fetch.Page) error {
+	res, err := fetch.Walk(fetch.WithMeter(ctx, &m), c, b.walkOptions(), func(_ context.Context, p *fetch.Page) error {
 		jobs += int64(len(p.Jobs))
 		return nil
 	})
-	return Phase{Wall: time.Since(start), Requests: res.Requests, Pages: res.Pages, Rows: jobs}, err
+	return Phase{Wall: time.Since(start), Requests: m.Counts().Requests(), Pages: res.Pages, Rows: jobs}, err
 }
 
 // floor walks every page as a sync does and COPYs every job's row into an empty table, in one COPY
@@ -404,7 +408,8 @@ func (b *bencher) floor(ctx context.Context, endpoint string) (Phase, error) {
 	if err != nil {
 		return Phase{}, err
 	}
-	wctx, cancel := context.WithCancel(ctx)
+	var m fetch.Meter
+	wctx, cancel := context.WithCancel(fetch.WithMeter(ctx, &m))
 	defer cancel()
 	pages := make(chan []store.Job, 16)
 	type walked struct {
@@ -442,7 +447,7 @@ func (b *bencher) floor(ctx context.Context, endpoint string) (Phase, error) {
 	if err == nil {
 		err = b.st.DropFloor(ctx)
 	}
-	return Phase{Wall: wall, Requests: w.res.Requests, Pages: w.res.Pages, Rows: n}, err
+	return Phase{Wall: wall, Requests: m.Counts().Requests(), Pages: w.res.Pages, Rows: n}, err
 }
 
 // profilePath is where the sync of phase in run i writes its CPU profile ("": none).

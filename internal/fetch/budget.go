@@ -23,13 +23,26 @@ type DeadlineError struct {
 	MaxRate  float64       // the rate's ceiling, requests per second
 	Need     time.Duration // Requests at MaxRate
 	Left     time.Duration // time left before the deadline
+
+	// DeadlineSetting and RateSetting name the settings of the run's deadline and of the rate ceiling
+	// (Config.RunTimeoutSetting, Config.MaxRateSetting); empty: described without a name.
+	DeadlineSetting, RateSetting string
 }
 
 func (e *DeadlineError) Error() string {
 	return fmt.Sprintf("the listing holds %d jobs: %d more requests take at least %s at the rate ceiling of %g requests/s, "+
-		"more than the %s left before the run's deadline: raise the run deadline (INDEXER_RUN_TIMEOUT) to at least %s, "+
-		"or the rate ceiling (INDEXER_MAX_RATE_LIMIT) if the API's quota allows",
-		e.Jobs, e.Requests, e.Need.Round(time.Second), e.MaxRate, e.Left.Round(time.Second), roomFor(e.Need))
+		"more than the %s left before the run's deadline: raise the run deadline%s to at least %s, "+
+		"or the rate ceiling%s if the API's quota allows",
+		e.Jobs, e.Requests, e.Need.Round(time.Second), e.MaxRate, e.Left.Round(time.Second), inParens(e.DeadlineSetting), roomFor(e.Need),
+		inParens(e.RateSetting))
+}
+
+// inParens is " (name)", or "" without a name.
+func inParens(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " (" + name + ")"
 }
 
 // fitsDeadline fails fast when requests at the rate's ceiling outlast ctx's
@@ -45,7 +58,8 @@ func (c *Client) fitsDeadline(ctx context.Context, total int64, requests int) er
 		return time.Duration(float64(requests) / rate * float64(time.Second))
 	}
 	if need := at(c.limiter.ceiling); need > left {
-		return &DeadlineError{Jobs: total, Requests: requests, MaxRate: c.limiter.ceiling, Need: need, Left: left}
+		return &DeadlineError{Jobs: total, Requests: requests, MaxRate: c.limiter.ceiling, Need: need, Left: left,
+			DeadlineSetting: c.cfg.RunTimeoutSetting, RateSetting: c.cfg.MaxRateSetting}
 	}
 	if start := c.cfg.RateLimit; at(start) > left {
 		c.log.Warn("at the starting rate the walk would outlast the run's deadline: it relies on the API allowing more",

@@ -76,6 +76,11 @@ type Config struct {
 	MaxRateLimit float64
 	Logger       *slog.Logger // nil: discard
 
+	// RunTimeoutSetting and MaxRateSetting name, in the caller's users' words (a flag, a variable), the
+	// settings behind the deadline of a caller's context and MaxRateLimit, for a *DeadlineError to say
+	// what to raise; empty: described without a name.
+	RunTimeoutSetting, MaxRateSetting string
+
 	// AllowInsecureHTTP accepts http:// endpoints on other hosts than loopback. Without it, New refuses
 	// them: the signature, the token and the IAM password would travel in clear text.
 	AllowInsecureHTTP bool
@@ -300,23 +305,25 @@ func (c *Client) GoString() string { return c.String() }
 // ListPage fetches and decodes one page of the list call. It validates q
 // before sending (errors wrap ErrBadInput) and retries transient failures,
 // including a 2xx answer whose body is not JSON at all (cut short, or a
-// gateway's HTML page). An answer with is_success false is an *APIError. On
-// an error after a request was sent, the returned Page is not nil and holds
-// only HTTPRequests and RetriesNeeded.
+// gateway's HTML page). An answer with is_success false is an *APIError.
+// The requests are counted by the Meter of ctx (KindSearch when q has
+// SearchContent, else KindList).
 func (c *Client) ListPage(ctx context.Context, q Query) (*Page, error) {
 	if err := c.checkQuery(q); err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
+	kind := KindList
+	if q.SearchContent != "" {
+		kind = KindSearch
+	}
 	var p *Page
-	requests, err := c.get(ctx, c.jobsPath(), c.listParams(q), func(body []byte) (err error) {
+	err := c.get(ctx, kind, c.jobsPath(), c.listParams(q), func(body []byte) (err error) {
 		p, err = DecodePage(body)
 		return err
 	})
-	counts := &Page{HTTPRequests: requests, RetriesNeeded: max(requests-1, 0)}
 	if err != nil {
-		return counts, fmt.Errorf("list jobs: %w", err)
+		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	p.HTTPRequests, p.RetriesNeeded = counts.HTTPRequests, counts.RetriesNeeded
 	return p, nil
 }
 
@@ -327,7 +334,7 @@ func (c *Client) GetJob(ctx context.Context, jobID int64) (*Job, error) {
 		return nil, fmt.Errorf("get job %d: %w", jobID, inputError("job id is negative"))
 	}
 	var job *Job
-	_, err := c.get(ctx, c.jobsPath()+"/"+strconv.FormatInt(jobID, 10), nil, func(body []byte) (err error) {
+	err := c.get(ctx, KindDetail, c.jobsPath()+"/"+strconv.FormatInt(jobID, 10), nil, func(body []byte) (err error) {
 		job, err = decodeDetail(body)
 		return err
 	})

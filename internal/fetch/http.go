@@ -84,14 +84,14 @@ func (e *finalError) Unwrap() error { return e.err }
 // 2xx body that is not JSON at all (cut short, or a gateway's HTML page) is
 // retried like a network failure; a JSON body decode rejects is not. Under
 // token authentication a 401 that says the token is bad renews the token and
-// retries once. It returns the number of HTTP requests sent.
-func (c *Client) get(ctx context.Context, path string, params url.Values, decode func(body []byte) error) (int, error) {
+// retries once. Every request sent is counted as kind by the Meter of ctx, if any.
+func (c *Client) get(ctx context.Context, kind, path string, params url.Values, decode func(body []byte) error) error {
 	var (
 		requests int
 		renewed  bool
 	)
 	attempt := func(ctx context.Context, tok string) error {
-		ans, err := c.send(ctx, path, params, tok)
+		ans, err := c.send(ctx, kind, requests > 0, path, params, tok)
 		requests++
 		if err != nil {
 			return err
@@ -127,13 +127,13 @@ func (c *Client) get(ctx context.Context, path string, params url.Values, decode
 		if errors.As(err, &ae) && ae.service == "" {
 			ae.Attempts = requests
 		}
-		return requests, err
+		return err
 	}
-	return requests, nil
+	return nil
 }
 
-// send makes one GET request to ModelArts.
-func (c *Client) send(ctx context.Context, path string, params url.Values, token string) (*answer, error) {
+// send makes one GET request of kind to ModelArts; retry says it repeats a failed one of the same call.
+func (c *Client) send(ctx context.Context, kind string, retry bool, path string, params url.Values, token string) (*answer, error) {
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return nil, err
@@ -146,7 +146,7 @@ func (c *Client) send(ctx context.Context, path string, params url.Values, token
 		return nil, err
 	}
 	sent := time.Now()
-	ans, err := c.do(req, "")
+	ans, err := c.do(req, "", kind, retry)
 	if c.limiter != nil {
 		c.observe(sent, ans, err)
 	}
@@ -195,9 +195,11 @@ func (c *Client) newRequest(ctx context.Context, path string, params url.Values,
 	return req, nil
 }
 
-// do sends req and reads the whole answer. A non-2xx answer becomes an
-// *APIError of service (empty for ModelArts).
-func (c *Client) do(req *http.Request, service string) (*answer, error) {
+// do sends req, a request of kind (retry: repeating a failed one of the same call), and reads the
+// whole answer. A non-2xx answer becomes an *APIError of service (empty for ModelArts). It is the one
+// place requests are sent: the Meter of req's context counts each here.
+func (c *Client) do(req *http.Request, service, kind string, retry bool) (*answer, error) {
+	meterOf(req.Context()).sent(kind, retry)
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if c.cfg.OnResponse != nil {
 		status := 0

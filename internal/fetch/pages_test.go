@@ -26,13 +26,13 @@ func pagesLister(mode string, n, capPerPage int) *fakeLister {
 		case mode == "clamp" && past:
 			idx = max(pages, 1) - 1
 		case mode == "error400" && past:
-			return &Page{HTTPRequests: 1}, &APIError{HTTPStatus: 400, Code: "ModelArts.0104", Message: "Parameter error: page is out of range"}
+			return &Page{}, &APIError{HTTPStatus: 400, Code: "ModelArts.0104", Message: "Parameter error: page is out of range"}
 		case mode == "error404" && past:
-			return &Page{HTTPRequests: 1}, &APIError{HTTPStatus: 404, Message: "Not Found"}
+			return &Page{}, &APIError{HTTPStatus: 404, Message: "Not Found"}
 		case mode == "zero-based":
 			idx = q.Page
 		}
-		p := &Page{TotalCount: int64(n), HTTPRequests: 1}
+		p := &Page{TotalCount: int64(n)}
 		for id := idx*per + 1; id <= min((idx+1)*per, n); id++ {
 			p.Jobs = append(p.Jobs, Job{ID: int64(id)})
 		}
@@ -89,8 +89,8 @@ func TestWalkEndsOnEveryPagesAnswer(t *testing.T) {
 				}
 				// Sequentially, exactly the requests named; requested ahead, never past the total's
 				// confirming page plus the window of the pages requested ahead.
-				if conc == 1 && res.Requests != tc.requests || res.Requests > tc.requests+conc-1 {
-					t.Errorf("%d requests, want %d", res.Requests, tc.requests)
+				if n := len(l.queries); conc == 1 && n != tc.requests || n > tc.requests+conc-1 {
+					t.Errorf("%d requests, want %d", n, tc.requests)
 				}
 				for _, q := range l.queries {
 					if q.Page > tc.jobs/100+2 {
@@ -106,15 +106,15 @@ func TestWalkEndsOnEveryPagesAnswer(t *testing.T) {
 // PagesPastTotal pages past the last page the total announces.
 func TestWalkBoundPastTotal(t *testing.T) {
 	l := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
-		return &Page{TotalCount: 1000, HTTPRequests: 1, Jobs: jobsOf(ids(int64(q.Page)*100, 100))}, nil
+		return &Page{TotalCount: 1000, Jobs: jobsOf(ids(int64(q.Page)*100, 100))}, nil
 	}}
-	res, err := Walk(context.Background(), l, WalkOptions{}, func(context.Context, *Page) error { return nil })
+	_, err := Walk(context.Background(), l, WalkOptions{}, func(context.Context, *Page) error { return nil })
 	var pe *PagesError
 	if !errors.As(err, &pe) || pe.Page != 10+PagesPastTotal+1 || !strings.Contains(err.Error(), "the pages do not end where the total says") {
 		t.Fatalf("Walk = %v, want a PagesError at page %d", err, 10+PagesPastTotal+1)
 	}
-	if res.Requests != 10+PagesPastTotal || len(l.queries) != 10+PagesPastTotal {
-		t.Errorf("%d requests, want %d", res.Requests, 10+PagesPastTotal)
+	if len(l.queries) != 10+PagesPastTotal {
+		t.Errorf("%d requests, want %d", len(l.queries), 10+PagesPastTotal)
 	}
 }
 
@@ -124,7 +124,7 @@ func TestWalkPerPageRefused(t *testing.T) {
 	l := pagesLister("documented", 1000, 50)
 	res, err := Walk(context.Background(), l, WalkOptions{}, func(context.Context, *Page) error { return nil })
 	var ppe *PerPageError
-	if !errors.As(err, &ppe) || ppe.Served != 50 || ppe.PerPage != 100 || res.Delivered != 50 || res.Requests != 1 {
+	if !errors.As(err, &ppe) || ppe.Served != 50 || ppe.PerPage != 100 || res.Delivered != 50 || len(l.queries) != 1 {
 		t.Fatalf("Walk = %v, %+v; want a PerPageError after page 1 with its 50 jobs delivered", err, res)
 	}
 	if want := "page 1 held 50 jobs although per_page=100 was asked and job_total_count is 1000"; !strings.Contains(err.Error(), want) {
@@ -136,7 +136,7 @@ func TestWalkPerPageRefused(t *testing.T) {
 	}
 
 	refused := &fakeLister{list: func(context.Context, Query) (*Page, error) {
-		return &Page{HTTPRequests: 1}, &APIError{HTTPStatus: 400, Code: "ModelArts.0104", Message: `Invalid parameter per_page: "100" is not an integer from 1 to 50`}
+		return &Page{}, &APIError{HTTPStatus: 400, Code: "ModelArts.0104", Message: `Invalid parameter per_page: "100" is not an integer from 1 to 50`}
 	}}
 	_, err = Walk(context.Background(), refused, WalkOptions{Verify: true}, func(context.Context, *Page) error { return nil })
 	if !errors.As(err, &ppe) || !errors.Is(err, ErrBadInput) || !strings.HasPrefix(err.Error(), "newest-jobs baseline: the service refused per_page=100") {

@@ -153,20 +153,12 @@ func (f *prefetcher) take(page int) (*Page, error) {
 	return r.p, r.err
 }
 
-// stop cancels the requests still in flight, waits for them and returns the
-// requests and retries of the pages never taken: pages fetched past the end
-// of the walk.
-func (f *prefetcher) stop() (requests, retries int) {
+// stop cancels the requests still in flight and waits for them. The pages never taken (fetched past
+// the end of the walk) are dropped; their requests were counted when they were sent.
+func (f *prefetcher) stop() {
 	f.mu.Lock()
 	f.stopped = true
 	f.mu.Unlock()
 	f.cancel()
 	f.wg.Wait()
-	for _, r := range f.pending {
-		if r.p != nil {
-			requests += r.p.HTTPRequests
-			retries += r.p.RetriesNeeded
-		}
-	}
-	return requests, retries
 }

@@ -21,7 +21,7 @@ type bigPages struct {
 
 func (b *bigPages) ListPage(_ context.Context, q Query) (*Page, error) {
 	time.Sleep(time.Millisecond)
-	p := &Page{TotalCount: int64(b.total), HTTPRequests: 1}
+	p := &Page{TotalCount: int64(b.total)}
 	for i := (q.Page-1)*q.PerPage + 1; i <= min(q.Page*q.PerPage, b.total); i++ {
 		p.Jobs = append(p.Jobs, Job{ID: int64(i), CreateTime: int64(i), Desc: b.desc, Raw: []byte(b.desc)})
 	}

@@ -131,10 +131,6 @@ func (w *walker) probe(ctx context.Context, l Lister, opts WalkOptions) error {
 	q := opts.query(1)
 	q.Order = "desc"
 	p, err := l.ListPage(ctx, q)
-	if p != nil {
-		w.res.Requests += p.HTTPRequests
-		w.res.Retries += p.RetriesNeeded
-	}
 	if err != nil {
 		if perPageRefused(err) {
 			err = &PerPageError{PerPage: opts.PerPage, Err: err}

@@ -110,24 +110,32 @@ func TestWalkFailsFastWhenTheDeadlineCannotBeMet(t *testing.T) {
 			AK: simulator.DefaultAK, SK: simulator.DefaultSK,
 			HTTPClient: &http.Client{Transport: simulator.InMemory(sim.Handler())},
 			RateLimit:  5, MaxRateLimit: 5,
+			// The indexer names its settings (config.Config.Origin, in syncer.NewRunner).
+			RunTimeoutSetting: "INDEXER_RUN_TIMEOUT", MaxRateSetting: "INDEXER_MAX_RATE_LIMIT",
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		res, err := fetch.Walk(ctx, c, fetch.WalkOptions{}, func(context.Context, *fetch.Page) error { return nil })
+		m := new(fetch.Meter)
+		_, err = fetch.Walk(fetch.WithMeter(ctx, m), c, fetch.WalkOptions{}, func(context.Context, *fetch.Page) error { return nil })
 		var de *fetch.DeadlineError
 		if !errors.As(err, &de) {
 			t.Fatalf("walk error = %v, want a *fetch.DeadlineError", err)
 		}
-		if de.Jobs != 10_000 || de.Requests != 100 || res.Requests != 1 {
-			t.Errorf("error %+v after %d requests, want 10000 jobs, 100 requests, after 1 request", de, res.Requests)
+		if de.Jobs != 10_000 || de.Requests != 100 || m.Counts().List != 1 {
+			t.Errorf("error %+v after %d requests, want 10000 jobs, 100 requests, after 1 request", de, m.Counts().List)
 		}
 		for _, want := range []string{"INDEXER_RUN_TIMEOUT", "INDEXER_MAX_RATE_LIMIT", "at least 20s", "to at least 1m0s"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not mention %s", err, want)
 			}
+		}
+		// Without names from the caller, fetch describes the settings and names none of the indexer's.
+		de.DeadlineSetting, de.RateSetting = "", ""
+		if msg := de.Error(); strings.Contains(msg, "INDEXER_") || !strings.Contains(msg, "raise the run deadline to at least 1m0s, or the rate ceiling if") {
+			t.Errorf("error without setting names: %q", msg)
 		}
 	})
 }

@@ -45,12 +45,13 @@ func TestRetryAfterHonoured(t *testing.T) {
 			h := newHarness(t, AuthAKSK, api, nil)
 			api.before = failFirst(2, tt.status, map[string]string{"Retry-After": tt.header(h.clock.Now())},
 				`{"error_code":"APIG.0308","error_msg":"slow down"}`)
-			p, err := h.client.ListPage(context.Background(), page1)
+			m := new(Meter)
+			p, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
 			if err != nil {
 				t.Fatalf("ListPage: %v", err)
 			}
-			if p.HTTPRequests != 3 || p.RetriesNeeded != 2 || len(p.Jobs) != 5 {
-				t.Errorf("page: %d requests, %d retries, %d jobs; want 3, 2, 5", p.HTTPRequests, p.RetriesNeeded, len(p.Jobs))
+			if c := m.Counts(); c.List != 3 || c.Retries != 2 || len(p.Jobs) != 5 {
+				t.Errorf("page: %d requests, %d retries, %d jobs; want 3, 2, 5", c.List, c.Retries, len(p.Jobs))
 			}
 			waits := h.sleeps.all()
 			if len(waits) != 2 {
@@ -71,9 +72,10 @@ func TestLongRetryAfterHonoured(t *testing.T) {
 	api := &fakeJobs{n: 2}
 	h := newHarness(t, AuthAKSK, api, nil) // MaxBackoff 30s, MaxRetryAfter 2m
 	api.before = failFirst(1, 429, map[string]string{"Retry-After": "95"}, `{"error_code":"APIG.0308","error_msg":"slow down"}`)
-	p, err := h.client.ListPage(context.Background(), page1)
-	if err != nil || p.HTTPRequests != 2 {
-		t.Fatalf("ListPage = %+v, %v; want success after 2 requests", p, err)
+	m := new(Meter)
+	p, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
+	if err != nil || m.Counts().List != 2 {
+		t.Fatalf("ListPage = %+v, %v after %+v; want success after 2 requests", p, err, m.Counts())
 	}
 	if w := h.sleeps.all(); len(w) != 1 || w[0] != 95*time.Second {
 		t.Errorf("waits = %v, want exactly [1m35s]", w)
@@ -123,13 +125,14 @@ func TestTransientStatusesRetriedUpToMaxAttempts(t *testing.T) {
 			api := &fakeJobs{}
 			h := newHarness(t, AuthAKSK, api, func(c *Config) { c.MaxAttempts = 4; c.BaseBackoff = time.Second; c.MaxBackoff = 3 * time.Second })
 			api.before = failFirst(100, status, nil, `{"error_code":"ModelArts.0010","error_msg":"busy"}`)
-			p, err := h.client.ListPage(context.Background(), page1)
+			m := new(Meter)
+			_, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
 			var ae *APIError
 			if !errors.As(err, &ae) || ae.HTTPStatus != status {
 				t.Fatalf("error = %v, want *APIError %d", err, status)
 			}
-			if n := api.count.Load(); n != 4 || ae.Attempts != 4 || p.HTTPRequests != 4 || p.RetriesNeeded != 3 {
-				t.Errorf("server saw %d requests; error says %d, page says %d/%d; want 4, 4, 4/3", n, ae.Attempts, p.HTTPRequests, p.RetriesNeeded)
+			if n, c := api.count.Load(), m.Counts(); n != 4 || ae.Attempts != 4 || c.List != 4 || c.Retries != 3 {
+				t.Errorf("server saw %d requests; error says %d, meter says %d/%d; want 4, 4, 4/3", n, ae.Attempts, c.List, c.Retries)
 			}
 			waits := h.sleeps.all()
 			caps := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
@@ -238,7 +241,8 @@ func TestMalformedSuccessAnswers(t *testing.T) {
 				w.Write([]byte(tt.body))
 				return true
 			}
-			p, err := h.client.ListPage(context.Background(), page1)
+			m := new(Meter)
+			_, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
 			if !errors.Is(err, ErrDecode) {
 				t.Fatalf("error = %v, want ErrDecode", err)
 			}
@@ -247,8 +251,8 @@ func TestMalformedSuccessAnswers(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
 			}
-			if p == nil || p.HTTPRequests != tt.requests || int(api.count.Load()) != tt.requests {
-				t.Errorf("page counts %+v, server saw %d; want %d requests", p, api.count.Load(), tt.requests)
+			if c := m.Counts(); c.List != tt.requests || int(api.count.Load()) != tt.requests {
+				t.Errorf("meter counts %+v, server saw %d; want %d requests", c, api.count.Load(), tt.requests)
 			}
 		})
 	}
@@ -275,12 +279,13 @@ func TestCutBodyRetried(t *testing.T) {
 				w.Write([]byte(`{"is_success":true,"jobs":[{"job_id":1`))
 				return true
 			}
-			p, err := h.client.ListPage(context.Background(), page1)
+			m := new(Meter)
+			p, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
 			if err != nil {
 				t.Fatalf("ListPage: %v", err)
 			}
-			if p.HTTPRequests != 2 || p.RetriesNeeded != 1 || len(p.Jobs) != 3 {
-				t.Errorf("page: %d requests, %d retries, %d jobs; want 2, 1, 3", p.HTTPRequests, p.RetriesNeeded, len(p.Jobs))
+			if c := m.Counts(); c.List != 2 || c.Retries != 1 || len(p.Jobs) != 3 {
+				t.Errorf("page: %d requests, %d retries, %d jobs; want 2, 1, 3", c.List, c.Retries, len(p.Jobs))
 			}
 		})
 	}
@@ -333,12 +338,13 @@ func TestNetworkErrorsRetried(t *testing.T) {
 		}
 		return true
 	}
-	p, err := h.client.ListPage(context.Background(), page1)
+	m := new(Meter)
+	p, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
 	if err != nil {
 		t.Fatalf("ListPage: %v", err)
 	}
-	if p.HTTPRequests != 3 || len(p.Jobs) != 2 {
-		t.Errorf("page: %d requests, %d jobs; want 3 and 2", p.HTTPRequests, len(p.Jobs))
+	if c := m.Counts(); c.List != 3 || len(p.Jobs) != 2 {
+		t.Errorf("page: %d requests, %d jobs; want 3 and 2", c.List, len(p.Jobs))
 	}
 }
 
@@ -357,9 +363,10 @@ func TestAttemptTimeoutRetried(t *testing.T) {
 		}
 		return false
 	}
-	p, err := h.client.ListPage(context.Background(), page1)
-	if err != nil || p.HTTPRequests != 2 {
-		t.Fatalf("ListPage = %+v, %v; want success after 2 requests", p, err)
+	m := new(Meter)
+	p, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
+	if err != nil || m.Counts().List != 2 {
+		t.Fatalf("ListPage = %+v, %v after %+v; want success after 2 requests", p, err, m.Counts())
 	}
 }
 

@@ -109,7 +109,7 @@ func (c *Client) requestToken(ctx context.Context) (string, time.Time, error) {
 	)
 	err = c.retry(ctx, "iam token", func(ctx context.Context) error {
 		requests++
-		ans, err := c.postToken(ctx, body)
+		ans, err := c.postToken(ctx, body, requests > 1)
 		if err != nil {
 			return c.scrub(err)
 		}
@@ -131,7 +131,7 @@ func (c *Client) tokenRequest() map[string]any {
 	}}
 }
 
-func (c *Client) postToken(ctx context.Context, body []byte) (*answer, error) {
+func (c *Client) postToken(ctx context.Context, body []byte, retry bool) (*answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.IAMEndpoint+"/v3/auth/tokens", bytes.NewReader(body))
@@ -140,7 +140,7 @@ func (c *Client) postToken(ctx context.Context, body []byte) (*answer, error) {
 	}
 	req.Header.Set("Content-Type", "application/json;charset=utf8")
 	req.Header.Set("User-Agent", userAgent)
-	return c.do(req, "iam")
+	return c.do(req, "iam", KindToken, retry)
 }
 
 // parseToken reads the token from X-Subject-Token and its expiry from

@@ -18,12 +18,13 @@ import (
 func TestTokenCachedAcrossPages(t *testing.T) {
 	api := &fakeJobs{n: 450}
 	h := newHarness(t, AuthToken, api, nil)
-	res, err := Walk(context.Background(), h.client, WalkOptions{}, func(context.Context, *Page) error { return nil })
+	m := new(Meter)
+	res, err := Walk(WithMeter(context.Background(), m), h.client, WalkOptions{}, func(context.Context, *Page) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Pages != 5 || res.Requests != 5 || res.Delivered != 450 {
-		t.Errorf("walk = %+v", res)
+	if c := m.Counts(); res.Pages != 5 || c.List != 5 || c.Token != 1 || res.Delivered != 450 {
+		t.Errorf("walk = %+v, meter %+v", res, c)
 	}
 	if n := h.iam.requests.Load(); n != 1 {
 		t.Errorf("%d IAM requests for 5 pages, want 1", n)
@@ -128,18 +129,19 @@ func TestTokenRenewedOnceOn401(t *testing.T) {
 				}
 				return reject
 			}
-			p, err := h.client.ListPage(context.Background(), page1)
+			m := new(Meter)
+			_, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("ListPage error = %v, want error %v", err, tt.wantErr)
 			}
 			if err != nil && !errors.Is(err, ErrAuth) {
 				t.Errorf("error %v should match ErrAuth", err)
 			}
-			if n := api.count.Load(); int(n) != tt.requests || p.HTTPRequests != tt.requests {
-				t.Errorf("server saw %d requests, page says %d; want %d", n, p.HTTPRequests, tt.requests)
+			if n, c := api.count.Load(), m.Counts(); int(n) != tt.requests || c.List != tt.requests {
+				t.Errorf("server saw %d requests, meter says %d; want %d", n, c.List, tt.requests)
 			}
-			if n := h.iam.requests.Load(); n != tt.iamQueries {
-				t.Errorf("%d IAM requests, want %d", n, tt.iamQueries)
+			if n := h.iam.requests.Load(); n != tt.iamQueries || int32(m.Counts().Token) != n {
+				t.Errorf("%d IAM requests (meter: %d), want %d", n, m.Counts().Token, tt.iamQueries)
 			}
 		})
 	}
@@ -160,9 +162,10 @@ func TestAnyRejectedCachedTokenRenewed(t *testing.T) {
 		}
 		return false
 	}
-	p, err := h.client.ListPage(context.Background(), page1)
-	if err != nil || p.HTTPRequests != 2 || h.iam.requests.Load() != 2 {
-		t.Fatalf("ListPage = %+v, %v with %d IAM requests; want success after renewal", p, err, h.iam.requests.Load())
+	m := new(Meter)
+	p, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
+	if c := m.Counts(); err != nil || c.List != 2 || c.Token != 1 || c.Retries != 1 || h.iam.requests.Load() != 2 {
+		t.Fatalf("ListPage = %+v, %v with %d IAM requests (meter %+v); want success after renewal", p, err, h.iam.requests.Load(), c)
 	}
 }
 
@@ -215,9 +218,10 @@ func TestIAMServerErrorsRetried(t *testing.T) {
 		}
 		return false
 	}
-	p, err := h.client.ListPage(context.Background(), page1)
-	if err != nil || p.HTTPRequests != 1 {
-		t.Fatalf("ListPage = %+v, %v", p, err)
+	m := new(Meter)
+	p, err := h.client.ListPage(WithMeter(context.Background(), m), page1)
+	if c := m.Counts(); err != nil || c.List != 1 || c.Token != 3 || c.Retries != 2 {
+		t.Fatalf("ListPage = %+v, %v (meter %+v); want 1 list request after 3 token requests, 2 of them retries", p, err, c)
 	}
 	if n := h.iam.requests.Load(); n != 3 {
 		t.Errorf("%d IAM requests, want 3", n)

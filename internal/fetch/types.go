@@ -60,12 +60,10 @@ type Query struct {
 
 // Page is one decoded answer of the list call.
 type Page struct {
-	Jobs          []Job
-	TotalCount    int64 // job_total_count: jobs matching the query now
-	CountLimit    int64 // job_count_limit
-	Quotas        int64 // quotas
-	HTTPRequests  int   // requests this page took, retries included
-	RetriesNeeded int   // retries this page took
+	Jobs       []Job
+	TotalCount int64 // job_total_count: jobs matching the query now
+	CountLimit int64 // job_count_limit
+	Quotas     int64 // quotas
 
 	// BadItems lists the items of jobs that could not be decoded (not an
 	// object, no job_id, a field of the wrong type). They are left out of

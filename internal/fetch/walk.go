@@ -33,7 +33,7 @@ type WalkOptions struct {
 	// of a listing that does not change makes the requests a sequential walk
 	// makes. Pages still reach fn in page order, so fn, the stop conditions
 	// and Verify see what a sequential walk would; pages fetched past the end
-	// are discarded (their requests count in WalkResult.Requests).
+	// are discarded (their requests are counted all the same, by the Meter of the walk's context).
 	Concurrency int
 
 	// MaxBatch is how many consecutive pages WalkBatches may hand to fn at
@@ -137,13 +137,13 @@ func (e *PageCapError) Error() string {
 
 // WalkResult reports what a walk did, also when it failed part way.
 type WalkResult struct {
-	Pages, Requests, Retries int // Requests and Retries include the probe of a Verify walk
-	FirstTotal, LastTotal    int64
-	TotalsStable             bool   // every page reported the same job_total_count
-	Delivered                int    // jobs passed to fn after collapsing duplicates
-	Duplicates               int    // jobs dropped as already seen on the same or the previous page
-	BadItems                 int    // items no page could decode (see Page.BadItems)
-	EndedBy                  string // one of the Ended* constants; "" after another error
+	Pages                 int // pages handed over (requests are counted by a Meter: see WithMeter)
+	FirstTotal, LastTotal int64
+	TotalsStable          bool   // every page reported the same job_total_count
+	Delivered             int    // jobs passed to fn after collapsing duplicates
+	Duplicates            int    // jobs dropped as already seen on the same or the previous page
+	BadItems              int    // items no page could decode (see Page.BadItems)
+	EndedBy               string // one of the Ended* constants; "" after another error
 
 	// Verify walks only.
 	Baseline Baseline // the listing just before page 1
@@ -194,11 +194,7 @@ func WalkBatches(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx co
 
 func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(ctx context.Context, pages []*Page) error) error {
 	pf := newPrefetcher(ctx, l, opts)
-	defer func() {
-		requests, retries := pf.stop()
-		w.res.Requests += requests
-		w.res.Retries += retries
-	}()
+	defer pf.stop()
 	total := w.res.Baseline.Total // the listing's length as last reported; 0: unknown
 	confirming := false           // the last page was full and reached its total
 	batch := make([]*Page, 0, opts.MaxBatch)
@@ -219,10 +215,6 @@ func (w *walker) walk(ctx context.Context, l Lister, opts WalkOptions, fn func(c
 			// such a service costs at most one window of requests, once (no other walk follows).
 			pf.advance(page, min(lastPage(total, opts.PerPage), opts.MaxPages+1))
 			p, err := pf.take(page)
-			if p != nil {
-				w.res.Requests += p.HTTPRequests
-				w.res.Retries += p.RetriesNeeded
-			}
 			if err == nil && p == nil {
 				err = errors.New("lister returned no page and no error")
 			}

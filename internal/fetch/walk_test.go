@@ -35,7 +35,7 @@ func (f *fakeLister) ListPage(ctx context.Context, q Query) (*Page, error) {
 // pages past the end are empty.
 func pagesOf(total int64, pages ...[]int64) *fakeLister {
 	return &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
-		p := &Page{TotalCount: total, HTTPRequests: 1}
+		p := &Page{TotalCount: total}
 		if q.Page <= len(pages) {
 			for _, id := range pages[q.Page-1] {
 				p.Jobs = append(p.Jobs, Job{ID: id})
@@ -140,7 +140,7 @@ func TestWalkCollapsesDuplicates(t *testing.T) {
 func TestWalkCountsAndTotals(t *testing.T) {
 	totals := []int64{5, 5, 6}
 	l := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
-		p := &Page{TotalCount: totals[q.Page-1], HTTPRequests: q.Page, RetriesNeeded: q.Page - 1}
+		p := &Page{TotalCount: totals[q.Page-1]}
 		p.Jobs = []Job{{ID: int64(q.Page)}}
 		if q.Page < 3 {
 			p.BadItems = []BadItem{{Index: 1, Raw: []byte(`"x"`), Reason: "want a JSON object, got string"}}
@@ -151,7 +151,7 @@ func TestWalkCountsAndTotals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := WalkResult{Pages: 3, Requests: 6, Retries: 3, FirstTotal: 5, LastTotal: 6, TotalsStable: false,
+	want := WalkResult{Pages: 3, FirstTotal: 5, LastTotal: 6, TotalsStable: false,
 		Delivered: 3, BadItems: 2, EndedBy: EndedShortPage}
 	if !reflect.DeepEqual(res, want) {
 		t.Errorf("result = %+v, want %+v", res, want)
@@ -171,17 +171,17 @@ func TestWalkErrorKeepsProgress(t *testing.T) {
 	boom := &APIError{HTTPStatus: 503, Code: "ModelArts.0010", Attempts: 5}
 	l := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
 		if q.Page == 3 {
-			return &Page{HTTPRequests: 5, RetriesNeeded: 4}, boom
+			return &Page{}, boom
 		}
-		return &Page{TotalCount: 1000, HTTPRequests: 1, Jobs: jobsOf(ids(int64(q.Page-1)*100+1, 100))}, nil
+		return &Page{TotalCount: 1000, Jobs: jobsOf(ids(int64(q.Page-1)*100+1, 100))}, nil
 	}}
 	var got [][]int64
 	res, err := Walk(context.Background(), l, WalkOptions{}, collect(&got))
 	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "walk page 3: ") {
 		t.Fatalf("error = %v, want the page-3 failure", err)
 	}
-	want := WalkResult{Pages: 2, Requests: 7, Retries: 4, FirstTotal: 1000, LastTotal: 1000, TotalsStable: true, Delivered: 200}
-	if !reflect.DeepEqual(res, want) || len(got) != 2 {
+	want := WalkResult{Pages: 2, FirstTotal: 1000, LastTotal: 1000, TotalsStable: true, Delivered: 200}
+	if !reflect.DeepEqual(res, want) || len(got) != 2 || len(l.queries) != 3 {
 		t.Errorf("result = %+v with %d pages delivered, want %+v", res, len(got), want)
 	}
 
@@ -255,12 +255,13 @@ func TestWalkOverHTTP(t *testing.T) {
 			api := &fakeJobs{n: 230}
 			h := newHarness(t, mode, api, nil)
 			st := 7
-			res, err := Walk(context.Background(), h.client, WalkOptions{Status: &st, SortBy: SortJobID, Order: "desc"},
+			m := new(Meter)
+			res, err := Walk(WithMeter(context.Background(), m), h.client, WalkOptions{Status: &st, SortBy: SortJobID, Order: "desc"},
 				func(context.Context, *Page) error { return nil })
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Pages != 3 || res.Requests != 3 || res.Delivered != 230 || res.FirstTotal != 230 || res.EndedBy != EndedShortPage {
+			if res.Pages != 3 || m.Counts().List != 3 || res.Delivered != 230 || res.FirstTotal != 230 || res.EndedBy != EndedShortPage {
 				t.Errorf("walk = %+v", res)
 			}
 			queries, _ := api.recorded()
@@ -290,7 +291,7 @@ func (l *liveList) ListPage(_ context.Context, q Query) (*Page, error) {
 		// create_time descending, ties still by id ascending
 		slices.SortStableFunc(order, func(a, b Job) int { return cmp.Or(cmp.Compare(b.CreateTime, a.CreateTime), cmp.Compare(a.ID, b.ID)) })
 	}
-	p := &Page{TotalCount: int64(len(order)), HTTPRequests: 1}
+	p := &Page{TotalCount: int64(len(order))}
 	if from := (q.Page - 1) * q.PerPage; from < len(order) {
 		p.Jobs = append(p.Jobs, order[from:min(from+q.PerPage, len(order))]...)
 	}
@@ -405,8 +406,8 @@ func TestWalkVerifyFindsSkips(t *testing.T) {
 			if res.Baseline.Total != 250 || res.Baseline.Last != (Key{CreateTime: l0Last.CreateTime, ID: 250}) || res.Baseline.Ambiguous {
 				t.Errorf("baseline = %+v", res.Baseline)
 			}
-			if res.Requests != res.Pages+1 {
-				t.Errorf("%d requests for %d pages, want one more (the probe)", res.Requests, res.Pages)
+			if l.requests != res.Pages+1 {
+				t.Errorf("%d requests for %d pages, want one more (the probe)", l.requests, res.Pages)
 			}
 		})
 	}
@@ -484,9 +485,9 @@ func TestWalkVerifyFailuresAndOptions(t *testing.T) {
 		}
 	}
 	boom := &APIError{HTTPStatus: 503}
-	l := &fakeLister{list: func(context.Context, Query) (*Page, error) { return &Page{HTTPRequests: 3, RetriesNeeded: 2}, boom }}
+	l := &fakeLister{list: func(context.Context, Query) (*Page, error) { return &Page{}, boom }}
 	res, err := Walk(context.Background(), l, WalkOptions{Verify: true}, nil)
-	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "newest-jobs baseline: ") || res.Requests != 3 || res.Retries != 2 || res.Pages != 0 {
+	if !errors.Is(err, ErrServer) || !strings.HasPrefix(err.Error(), "newest-jobs baseline: ") || len(l.queries) != 1 || res.Pages != 0 {
 		t.Errorf("Walk = %+v, %v", res, err)
 	}
 }
@@ -560,7 +561,7 @@ func (s *syncList) ListPage(ctx context.Context, q Query) (*Page, error) {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return &Page{HTTPRequests: 1}, ctx.Err()
+			return &Page{}, ctx.Err()
 		}
 	}
 	s.mu.Lock()
@@ -611,7 +612,7 @@ func TestWalkConcurrentKeepsOrderAndRequests(t *testing.T) {
 				// The probe, the pages with jobs, and the empty page that confirms a full last one.
 				pages := n/100 + 1
 				requests, maxInFlight, inFlight := l.stats()
-				if requests != pages+1 || res.Requests != requests || res.Pages != pages || res.Unseen(int64(n)) != 0 {
+				if requests != pages+1 || res.Pages != pages || res.Unseen(int64(n)) != 0 {
 					t.Errorf("%d requests (result %+v), want %d pages and the probe", requests, res, pages)
 				}
 				if maxInFlight > k || (k > 1 && pages > 2 && maxInFlight < 2) || inFlight != 0 {
@@ -628,9 +629,9 @@ func TestWalkConcurrentErrorKeepsProgress(t *testing.T) {
 	boom := &APIError{HTTPStatus: 503, Code: "ModelArts.0010", Attempts: 5}
 	inner := &fakeLister{list: func(_ context.Context, q Query) (*Page, error) {
 		if q.Page == 3 {
-			return &Page{HTTPRequests: 5, RetriesNeeded: 4}, boom
+			return &Page{}, boom
 		}
-		return &Page{TotalCount: 1000, HTTPRequests: 1, Jobs: jobsOf(ids(int64(q.Page-1)*100+1, 100))}, nil
+		return &Page{TotalCount: 1000, Jobs: jobsOf(ids(int64(q.Page-1)*100+1, 100))}, nil
 	}}
 	l := &syncList{inner: inner, delay: func(q Query) time.Duration {
 		if q.Page > 3 {
@@ -644,7 +645,7 @@ func TestWalkConcurrentErrorKeepsProgress(t *testing.T) {
 		t.Fatalf("error = %v, want the page-3 failure", err)
 	}
 	requests, _, inFlight := l.stats()
-	if res.Pages != 2 || len(got) != 2 || res.Delivered != 200 || inFlight != 0 || res.Requests != 7+requests-3 {
+	if res.Pages != 2 || len(got) != 2 || res.Delivered != 200 || inFlight != 0 || requests < 3 {
 		t.Errorf("result = %+v after %d requests (%d still running), %d pages delivered", res, requests, inFlight, len(got))
 	}
 
@@ -754,7 +755,7 @@ func testWalkBatches(t *testing.T) {
 	boom := &APIError{HTTPStatus: 503}
 	failing := &syncList{inner: &fakeLister{list: func(ctx context.Context, q Query) (*Page, error) {
 		if q.Page == 7 {
-			return &Page{HTTPRequests: 1}, boom
+			return &Page{}, boom
 		}
 		return inner.ListPage(ctx, q)
 	}}}

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/vizjob/indexer/internal/fetch"
 	"github.com/vizjob/indexer/internal/store"
@@ -24,14 +25,16 @@ import (
 //   - A run that met malformed items in its verified walk ends partial (exit 3) once its deletions are
 //     done: the mirror of those jobs is not current.
 
-// badItems counts the malformed items of each walk of a run.
+// badItems records, logs and counts the malformed items of each walk of a run.
 type badItems struct {
+	log     *slog.Logger
+	record  func(ctx context.Context, rows []store.BadItem) error // keeps them in modelarts.bad_items
 	perWalk map[int]int
 }
 
 // keep records the malformed items of one page and logs them. It returns how many have no usable
 // job_id: those make the walk unverifiable.
-func (b *badItems) keep(ctx context.Context, s *syncRun, walk int, items []fetch.BadItem) (anonymous int, err error) {
+func (b *badItems) keep(ctx context.Context, walk int, items []fetch.BadItem) (anonymous int, err error) {
 	if len(items) == 0 {
 		return 0, nil
 	}
@@ -48,9 +51,9 @@ func (b *badItems) keep(ctx context.Context, s *syncRun, walk int, items []fetch
 		} else {
 			anonymous++
 		}
-		s.log.Warn("malformed item not mirrored; kept in modelarts.bad_items", attrs...)
+		b.log.Warn("malformed item not mirrored; kept in modelarts.bad_items", attrs...)
 	}
-	if err := s.run.RecordBadItems(ctx, rows, s.opts.Now()); err != nil {
+	if err := b.record(ctx, rows); err != nil {
 		return anonymous, err
 	}
 	return anonymous, nil

@@ -3,7 +3,9 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vizjob/indexer/internal/fetch"
@@ -51,19 +53,84 @@ const (
 	untrusted
 )
 
-// confirmer settles the deletion candidates of one run within its budget.
+// outcome is what asking one kind of evidence about a candidate came to: settled (the candidate was
+// confirmed gone, or shown alive and kept), or not, with why not.
+type outcome struct {
+	settled bool
+	why     string // when not settled: why this evidence could not settle the candidate
+}
+
+var settled = outcome{settled: true}
+
+func unsettled(format string, a ...any) outcome { return outcome{why: fmt.Sprintf(format, a...)} }
+
+// evidence is one kind of the service's evidence about deletions that costs calls (the detail call,
+// the name search). The confirmer gives every kind the same skeleton (evidenceSource.ask): whether
+// it applies to the candidate, calibration once per run, trust, and the call budget; a kind says only
+// how it calibrates and how it checks one candidate. Adding a kind is a type with these methods and
+// a line in newConfirmer.
+type evidence interface {
+	// kind is the kind's name in Result.DeletedBy and the logs (ByDetail, BySearch).
+	kind() string
+	// label names the kind in messages ("detail call", "name search").
+	label() string
+	// applies says why the kind cannot settle cand at all ("" when it can), before any call.
+	applies(cand store.Candidate) string
+	// calibrate learns, with calls of its own (each spent first), whether the kind gives evidence in
+	// this run: "" when it does, else why not.
+	calibrate(ctx context.Context, c *confirmer, cand store.Candidate) (string, error)
+	// check settles cand with one call (spent by the skeleton), confirming it gone or keeping it alive
+	// through c, or says why not.
+	check(ctx context.Context, c *confirmer, cand store.Candidate) (outcome, error)
+}
+
+// evidenceSource is one kind of evidence and what the run learnt of it.
+type evidenceSource struct {
+	ev    evidence
+	trust trust
+	why   string // when untrusted: why
+}
+
+// ask settles cand with the kind of evidence when it applies, is trusted and the budget allows.
+func (e *evidenceSource) ask(ctx context.Context, c *confirmer, cand store.Candidate) (outcome, error) {
+	if why := e.ev.applies(cand); why != "" {
+		return outcome{why: why}, nil
+	}
+	if e.trust == untested {
+		e.trust = untrusted
+		why, err := e.ev.calibrate(ctx, c, cand)
+		if err != nil {
+			return outcome{}, err
+		}
+		if e.why = why; why == "" {
+			e.trust = trusted
+		}
+	}
+	if e.trust != trusted {
+		return unsettled("%s not trusted: %s", e.ev.label(), e.why), nil
+	}
+	if !c.affordable() {
+		return unsettled("budget spent"), nil
+	}
+	c.spend()
+	return e.ev.check(ctx, c, cand)
+}
+
+// confirmer settles the deletion candidates of one run within its budget. It holds what the checks
+// need of the run, and no more.
 type confirmer struct {
-	s        *syncRun
-	calls    int       // calls left in the budget
-	deadline time.Time // no new call after this
-	verified bool      // a walk of the run was verified complete
+	api      API
+	log      *slog.Logger
+	keep     func(ctx context.Context, jobs []fetch.Job) error // upserts a candidate the service showed
+	perPage  int
+	recent   []fetch.Job // jobs this run listed, latest last: calibration asks about them
+	maxID    int64       // the greatest job id this run listed
+	calls    int         // calls left in the budget
+	deadline time.Time   // no new call after this
+	verified bool        // a walk of the run was verified complete
 	listing  *fetch.Baseline
 
-	detail      trust
-	detailShape fetch.NotFoundShape
-	detailWhy   string
-	search      trust
-	searchWhy   string
+	sources []*evidenceSource // tried in order: the detail call, then the name search
 
 	gone    []int64
 	by      map[string]int
@@ -71,10 +138,24 @@ type confirmer struct {
 	checked int
 }
 
+// newConfirmer sets up the checks of the run s with its budget.
+func (s *syncRun) newConfirmer() *confirmer {
+	c := &confirmer{api: s.src, log: s.log, keep: s.upsert, perPage: s.opts.PerPage, recent: s.recent, maxID: s.maxID,
+		calls: s.opts.DeleteCheckBudget, verified: s.verified, by: map[string]int{},
+		sources: []*evidenceSource{{ev: &detailEvidence{}}, {ev: searchEvidence{}}}}
+	if s.opts.DeleteCheckTime > 0 {
+		c.deadline = time.Now().Add(s.opts.DeleteCheckTime)
+	}
+	if b := s.lastBaseline; b != nil && b.Whole {
+		c.listing = b
+	}
+	return c
+}
+
 // settleCandidates refreshes the queue of deletion candidates after the last walk, checks as many as
 // the budget allows, and marks deleted those the service says do not exist, unless that would delete
-// too large a share of the source. It returns ErrMassDelete when it refuses, and records the queue's
-// length in the run's stats.
+// too large a share of the source (massDelete). It returns a *MassDeleteError when it refuses, and
+// records the queue's length in the run's stats.
 func (s *syncRun) settleCandidates(ctx context.Context) error {
 	total, err := s.run.RefreshCandidates(ctx, s.opts.Now())
 	if err != nil {
@@ -84,13 +165,7 @@ func (s *syncRun) settleCandidates(ctx context.Context) error {
 	if total == 0 {
 		return nil
 	}
-	c := &confirmer{s: s, calls: s.opts.DeleteCheckBudget, verified: s.verified, by: map[string]int{}}
-	if s.opts.DeleteCheckTime > 0 {
-		c.deadline = time.Now().Add(s.opts.DeleteCheckTime)
-	}
-	if b := s.lastBaseline; b != nil && b.Whole {
-		c.listing = b
-	}
+	c := s.newConfirmer()
 	cands, err := s.run.CandidatesToCheck(ctx, max(s.opts.DeleteCheckBudget, 1))
 	if err != nil {
 		return err
@@ -98,6 +173,30 @@ func (s *syncRun) settleCandidates(ctx context.Context) error {
 	// Checks take a request each, at the rate limit: say what is coming.
 	s.log.Info("checking deletion candidates with the service", "candidates", total, "checking", len(cands),
 		"budget_calls", s.opts.DeleteCheckBudget, "budget_time", s.opts.DeleteCheckTime.String())
+	if err := c.checkAll(ctx, cands, s.opts.ProgressLogEvery); err != nil {
+		return err
+	}
+	s.stats.DeletionChecks += s.opts.DeleteCheckBudget - c.calls
+	if err := s.applyChecks(ctx, c, total); err != nil {
+		return err
+	}
+	for _, e := range c.sources {
+		if e.why == "" {
+			continue
+		}
+		switch e.ev.kind() {
+		case ByDetail:
+			s.lastDetailWhy = e.why
+		case BySearch:
+			s.lastSearchWhy = e.why
+		}
+	}
+	return ctx.Err()
+}
+
+// checkAll asks the service about cands, in order, while the budget lasts, logging its progress every
+// logEvery. A cancelled ctx ends it without an error: what was settled is recorded all the same.
+func (c *confirmer) checkAll(ctx context.Context, cands []store.Candidate, logEvery time.Duration) error {
 	started, lastLog := time.Now(), time.Now()
 	for i, cand := range cands {
 		if !c.affordable() {
@@ -109,32 +208,29 @@ func (s *syncRun) settleCandidates(ctx context.Context) error {
 			}
 			return err
 		}
-		if time.Since(lastLog) >= s.opts.ProgressLogEvery && i+1 < len(cands) {
+		if time.Since(lastLog) >= logEvery && i+1 < len(cands) {
 			lastLog = time.Now()
-			s.log.Info("deletion checks progress", "asked", i+1, "of", len(cands), "confirmed_gone", len(c.gone),
+			c.log.Info("deletion checks progress", "asked", i+1, "of", len(cands), "confirmed_gone", len(c.gone),
 				"calls_left", c.calls, "elapsed", time.Since(started).Round(time.Second).String())
 		}
 	}
-	s.stats.DeletionChecks += s.opts.DeleteCheckBudget - c.calls
+	return nil
+}
 
-	// The mass-deletion guard, on confirmed deletions: when only some candidates were checked, their
-	// share of confirmed deletions is projected onto all of them.
-	gone := int64(len(c.gone))
-	projected := gone
-	if c.checked > 0 && int64(c.checked) < total {
-		projected = gone * total / int64(c.checked)
-	}
+// applyChecks marks deleted the candidates c confirmed gone, unless the mass-deletion guard refuses,
+// and records every check; total is the queue's length before.
+func (s *syncRun) applyChecks(ctx context.Context, c *confirmer, total int64) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	if gone > 0 {
+	if len(c.gone) > 0 {
 		live, err := s.run.LiveCount(wctx)
 		if err != nil {
 			return err
 		}
-		if !s.opts.AllowMassDelete && projected > int64(s.opts.MaxDeleteMin) && float64(projected) > s.opts.MaxDeleteShare*float64(live) {
-			return fmt.Errorf("%w: %d of %d live jobs (%.0f%%) would be marked deleted (the service confirmed %d of the %d candidates checked gone), "+
-				"more than the %.0f%% allowed; nothing was marked deleted. If they really are gone, run once with indexer sync --allow-mass-delete",
-				ErrMassDelete, projected, live, 100*float64(projected)/float64(live), gone, c.checked, 100*s.opts.MaxDeleteShare)
+		g := massGuard{MaxShare: s.opts.MaxDeleteShare, MaxMin: s.opts.MaxDeleteMin, Allow: s.opts.AllowMassDelete}
+		if err := g.check(int64(len(c.gone)), int64(c.checked), total, live); err != nil {
+			err.Setting = s.opts.AllowMassDeleteSetting
+			return err
 		}
 		n, err := s.run.MarkDeleted(wctx, s.opts.Now(), c.gone)
 		s.stats.Deleted += n
@@ -158,13 +254,7 @@ func (s *syncRun) settleCandidates(ctx context.Context) error {
 			"deleted", s.stats.Deleted, "by_detail", c.by[ByDetail], "by_search", c.by[BySearch], "by_listing", c.by[ByListing],
 			"pending", s.stats.DeletionsPending)
 	}
-	if c.detailWhy != "" {
-		s.lastDetailWhy = c.detailWhy
-	}
-	if c.searchWhy != "" {
-		s.lastSearchWhy = c.searchWhy
-	}
-	return ctx.Err()
+	return nil
 }
 
 // affordable says whether one more call fits the budget.
@@ -174,196 +264,179 @@ func (c *confirmer) affordable() bool {
 
 func (c *confirmer) spend() { c.calls-- }
 
-// check asks the service about one candidate and records the outcome.
+// check asks the service about one candidate, each kind of evidence in turn, then the listing, and
+// records the outcome.
 func (c *confirmer) check(ctx context.Context, cand store.Candidate) error {
 	c.checked++
-	why, err := c.byDetail(ctx, cand)
-	if err != nil || why == "" {
-		return err
-	}
-	swhy, err := c.bySearch(ctx, cand)
-	if err != nil || swhy == "" {
-		return err
+	whys := make([]string, 0, len(c.sources))
+	for _, e := range c.sources {
+		o, err := e.ask(ctx, c, cand)
+		if err != nil || o.settled {
+			return err
+		}
+		whys = append(whys, o.why)
 	}
 	if c.listing != nil && !c.listing.Listed(cand.JobID) {
 		c.confirmGone(cand, ByListing)
 		return nil
 	}
-	c.checks = append(c.checks, store.CandidateCheck{JobID: cand.JobID, Outcome: store.CheckUnknown, Answer: why + "; " + swhy})
+	c.checks = append(c.checks, store.CandidateCheck{JobID: cand.JobID, Outcome: store.CheckUnknown, Answer: strings.Join(whys, "; ")})
 	return nil
 }
 
 func (c *confirmer) confirmGone(cand store.Candidate, by string) {
 	c.gone = append(c.gone, cand.JobID)
 	c.by[by]++
-	c.s.log.Info("deletion confirmed by the service", "job_id", cand.JobID, "job_name", truncate(cand.Name, 100), "evidence", by)
+	c.log.Info("deletion confirmed by the service", "job_id", cand.JobID, "job_name", truncate(cand.Name, 100), "evidence", by)
 }
 
 // alive upserts a candidate the service showed: a walk skipped it, it was not deleted.
 func (c *confirmer) alive(ctx context.Context, j fetch.Job) error {
-	c.s.log.Warn("deletion candidate still exists; kept and updated (a walk skipped it)", "job_id", j.ID)
-	if err := c.s.upsert(ctx, []fetch.Job{j}); err != nil {
+	c.log.Warn("deletion candidate still exists; kept and updated (a walk skipped it)", "job_id", j.ID)
+	if err := c.keep(ctx, []fetch.Job{j}); err != nil {
 		return err
 	}
 	c.checks = append(c.checks, store.CandidateCheck{JobID: j.ID, Outcome: store.CheckAlive})
 	return nil
 }
 
-// byDetail settles cand with the detail call when it is trusted. It returns "" when settled, else
-// why not.
-func (c *confirmer) byDetail(ctx context.Context, cand store.Candidate) (string, error) {
-	if c.detail == untested {
-		if err := c.calibrateDetail(ctx, cand.JobID); err != nil {
-			return "", err
-		}
-	}
-	if c.detail != trusted {
-		return "detail call not trusted: " + c.detailWhy, nil
-	}
-	if !c.affordable() {
-		return "budget spent", nil
-	}
-	c.spend()
-	j, err := c.s.src.GetJob(ctx, cand.JobID)
+// detailEvidence: the detail call answers the not-found it gives for an id that cannot exist.
+type detailEvidence struct {
+	shape fetch.NotFoundShape // its answer for an id that cannot exist, once calibrated
+}
+
+func (*detailEvidence) kind() string                   { return ByDetail }
+func (*detailEvidence) label() string                  { return "detail call" }
+func (*detailEvidence) applies(store.Candidate) string { return "" }
+
+// check settles cand with the detail call.
+func (d *detailEvidence) check(ctx context.Context, c *confirmer, cand store.Candidate) (outcome, error) {
+	j, err := c.api.GetJob(ctx, cand.JobID)
 	switch shape, notFound := fetch.JobNotFound(err); {
 	case err == nil && j != nil && j.ID == cand.JobID:
-		return "", c.alive(ctx, *j)
+		return settled, c.alive(ctx, *j)
 	case err == nil:
-		return fmt.Sprintf("the detail call for job %d answered another job", cand.JobID), nil
-	case notFound && shape == c.detailShape:
+		return unsettled("the detail call for job %d answered another job", cand.JobID), nil
+	case notFound && shape == d.shape:
 		c.confirmGone(cand, ByDetail)
-		return "", nil
+		return settled, nil
 	case ctx.Err() != nil:
-		return "", ctx.Err()
+		return outcome{}, ctx.Err()
 	case notFound:
-		return fmt.Sprintf("the detail call answered %s, not the %s it gives for an id that cannot exist", shape, c.detailShape), nil
+		return unsettled("the detail call answered %s, not the %s it gives for an id that cannot exist", shape, d.shape), nil
 	default:
-		return "the detail call answered: " + textcap.Clean(err.Error(), 300), nil
+		return unsettled("the detail call answered: %s", textcap.Clean(err.Error(), 300)), nil
 	}
 }
 
-// calibrateDetail learns, once per run, whether the detail call gives evidence: its answer for an id
-// that cannot exist must be a recognised not-found, and its answer for a job this run listed must be
-// that job.
-func (c *confirmer) calibrateDetail(ctx context.Context, candID int64) error {
-	c.detail = untrusted
+// calibrate learns, once per run, whether the detail call gives evidence: its answer for an id that
+// cannot exist must be a recognised not-found, and its answer for a job this run listed must be that
+// job.
+func (d *detailEvidence) calibrate(ctx context.Context, c *confirmer, cand store.Candidate) (string, error) {
 	if !c.affordable() {
-		c.detailWhy = "budget spent"
-		return nil
+		return "budget spent", nil
 	}
-	impossible := fetch.ImpossibleJobID(max(c.s.maxID, candID))
+	impossible := fetch.ImpossibleJobID(max(c.maxID, cand.JobID))
 	c.spend()
-	_, err := c.s.src.GetJob(ctx, impossible)
+	_, err := c.api.GetJob(ctx, impossible)
 	shape, ok := fetch.JobNotFound(err)
 	switch {
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return "", ctx.Err()
 	case err == nil:
-		c.detailWhy = fmt.Sprintf("the detail call returned a job for id %d, which cannot exist", impossible)
-		return nil
+		return fmt.Sprintf("the detail call returned a job for id %d, which cannot exist", impossible), nil
 	case !ok:
-		c.detailWhy = "its answer for an id that cannot exist is not a recognised not-found: " + textcap.Clean(err.Error(), 300)
-		c.s.log.Warn("the detail call gives no evidence of deletions in this run; using name searches", "reason", c.detailWhy)
-		return nil
+		why := "its answer for an id that cannot exist is not a recognised not-found: " + textcap.Clean(err.Error(), 300)
+		c.log.Warn("the detail call gives no evidence of deletions in this run; using name searches", "reason", why)
+		return why, nil
 	}
-	if len(c.s.recent) > 0 && c.affordable() {
-		known := c.s.recent[len(c.s.recent)-1]
+	if len(c.recent) > 0 && c.affordable() {
+		known := c.recent[len(c.recent)-1]
 		c.spend()
-		j, err := c.s.src.GetJob(ctx, known.ID)
+		j, err := c.api.GetJob(ctx, known.ID)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 		if err != nil || j == nil || j.ID != known.ID {
-			c.detailWhy = fmt.Sprintf("the detail call did not return job %d, listed in this run: %v", known.ID, err)
-			c.s.log.Warn("the detail call gives no evidence of deletions in this run; using name searches", "reason", c.detailWhy)
-			return nil
+			why := fmt.Sprintf("the detail call did not return job %d, listed in this run: %v", known.ID, err)
+			c.log.Warn("the detail call gives no evidence of deletions in this run; using name searches", "reason", why)
+			return why, nil
 		}
 	}
-	c.detail, c.detailShape = trusted, shape
-	return nil
-}
-
-// bySearch settles cand with a name search when searches are trusted. It returns "" when settled,
-// else why not.
-func (c *confirmer) bySearch(ctx context.Context, cand store.Candidate) (string, error) {
-	if cand.Name == "" {
-		return "no name to search for", nil
-	}
-	if c.search == untested {
-		if err := c.calibrateSearch(ctx); err != nil {
-			return "", err
-		}
-	}
-	if c.search != trusted {
-		return "name search not trusted: " + c.searchWhy, nil
-	}
-	if !c.affordable() {
-		return "budget spent", nil
-	}
-	c.spend()
-	p, err := c.s.searchName(ctx, cand.Name)
-	switch {
-	case ctx.Err() != nil:
-		return "", ctx.Err()
-	case err != nil:
-		return "name search failed: " + textcap.Clean(err.Error(), 300), nil
-	}
-	if i := slices.IndexFunc(p.Jobs, func(j fetch.Job) bool { return j.ID == cand.JobID }); i >= 0 {
-		return "", c.alive(ctx, p.Jobs[i])
-	}
-	if !p.Whole(c.s.opts.PerPage) {
-		return fmt.Sprintf("a search for its name matched %d jobs, more than one complete page", p.TotalCount), nil
-	}
-	if !c.verified && cand.WalksMissed < 2 {
-		return "missing from a name search, but a job renamed since it was last seen would be too: waits until a verified walk or a second walk misses it", nil
-	}
-	c.confirmGone(cand, BySearch)
+	d.shape = shape
 	return "", nil
 }
 
-// calibrateSearch learns, once per run, whether a name search finds a job this run listed.
-func (c *confirmer) calibrateSearch(ctx context.Context) error {
-	c.search = untrusted
+// searchEvidence: a name search answers one complete page without the candidate.
+type searchEvidence struct{}
+
+func (searchEvidence) kind() string  { return BySearch }
+func (searchEvidence) label() string { return "name search" }
+
+func (searchEvidence) applies(cand store.Candidate) string {
+	if cand.Name == "" {
+		return "no name to search for"
+	}
+	return ""
+}
+
+// check settles cand with a name search.
+func (searchEvidence) check(ctx context.Context, c *confirmer, cand store.Candidate) (outcome, error) {
+	p, err := c.searchName(ctx, cand.Name)
+	switch {
+	case ctx.Err() != nil:
+		return outcome{}, ctx.Err()
+	case err != nil:
+		return unsettled("name search failed: %s", textcap.Clean(err.Error(), 300)), nil
+	}
+	if i := slices.IndexFunc(p.Jobs, func(j fetch.Job) bool { return j.ID == cand.JobID }); i >= 0 {
+		return settled, c.alive(ctx, p.Jobs[i])
+	}
+	if !p.Whole(c.perPage) {
+		return unsettled("a search for its name matched %d jobs, more than one complete page", p.TotalCount), nil
+	}
+	if !c.verified && cand.WalksMissed < 2 {
+		return unsettled("missing from a name search, but a job renamed since it was last seen would be too: waits until a verified walk or a second walk misses it"), nil
+	}
+	c.confirmGone(cand, BySearch)
+	return settled, nil
+}
+
+// calibrate learns, once per run, whether a name search finds a job this run listed.
+func (searchEvidence) calibrate(ctx context.Context, c *confirmer, _ store.Candidate) (string, error) {
+	why := ""
 	tried := 0
-	for i := len(c.s.recent) - 1; i >= 0 && tried < 2; i-- {
-		known := c.s.recent[i]
+	for i := len(c.recent) - 1; i >= 0 && tried < 2; i-- {
+		known := c.recent[i]
 		if known.Name == "" {
 			continue
 		}
 		if !c.affordable() {
-			c.searchWhy = "budget spent"
-			return nil
+			return "budget spent", nil
 		}
 		tried++
 		c.spend()
-		p, err := c.s.searchName(ctx, known.Name)
+		p, err := c.searchName(ctx, known.Name)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 		if err != nil {
-			c.searchWhy = "a name search failed: " + textcap.Clean(err.Error(), 300)
-			return nil
+			return "a name search failed: " + textcap.Clean(err.Error(), 300), nil
 		}
 		if slices.ContainsFunc(p.Jobs, func(j fetch.Job) bool { return j.ID == known.ID }) {
-			c.search = trusted
-			return nil
+			return "", nil
 		}
-		c.searchWhy = fmt.Sprintf("a search for the name of job %d, listed in this run, did not find it", known.ID)
+		why = fmt.Sprintf("a search for the name of job %d, listed in this run, did not find it", known.ID)
 	}
 	if tried == 0 {
-		c.searchWhy = "no job listed in this run to test a name search with"
+		why = "no job listed in this run to test a name search with"
 	}
-	c.s.log.Warn("name searches give no evidence of deletions in this run", "reason", c.searchWhy)
-	return nil
+	c.log.Warn("name searches give no evidence of deletions in this run", "reason", why)
+	return why, nil
 }
 
 // searchName lists the first page of the jobs whose name matches name (fetch.NameSearch).
-func (s *syncRun) searchName(ctx context.Context, name string) (*fetch.Page, error) {
-	q := fetch.Query{Page: 1, PerPage: s.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: fetch.NameSearch(name)}
-	p, err := s.src.ListPage(ctx, q)
-	if p != nil {
-		s.stats.Requests += p.HTTPRequests
-		s.stats.Retries += p.RetriesNeeded
-	}
-	return p, err
+func (c *confirmer) searchName(ctx context.Context, name string) (*fetch.Page, error) {
+	q := fetch.Query{Page: 1, PerPage: c.perPage, SortBy: fetch.SortCreateTime, Order: "asc", SearchContent: fetch.NameSearch(name)}
+	return c.api.ListPage(ctx, q)
 }

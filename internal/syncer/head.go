@@ -64,7 +64,6 @@ func (s *syncRun) head(ctx context.Context) error {
 			continue
 		}
 		budget--
-		s.stats.Requests++
 		j, err := s.src.GetJob(ctx, id)
 		switch {
 		case err == nil && j != nil && j.ID == id:
@@ -111,10 +110,6 @@ func (s *syncRun) headNewest(ctx context.Context) (more bool, err error) {
 	floor := newest.Add(-HeadSkew).UnixMilli()
 	for page := 1; ; page++ {
 		p, err := s.src.ListPage(ctx, fetch.Query{Page: page, PerPage: s.opts.PerPage, SortBy: fetch.SortCreateTime, Order: "desc"})
-		if p != nil {
-			s.stats.Requests += p.HTTPRequests
-			s.stats.Retries += p.RetriesNeeded
-		}
 		if err != nil {
 			return false, fmt.Errorf("head walk, newest jobs, page %d: %w", page, err)
 		}
@@ -122,7 +117,7 @@ func (s *syncRun) headNewest(ctx context.Context) (more bool, err error) {
 		if page == 1 {
 			s.stats.APITotalCount = p.TotalCount
 		}
-		if _, err := s.bad.keep(ctx, s, 1, p.BadItems); err != nil {
+		if _, err := s.bad.keep(ctx, 1, p.BadItems); err != nil {
 			return false, err
 		}
 		s.stats.BadItems += int64(len(p.BadItems))
@@ -184,8 +179,6 @@ func (s *syncRun) headActive(ctx context.Context) (left []int64, capped []int, e
 				return s.upsert(ctx, keep)
 			})
 		s.stats.Pages += wr.Pages
-		s.stats.Requests += wr.Requests
-		s.stats.Retries += wr.Retries
 		var capErr *fetch.PageCapError
 		var pagesErr *fetch.PagesError
 		switch overCap := errors.As(err, &capErr); {

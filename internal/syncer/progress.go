@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vizjob/indexer/internal/fetch"
+	"github.com/vizjob/indexer/internal/store"
 )
 
 // Progress is how far a run has come, reported after each stored batch of pages
@@ -61,11 +62,16 @@ type progress struct {
 	walkStart time.Time
 	pages     int
 	jobs      int64
-	requests  int // of the walk
-	retries   int
 	announced bool
 	lastRow   time.Time
 	lastLog   time.Time
+}
+
+// metered returns st with the requests and retries the run's meter has counted so far.
+func (s *syncRun) metered(st store.RunStats) store.RunStats {
+	c := s.meter.Counts()
+	st.Requests, st.Retries = c.Requests(), c.Retries
+	return st
 }
 
 // startWalk resets the walk's counters.
@@ -80,13 +86,11 @@ func (s *syncRun) batchStored(ctx context.Context, walk int, pages []*fetch.Page
 	pr.jobs += int64(jobs)
 	var total int64
 	for _, p := range pages {
-		pr.requests += p.HTTPRequests
-		pr.retries += p.RetriesNeeded
 		total = p.TotalCount
 	}
 	p := Progress{
 		Source: s.opts.Source, RunID: s.run.ID(), Walk: walk, Pages: pr.pages, Jobs: pr.jobs, Total: total,
-		Requests: s.stats.Requests + pr.requests, Elapsed: time.Since(pr.walkStart),
+		Requests: s.meter.Counts().Requests(), Elapsed: time.Since(pr.walkStart),
 	}
 	if total > 0 { // a short last page, or the empty page that confirms a full one
 		p.PagesTotal = int(min((total+int64(s.opts.PerPage))/int64(s.opts.PerPage), math.MaxInt32))
@@ -110,10 +114,8 @@ func (s *syncRun) batchStored(ctx context.Context, walk int, pages []*fetch.Page
 	}
 	if time.Since(pr.lastRow) >= s.opts.ProgressEvery {
 		pr.lastRow = time.Now()
-		st := s.stats
+		st := s.metered(s.stats)
 		st.Pages += pr.pages
-		st.Requests += pr.requests
-		st.Retries += pr.retries
 		st.JobsSeen = max(st.JobsSeen, pr.jobs)
 		st.APITotalCount = total
 		if err := s.run.Progress(ctx, st); err != nil && ctx.Err() == nil {

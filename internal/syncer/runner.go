@@ -52,6 +52,8 @@ func NewRunner(cfg *config.Config, src config.Source, h Hooks) (*Runner, error) 
 		RateLimit:         cfg.RateLimit,
 		MaxRateLimit:      cfg.MaxRateLimit,
 		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
+		RunTimeoutSetting: cfg.Origin(config.EnvRunTimeout),
+		MaxRateSetting:    cfg.Origin(config.EnvMaxRateLimit),
 		HTTPClient:        h.HTTPClient,
 		OnResponse:        h.OnResponse,
 		Logger:            log.With("source", src.Name),

@@ -29,17 +29,20 @@ var _ API = (*fetch.Client)(nil)
 
 // Options configures one sync.
 type Options struct {
-	Source          string        // name of the source in the database
-	PerPage         int           // page size of a walk (default config.DefaultPerPage)
-	PerPageSetting  string        // what messages call the page-size setting (default config.EnvPerPage)
-	MaxWalks        int           // walks before the run ends partial (default config.DefaultMaxWalks)
-	MaxDeleteShare  float64       // refuse to delete more than this share of live jobs (0: any share) ...
-	MaxDeleteMin    int           // ... when that is also more than this many jobs (config defaults: 0.5 and 10)
-	AllowMassDelete bool          // lift the guard for this run
-	SeenRefresh     time.Duration // see store.RunOptions
-	Timeout         time.Duration // the run's deadline, 0: none (cause ErrRunTimeout; baditems.go)
-	PageConcurrency int           // pages of a walk requested at the same time (default 1; see fetch.WalkOptions.Concurrency)
-	MaxBufferBytes  int64         // bytes of decoded pages a walk holds ahead (default fetch.DefaultMaxBufferBytes)
+	Source          string  // name of the source in the database
+	PerPage         int     // page size of a walk (default config.DefaultPerPage)
+	PerPageSetting  string  // what messages call the page-size setting (default config.EnvPerPage)
+	MaxWalks        int     // walks before the run ends partial (default config.DefaultMaxWalks)
+	MaxDeleteShare  float64 // refuse to delete more than this share of live jobs (0: any share) ...
+	MaxDeleteMin    int     // ... when that is also more than this many jobs (config defaults: 0.5 and 10)
+	AllowMassDelete bool    // lift the guard for this run
+	// AllowMassDeleteSetting is how a *MassDeleteError tells the user to lift the guard for one run,
+	// in the words of the command they run (default DefaultAllowMassDeleteSetting).
+	AllowMassDeleteSetting string
+	SeenRefresh            time.Duration // see store.RunOptions
+	Timeout                time.Duration // the run's deadline, 0: none (cause ErrRunTimeout; baditems.go)
+	PageConcurrency        int           // pages of a walk requested at the same time (default 1; see fetch.WalkOptions.Concurrency)
+	MaxBufferBytes         int64         // bytes of decoded pages a walk holds ahead (default fetch.DefaultMaxBufferBytes)
 	// DeleteCheckBudget is the most calls (detail calls and name searches) a run spends asking the
 	// service about deletion candidates (default config.DefaultDeleteCheckBudget); DeleteCheckTime the
 	// longest it spends (default config.DefaultDeleteCheckTime, negative none). Candidates beyond either wait for the next
@@ -71,8 +74,12 @@ type Result struct {
 	DeletedBy map[string]int // jobs marked deleted per kind of evidence (ByDetail, BySearch, ByListing)
 }
 
-// ErrMassDelete is returned when a run refuses to mark too many jobs deleted.
+// ErrMassDelete is returned when a run refuses to mark too many jobs deleted (a *MassDeleteError).
 var ErrMassDelete = errors.New("mass deletion refused")
+
+// DefaultAllowMassDeleteSetting is the default Options.AllowMassDeleteSetting: the command that lifts
+// the guard for one run, as the indexer's users type it.
+const DefaultAllowMassDeleteSetting = "indexer sync --allow-mass-delete"
 
 // ErrPartial is returned when no walk could be verified complete or some items
 // or deletion candidates could not be handled: the run kept what it saw.
@@ -95,9 +102,15 @@ func Sync(ctx context.Context, src API, st *store.Store, opts Options) (Result, 
 		return Result{}, fmt.Errorf("begin run: %w", err)
 	}
 	log := opts.Logger.With("source", opts.Source, "run_id", run.ID(), "kind", opts.Kind)
-	s := &syncRun{src: src, run: run, opts: opts, log: log, started: time.Now()}
+	s := &syncRun{src: src, run: run, opts: opts, log: log, started: time.Now(), bad: badItems{log: log,
+		record: func(ctx context.Context, rows []store.BadItem) error {
+			return run.RecordBadItems(ctx, rows, opts.Now())
+		}}}
 	s.stats.DeletionsPending = -1 // not counted yet
 	log.Info("sync started")
+	// Every request of the run (list, detail, search, token; retries included) is counted where the
+	// client sends it, by the meter the run's context carries: no caller sums counts.
+	ctx = fetch.WithMeter(ctx, &s.meter)
 	// A run that lost its lease (it could not renew it for a whole lease, and another run took the
 	// source) stops: its writes would race the other's.
 	ctx, stopRun := context.WithCancelCause(ctx)
@@ -120,6 +133,7 @@ func (o Options) withDefaults() Options {
 	// The defaults users see (config) are those of a run built by hand (tests, bench).
 	o.PerPage = cmp.Or(o.PerPage, config.DefaultPerPage)
 	o.PerPageSetting = cmp.Or(o.PerPageSetting, config.EnvPerPage)
+	o.AllowMassDeleteSetting = cmp.Or(o.AllowMassDeleteSetting, DefaultAllowMassDeleteSetting)
 	o.MaxWalks = cmp.Or(o.MaxWalks, config.DefaultMaxWalks)
 	o.DeleteCheckBudget = cmp.Or(o.DeleteCheckBudget, config.DefaultDeleteCheckBudget)
 	o.DeleteCheckTime = cmp.Or(o.DeleteCheckTime, config.DefaultDeleteCheckTime)
@@ -181,6 +195,7 @@ func (s *syncRun) finish(ctx context.Context, err error) (Result, error) {
 		s.stats.JobsSeen = n
 	}
 	s.stats.JobsSeen = max(s.stats.JobsSeen, s.stats.Inserted) // the database is gone: every insert was seen
+	s.stats = s.metered(s.stats)
 	if ferr := s.run.Finish(fctx, s.stats); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("record run outcome: %w", ferr))
 	}
@@ -227,6 +242,7 @@ type syncRun struct {
 	log      *slog.Logger
 	started  time.Time
 	stats    store.RunStats
+	meter    fetch.Meter // every request of the run, counted where it is sent
 	verified bool
 	bad      badItems // malformed items per walk: baditems.go
 
@@ -255,20 +271,20 @@ func (s *syncRun) full(ctx context.Context) error {
 		if walk > 1 {
 			s.run.NextWalk()
 		}
-		reason, err := s.walk(ctx, walk)
+		v, err := s.walk(ctx, walk)
 		if err != nil {
 			return err // a walk cut short lists only some jobs: no deletion candidate is checked
 		}
 		s.stats.ListedAll = true // every page was listed, proven complete or not
-		if reason == "" {
+		if v.verified {
 			s.verified = true
 			break
 		}
-		why = reason
+		why = v.why
 		if walk == s.opts.MaxWalks {
 			break
 		}
-		s.log.Warn("walk not verified complete, walking again", "walk", walk, "reason", reason)
+		s.log.Warn("walk not verified complete, walking again", "walk", walk, "reason", v.why)
 	}
 	// Whether or not a walk was proven complete, the jobs no walk listed are checked with the service
 	// (evidence.go): the proof only bounds how many candidates there are.
@@ -305,7 +321,7 @@ func (s *syncRun) pendingWhy() string {
 // batchJobs is the most jobs a walk stores in one transaction.
 const batchJobs = 1000
 
-// walk walks every page once and says why the walk is not proven complete, or "" when it is.
+// walk walks every page once and says whether the walk is proven complete, and why not.
 //
 // The walk is sorted by create_time then job_id, so a job created during the
 // walk lands at the end and cannot move the jobs before it; only a deletion
@@ -320,7 +336,7 @@ const batchJobs = 1000
 // required (the next run sees them). The distinct count comes from the store: bits in memory for the
 // jobs the source held when the run started (16 bytes and a few bits a job), the run's seen table in
 // the database for the others.
-func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err error) {
+func (s *syncRun) walk(ctx context.Context, walk int) (walkVerdict, error) {
 	s.stats.Walks = walk
 	s.startWalk()
 	bad, anonymous := 0, 0
@@ -335,7 +351,7 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 		defer func() { idle = time.Now() }()
 		jobs = jobs[:0]
 		for _, p := range pages {
-			n, err := s.bad.keep(ctx, s, walk, p.BadItems) // bad-item policy: baditems.go
+			n, err := s.bad.keep(ctx, walk, p.BadItems) // bad-item policy: baditems.go
 			if err != nil {
 				return err
 			}
@@ -353,8 +369,6 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 		return nil
 	})
 	s.stats.Pages += wr.Pages
-	s.stats.Requests += wr.Requests
-	s.stats.Retries += wr.Retries
 	s.stats.BadItems += int64(bad)
 	s.stats.APITotalCount = wr.LastTotal
 	s.lastBaseline = &wr.Baseline
@@ -368,12 +382,12 @@ func (s *syncRun) walk(ctx context.Context, walk int) (unverified string, err er
 		err = serr
 	}
 	if err != nil {
-		return "", s.pagesOutcome(err, seen)
+		return walkVerdict{}, s.pagesOutcome(err, seen)
 	}
-	reason := verdict(wr, seen, anonymous)
+	v := verdict(wr, seen, anonymous)
 	s.log.Debug("walk ended", "walk", walk, "pages", wr.Pages, "jobs_at_start", wr.Baseline.Total,
-		"jobs_seen", seen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", reason)
-	return reason, nil
+		"jobs_seen", seen, "created_during_walk", wr.Created, "total_at_end", wr.LastTotal, "unverified_because", v.why)
+	return v, nil
 }
 
 // pagesOutcome turns a walk stopped because its pages cannot be walked as documented into the run's
@@ -398,21 +412,31 @@ func (s *syncRun) pagesOutcome(err error, seen int64) error {
 	return err
 }
 
-// verdict says why a walk that saw seen distinct jobs is not proven complete,
-// or "" when it is.
-func verdict(wr fetch.WalkResult, seen int64, anonymous int) string {
+// walkVerdict is whether a walk is proven complete, and why not.
+type walkVerdict struct {
+	verified bool
+	why      string // when not verified
+}
+
+func unverified(format string, a ...any) walkVerdict {
+	return walkVerdict{why: fmt.Sprintf(format, a...)}
+}
+
+// verdict judges a walk that saw seen distinct jobs, anonymous of its malformed items without a
+// usable job_id.
+func verdict(wr fetch.WalkResult, seen int64, anonymous int) walkVerdict {
 	switch unseen := wr.Unseen(seen); {
 	case anonymous > 0:
-		return fmt.Sprintf("%d malformed items without a usable job_id (kept in modelarts.bad_items)", anonymous)
+		return unverified("%d malformed items without a usable job_id (kept in modelarts.bad_items)", anonymous)
 	case wr.Baseline.Ambiguous:
-		return "the probe before the walk could not tell which job was the newest (a full page of jobs created in the same millisecond, or undecodable items)"
+		return unverified("the probe before the walk could not tell which job was the newest (a full page of jobs created in the same millisecond, or undecodable items)")
 	case unseen > 0:
-		return fmt.Sprintf("%d of the %d jobs listed when the walk started were not seen (deleted during the walk, or skipped because a deletion shifted later pages)",
+		return unverified("%d of the %d jobs listed when the walk started were not seen (deleted during the walk, or skipped because a deletion shifted later pages)",
 			unseen, wr.Baseline.Total)
 	case unseen < 0:
-		return fmt.Sprintf("saw %d more jobs than were listed when the walk started or created since: the listing order moved", -unseen)
+		return unverified("saw %d more jobs than were listed when the walk started or created since: the listing order moved", -unseen)
 	}
-	return ""
+	return walkVerdict{verified: true}
 }
 
 // recentKept is how many of the last jobs listed a run keeps, to test its sources of evidence with.
