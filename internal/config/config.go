@@ -87,6 +87,13 @@ const (
 	DefaultDeleteCheckTime   = 2 * time.Minute
 	DefaultHeadSchedule      = "@every 1m"
 	HeadScheduleOff          = "off"
+
+	// Retention of the run ledger (the daemon prunes modelarts.sync_runs; 0: keep forever).
+	EnvLedgerKeepNoop     = "INDEXER_LEDGER_KEEP_NOOP" // runs that wrote nothing and did not fail
+	EnvLedgerKeep         = "INDEXER_LEDGER_KEEP"      // every other run (the latest of each source are kept)
+	EnvMetricsDetail      = "INDEXER_METRICS_DETAIL"   // /metrics by source in detail
+	DefaultLedgerKeepNoop = 7 * 24 * time.Hour
+	DefaultLedgerKeep     = 90 * 24 * time.Hour
 )
 
 // EnvHTTPToken is the bearer token the daemon requires on / and /metrics (also EnvHTTPToken_FILE);
@@ -166,6 +173,13 @@ type Config struct {
 	RunAtStart    bool           // sync every source once at start, then on schedule
 	Timezone      string         // IANA name the cron schedules are read in
 	Location      *time.Location // Timezone, loaded by Validate
+
+	// LedgerKeepNoop and LedgerKeep: how long the daemon keeps runs in modelarts.sync_runs that wrote
+	// nothing and did not fail, and the others (0: forever). The latest runs of a source are kept.
+	LedgerKeepNoop, LedgerKeep time.Duration
+	// MetricsDetail: /metrics has, by source, vizjob_jobs per status and the per-request and per-run
+	// series; without it those have no source label (a few series a source, for fleets).
+	MetricsDetail bool
 
 	// origin records, by variable name, where each setting given explicitly came from: the
 	// variable itself (Load) or the flag that overrode it (SetBy). Messages name that origin.

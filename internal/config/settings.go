@@ -296,6 +296,28 @@ var settings = perSource([]Setting{
 			}
 			return nil
 		}},
+	{Variable: EnvLedgerKeepNoop, Flag: "ledger-keep-noop", Scope: ScopeDaemon, def: DefaultLedgerKeepNoop,
+		Help:  "how long the daemon keeps runs that wrote nothing and did not fail in modelarts.sync_runs (sync_run_counts keeps their counts); 0: forever",
+		field: func(c *Config) any { return &c.LedgerKeepNoop },
+		check: func(c *Config, name string) error {
+			return notNegative(name, c.LedgerKeepNoop, " (0 keeps them forever)")
+		}},
+	{Variable: EnvLedgerKeep, Flag: "ledger-keep", Scope: ScopeDaemon, def: DefaultLedgerKeep,
+		Help:  "how long the daemon keeps the other runs (that changed a job, or failed) in modelarts.sync_runs; the latest runs of each source are always kept; 0: forever",
+		field: func(c *Config) any { return &c.LedgerKeep },
+		check: func(c *Config, name string) error {
+			if err := notNegative(name, c.LedgerKeep, " (0 keeps them forever)"); err != nil {
+				return err
+			}
+			if c.LedgerKeep > 0 && (c.LedgerKeepNoop == 0 || c.LedgerKeepNoop > c.LedgerKeep) {
+				return fmt.Errorf("%s is %s, shorter than %s (%s): runs that changed something would be pruned before runs that did not; raise %s or lower %s",
+					name, c.LedgerKeep, c.Origin(EnvLedgerKeepNoop), durationText(c.LedgerKeepNoop), name, c.Origin(EnvLedgerKeepNoop))
+			}
+			return nil
+		}},
+	{Variable: EnvMetricsDetail, Flag: "metrics-detail", Scope: ScopeDaemon, def: false,
+		Help:  "export on /metrics, by source, the jobs per status code, run durations, API requests, retries, throttling, deletions and request rate (about 60 series a source instead of 11)",
+		field: func(c *Config) any { return &c.MetricsDetail }},
 	{Variable: EnvConcurrency, Flag: "concurrency", Scope: ScopeDaemon, def: DefaultConcurrency,
 		Help:  "sources synced at the same time, at most",
 		field: func(c *Config) any { return &c.Concurrency },
@@ -403,3 +425,11 @@ func oneOf(named, v, choices string, allowed ...string) error {
 
 // finiteNotNegative says whether f is a number at least 0 and not +Inf (NaN is not).
 func finiteNotNegative(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
+
+// durationText writes a duration as the settings' defaults are written; 0 is "0 (forever)".
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return "0 (forever)"
+	}
+	return Setting{def: d}.Default()
+}

@@ -26,7 +26,7 @@ func TestUndocumentedStatusesFoldIntoOneSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(newDBCollector(openStore(t, db), []string{"a"}, slog.New(slog.DiscardHandler)))
+	reg.MustRegister(newDBCollector(openStore(t, db), []string{"a"}, true, slog.New(slog.DiscardHandler))) // vizjob_jobs: INDEXER_METRICS_DETAIL
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

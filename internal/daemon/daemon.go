@@ -126,19 +126,14 @@ func New(cfg *config.Config, st *store.Store, opts Options) (*Daemon, error) {
 		names = append(names, sc.Name)
 	}
 	d.ready = ttlcache.Value[struct{}]{TTL: readyCacheTTL, Load: d.checkReady}
-	d.metrics = newMetrics(d.reg, st, names, log)
+	d.metrics = newMetrics(d.reg, st, names, cfg.MetricsDetail, log)
 	for _, sc := range cfg.Sources {
 		srcLog := log.With("source", sc.Name)
-		requests, throttled := d.metrics.requests, d.metrics.throttle
+		m := d.metrics
 		runner, err := syncer.NewRunner(cfg, sc, syncer.Hooks{
 			HTTPClient: opts.HTTPClient,
 			Logger:     log,
-			OnResponse: func(status int) {
-				requests.WithLabelValues(sc.Name, codeLabel(status)).Inc()
-				if status == http.StatusTooManyRequests {
-					throttled.WithLabelValues(sc.Name).Inc()
-				}
-			},
+			OnResponse: func(status int) { m.request(sc.Name, status) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("daemon: source %s: %w", sc.Name, err)
@@ -269,6 +264,42 @@ func (d *Daemon) parseSchedules() error {
 	return nil
 }
 
+// pruneInterval is how often the fleet prunes the run ledger: a maintenance job of the queue, which
+// River's leader enqueues once per interval for the whole fleet and one worker runs; pruneTimeout
+// bounds one pruning (the next goes on where it stopped).
+const (
+	pruneInterval = 10 * time.Minute
+	pruneTimeout  = 5 * time.Minute
+)
+
+// pruneLedger deletes the runs the retention settings no longer keep (store.PruneLedger: small
+// batches, each under an advisory lock, so that two prunings never run at once even if River ran two
+// jobs). Shutdown stops it between two batches.
+func (d *Daemon) pruneLedger(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pruneTimeout)
+	defer cancel()
+	started := time.Now()
+	res, err := d.store.PruneLedger(ctx, store.LedgerRetention{KeepNoop: d.cfg.LedgerKeepNoop, Keep: d.cfg.LedgerKeep})
+	d.metrics.pruned.WithLabelValues("noop").Add(float64(res.Noop))
+	d.metrics.pruned.WithLabelValues("other").Add(float64(res.Other))
+	switch {
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		d.log.Info("ledger pruning stopped at its time limit; the next one goes on", "runs_deleted", res.Noop+res.Other,
+			"limit", pruneTimeout, "next_in", pruneInterval)
+		return nil
+	case err != nil:
+		d.log.Warn("ledger pruning failed; the next one, in "+pruneInterval.String()+", goes on",
+			"error", err, "runs_deleted", res.Noop+res.Other)
+		return err
+	case res.Noop+res.Other > 0:
+		d.log.Info("ledger pruned", "noop_runs_deleted", res.Noop, "other_runs_deleted", res.Other,
+			"batches", res.Batches, "took", time.Since(started).Round(time.Millisecond))
+	case res.Busy:
+		d.log.Debug("ledger pruning left to another process, which holds the pruning lock")
+	}
+	return nil
+}
+
 // queueRetry is the wait between two attempts at starting the queue.
 const queueRetry = 2 * time.Second
 
@@ -293,6 +324,9 @@ func (d *Daemon) startQueue(ctx context.Context) *queue.Queue {
 		Observer:    d.metrics.queue,
 		Run:         d.runOne,
 		Leased:      d.store.LeasedSources,
+	}
+	if d.cfg.LedgerKeepNoop > 0 || d.cfg.LedgerKeep > 0 {
+		opts.Maintenance = append(opts.Maintenance, queue.Maintenance{Name: "prune-ledger", Every: pruneInterval, Work: d.pruneLedger})
 	}
 	failing := false
 	for {

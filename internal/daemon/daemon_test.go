@@ -185,6 +185,7 @@ func TestMetrics(t *testing.T) {
 	sim2, u2 := newSimulator(t, 10, 2, nil)
 	cfg := testConfig(t, simSource("a", u, "@every 1h"), simSource("b", u2, "@every 1h"))
 	cfg.RunAtStart = true
+	cfg.MetricsDetail = true // the series by source and status; TestMetricsCompact has the default
 	td := startDaemon(t, cfg, openStore(t, db), Options{Migrate: true})
 	c := conn(t, db)
 	eventually(t, waitLong, "both runs", func() bool {
@@ -225,6 +226,8 @@ func TestMetrics(t *testing.T) {
 		`vizjob_deletion_candidates{source="a"}`:                        0,
 		`vizjob_deletion_candidate_oldest_age_seconds{source="b"}`:      0,
 		`vizjob_deletions_total{evidence="detail",source="a"}`:          0,
+		`vizjob_live_jobs{source="a"}`:                                  250,
+		`vizjob_live_jobs{source="b"}`:                                  10,
 	}
 	for k, v := range want {
 		got, ok := m[k]
@@ -235,10 +238,15 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"a", "b"} {
-		ts := m[`vizjob_last_success_timestamp_seconds{source="`+s+`"}`]
-		if age := time.Since(time.Unix(int64(ts), 0)); age < -time.Minute || age > time.Minute {
-			t.Errorf("vizjob_last_success_timestamp_seconds of %s is %v (%s ago)", s, ts, age)
+		for _, name := range []string{"vizjob_last_success_timestamp_seconds", "vizjob_last_listed_timestamp_seconds"} {
+			ts := m[name+`{source="`+s+`"}`]
+			if age := time.Since(time.Unix(int64(ts), 0)); age < -time.Minute || age > time.Minute {
+				t.Errorf("%s of %s is %v (%s ago)", name, s, ts, age)
+			}
 		}
+	}
+	if age, ok := m["vizjob_database_figures_age_seconds"]; !ok || age < 0 || age > 60 {
+		t.Errorf("vizjob_database_figures_age_seconds = %v (present %v), want the few seconds since the last read", age, ok)
 	}
 	for _, k := range []string{"go_goroutines", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
 		if _, ok := m[k]; !ok {

@@ -376,8 +376,9 @@ func TestTemplateHasNoScript(t *testing.T) {
 	}
 }
 
-// Partial is not an error: a source whose runs always end partial is amber
-// with when it was last synced, not "never" in red; an old run's error is
+// Partial is not an error: a source whose runs always end partial, having listed every page, is
+// green with when it was last listed whole (amber, with when it was last synced, where the ledger
+// does not say it listed every page), not "never" in red; an old run's error is
 // not shown as the current error of a source whose last run succeeded; a
 // running run shows how far it has come.
 func TestPartialAndEarlierErrorsAreNotCurrentErrors(t *testing.T) {
@@ -386,6 +387,10 @@ func TestPartialAndEarlierErrorsAreNotCurrentErrors(t *testing.T) {
 		{Source: "always-partial", LastRunState: "partial", LastRunStartedAt: now.Add(-3 * time.Minute),
 			LastRunFinishedAt: now.Add(-2 * time.Minute), LastErrorAt: now.Add(-2 * time.Minute),
 			LastError: "sync partial: no walk of 3 could be verified complete", LastRunError: "sync partial: no walk of 3 could be verified complete"},
+		{Source: "busy", LastRunState: "partial", LastRunStartedAt: now.Add(-3 * time.Minute),
+			LastRunFinishedAt: now.Add(-2 * time.Minute), LastListedAt: now.Add(-2 * time.Minute), LastHeadWalkAt: now.Add(-30 * time.Second),
+			LastErrorAt: now.Add(-2 * time.Minute), LastError: "sync partial: no walk of 3 could be verified complete",
+			LastRunError: "sync partial: no walk of 3 could be verified complete"},
 		{Source: "recovered", LastRunState: "succeeded", LastRunStartedAt: now.Add(-2 * time.Minute),
 			LastRunFinishedAt: now.Add(-time.Minute), LastSuccessAt: now.Add(-time.Minute),
 			LastErrorAt: now.Add(-time.Hour), LastError: "abandoned: the process running it stopped before recording an outcome"},
@@ -396,9 +401,11 @@ func TestPartialAndEarlierErrorsAreNotCurrentErrors(t *testing.T) {
 	}}
 	_, body := get(t, New(fixed(rep), nil), http.MethodGet, "/")
 	rows := strings.Split(body, "<tr")
-	var partial, recovered, running, partialRun string
+	var partial, busy, recovered, running, partialRun string
 	for _, r := range rows {
 		switch {
+		case strings.Contains(r, ">busy<"):
+			busy = r
 		case strings.Contains(r, ">always-partial<") && strings.Contains(r, `<td class="num">8</td>`):
 			partialRun = r
 		case strings.Contains(r, ">always-partial<"):
@@ -411,6 +418,10 @@ func TestPartialAndEarlierErrorsAreNotCurrentErrors(t *testing.T) {
 	}
 	if strings.Contains(partial, "never") || strings.Contains(partial, `class="late"`) || !strings.Contains(partial, `class="stale">partial <time`) {
 		t.Errorf("always-partial source row:\n%s\nwant amber and 'partial 2m ago', not 'never' in red", partial)
+	}
+	if !strings.Contains(busy, `<td class="fresh">listed <time`) || !strings.Contains(busy, "never proven complete") ||
+		!strings.Contains(busy, "head walk <time") || strings.Contains(busy, `class="stale"`) {
+		t.Errorf("busy source row:\n%s\nwant green, 'listed 2m ago; never proven complete' and its head walk", busy)
 	}
 	if strings.Contains(recovered, `<div class="err">abandoned`) || !strings.Contains(recovered, "none since the last success") {
 		t.Errorf("recovered source row:\n%s\nwant no current error", recovered)

@@ -9,8 +9,10 @@ import (
 	"github.com/vizjob/indexer/internal/textcap"
 )
 
-// Freshness thresholds of the sources table: the last success is shown amber after staleAfter and red
-// after lateAfter (or when no run ever succeeded).
+// Freshness thresholds of the sources table: how old what the mirror shows is (the last run that
+// listed every page, proven complete or not: a busy source whose full runs all end partial is not
+// stale for being busy) is shown amber after staleAfter and red after lateAfter (or when no run ever
+// listed every page).
 const (
 	staleAfter = time.Hour
 	lateAfter  = 24 * time.Hour
@@ -92,7 +94,9 @@ type sourceRow struct {
 	LastErrorAt  stamp
 	LastRunError bool   // the last error is the last run's
 	EarlierError string // an error of a run before the last success (shown muted)
-	Partial      stamp  // when the last run, partial, ended after the last success; zero otherwise
+	Partial      stamp  // when the last run, partial, ended after the last success, where the ledger does not say whether it listed every page; zero otherwise
+	Listed       stamp  // when the last run that listed every page ended, if after the last success; zero otherwise
+	HeadWalk     stamp  // when the last head walk that did not fail ended
 	PartialNote  bool   // LastError is the last run's, which was partial: why, not a failure
 }
 
@@ -152,9 +156,17 @@ func build(rep store.StatusReport) page {
 			// An older run's error (an abandoned run, say) is not the source's current error.
 			row.EarlierError, row.LastError = row.LastError, ""
 		}
-		// A partial run upserted what it saw: the data is current, only possibly incomplete.
+		row.HeadWalk = stampOf(now, s.LastHeadWalkAt)
+		// A run that listed every page upserted every job it saw: what the mirror shows is that old,
+		// proven complete or not. A succeeded run listed every page too.
 		seen := s.LastSuccessAt
-		partial := s.LastRunState == store.StatePartial && s.LastRunFinishedAt.After(seen)
+		if s.LastListedAt.After(seen) {
+			seen = s.LastListedAt
+			row.Listed = stampOf(now, s.LastListedAt)
+		}
+		// Runs recorded before the ledger said whether they listed every page: a partial run upserted
+		// what it saw, current but possibly incomplete (amber).
+		partial := s.LastListedAt.IsZero() && s.LastRunState == store.StatePartial && s.LastRunFinishedAt.After(seen)
 		if partial {
 			seen = s.LastRunFinishedAt
 			row.Partial = stampOf(now, s.LastRunFinishedAt)

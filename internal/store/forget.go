@@ -42,6 +42,14 @@ const (
 	forgetSettingsSQL   = `DELETE FROM modelarts.source_settings WHERE source = $1`
 )
 
+// forgetFiguresSQL deletes the per-source figures (migration 00017), after the rows they count.
+var forgetFiguresSQL = []string{
+	`DELETE FROM modelarts.source_sync_state WHERE source = $1`,
+	`DELETE FROM modelarts.sync_run_counts WHERE source = $1`,
+	`DELETE FROM modelarts.source_job_counts WHERE source = $1`,
+	`DELETE FROM modelarts.source_created_days WHERE source = $1`,
+}
+
 // CountSource counts the rows of source in every table.
 func (s *Store) CountSource(ctx context.Context, source string) (SourceCounts, error) {
 	var c SourceCounts
@@ -52,7 +60,7 @@ func (s *Store) CountSource(ctx context.Context, source string) (SourceCounts, e
 }
 
 // ForgetSource deletes every row of source (jobs, their history, deletion candidates, bad items, its
-// runs in the ledger and its recorded settings) in one transaction, and returns what it deleted. It returns an error wrapping
+// runs in the ledger, its recorded settings and its figures) in one transaction, and returns what it deleted. It returns an error wrapping
 // ErrSourceBusy when a run of the source is in progress.
 func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, error) {
 	var c SourceCounts
@@ -77,6 +85,11 @@ func (s *Store) ForgetSource(ctx context.Context, source string) (SourceCounts, 
 		}
 		if _, err := tx.Exec(ctx, forgetSettingsSQL, source); err != nil { // what the configuration said of it
 			return err
+		}
+		for _, sql := range forgetFiguresSQL {
+			if _, err := tx.Exec(ctx, sql, source); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, dropForgetLeaseSQL, source)
 		return err

@@ -87,6 +87,9 @@ type RunStats struct {
 	// (the run ended before counting them).
 	DeletionsPending int64
 	Error            string // why the run failed or was partial; empty when it succeeded
+	// ListedAll: a walk of the run listed every page of the source, to the end of the listing, proven
+	// complete or not (sync_runs.listed_every_page; source_sync_state.last_listed_at).
+	ListedAll bool
 }
 
 // Run is one sync of one source: it holds the source's lease from BeginRun to Finish, and a
@@ -420,7 +423,7 @@ func (r *Run) finishArgs(st RunStats) []any {
 	}
 	return []any{r.id, st.State, st.Walks, st.Pages, st.Requests, st.Retries,
 		st.JobsSeen, st.Inserted, st.Updated, st.Deleted, st.BadItems, apiTotal, errText,
-		st.DeletionChecks, pending}
+		st.DeletionChecks, pending, st.ListedAll}
 }
 
 // MaxErrorText caps sync_runs.error, in bytes: a longer error is cut and marked so. Control

@@ -13,8 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// What the status page shows, read from the analytics views of migration 00004 (sync_health,
-// jobs_current) and the tables under them.
+// What the status page shows: sync_health and the per-source figures that triggers keep
+// (source_job_counts, source_created_days; migration 00017), so that each read costs a few rows per
+// source whatever the number of jobs and the length of the ledger; the recent runs and status changes
+// from the newest rows of their indexes.
 
 // StatusOptions says how much a StatusReport holds. The zero value is ready to use.
 type StatusOptions struct {
@@ -68,7 +70,7 @@ type SourceHealth struct {
 	LastRunStartedAt  time.Time
 	LastRunFinishedAt time.Time // zero while it runs
 	LastRunError      string
-	LastSuccessAt     time.Time // end of the latest succeeded run
+	LastSuccessAt     time.Time // end of the latest succeeded full run: proven complete
 	LastErrorAt       time.Time // end of the latest run that recorded an error
 	LastError         string
 	Runs24h           int64
@@ -77,6 +79,10 @@ type SourceHealth struct {
 	RunningJobs       int64
 	PendingDeletions  int64     // deletion candidates waiting for the service's word (modelarts.deletion_candidates)
 	PendingSince      time.Time // first_missed_at of the oldest; zero when none waits
+	// LastListedAt: end of the latest run that listed every page, proven complete or not (how old what
+	// the mirror shows is); LastHeadWalkAt: end of the latest head walk that did not fail;
+	// LastChangeAt: end of the latest run that wrote a change. Zero: never.
+	LastListedAt, LastHeadWalkAt, LastChangeAt time.Time
 }
 
 // StatusCount is how many live jobs have one status.
@@ -136,35 +142,42 @@ const (
 		       coalesce(last_run_error, ''), last_success_at, last_error_at, coalesce(last_error, ''),
 		       runs_24h, failed_runs_24h, live_jobs, running_jobs,
 		       (SELECT count(*) FROM modelarts.deletion_candidates AS c WHERE c.source = h.source),
-		       (SELECT min(c.first_missed_at) FROM modelarts.deletion_candidates AS c WHERE c.source = h.source)
+		       (SELECT min(c.first_missed_at) FROM modelarts.deletion_candidates AS c WHERE c.source = h.source),
+		       last_listed_at, last_head_walk_at, last_change_at
 		FROM modelarts.sync_health AS h
 		ORDER BY source`
 
 	statusByStatusSQL = `
-		SELECT status, status_name, status_group, count(*)
-		FROM modelarts.jobs_current
-		WHERE NOT is_deleted
-		GROUP BY status, status_name, status_group
-		ORDER BY count(*) DESC, status`
+		SELECT c.status, coalesce(g.name, 'UNDOCUMENTED_' || c.status), coalesce(g.status_group, 'unknown'),
+		       sum(c.jobs)::bigint
+		FROM modelarts.source_job_counts AS c
+		LEFT JOIN modelarts.job_status_groups AS g ON g.code = c.status
+		WHERE NOT c.deleted
+		GROUP BY 1, 2, 3
+		HAVING sum(c.jobs) > 0
+		ORDER BY 4 DESC, 1`
 
 	// Days are UTC days, whatever the session's TimeZone: day is a timestamp without time zone (UTC
 	// wall time), and AT TIME ZONE 'UTC' makes it the instant.
 	statusCreatedPerDaySQL = `
-		SELECT day AT TIME ZONE 'UTC', count(j.job_id)
+		SELECT d.day AT TIME ZONE 'UTC', coalesce(c.jobs, 0)
 		FROM generate_series(((now() AT TIME ZONE 'UTC')::date - ($1::integer - 1))::timestamp,
 		                     (now() AT TIME ZONE 'UTC')::date::timestamp,
-		                     interval '1 day') AS day
-		LEFT JOIN modelarts.visualization_jobs AS j
-		       ON j.create_time >= day AT TIME ZONE 'UTC'
-		      AND j.create_time < (day + interval '1 day') AT TIME ZONE 'UTC'
-		GROUP BY day
-		ORDER BY day`
+		                     interval '1 day') AS d(day)
+		LEFT JOIN (
+			SELECT day, sum(jobs)::bigint AS jobs
+			FROM modelarts.source_created_days
+			WHERE day >= (now() AT TIME ZONE 'UTC')::date - ($1::integer - 1)
+			GROUP BY day
+		) AS c ON c.day = d.day::date
+		ORDER BY d.day`
 
-	// width_bucket: 0 below the first bound, i from the i-th bound on.
+	// modelarts.job_duration_bucket: 0 below the first bound, i from the i-th bound on (the bounds of
+	// DurationBounds; TestDurationBucketsMatch checks the two agree); -1: deleted or not run.
 	statusDurationsSQL = `
-		SELECT width_bucket(duration_ms, $1::bigint[]), count(*)
-		FROM modelarts.visualization_jobs
-		WHERE deleted_at IS NULL AND duration_ms > 0
+		SELECT duration_bucket, sum(jobs)::bigint
+		FROM modelarts.source_job_counts
+		WHERE NOT deleted AND duration_bucket >= 0
 		GROUP BY 1`
 
 	statusRunsSQL = `
@@ -175,8 +188,9 @@ const (
 		LIMIT $1::integer`
 
 	statusTotalsSQL = `
-		SELECT now(), count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL)
-		FROM modelarts.visualization_jobs`
+		SELECT now(), coalesce(sum(jobs) FILTER (WHERE NOT deleted), 0)::bigint,
+		       coalesce(sum(jobs) FILTER (WHERE deleted), 0)::bigint
+		FROM modelarts.source_job_counts`
 )
 
 // StatusReport reads what the status page shows, in one read-only snapshot.
@@ -262,22 +276,20 @@ func (s *Store) StatusReport(ctx context.Context, opts StatusOptions) (StatusRep
 }
 
 func durationBuckets(ctx context.Context, tx pgx.Tx) ([]DurationBucket, error) {
-	bounds := make([]int64, len(DurationBounds))
 	buckets := make([]DurationBucket, len(DurationBounds)+1)
 	for i, b := range DurationBounds {
-		bounds[i] = b.Milliseconds()
 		buckets[i+1].Min = b
 		buckets[i].Max = b
 	}
-	rows, err := tx.Query(ctx, statusDurationsSQL, bounds)
+	rows, err := tx.Query(ctx, statusDurationsSQL)
 	if err != nil {
 		return nil, err
 	}
-	var bucket int
+	var bucket int16
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&bucket, &n}, func() error {
-		if bucket < 0 || bucket >= len(buckets) {
-			return fmt.Errorf("width_bucket answered %d", bucket)
+		if bucket < 0 || int(bucket) >= len(buckets) {
+			return fmt.Errorf("source_job_counts has duration bucket %d", bucket)
 		}
 		buckets[bucket].Jobs = n
 		return nil
@@ -286,10 +298,11 @@ func durationBuckets(ctx context.Context, tx pgx.Tx) ([]DurationBucket, error) {
 }
 
 func scanSourceHealth(r pgx.Row) (h SourceHealth, err error) {
-	var finished, success, errAt, pendingSince *time.Time
+	var finished, success, errAt, pendingSince, listed, head, change *time.Time
 	err = r.Scan(&h.Source, &h.LastRunID, &h.LastRunState, &h.LastRunStartedAt, &finished, &h.LastRunError,
 		&success, &errAt, &h.LastError, &h.Runs24h, &h.FailedRuns24h, &h.LiveJobs, &h.RunningJobs,
-		&h.PendingDeletions, &pendingSince)
+		&h.PendingDeletions, &pendingSince, &listed, &head, &change)
+	h.LastListedAt, h.LastHeadWalkAt, h.LastChangeAt = utc(listed), utc(head), utc(change)
 	h.LastRunStartedAt = h.LastRunStartedAt.UTC()
 	h.PendingSince = utc(pendingSince)
 	h.LastRunFinishedAt, h.LastSuccessAt, h.LastErrorAt = utc(finished), utc(success), utc(errAt)

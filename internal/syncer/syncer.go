@@ -275,6 +275,7 @@ func (s *syncRun) full(ctx context.Context) error {
 		if err != nil {
 			return err // a walk cut short lists only some jobs: no deletion candidate is checked
 		}
+		s.stats.ListedAll = true // every page was listed, proven complete or not
 		if v.verified {
 			s.verified = true
 			break

@@ -390,6 +390,20 @@ func TestUnverifiableWalksEndPartial(t *testing.T) {
 		!strings.Contains(res.Error, "no walk of 3 could be verified complete") || !strings.Contains(res.Error, "2 deletions confirmed by the service were marked") {
 		t.Fatalf("result %+v", res)
 	}
+	// Every walk listed every page, none proven complete: the run says it listed them, and sync_health
+	// has it as the last listing, not as a success.
+	var listed bool
+	var listedRun, successRun *int64
+	if err := f.db.QueryRow(context.Background(), `
+		SELECT r.listed_every_page, h.last_listed_run_id, h.last_success_run_id
+		FROM modelarts.sync_runs AS r JOIN modelarts.source_sync_state AS h USING (source)
+		WHERE r.id = $1`, res.RunID).Scan(&listed, &listedRun, &successRun); err != nil {
+		t.Fatal(err)
+	}
+	if !listed || listedRun == nil || *listedRun != res.RunID || successRun == nil || *successRun == res.RunID {
+		t.Errorf("partial run %d: listed_every_page %v, last listing run %v, last success run %v; want listed, the last listing, not the last success",
+			res.RunID, listed, listedRun, successRun)
+	}
 	for i, id := range deleted {
 		if at := f.deletedAt(t, s.name, id); (at != nil) != (i < 2) {
 			t.Errorf("job %d (deleted during walk %d): deleted_at %v", id, i+1, at)
@@ -422,6 +436,10 @@ func TestFailureOnPageKeepsEarlierPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	live, _ := liveIDs(context.Background(), f.db, s.name)
+	var listed bool
+	if err := f.db.QueryRow(context.Background(), `SELECT listed_every_page FROM modelarts.sync_runs WHERE id = $1`, res.RunID).Scan(&listed); err != nil || listed {
+		t.Errorf("a run cut short at page 3: listed_every_page %v (%v), want false", listed, err)
+	}
 	if res.State != store.StateFailed || r.State != store.StateFailed || len(live) != 200 || r.Pages != 2 || r.Inserted != 200 ||
 		!strings.Contains(r.Error, "walk page 3") {
 		t.Fatalf("result %+v, ledger %+v, %d jobs kept", res, r, len(live))

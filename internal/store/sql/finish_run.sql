@@ -1,6 +1,7 @@
--- Records how a run ended. $1 run id; then state, counts, error text and the deletion queue's figures.
--- Only a row still 'running': one another process closed as abandoned (this process's session was
--- ended by the lease, and the other took the lock) keeps what that process recorded.
+-- Records how a run ended. $1 run id; then state, counts, error text, the deletion queue's figures and
+-- whether a walk listed every page ($16). Only a row still 'running': one another process closed as
+-- abandoned (this process's session was ended by the lease, and the other took the lock) keeps what
+-- that process recorded. The trigger sync_runs_track updates source_sync_state and sync_run_counts.
 UPDATE modelarts.sync_runs
 SET finished_at     = now(),
     state           = $2::text,
@@ -16,5 +17,6 @@ SET finished_at     = now(),
     api_total_count = $12::bigint,
     error           = $13::text,
     deletion_checks   = $14::integer,
-    deletions_pending = $15::bigint
+    deletions_pending = $15::bigint,
+    listed_every_page = $16::boolean
 WHERE id = $1::bigint AND state = 'running'
