@@ -1,12 +1,9 @@
 package analytics
 
 import (
-	"os"
-	"regexp"
 	"testing"
 
 	"github.com/vizjob/indexer/internal/store"
-	"github.com/vizjob/indexer/internal/testdb"
 )
 
 // TestReadOnlySessionCannotHoldASource: a BI login of the read-only role recipe tries every way it
@@ -17,30 +14,7 @@ import (
 func TestReadOnlySessionCannotHoldASource(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	roles := uniqueRoles(t, "modelarts_reader", "metabase")
-	dbURL := testdb.New(t)
-	st, err := store.Open(ctx, dbURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	recipe, err := os.ReadFile("../../docs/readonly-role.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := connect(t, dbURL)
-	var migrator string
-	if err := admin.QueryRow(ctx, "SELECT current_user").Scan(&migrator); err != nil {
-		t.Fatal(err)
-	}
-	script := string(recipe)
-	for name, with := range map[string]string{"modelarts_reader": roles[0], "metabase": roles[1], "indexer": migrator} {
-		script = regexp.MustCompile(`\b`+name+`\b`).ReplaceAllString(script, with)
-	}
-	exec(t, admin, script)
+	st, dbURL, roles, _ := withRoleRecipe(t)
 
 	// A run has been and gone: the lease table has the source's row shape to aim at.
 	r, err := st.BeginRun(ctx, "s", store.RunOptions{})

@@ -87,31 +87,7 @@ func sqlState(err error) string {
 func TestReadOnlyRoleRecipe(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	roles := uniqueRoles(t, "modelarts_reader", "metabase")
-	dbURL := testdb.New(t)
-	st, err := store.Open(ctx, dbURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	recipe, err := os.ReadFile("../../docs/readonly-role.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := connect(t, dbURL)
-	var migrator string
-	if err := admin.QueryRow(ctx, "SELECT current_user").Scan(&migrator); err != nil {
-		t.Fatal(err)
-	}
-	script := string(recipe)
-	for name, with := range map[string]string{"modelarts_reader": roles[0], "metabase": roles[1], "indexer": migrator} {
-		script = regexp.MustCompile(`\b`+name+`\b`).ReplaceAllString(script, with)
-	}
-	exec(t, admin, script) // several statements: the simple protocol runs them as psql would
+	st, dbURL, roles, admin := withRoleRecipe(t)
 
 	// Something the BI login must not see, in another schema.
 	exec(t, admin, "CREATE SCHEMA other; CREATE TABLE other.secret (x int); INSERT INTO other.secret VALUES (1)")
@@ -245,4 +221,39 @@ func TestMigrationWithoutTrigram(t *testing.T) {
 		WHERE e.extname = 'pg_trgm'`).Scan(&ext); err != nil || ext != "locked" {
 		t.Errorf("pg_trgm installed by someone else: %q, %v after rolling back; want it left in schema locked", ext, err)
 	}
+}
+
+// withRoleRecipe gives a test a migrated database on which docs/readonly-role.sql was applied as the
+// README says, with unique names for its two roles (roles[0] the read-only role, roles[1] the BI
+// login) and the connecting role as the indexer's: the store, the database's URL, the roles and an
+// admin connection.
+func withRoleRecipe(t *testing.T) (*store.Store, string, []string, *pgx.Conn) {
+	t.Helper()
+	ctx := t.Context()
+	roles := uniqueRoles(t, "modelarts_reader", "metabase")
+	dbURL := testdb.New(t)
+	st, err := store.Open(ctx, dbURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if _, err := st.MigrateUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	recipe, err := os.ReadFile("../../docs/readonly-role.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := connect(t, dbURL)
+	var migrator string
+	if err := admin.QueryRow(ctx, "SELECT current_user").Scan(&migrator); err != nil {
+		t.Fatal(err)
+	}
+	script := string(recipe)
+	for name, with := range map[string]string{"modelarts_reader": roles[0], "metabase": roles[1], "indexer": migrator} {
+		script = regexp.MustCompile(`\b`+name+`\b`).ReplaceAllString(script, with)
+	}
+	exec(t, admin, script) // several statements: the simple protocol runs them as psql would
+	return st, dbURL, roles, admin
 }
