@@ -289,11 +289,11 @@ COMMENT ON COLUMN modelarts_internal.status_group_day_facts.ends_last_day IS 'Sp
 COMMENT ON COLUMN modelarts_internal.status_group_day_facts.entered IS 'Spells that started that day and entered the group (daily_status_group_counts.jobs_entered).';
 COMMENT ON COLUMN modelarts_internal.status_group_day_facts.joined IS 'Jobs (lives) that came into the group that day not being in it as the day began: jobs_during_day is the jobs in it as the day began plus these.';
 
--- Recomputes the facts of the jobs whose source is in p_sources and id in p_job_ids (every pair:
--- a superset of the jobs a statement touched, recomputed alike). The day events are taken out as the
--- old spells give them and put back as the new ones do, in the report time zone.
+-- Recomputes the facts of the jobs p_job_ids of source p_source. The day events are taken out as the
+-- old spells give them and put back as the new ones do, in the report time zone. (One source a call:
+-- an index probe per job, where a condition on arrays of sources and ids would read whole sources.)
 -- +goose StatementBegin
-CREATE FUNCTION modelarts_internal.refresh_job_facts(p_sources text[], p_job_ids bigint[]) RETURNS void
+CREATE FUNCTION modelarts_internal.refresh_job_facts(p_source text, p_job_ids bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     session_zone text := current_setting('TimeZone');
@@ -307,7 +307,7 @@ BEGIN
         SELECT e.source, e.status_group, e.day, -sum(e.starts), -sum(e.ends), -sum(e.ends_last_day),
                -sum(e.entered), -sum(e.joined)
         FROM modelarts_internal.spell_day_events AS e
-        WHERE e.source = ANY (p_sources) AND e.job_id = ANY (p_job_ids)
+        WHERE e.source = p_source AND e.job_id = ANY (p_job_ids)
         GROUP BY e.source, e.status_group, e.day
         ON CONFLICT (source, status_group, day) DO UPDATE
             SET starts = d.starts + excluded.starts, ends = d.ends + excluded.ends,
@@ -317,20 +317,20 @@ BEGIN
     )
     SELECT min(day) INTO first_day FROM changed;
 
-    DELETE FROM modelarts_internal.spell_facts AS f WHERE f.source = ANY (p_sources) AND f.job_id = ANY (p_job_ids);
+    DELETE FROM modelarts_internal.spell_facts AS f WHERE f.source = p_source AND f.job_id = ANY (p_job_ids);
     INSERT INTO modelarts_internal.spell_facts
-    SELECT * FROM modelarts_internal.spells_computed AS s WHERE s.source = ANY (p_sources) AND s.job_id = ANY (p_job_ids);
+    SELECT * FROM modelarts_internal.spells_computed AS s WHERE s.source = p_source AND s.job_id = ANY (p_job_ids);
 
-    DELETE FROM modelarts_internal.lifecycle_facts AS f WHERE f.source = ANY (p_sources) AND f.job_id = ANY (p_job_ids);
+    DELETE FROM modelarts_internal.lifecycle_facts AS f WHERE f.source = p_source AND f.job_id = ANY (p_job_ids);
     INSERT INTO modelarts_internal.lifecycle_facts
-    SELECT * FROM modelarts_internal.lifecycles_computed AS l WHERE l.source = ANY (p_sources) AND l.job_id = ANY (p_job_ids);
+    SELECT * FROM modelarts_internal.lifecycles_computed AS l WHERE l.source = p_source AND l.job_id = ANY (p_job_ids);
 
     INSERT INTO modelarts_internal.status_group_day_facts AS d
         (source, status_group, day, starts, ends, ends_last_day, entered, joined)
     SELECT e.source, e.status_group, e.day, sum(e.starts), sum(e.ends), sum(e.ends_last_day),
            sum(e.entered), sum(e.joined)
     FROM modelarts_internal.spell_day_events AS e
-    WHERE e.source = ANY (p_sources) AND e.job_id = ANY (p_job_ids)
+    WHERE e.source = p_source AND e.job_id = ANY (p_job_ids)
     GROUP BY e.source, e.status_group, e.day
     ON CONFLICT (source, status_group, day) DO UPDATE
         SET starts = d.starts + excluded.starts, ends = d.ends + excluded.ends,
@@ -340,7 +340,7 @@ BEGIN
     -- Days whose events all went away (a job forgotten, a version removed).
     IF first_day IS NOT NULL THEN
         DELETE FROM modelarts_internal.status_group_day_facts AS d
-        WHERE d.source = ANY (p_sources) AND d.day >= first_day
+        WHERE d.source = p_source AND d.day >= first_day
           AND d.starts = 0 AND d.ends = 0 AND d.ends_last_day = 0 AND d.entered = 0 AND d.joined = 0;
     END IF;
 
@@ -349,8 +349,8 @@ END;
 $$;
 -- +goose StatementEnd
 
-COMMENT ON FUNCTION modelarts_internal.refresh_job_facts(text[], bigint[]) IS
-    'Recomputes spell_facts, lifecycle_facts and status_group_day_facts for the jobs of the given sources and ids. Called by the triggers of visualization_job_history.';
+COMMENT ON FUNCTION modelarts_internal.refresh_job_facts(text, bigint[]) IS
+    'Recomputes spell_facts, lifecycle_facts and status_group_day_facts for the given jobs of a source. Called by the triggers of visualization_job_history.';
 
 -- Rebuilds status_group_day_facts from spell_facts in the report time zone.
 -- +goose StatementBegin
@@ -398,26 +398,31 @@ COMMENT ON FUNCTION modelarts.set_report_time_zone(text) IS
 CREATE FUNCTION modelarts_internal.track_history_facts() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    sources text[];
-    job_ids bigint[];
+    touched record;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(DISTINCT n.source), array_agg(DISTINCT n.job_id) INTO sources, job_ids FROM new_rows AS n;
+        FOR touched IN SELECT n.source, array_agg(DISTINCT n.job_id) AS job_ids FROM new_rows AS n GROUP BY n.source LOOP
+            PERFORM modelarts_internal.refresh_job_facts(touched.source, touched.job_ids);
+        END LOOP;
     ELSIF TG_OP = 'DELETE' THEN
-        SELECT array_agg(DISTINCT o.source), array_agg(DISTINCT o.job_id) INTO sources, job_ids FROM old_rows AS o;
+        FOR touched IN SELECT o.source, array_agg(DISTINCT o.job_id) AS job_ids FROM old_rows AS o GROUP BY o.source LOOP
+            PERFORM modelarts_internal.refresh_job_facts(touched.source, touched.job_ids);
+        END LOOP;
     ELSE
-        SELECT array_agg(DISTINCT x.source), array_agg(DISTINCT x.job_id) INTO sources, job_ids
-        FROM (SELECT n.source, n.job_id
-              FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
-              WHERE (n.source, n.job_id, n.status, n.job_name, n.duration_ms, n.create_time, n.valid_from, n.valid_to)
-                    IS DISTINCT FROM (o.source, o.job_id, o.status, o.job_name, o.duration_ms, o.create_time, o.valid_from, o.valid_to)
-              UNION ALL
-              SELECT o.source, o.job_id
-              FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
-              WHERE (n.source, n.job_id) IS DISTINCT FROM (o.source, o.job_id)) AS x;
-    END IF;
-    IF sources IS NOT NULL THEN
-        PERFORM modelarts_internal.refresh_job_facts(sources, job_ids);
+        FOR touched IN
+            SELECT x.source, array_agg(DISTINCT x.job_id) AS job_ids
+            FROM (SELECT n.source, n.job_id
+                  FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
+                  WHERE (n.source, n.job_id, n.status, n.job_name, n.duration_ms, n.create_time, n.valid_from, n.valid_to)
+                        IS DISTINCT FROM (o.source, o.job_id, o.status, o.job_name, o.duration_ms, o.create_time, o.valid_from, o.valid_to)
+                  UNION ALL
+                  SELECT o.source, o.job_id
+                  FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
+                  WHERE (n.source, n.job_id) IS DISTINCT FROM (o.source, o.job_id)) AS x
+            GROUP BY x.source
+        LOOP
+            PERFORM modelarts_internal.refresh_job_facts(touched.source, touched.job_ids);
+        END LOOP;
     END IF;
     RETURN NULL;
 END;
@@ -636,7 +641,7 @@ DROP FUNCTION modelarts_internal.track_history_facts();
 DROP FUNCTION modelarts_internal.truncate_history_facts();
 DROP FUNCTION modelarts.set_report_time_zone(text);
 DROP FUNCTION modelarts_internal.rebuild_status_group_day_facts();
-DROP FUNCTION modelarts_internal.refresh_job_facts(text[], bigint[]);
+DROP FUNCTION modelarts_internal.refresh_job_facts(text, bigint[]);
 DROP FUNCTION modelarts_internal.facts_drift(text);
 DROP FUNCTION modelarts_internal.rebuild_facts();
 
