@@ -303,7 +303,7 @@ var settings = perSource([]Setting{
 			return notNegative(name, c.LedgerKeepNoop, " (0 keeps them forever)")
 		}},
 	{Variable: EnvLedgerKeep, Flag: "ledger-keep", Scope: ScopeDaemon, def: DefaultLedgerKeep,
-		Help:  "how long the daemon keeps the other runs (that changed a job, or failed) in modelarts.sync_runs; the latest runs of each source are always kept; 0: forever",
+		Help:  "how long the daemon keeps the other runs (that changed a job, or failed) in modelarts.sync_runs, the latest runs of each source always kept; and the hourly counts of runs (sync_run_counts), which it then folds into daily ones (sync_run_daily_counts); 0: forever, nothing folded",
 		field: func(c *Config) any { return &c.LedgerKeep },
 		check: func(c *Config, name string) error {
 			if err := notNegative(name, c.LedgerKeep, " (0 keeps them forever)"); err != nil {

@@ -272,9 +272,10 @@ const (
 	pruneTimeout  = 5 * time.Minute
 )
 
-// pruneLedger deletes the runs the retention settings no longer keep (store.PruneLedger: small
-// batches, each under an advisory lock, so that two prunings never run at once even if River ran two
-// jobs). Shutdown stops it between two batches.
+// pruneLedger deletes the runs the retention settings no longer keep and folds the hourly counts of
+// runs of the days older than INDEXER_LEDGER_KEEP into daily ones (store.PruneLedger: small batches,
+// each under an advisory lock, so that two prunings never run at once even if River ran two jobs).
+// Shutdown stops it between two batches.
 func (d *Daemon) pruneLedger(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, pruneTimeout)
 	defer cancel()
@@ -282,17 +283,19 @@ func (d *Daemon) pruneLedger(ctx context.Context) error {
 	res, err := d.store.PruneLedger(ctx, store.LedgerRetention{KeepNoop: d.cfg.LedgerKeepNoop, Keep: d.cfg.LedgerKeep})
 	d.metrics.pruned.WithLabelValues("noop").Add(float64(res.Noop))
 	d.metrics.pruned.WithLabelValues("other").Add(float64(res.Other))
+	d.metrics.folded.Add(float64(res.FoldedHours))
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
 		d.log.Info("ledger pruning stopped at its time limit; the next one goes on", "runs_deleted", res.Noop+res.Other,
-			"limit", pruneTimeout, "next_in", pruneInterval)
+			"hours_folded", res.FoldedHours, "limit", pruneTimeout, "next_in", pruneInterval)
 		return nil
 	case err != nil:
 		d.log.Warn("ledger pruning failed; the next one, in "+pruneInterval.String()+", goes on",
-			"error", err, "runs_deleted", res.Noop+res.Other)
+			"error", err, "runs_deleted", res.Noop+res.Other, "hours_folded", res.FoldedHours)
 		return err
-	case res.Noop+res.Other > 0:
+	case res.Noop+res.Other+res.FoldedHours > 0:
 		d.log.Info("ledger pruned", "noop_runs_deleted", res.Noop, "other_runs_deleted", res.Other,
+			"hours_folded", res.FoldedHours, "daily_rows_written", res.FoldedDays,
 			"batches", res.Batches, "took", time.Since(started).Round(time.Millisecond))
 	case res.Busy:
 		d.log.Debug("ledger pruning left to another process, which holds the pruning lock")

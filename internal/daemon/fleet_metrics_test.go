@@ -133,8 +133,9 @@ func grepLines(body, sub string) string {
 }
 
 // TestDaemonPrunesLedger: with the default retention, the daemon's pruning (the queue's maintenance job "prune-ledger") deletes the no-op runs
-// older than a week and the others older than 90 days, keeps the latest of each source, and counts
-// what it deleted in vizjob_ledger_pruned_runs_total.
+// older than a week and the others older than 90 days, keeps the latest of each source, folds the
+// hourly counts of runs of the days older than 90 days into daily ones, and counts what it deleted
+// in vizjob_ledger_pruned_runs_total and what it folded in vizjob_ledger_folded_hours_total.
 func TestDaemonPrunesLedger(t *testing.T) {
 	t.Parallel()
 	db := testdb.NewMigrated(t)
@@ -158,10 +159,18 @@ func TestDaemonPrunesLedger(t *testing.T) {
 	if n := queryInt(t, c, `SELECT count(*) FROM modelarts.sync_runs`); n != 6+8 {
 		t.Errorf("%d runs left after pruning, want 14", n)
 	}
+	// One run a day, each in an hour of its own: the 110 of days 91-200 are folded, one day each.
+	if n := queryInt(t, c, `SELECT count(*) FROM modelarts.sync_run_daily_counts WHERE runs = 1`); n != 110 {
+		t.Errorf("%d daily rows of one run after pruning, want 110", n)
+	}
+	if n := queryInt(t, c, `SELECT (SELECT sum(runs) FROM modelarts.sync_run_counts) + (SELECT sum(runs) FROM modelarts.sync_run_daily_counts)`); n != 200 {
+		t.Errorf("the hourly and daily counts hold %d runs after pruning, want the 200 recorded", n)
+	}
 	body := scrapeRegistry(t, d.reg)
-	for _, want := range []string{`vizjob_ledger_pruned_runs_total{kind="noop"} 174`, `vizjob_ledger_pruned_runs_total{kind="other"} 12`} {
+	for _, want := range []string{`vizjob_ledger_pruned_runs_total{kind="noop"} 174`, `vizjob_ledger_pruned_runs_total{kind="other"} 12`,
+		`vizjob_ledger_folded_hours_total 110`} {
 		if !strings.Contains(body, want+"\n") {
-			t.Errorf("/metrics has no line %q:\n%s", want, grepLines(body, "pruned"))
+			t.Errorf("/metrics has no line %q:\n%s", want, grepLines(body, "vizjob_ledger_"))
 		}
 	}
 }

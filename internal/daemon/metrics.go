@@ -42,6 +42,7 @@ type metrics struct {
 	deleted  *prometheus.CounterVec   // vizjob_deletions_total{[source,]evidence}
 	throttle *prometheus.CounterVec   // vizjob_api_throttled_total{[source]}
 	pruned   *prometheus.CounterVec   // vizjob_ledger_pruned_runs_total{kind}
+	folded   prometheus.Counter       // vizjob_ledger_folded_hours_total
 	db       *dbCollector
 	queue    *queueMetrics // the job queue's series (queue_metrics.go)
 	reg      *prometheus.Registry
@@ -96,6 +97,10 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, det
 			Name: "vizjob_ledger_pruned_runs_total",
 			Help: "Runs this process deleted from modelarts.sync_runs under the retention settings: noop (wrote nothing, INDEXER_LEDGER_KEEP_NOOP) or other (INDEXER_LEDGER_KEEP). Their counts stay in modelarts.sync_run_counts.",
 		}, []string{"kind"}),
+		folded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vizjob_ledger_folded_hours_total",
+			Help: "Hourly rows of modelarts.sync_run_counts (a source, kind and hour) this process folded into daily rows of modelarts.sync_run_daily_counts, for the UTC days older than INDEXER_LEDGER_KEEP.",
+		}),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vizjob_deletions_total",
 			Help: "Jobs this process marked deleted, by the service's evidence: detail (the detail call's not-found), search (a trusted name search), listing (the whole listing in one short page); by source too with INDEXER_METRICS_DETAIL.",
@@ -121,7 +126,7 @@ func newMetrics(reg *prometheus.Registry, st *store.Store, sources []string, det
 	m.pruned.WithLabelValues("noop")
 	m.pruned.WithLabelValues("other")
 	m.db = newDBCollector(st, sources, detail, log)
-	reg.MustRegister(m.runs, m.heads, m.duration, m.requests, m.retries, m.deleted, m.throttle, m.pruned, m.db,
+	reg.MustRegister(m.runs, m.heads, m.duration, m.requests, m.retries, m.deleted, m.throttle, m.pruned, m.folded, m.db,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

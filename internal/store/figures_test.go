@@ -176,7 +176,7 @@ func TestPruneLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	countsBefore := queryInt(t, s, `SELECT sum(runs) FROM modelarts.sync_run_counts`)
+	countsBefore := queryInt(t, s, runsCountedSQL)
 	res, err := s.PruneLedger(ctx, LedgerRetention{KeepNoop: 7 * day, Keep: 90 * day, Batch: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -188,8 +188,8 @@ func TestPruneLedger(t *testing.T) {
 	if !reflect.DeepEqual(got, sortedIDs(keep)) {
 		t.Errorf("runs left %v, want %v", got, sortedIDs(keep))
 	}
-	if n := queryInt(t, s, `SELECT sum(runs) FROM modelarts.sync_run_counts`); n != countsBefore {
-		t.Errorf("sync_run_counts holds %d runs after pruning, want %d as before", n, countsBefore)
+	if n := queryInt(t, s, runsCountedSQL); n != countsBefore {
+		t.Errorf("sync_run_counts and sync_run_daily_counts hold %d runs after pruning, want %d as before", n, countsBefore)
 	}
 	if n := queryInt(t, s, `SELECT count(*) FROM modelarts.visualization_job_history WHERE sync_run_id IS NULL`); n != 1 {
 		t.Errorf("history versions of the pruned run: %d with sync_run_id null, want 1", n)
@@ -226,6 +226,10 @@ func TestPruneLedger(t *testing.T) {
 		t.Errorf("PruneLedger with retention off = %+v, %v; want no statement at all", off, err)
 	}
 }
+
+// runsCountedSQL counts the runs the hourly and the daily counts hold.
+const runsCountedSQL = `SELECT (SELECT coalesce(sum(runs), 0) FROM modelarts.sync_run_counts) +
+	(SELECT coalesce(sum(runs), 0) FROM modelarts.sync_run_daily_counts)`
 
 func sortedIDs(ids []int64) []int64 {
 	out := append([]int64(nil), ids...)

@@ -42,10 +42,11 @@ const (
 	forgetSettingsSQL   = `DELETE FROM modelarts.source_settings WHERE source = $1`
 )
 
-// forgetFiguresSQL deletes the per-source figures (migration 00017), after the rows they count.
+// forgetFiguresSQL deletes the per-source figures (migrations 00017 and 00023), after the rows they count.
 var forgetFiguresSQL = []string{
 	`DELETE FROM modelarts.source_sync_state WHERE source = $1`,
 	`DELETE FROM modelarts.sync_run_counts WHERE source = $1`,
+	`DELETE FROM modelarts.sync_run_daily_counts WHERE source = $1`,
 	`DELETE FROM modelarts.source_job_counts WHERE source = $1`,
 	`DELETE FROM modelarts.source_created_days WHERE source = $1`,
 }

@@ -50,16 +50,25 @@ func openMigrationDB(cc *pgx.ConnConfig) *sql.DB {
 	return db
 }
 
-// lockHoldersSQL lists the other sessions holding a lock on a relation of schema modelarts: when a
-// migration times out on a lock, one of them holds it.
+// lockHoldersSQL lists the other sessions holding a lock on a relation of schema modelarts, and those
+// of this database holding a snapshot in a transaction older than the lock_timeout ($1): when a
+// migration times out on a lock, one of them holds it. An index built CONCURRENTLY waits for every
+// transaction of the database whose snapshot is older than the build (a long query, a repeatable read
+// transaction such as pg_dump's), whatever it read.
 const lockHoldersSQL = `
-SELECT DISTINCT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''), coalesce(a.state, ''),
+SELECT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''), coalesce(a.state, ''),
        coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::bigint, 0)
 FROM pg_locks AS l
 JOIN pg_class AS c ON c.oid = l.relation
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
 JOIN pg_stat_activity AS a ON a.pid = l.pid
 WHERE n.nspname = 'modelarts' AND l.granted AND a.pid <> pg_backend_pid()
+UNION
+SELECT a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''), coalesce(a.state, ''),
+       coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::bigint, 0)
+FROM pg_stat_activity AS a
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.backend_xmin IS NOT NULL
+  AND a.xact_start <= now() - $1::interval
 ORDER BY 1`
 
 // explainLockTimeout turns a migration's lock_timeout error into one that names the sessions holding
@@ -69,7 +78,7 @@ func (s *Store) explainLockTimeout(ctx context.Context, err error) error {
 	if !errors.As(err, &pgErr) || pgErr.Code != "55P03" { // lock_not_available
 		return err
 	}
-	rows, qerr := s.pool.Query(ctx, lockHoldersSQL)
+	rows, qerr := s.pool.Query(ctx, lockHoldersSQL, MigrationLockTimeout.String())
 	if qerr != nil {
 		return err
 	}
@@ -198,7 +207,8 @@ func (m MigrationStatus) String() string {
 
 // MigrateUp applies every pending migration, in order, each in its own transaction, and returns what
 // it applied (nothing when the schema is current). If one fails, the ones before it stay applied and
-// are returned with the error.
+// are returned with the error. A migration marked `-- +goose NO TRANSACTION` (one that builds an index
+// CONCURRENTLY) runs its statements one by one instead, each of which may be run again after a failure.
 func (s *Store) MigrateUp(ctx context.Context) ([]MigrationResult, error) {
 	if err := s.adoptLegacyVersions(ctx); err != nil {
 		return nil, err

@@ -1,5 +1,6 @@
--- The newest versions first, from the valid_from index, each with the version it replaced
--- (contiguous: its valid_to is this valid_from); versions that changed no status are skipped.
+-- The newest versions first, each with the version it replaced (contiguous: its valid_to is this
+-- valid_from); versions that changed no status are skipped. The order is that of the index on
+-- (valid_from, id) (migration 00022): a backward index scan that stops at the limit, no sort.
 SELECT h.source, h.job_id, left(h.job_name, 256), -- a page shows a name cut shorter: read no more
        p.status, coalesce(gp.name, 'UNDOCUMENTED_' || p.status), coalesce(gp.status_group, 'unknown'),
        h.status, coalesce(gh.name, 'UNDOCUMENTED_' || h.status), coalesce(gh.status_group, 'unknown'),
