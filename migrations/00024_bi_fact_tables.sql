@@ -392,6 +392,69 @@ $$;
 COMMENT ON FUNCTION modelarts.set_report_time_zone(text) IS
     'Sets the report time zone (report_settings) and rebuilds status_group_day_facts in it. Syncs wait for the rebuild (seconds a million jobs).';
 
+-- The facts of jobs a statement added versions to. New jobs, whose one version is all their history,
+-- get one spell each, taken from the row as spells_computed would compute it, without its window sorts
+-- (an initial sync writes thousands of them a second; facts_drift checks they agree); the others are
+-- recomputed.
+-- +goose StatementBegin
+CREATE FUNCTION modelarts_internal.add_job_facts(p_source text, p_job_ids bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    session_zone text := current_setting('TimeZone');
+    new_jobs     bigint[];
+    other_jobs   bigint[];
+BEGIN
+    SELECT array_agg(v.job_id) FILTER (WHERE v.versions = 1), array_agg(v.job_id) FILTER (WHERE v.versions > 1)
+    INTO new_jobs, other_jobs
+    FROM (SELECT h.job_id, count(*) AS versions
+          FROM modelarts.visualization_job_history AS h
+          WHERE h.source = p_source AND h.job_id = ANY (p_job_ids)
+          GROUP BY h.job_id) AS v;
+
+    IF other_jobs IS NOT NULL THEN
+        PERFORM modelarts_internal.refresh_job_facts(p_source, other_jobs);
+    END IF;
+    IF new_jobs IS NULL THEN
+        RETURN;
+    END IF;
+
+    INSERT INTO modelarts_internal.spell_facts
+        (source, job_id, life_number, spell_number, status, previous_status, started_at, ended_at, ended_by,
+         next_started_at, job_name, last_job_name, create_time, duration_ms, versions)
+    SELECT h.source, h.job_id, 1, 1, h.status, NULL, h.valid_from, h.valid_to,
+           CASE WHEN h.valid_to IS NOT NULL THEN 'deleted' END, NULL,
+           h.job_name, h.job_name, h.create_time, h.duration_ms, 1
+    FROM modelarts.visualization_job_history AS h
+    WHERE h.source = p_source AND h.job_id = ANY (new_jobs) AND (h.valid_to IS NULL OR h.valid_to > h.valid_from);
+
+    INSERT INTO modelarts_internal.lifecycle_facts
+    SELECT * FROM modelarts_internal.lifecycles_computed AS l WHERE l.source = p_source AND l.job_id = ANY (new_jobs);
+
+    PERFORM set_config('TimeZone', (SELECT r.time_zone FROM modelarts.report_settings AS r), true);
+    INSERT INTO modelarts_internal.status_group_day_facts AS d
+        (source, status_group, day, starts, ends, ends_last_day, entered, joined)
+    SELECT e.source, e.status_group, e.day, sum(e.starts), sum(e.ends), sum(e.ends_last_day),
+           sum(e.entered), sum(e.joined)
+    FROM modelarts_internal.spell_day_events AS e
+    WHERE e.source = p_source AND e.job_id = ANY (new_jobs)
+    GROUP BY e.source, e.status_group, e.day
+    ON CONFLICT (source, status_group, day) DO UPDATE
+        SET starts = d.starts + excluded.starts, ends = d.ends + excluded.ends,
+            ends_last_day = d.ends_last_day + excluded.ends_last_day,
+            entered = d.entered + excluded.entered, joined = d.joined + excluded.joined;
+    PERFORM set_config('TimeZone', session_zone, true);
+END;
+$$;
+-- +goose StatementEnd
+
+COMMENT ON FUNCTION modelarts_internal.add_job_facts(text, bigint[]) IS
+    'Adds or recomputes the facts of jobs a statement added history versions to. Called by the insert trigger of visualization_job_history.';
+
+-- Each statement of these functions is planned for its call: a plan kept from a call on the nearly
+-- empty tables of a first sync (a sequential scan) would be run again on every page as they grow.
+ALTER FUNCTION modelarts_internal.add_job_facts(text, bigint[]) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION modelarts_internal.refresh_job_facts(text, bigint[]) SET plan_cache_mode = force_custom_plan;
+
 -- The jobs a statement on the history touched; an update that only sets sync_run_id (a pruned run)
 -- touches none.
 -- +goose StatementBegin
@@ -402,7 +465,7 @@ DECLARE
 BEGIN
     IF TG_OP = 'INSERT' THEN
         FOR touched IN SELECT n.source, array_agg(DISTINCT n.job_id) AS job_ids FROM new_rows AS n GROUP BY n.source LOOP
-            PERFORM modelarts_internal.refresh_job_facts(touched.source, touched.job_ids);
+            PERFORM modelarts_internal.add_job_facts(touched.source, touched.job_ids);
         END LOOP;
     ELSIF TG_OP = 'DELETE' THEN
         FOR touched IN SELECT o.source, array_agg(DISTINCT o.job_id) AS job_ids FROM old_rows AS o GROUP BY o.source LOOP
@@ -643,6 +706,7 @@ DROP FUNCTION modelarts.set_report_time_zone(text);
 DROP FUNCTION modelarts_internal.rebuild_status_group_day_facts();
 DROP FUNCTION modelarts_internal.refresh_job_facts(text, bigint[]);
 DROP FUNCTION modelarts_internal.facts_drift(text);
+DROP FUNCTION modelarts_internal.add_job_facts(text, bigint[]);
 DROP FUNCTION modelarts_internal.rebuild_facts();
 
 -- The public views as migration 00013 made them, on the history.
