@@ -665,32 +665,34 @@ WITH kept AS (
     FROM modelarts_internal.spell_day_events AS e
     WHERE (SELECT r.time_zone FROM modelarts.report_settings AS r) IS DISTINCT FROM current_setting('TimeZone')
     GROUP BY e.source, e.status_group, e.day
-), days AS (
-    SELECT k.source, k.status_group, x::date AS day
-    FROM (SELECT source, status_group, min(day) AS first_day FROM kept GROUP BY source, status_group) AS k
-    CROSS JOIN LATERAL generate_series(k.first_day::timestamp, greatest(k.first_day, current_date)::timestamp,
-                                       interval '1 day') AS x
 ), sums AS (
-    SELECT d.day, d.source, d.status_group,
+    -- Running sums over the days with events; a filter on source reaches the tables through them.
+    SELECT k.source, k.status_group, k.day, k.joined, k.entered,
            -- in the group as the day began: spells started before it, less those whose last day was before it
-           sum(coalesce(e.starts, 0) - coalesce(e.ends_last_day, 0)) OVER w
-               - (coalesce(e.starts, 0) - coalesce(e.ends_last_day, 0))          AS at_start,
-           -- in the group as it ended (today: now): spells started by then, less those ended by then
-           sum(coalesce(e.starts, 0) - coalesce(e.ends, 0)) OVER w             AS at_end,
-           coalesce(e.joined, 0)                                              AS joined,
-           coalesce(e.entered, 0)                                             AS entered
-    FROM days AS d
-    LEFT JOIN kept AS e ON e.source = d.source AND e.status_group = d.status_group AND e.day = d.day
-    WINDOW w AS (PARTITION BY d.source, d.status_group ORDER BY d.day)
+           sum(k.starts - k.ends_last_day) OVER w - (k.starts - k.ends_last_day) AS at_start,
+           -- in the group as the next day began, and as each day without events until the next one did
+           sum(k.starts - k.ends_last_day) OVER w                            AS at_next_start,
+           -- in the group as the day ended (today: now), and each day until the next one with events
+           sum(k.starts - k.ends) OVER w                                     AS at_end,
+           lead(k.day) OVER w                                                AS next_day
+    FROM kept AS k
+    WINDOW w AS (PARTITION BY k.source, k.status_group ORDER BY k.day)
 )
-SELECT s.day,
+SELECT d.day,
        s.source,
        s.status_group,
-       (s.at_start + s.joined)::bigint AS jobs_during_day,
-       s.at_end::bigint                AS jobs_at_day_end,
-       s.entered::bigint               AS jobs_entered
+       d.during::bigint  AS jobs_during_day,
+       s.at_end::bigint  AS jobs_at_day_end,
+       d.entered::bigint AS jobs_entered
 FROM sums AS s
-WHERE s.at_start + s.joined > 0;
+CROSS JOIN LATERAL (
+    SELECT s.day, s.at_start + s.joined, s.entered
+    UNION ALL
+    SELECT x::date, s.at_next_start, 0
+    FROM generate_series(s.day::timestamp + interval '1 day',
+                         coalesce(s.next_day - 1, current_date)::timestamp, interval '1 day') AS x
+) AS d (day, during, entered)
+WHERE d.during > 0 AND d.day <= current_date;
 
 COMMENT ON VIEW modelarts.daily_status_group_counts IS
     'Grain: one row per day, source and status group with at least one job. Sum jobs_at_day_end over groups, sources or both (a job is in one group at a time), and jobs_entered over days too; jobs_during_day counts a job once per group, so sum it over sources only. Days are in the session time zone; a missing row means zero (join calendar for zeros). Read from status_group_day_facts when the session''s TimeZone is report_settings.time_zone, computed from spell_facts otherwise (slower): filter on source.';
