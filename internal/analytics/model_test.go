@@ -1,8 +1,10 @@
 package analytics
 
 import (
+	"context"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -90,11 +92,24 @@ func TestModelViews(t *testing.T) {
 			t.Errorf("qa failed entered on D-3: got %v, want %v", got, want)
 		}
 	})
-	t.Run("group counts of final groups equal the days expanded", func(t *testing.T) {
-		// The final groups are running sums of the days spells start and end; expanding every spell
-		// into its days, as for the other groups, must give the same counts, on every day.
-		for _, z := range []zone{utc, dstZone(c.day(-10), c.day(-3))} {
+	t.Run("group counts equal the days expanded", func(t *testing.T) {
+		// The counts are running sums of the days spells start and end (status_group_day_facts);
+		// expanding every spell into the days it covers must give the same counts, on every day.
+		// Each zone twice: computed from the spells (the report time zone is another), then read from
+		// status_group_day_facts kept in it (the report time zone set to the session's).
+		for _, zc := range []struct {
+			z    zone
+			kept bool
+		}{{utc, false}, {utc, true}, {dstZone(c.day(-10), c.day(-3)), false}, {dstZone(c.day(-10), c.day(-3)), true}} {
+			z := zc.z
 			if _, err := tx.Exec(t.Context(), "SET LOCAL TimeZone = '"+z.name+"'"); err != nil {
+				t.Fatal(err)
+			}
+			report := "Etc/GMT-14" // no session here is in it
+			if zc.kept {
+				report = z.name
+			}
+			if _, err := tx.Exec(t.Context(), "SELECT modelarts.set_report_time_zone($1)", report); err != nil {
 				t.Fatal(err)
 			}
 			_, got := answer(t, tx, `
@@ -107,20 +122,61 @@ func TestModelViews(t *testing.T) {
 			    FROM modelarts.job_status_spells AS s
 			    CROSS JOIN LATERAL (SELECT x::date AS day FROM generate_series(s.started_at::date::timestamp,
 			        (coalesce(s.ended_at, now()) - interval '1 microsecond')::date::timestamp, interval '1 day') AS x) AS d
-			    WHERE s.status_group IN ('completed', 'failed', 'stopped')
 			    GROUP BY 1, 2, 3)
 			SELECT count(*), string_agg(concat_ws(' ', day, source, status_group, e.during, g.jobs_during_day, e.at_end, g.jobs_at_day_end), '; ') FILTER (WHERE e.during IS DISTINCT FROM g.jobs_during_day
 			                                     OR e.at_end IS DISTINCT FROM g.jobs_at_day_end)
 			FROM expanded AS e
-			FULL JOIN (SELECT * FROM modelarts.daily_status_group_counts
-			           WHERE status_group IN ('completed', 'failed', 'stopped')) AS g USING (day, source, status_group)`)
+			FULL JOIN modelarts.daily_status_group_counts AS g USING (day, source, status_group)`)
 			if len(got) != 1 || got[0][0] == "0" || got[0][1] != null {
-				t.Errorf("in %s: days of final groups, and the days whose counts differ from the expansion "+
-					"(day source group during expanded, during, at end expanded, at end): %v", z.name, got)
+				t.Errorf("in %s (kept sums: %v): days, and the days whose counts differ from the expansion "+
+					"(day source group during expanded, during, at end expanded, at end): %v", z.name, zc.kept, got)
 			}
 		}
 		if _, err := tx.Exec(t.Context(), "SET LOCAL TimeZone = 'UTC'"); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("kept facts equal the facts recomputed", func(t *testing.T) {
+		// The fixture wrote its history one statement a version: the triggers kept the facts on the
+		// way. Then a job's history goes (as forget-source deletes it), and a version is shortened, in a
+		// savepoint the other cases do not see.
+		tx, err := tx.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback(context.Background()) }()
+		exec := func(sql string) {
+			t.Helper()
+			if _, err := tx.Exec(t.Context(), sql); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+		}
+		drift := func(when string) {
+			t.Helper()
+			_, got := answer(t, tx, `SELECT facts, rows_differing FROM modelarts_internal.facts_drift() WHERE rows_differing <> 0
+				UNION ALL SELECT 'status_group_day_facts rows', count(*) FROM modelarts_internal.status_group_day_facts
+				WHERE starts = 0 AND ends = 0 AND ends_last_day = 0 AND entered = 0 AND joined = 0
+				HAVING count(*) > 0
+				UNION ALL SELECT 'spells', count(*) FROM modelarts_internal.spell_facts HAVING count(*) = 0`)
+			if len(got) > 0 {
+				t.Errorf("%s: facts that differ from the recomputation, all-zero day rows, or no fact at all: %v", when, got)
+			}
+		}
+		drift("after the fixture")
+		exec(`DELETE FROM modelarts.visualization_job_history WHERE source = 'qa' AND job_id = 312`)
+		drift("after qa 312's history was deleted")
+		_, got := answer(t, tx, `SELECT count(*) FROM modelarts.job_status_spells WHERE source = 'qa' AND job_id = 312`)
+		if want := [][]string{{"0"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("spells of a job without history: %v", got)
+		}
+		exec(`UPDATE modelarts.visualization_job_history SET valid_to = valid_from + interval '1 minute'
+			WHERE source = 'qa' AND job_id = 301 AND valid_to IS NOT NULL`)
+		exec(`UPDATE modelarts.visualization_job_history SET sync_run_id = NULL WHERE source = 'qa'`)
+		drift("after versions were shortened")
+		if _, err := tx.Exec(t.Context(), "SELECT modelarts.set_report_time_zone('no/such zone')"); err == nil {
+			t.Error("set_report_time_zone took an unknown zone")
+		} else if !strings.Contains(err.Error(), "no/such zone") {
+			t.Errorf("set_report_time_zone of an unknown zone: %v (the error should name it)", err)
 		}
 	})
 	t.Run("calendar", func(t *testing.T) {
