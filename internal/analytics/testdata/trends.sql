@@ -1,5 +1,6 @@
--- Trend analyses with the model views alone, on the data set of year-20k.sql (psql -f).
-SET TimeZone = 'UTC';
+-- Trend analyses with the model views alone, on the data set of year-20k.sql or ledger_fleet.sql (psql -f).
+-- Days in the report time zone, whose daily counts are kept (another zone computes them from the spells).
+SELECT set_config('TimeZone', time_zone, false) AS "TimeZone" FROM modelarts.report_settings;
 -- 1. Jobs per day per status group (at day end, all sources), the last 10 days, zero-filled.
 SELECT c.day,
        coalesce(sum(g.jobs_at_day_end) FILTER (WHERE g.status_group = 'pending'), 0)   AS pending,
