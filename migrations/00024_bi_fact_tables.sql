@@ -34,9 +34,28 @@ CREATE TABLE modelarts.report_settings (
 INSERT INTO modelarts.report_settings (time_zone) VALUES (current_setting('TimeZone'));
 
 COMMENT ON TABLE modelarts.report_settings IS
-    'Grain: one row. The report time zone: daily_status_group_counts is read from status_group_day_facts, kept in this zone, by sessions whose TimeZone setting is exactly this name; other sessions get it computed from spell_facts (same answer, slower). Change it with SELECT modelarts.set_report_time_zone(''Europe/Berlin'').';
+    'Grain: one row. The report time zone: daily_status_group_counts is read from status_group_day_facts, kept in this zone, by sessions whose TimeZone setting is this name (UTC under any of its names: UTC, Etc/UTC, GMT, Zulu, ...); other sessions get it computed from spell_facts (same answer, slower). Change it with SELECT modelarts.set_report_time_zone(''Europe/Berlin'').';
 COMMENT ON COLUMN modelarts.report_settings.singleton IS 'Always true: the table has one row.';
 COMMENT ON COLUMN modelarts.report_settings.time_zone IS 'Time zone name as SET TimeZone takes it (e.g. Etc/UTC, Asia/Shanghai); at first the TimeZone of the session that migrated the database (normally the server''s default).';
+
+-- The name a session's TimeZone is compared by with the report time zone: UTC under its many names
+-- (Debian's servers default to Etc/UTC, drivers and BI tools often set UTC) is one zone; any other
+-- name is itself (two names of one zone elsewhere only cost the computed, slower answer).
+-- +goose StatementBegin
+CREATE FUNCTION modelarts_internal.zone_key(zone text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+               WHEN lower(zone) IN ('utc', 'etc/utc', 'uct', 'etc/uct', 'universal', 'etc/universal', 'zulu',
+                                    'etc/zulu', 'gmt', 'etc/gmt', 'gmt0', 'etc/gmt0', 'gmt+0', 'gmt-0', 'etc/gmt+0',
+                                    'etc/gmt-0', 'greenwich', 'etc/greenwich')
+                   THEN 'UTC'
+               ELSE zone
+           END
+$$;
+-- +goose StatementEnd
+
+COMMENT ON FUNCTION modelarts_internal.zone_key(text) IS
+    'UTC for every name of UTC, the name itself otherwise: how daily_status_group_counts compares the session''s TimeZone with the report time zone.';
 
 -- The spells of every job, computed from the history: the body job_status_spells had (migration 00013)
 -- without its clock-dependent columns. Filtered on source and job_id, it reads only those jobs'
@@ -663,11 +682,13 @@ WITH kept AS (
     -- The sessions in the report time zone read the kept sums; the others compute them from the spells.
     SELECT f.source, f.status_group, f.day, f.starts, f.ends, f.ends_last_day, f.entered, f.joined
     FROM modelarts_internal.status_group_day_facts AS f
-    WHERE (SELECT r.time_zone FROM modelarts.report_settings AS r) = current_setting('TimeZone')
+    WHERE (SELECT modelarts_internal.zone_key(r.time_zone) FROM modelarts.report_settings AS r)
+          = modelarts_internal.zone_key(current_setting('TimeZone'))
     UNION ALL
     SELECT e.source, e.status_group, e.day, sum(e.starts), sum(e.ends), sum(e.ends_last_day), sum(e.entered), sum(e.joined)
     FROM modelarts_internal.spell_day_events AS e
-    WHERE (SELECT r.time_zone FROM modelarts.report_settings AS r) IS DISTINCT FROM current_setting('TimeZone')
+    WHERE (SELECT modelarts_internal.zone_key(r.time_zone) FROM modelarts.report_settings AS r)
+          IS DISTINCT FROM modelarts_internal.zone_key(current_setting('TimeZone'))
     GROUP BY e.source, e.status_group, e.day
 ), sums AS (
     -- Running sums over the days with events; a filter on source reaches the tables through them.
@@ -922,5 +943,6 @@ DROP VIEW modelarts_internal.lifecycles_computed;
 DROP TABLE modelarts_internal.lifecycle_facts;
 DROP TABLE modelarts_internal.spell_facts;
 DROP VIEW modelarts_internal.spells_computed;
+DROP FUNCTION modelarts_internal.zone_key(text);
 DROP TABLE modelarts.report_settings;
 DROP SCHEMA modelarts_internal;
