@@ -308,23 +308,22 @@ COMMENT ON COLUMN modelarts_internal.status_group_day_facts.ends_last_day IS 'Sp
 COMMENT ON COLUMN modelarts_internal.status_group_day_facts.entered IS 'Spells that started that day and entered the group (daily_status_group_counts.jobs_entered).';
 COMMENT ON COLUMN modelarts_internal.status_group_day_facts.joined IS 'Jobs (lives) that came into the group that day not being in it as the day began: jobs_during_day is the jobs in it as the day began plus these.';
 
--- Recomputes the facts of the jobs p_job_ids of source p_source. The day events are taken out as the
--- old spells give them and put back as the new ones do, in the report time zone. (One source a call:
--- an index probe per job, where a condition on arrays of sources and ids would read whole sources.)
+-- Adds the day events of the jobs p_job_ids of source p_source, as their spell_facts give them, to
+-- status_group_day_facts, times p_sign (-1 takes them out), in the report time zone; returns the
+-- first day it changed. The one place the kept sums change a job at a time.
 -- +goose StatementBegin
-CREATE FUNCTION modelarts_internal.refresh_job_facts(p_source text, p_job_ids bigint[]) RETURNS void
+CREATE FUNCTION modelarts_internal.add_day_events(p_source text, p_job_ids bigint[], p_sign integer) RETURNS date
 LANGUAGE plpgsql AS $$
 DECLARE
     session_zone text := current_setting('TimeZone');
     first_day    date;
 BEGIN
     PERFORM set_config('TimeZone', (SELECT r.time_zone FROM modelarts.report_settings AS r), true);
-
     WITH changed AS (
         INSERT INTO modelarts_internal.status_group_day_facts AS d
             (source, status_group, day, starts, ends, ends_last_day, entered, joined)
-        SELECT e.source, e.status_group, e.day, -sum(e.starts), -sum(e.ends), -sum(e.ends_last_day),
-               -sum(e.entered), -sum(e.joined)
+        SELECT e.source, e.status_group, e.day, p_sign * sum(e.starts), p_sign * sum(e.ends),
+               p_sign * sum(e.ends_last_day), p_sign * sum(e.entered), p_sign * sum(e.joined)
         FROM modelarts_internal.spell_day_events AS e
         WHERE e.source = p_source AND e.job_id = ANY (p_job_ids)
         GROUP BY e.source, e.status_group, e.day
@@ -335,6 +334,25 @@ BEGIN
         RETURNING d.day
     )
     SELECT min(day) INTO first_day FROM changed;
+    PERFORM set_config('TimeZone', session_zone, true);
+    RETURN first_day;
+END;
+$$;
+-- +goose StatementEnd
+
+COMMENT ON FUNCTION modelarts_internal.add_day_events(text, bigint[], integer) IS
+    'Adds (p_sign 1) or takes out (-1) the day events of the given jobs of a source in status_group_day_facts, in the report time zone; returns the first day changed.';
+
+-- Recomputes the facts of the jobs p_job_ids of source p_source. The day events are taken out as the
+-- old spells give them and put back as the new ones do. (One source a call: an index probe per job,
+-- where a condition on arrays of sources and ids would read whole sources.)
+-- +goose StatementBegin
+CREATE FUNCTION modelarts_internal.refresh_job_facts(p_source text, p_job_ids bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    first_day date;
+BEGIN
+    first_day := modelarts_internal.add_day_events(p_source, p_job_ids, -1);
 
     DELETE FROM modelarts_internal.spell_facts AS f WHERE f.source = p_source AND f.job_id = ANY (p_job_ids);
     INSERT INTO modelarts_internal.spell_facts
@@ -344,17 +362,7 @@ BEGIN
     INSERT INTO modelarts_internal.lifecycle_facts
     SELECT * FROM modelarts_internal.lifecycles_computed AS l WHERE l.source = p_source AND l.job_id = ANY (p_job_ids);
 
-    INSERT INTO modelarts_internal.status_group_day_facts AS d
-        (source, status_group, day, starts, ends, ends_last_day, entered, joined)
-    SELECT e.source, e.status_group, e.day, sum(e.starts), sum(e.ends), sum(e.ends_last_day),
-           sum(e.entered), sum(e.joined)
-    FROM modelarts_internal.spell_day_events AS e
-    WHERE e.source = p_source AND e.job_id = ANY (p_job_ids)
-    GROUP BY e.source, e.status_group, e.day
-    ON CONFLICT (source, status_group, day) DO UPDATE
-        SET starts = d.starts + excluded.starts, ends = d.ends + excluded.ends,
-            ends_last_day = d.ends_last_day + excluded.ends_last_day,
-            entered = d.entered + excluded.entered, joined = d.joined + excluded.joined;
+    PERFORM modelarts_internal.add_day_events(p_source, p_job_ids, 1);
 
     -- Days whose events all went away (a job forgotten, a version removed).
     IF first_day IS NOT NULL THEN
@@ -362,8 +370,6 @@ BEGIN
         WHERE d.source = p_source AND d.day >= first_day
           AND d.starts = 0 AND d.ends = 0 AND d.ends_last_day = 0 AND d.entered = 0 AND d.joined = 0;
     END IF;
-
-    PERFORM set_config('TimeZone', session_zone, true);
 END;
 $$;
 -- +goose StatementEnd
@@ -419,7 +425,6 @@ COMMENT ON FUNCTION modelarts.set_report_time_zone(text) IS
 CREATE FUNCTION modelarts_internal.add_job_facts(p_source text, p_job_ids bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    session_zone text := current_setting('TimeZone');
     new_jobs     bigint[];
     other_jobs   bigint[];
 BEGIN
@@ -449,19 +454,7 @@ BEGIN
     INSERT INTO modelarts_internal.lifecycle_facts
     SELECT * FROM modelarts_internal.lifecycles_computed AS l WHERE l.source = p_source AND l.job_id = ANY (new_jobs);
 
-    PERFORM set_config('TimeZone', (SELECT r.time_zone FROM modelarts.report_settings AS r), true);
-    INSERT INTO modelarts_internal.status_group_day_facts AS d
-        (source, status_group, day, starts, ends, ends_last_day, entered, joined)
-    SELECT e.source, e.status_group, e.day, sum(e.starts), sum(e.ends), sum(e.ends_last_day),
-           sum(e.entered), sum(e.joined)
-    FROM modelarts_internal.spell_day_events AS e
-    WHERE e.source = p_source AND e.job_id = ANY (new_jobs)
-    GROUP BY e.source, e.status_group, e.day
-    ON CONFLICT (source, status_group, day) DO UPDATE
-        SET starts = d.starts + excluded.starts, ends = d.ends + excluded.ends,
-            ends_last_day = d.ends_last_day + excluded.ends_last_day,
-            entered = d.entered + excluded.entered, joined = d.joined + excluded.joined;
-    PERFORM set_config('TimeZone', session_zone, true);
+    PERFORM modelarts_internal.add_day_events(p_source, new_jobs, 1);
 END;
 $$;
 -- +goose StatementEnd
@@ -473,6 +466,7 @@ COMMENT ON FUNCTION modelarts_internal.add_job_facts(text, bigint[]) IS
 -- empty tables of a first sync (a sequential scan) would be run again on every page as they grow.
 ALTER FUNCTION modelarts_internal.add_job_facts(text, bigint[]) SET plan_cache_mode = force_custom_plan;
 ALTER FUNCTION modelarts_internal.refresh_job_facts(text, bigint[]) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION modelarts_internal.add_day_events(text, bigint[], integer) SET plan_cache_mode = force_custom_plan;
 
 -- The jobs a statement on the history touched; an update that only sets sync_run_id (a pruned run)
 -- touches none.
@@ -732,6 +726,7 @@ DROP FUNCTION modelarts_internal.truncate_history_facts();
 DROP FUNCTION modelarts.set_report_time_zone(text);
 DROP FUNCTION modelarts_internal.rebuild_status_group_day_facts();
 DROP FUNCTION modelarts_internal.refresh_job_facts(text, bigint[]);
+DROP FUNCTION modelarts_internal.add_day_events(text, bigint[], integer);
 DROP FUNCTION modelarts_internal.facts_drift(text);
 DROP FUNCTION modelarts_internal.add_job_facts(text, bigint[]);
 DROP FUNCTION modelarts_internal.rebuild_facts();
