@@ -405,7 +405,12 @@ BEGIN
     IF zone IS NULL OR zone = '' THEN
         RAISE EXCEPTION 'set_report_time_zone: give a time zone name as SET TimeZone takes it, e.g. Etc/UTC or Europe/Berlin';
     END IF;
-    PERFORM now() AT TIME ZONE zone; -- an unknown zone fails here, naming it
+    BEGIN
+        PERFORM now() AT TIME ZONE zone;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RAISE EXCEPTION 'set_report_time_zone: unknown time zone "%"; nothing changed', zone
+            USING HINT = 'SELECT name FROM pg_timezone_names lists the names this server knows, e.g. Etc/UTC or Asia/Shanghai';
+    END;
     LOCK TABLE modelarts_internal.status_group_day_facts IN SHARE ROW EXCLUSIVE MODE; -- syncs wait while it rebuilds
     UPDATE modelarts.report_settings SET time_zone = zone;
     PERFORM modelarts_internal.rebuild_status_group_day_facts();
